@@ -1,0 +1,822 @@
+/*
+ * array.c - the store: named shared-memory segments holding one array each.
+ *
+ * Invariants.  A segment is [npy header | elements | control block] (see
+ * sharr.h).  It is created O_EXCL, sized, its control block written with the
+ * INCOMPLETE magic, its memory reserved, and only when every other byte is in
+ * place is the final magic stored (after a release fence), so no process ever
+ * opens a half-made segment as valid.  Nothing read from a segment is trusted:
+ * open copies the control block and header out with pread, checks every field
+ * with overflow-checked arithmetic against fstat, and maps only afterwards.
+ * Fork: a handle's mapping is inherited and stays valid in the child.
+ */
+#define _GNU_SOURCE /* O_NOFOLLOW, syscall wrappers used by getrandom */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex must fit the ctl slot");
+_Static_assert(sizeof(struct sharr__ctl) <= SHARR__CTL_SIZE, "ctl too big");
+_Static_assert(sizeof(size_t) == 8, "sharr needs a 64-bit size_t");
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_PREAMBLE 10u /* magic (6), version (2), header length (2) */
+
+struct sharr_array {
+    unsigned char *base;    /* whole segment, MAP_FAILED when unmapped */
+    size_t size;            /* segment bytes */
+    struct sharr__ctl *ctl; /* inside base */
+    bool ctl_writable;      /* false: read-only fd, no lock or attach count */
+    bool writable;          /* elements mapped PROT_WRITE */
+    bool locked;            /* this handle holds the mutex */
+    sharr_info info;        /* validated private copy of the layout */
+    size_t rows, row_bytes;
+};
+
+/* ---- names ---- */
+
+int sharr_name_check(const char *name)
+{
+    size_t n;
+
+    if (name == NULL)
+        return sharr__fail(SHARR_EINVAL, "array name is NULL");
+    n = strlen(name);
+    if (n == 0)
+        return sharr__fail(SHARR_EINVAL, "array name is empty");
+    if (n > SHARR_NAME_MAX)
+        return sharr__fail(SHARR_EINVAL, "array name is %zu characters; "
+                           "the limit is %d", n, SHARR_NAME_MAX);
+    if (name[0] == '.')
+        return sharr__fail(SHARR_EINVAL, "array name '%s' starts with '.'",
+                           name);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return sharr__fail(SHARR_EINVAL, "array name '%.*s' has a "
+                               "character outside [A-Za-z0-9._-] at "
+                               "position %zu", (int)(n > 64 ? 64 : n), name,
+                               i);
+    }
+    return 0;
+}
+
+void sharr__shm_name(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "/" SHARR__PREFIX "%s", name);
+}
+
+static void set_path(sharr_info *info, const char *name)
+{
+    snprintf(info->name, sizeof info->name, "%s", name);
+    snprintf(info->path, sizeof info->path, SHARR__SHM_DIR "/" SHARR__PREFIX
+             "%s", name);
+}
+
+int sharr__random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return sharr__fail_os(-errno, "getrandom");
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* ---- the .npy header and layout arithmetic ---- */
+
+int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
+                      unsigned char *header)
+{
+    char dict[SHARR_DATA_OFFSET];
+    size_t len, hlen = SHARR_DATA_OFFSET - NPY_PREAMBLE;
+    int n;
+
+    n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': "
+                 "False, 'shape': (", sharr_dtype_descr(dt));
+    for (size_t i = 0; i < ndim && n > 0 && (size_t)n < sizeof dict; i++)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%zu%s", shape[i],
+                      (ndim == 1 || i + 1 < ndim) ? "," : "");
+    if (n > 0 && (size_t)n < sizeof dict)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    if (n < 0 || (size_t)n >= hlen)
+        return sharr__fail(SHARR_EINVAL, "npy header does not fit");
+    len = (size_t)n;
+    /* NumPy writes "(2, 3)"; we write "(2,3)", which NumPy reads the same and
+     * which keeps the dict short.  Pad with spaces, end with '\n'. */
+    memcpy(header, NPY_MAGIC, 6);
+    header[6] = 1;
+    header[7] = 0;
+    header[8] = (unsigned char)(hlen & 0xff);
+    header[9] = (unsigned char)(hlen >> 8);
+    memcpy(header + NPY_PREAMBLE, dict, len);
+    memset(header + NPY_PREAMBLE + len, ' ', hlen - len - 1);
+    header[SHARR_DATA_OFFSET - 1] = '\n';
+    return 0;
+}
+
+/* nbytes and the segment size for dtype/shape, overflow-checked. */
+static int layout_size(sharr_dtype dt, size_t ndim, const size_t *shape,
+                       size_t *nbytes, size_t *total)
+{
+    size_t n = sharr_dtype_size(dt), padded;
+
+    for (size_t i = 0; i < ndim; i++)
+        if (!sharr__mul_ok(n, shape[i], &n))
+            goto overflow;
+    if (!sharr__add_ok(n, SHARR__PAGE - 1, &padded))
+        goto overflow;
+    padded &= ~(size_t)(SHARR__PAGE - 1);
+    if (!sharr__add_ok(padded, SHARR_DATA_OFFSET + SHARR__CTL_SIZE, total) ||
+        *total > (size_t)INT64_MAX)
+        goto overflow;
+    *nbytes = n;
+    return 0;
+overflow:
+    return sharr__fail(SHARR_EOVERFLOW, "the array's byte size overflows "
+                       "(%zu dimensions of %s)", ndim, sharr_dtype_name(dt));
+}
+
+static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
+{
+    if (sharr_dtype_size(dt) == 0)
+        return sharr__fail(SHARR_EINVAL, "invalid dtype %d", (int)dt);
+    if (ndim > SHARR_MAX_NDIM)
+        return sharr__fail(SHARR_EINVAL, "ndim = %zu: the limit is %d", ndim,
+                           SHARR_MAX_NDIM);
+    if (ndim > 0 && shape == NULL)
+        return sharr__fail(SHARR_EINVAL, "shape is NULL with ndim = %zu",
+                           ndim);
+    for (size_t i = 0; i < ndim; i++)
+        if (shape[i] == 0)
+            return sharr__fail(SHARR_EINVAL, "shape[%zu] = 0: every "
+                               "dimension must be >= 1", i);
+    return 0;
+}
+
+/* ---- validation of a segment's private copies ---- */
+
+int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info)
+{
+    size_t shape[SHARR_MAX_NDIM] = {0};
+    size_t nbytes, total;
+    unsigned char expect[SHARR_DATA_OFFSET];
+    sharr_dtype dt = (sharr_dtype)ctl->dtype;
+
+    if (memcmp(ctl->magic, SHARR__MAGIC_INCOMPLETE, 8) == 0)
+        return sharr__fail(SHARR_ECORRUPT, "segment is incomplete: its "
+                           "creation did not finish");
+    if (memcmp(ctl->magic, SHARR__MAGIC, 8) != 0)
+        return sharr__fail(SHARR_ECORRUPT, "no sharr magic in the control "
+                           "block: truncated, or not a sharr array");
+    if (ctl->version != SHARR_LAYOUT_VERSION)
+        return sharr__fail(SHARR_ECORRUPT, "layout version %u %s", ctl->version,
+                           ctl->version > SHARR_LAYOUT_VERSION
+                               ? "is newer than this library's (1): upgrade "
+                                 "sharr to open it"
+                               : "is invalid");
+    if (ctl->ctl_size != SHARR__CTL_SIZE)
+        return sharr__fail(SHARR_ECORRUPT, "ctl_size = %u, expected %u",
+                           ctl->ctl_size, SHARR__CTL_SIZE);
+    if (sharr_dtype_size(dt) == 0)
+        return sharr__fail(SHARR_ECORRUPT, "dtype = %u is not a dtype",
+                           ctl->dtype);
+    if (ctl->ndim > SHARR_MAX_NDIM)
+        return sharr__fail(SHARR_ECORRUPT, "ndim = %u exceeds %d", ctl->ndim,
+                           SHARR_MAX_NDIM);
+    for (size_t i = 0; i < SHARR_MAX_NDIM; i++) {
+        bool used = i < ctl->ndim;
+        if (used ? ctl->shape[i] == 0 : ctl->shape[i] != 0)
+            return sharr__fail(SHARR_ECORRUPT, "shape[%zu] = %llu is invalid",
+                               i, (unsigned long long)ctl->shape[i]);
+        shape[i] = (size_t)ctl->shape[i];
+    }
+    if (ctl->flags & ~SHARR_CREATE_TEMP)
+        return sharr__fail(SHARR_ECORRUPT, "flags = 0x%x has unknown bits",
+                           ctl->flags);
+    if (layout_size(dt, ctl->ndim, shape, &nbytes, &total) < 0)
+        return sharr__fail(SHARR_ECORRUPT, "shape overflows the byte size");
+    if (ctl->nbytes != nbytes)
+        return sharr__fail(SHARR_ECORRUPT, "nbytes = %llu, the shape needs %zu",
+                           (unsigned long long)ctl->nbytes, nbytes);
+    if (ctl->data_offset != SHARR_DATA_OFFSET)
+        return sharr__fail(SHARR_ECORRUPT, "data_offset = %llu, expected %d",
+                           (unsigned long long)ctl->data_offset,
+                           SHARR_DATA_OFFSET);
+    if (ctl->ctl_offset != total - SHARR__CTL_SIZE)
+        return sharr__fail(SHARR_ECORRUPT, "ctl_offset = %llu, expected %zu",
+                           (unsigned long long)ctl->ctl_offset,
+                           total - SHARR__CTL_SIZE);
+    if (ctl->total_size != total || size != total)
+        return sharr__fail(SHARR_ECORRUPT, "segment is %zu bytes, its "
+                           "control block says %llu and its shape needs %zu",
+                           size, (unsigned long long)ctl->total_size, total);
+    if (sharr__npy_header(dt, ctl->ndim, shape, expect) < 0 ||
+        memcmp(expect, header, sizeof expect) != 0)
+        return sharr__fail(SHARR_ECORRUPT, "the .npy header does not match "
+                           "the control block");
+    info->dtype = dt;
+    info->ndim = ctl->ndim;
+    memcpy(info->shape, shape, sizeof shape);
+    info->nbytes = nbytes;
+    info->data_offset = SHARR_DATA_OFFSET;
+    info->ctl_offset = total - SHARR__CTL_SIZE;
+    info->segment_size = total;
+    info->flags = ctl->flags;
+    info->creator = (pid_t)ctl->creator_pid;
+    info->creator_alive = sharr__proc_alive((pid_t)ctl->creator_pid,
+                                            ctl->creator_start);
+    info->created_sec = ctl->created_sec;
+    memcpy(info->id, ctl->id, sizeof info->id);
+    return 0;
+}
+
+/* pread exactly n bytes at off. */
+static int read_exact(int fd, void *buf, size_t n, off_t off)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n, off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return sharr__fail_os(-errno, "pread");
+        if (got == 0)
+            return sharr__fail(SHARR_ECORRUPT, "segment shrank while read");
+        p += got;
+        n -= (size_t)got;
+        off += got;
+    }
+    return 0;
+}
+
+/* Read and validate the segment open on fd; fills *info (except its name). */
+static int read_segment(int fd, struct sharr__ctl *ctl, sharr_info *info)
+{
+    struct stat st;
+    unsigned char header[SHARR_DATA_OFFSET];
+    size_t size;
+    int err;
+
+    if (fstat(fd, &st) < 0)
+        return sharr__fail_os(-errno, "fstat");
+    info->uid = st.st_uid;
+    info->mode = st.st_mode & 07777;
+    info->segment_size = size = (size_t)st.st_size;
+    if (!S_ISREG(st.st_mode))
+        return sharr__fail(SHARR_ECORRUPT, "not a regular shared-memory "
+                           "object");
+    if (size < SHARR_DATA_OFFSET + SHARR__CTL_SIZE)
+        return sharr__fail(SHARR_ECORRUPT, "segment is %zu bytes; a sharr "
+                           "array has at least %u", size,
+                           SHARR_DATA_OFFSET + SHARR__CTL_SIZE);
+    if (size % SHARR__PAGE != 0)
+        return sharr__fail(SHARR_ECORRUPT, "segment size %zu is not a "
+                           "multiple of %u (truncated?)", size, SHARR__PAGE);
+    if ((err = read_exact(fd, ctl, sizeof *ctl,
+                          (off_t)(size - SHARR__CTL_SIZE))) < 0 ||
+        (err = read_exact(fd, header, sizeof header, 0)) < 0)
+        return err;
+    return sharr__validate(ctl, header, size, info);
+}
+
+static int open_fd(const char *name, int oflag, mode_t mode)
+{
+    char shm[SHARR_NAME_MAX + 16];
+    int fd;
+
+    sharr__shm_name(name, shm, sizeof shm);
+    fd = shm_open(shm, oflag, mode);
+    if (fd < 0) {
+        int err = -errno;
+        if (err == SHARR_ENOENT)
+            return sharr__fail(err, "no array named '%s'", name);
+        if (err == SHARR_EEXIST)
+            return sharr__fail(err, "an array named '%s' already exists",
+                               name);
+        return sharr__fail_os(err, "cannot open array '%s'", name);
+    }
+    return fd;
+}
+
+int sharr_stat(const char *name, sharr_info *info)
+{
+    struct sharr__ctl ctl;
+    int fd, err;
+
+    memset(info, 0, sizeof *info);
+    if ((err = sharr_name_check(name)) < 0)
+        return err;
+    set_path(info, name);
+    if ((fd = open_fd(name, O_RDONLY, 0)) < 0)
+        return fd;
+    err = read_segment(fd, &ctl, info);
+    close(fd);
+    if (err < 0)
+        sharr__errmsg_prefix("array '%s'", name);
+    return err;
+}
+
+/* ---- create ---- */
+
+static int check_space(size_t total)
+{
+    struct statvfs vfs;
+    unsigned long long avail;
+
+    if (statvfs(SHARR__SHM_DIR, &vfs) < 0)
+        return 0; /* posix_fallocate below still catches a full tmpfs */
+    avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    if (total > avail)
+        return sharr__fail(SHARR_ENOSPC,
+                           "needs %zu bytes (%.1f MiB) but " SHARR__SHM_DIR
+                           " has %llu bytes (%.1f MiB) free: remove arrays "
+                           "(sharr rm, sharr gc) or enlarge " SHARR__SHM_DIR
+                           " (Docker: --shm-size; or mount -o remount,size=)",
+                           total, total / 1048576.0, avail, avail / 1048576.0);
+    return 0;
+}
+
+static void init_ctl(struct sharr__ctl *ctl, sharr_dtype dt, size_t ndim,
+                     const size_t *shape, size_t nbytes, size_t total,
+                     unsigned flags, pid_t owner, const unsigned char id[16])
+{
+    struct timespec now;
+
+    memset(ctl, 0, sizeof *ctl);
+    memcpy(ctl->magic, SHARR__MAGIC_INCOMPLETE, 8);
+    ctl->version = SHARR_LAYOUT_VERSION;
+    ctl->ctl_size = SHARR__CTL_SIZE;
+    ctl->dtype = (uint32_t)dt;
+    ctl->ndim = (uint32_t)ndim;
+    ctl->flags = flags;
+    for (size_t i = 0; i < ndim; i++)
+        ctl->shape[i] = shape[i];
+    ctl->nbytes = nbytes;
+    ctl->data_offset = SHARR_DATA_OFFSET;
+    ctl->ctl_offset = total - SHARR__CTL_SIZE;
+    ctl->total_size = total;
+    ctl->creator_pid = owner;
+    ctl->creator_start = sharr__proc_start(owner);
+    clock_gettime(CLOCK_REALTIME, &now);
+    ctl->created_sec = now.tv_sec;
+    ctl->created_nsec = now.tv_nsec;
+    memcpy(ctl->id, id, 16);
+}
+
+static int init_lock(struct sharr__ctl *ctl)
+{
+    pthread_mutexattr_t attr;
+    int rc;
+
+    if ((rc = pthread_mutexattr_init(&attr)) != 0)
+        return sharr__fail_os(-rc, "pthread_mutexattr_init");
+    rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    if (rc == 0)
+        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    if (rc == 0)
+        rc = pthread_mutex_init((pthread_mutex_t *)(void *)ctl->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return rc ? sharr__fail_os(-rc, "initializing the array's mutex") : 0;
+}
+
+static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
+                             const size_t *shape, const sharr_create_opts *o)
+{
+    int err;
+
+    if ((err = sharr_name_check(name)) < 0 ||
+        (err = check_shape(dt, ndim, shape)) < 0)
+        return err;
+    if (o->flags & ~SHARR_CREATE_TEMP)
+        return sharr__fail(SHARR_EINVAL, "unknown create flags 0x%x",
+                           o->flags);
+    if (o->mode & ~0777u)
+        return sharr__fail(SHARR_EINVAL, "mode %o: only permission bits "
+                           "(0..0777) are allowed", o->mode);
+    if (o->owner != 0 && !(o->flags & SHARR_CREATE_TEMP))
+        return sharr__fail(SHARR_EINVAL, "an owner process is only "
+                           "meaningful for a temporary array");
+    return 0;
+}
+
+/* Size, reserve, map and initialize the freshly created segment on fd. */
+static int build_segment(sharr_array *a, int fd, const sharr_create_opts *o,
+                         pid_t owner, const unsigned char id[16])
+{
+    struct sharr__ctl ctl;
+    sharr_info *in = &a->info;
+    ssize_t wrote;
+    int rc;
+
+    if (fchmod(fd, o->mode ? o->mode : 0600) < 0)
+        return sharr__fail_os(-errno, "fchmod");
+    if (ftruncate(fd, (off_t)a->size) < 0)
+        return sharr__fail_os(-errno, "ftruncate to %zu bytes", a->size);
+    /* The control block goes in first, with the INCOMPLETE magic, so that a
+     * creator killed from here on leaves a segment `sharr gc` can attribute
+     * to a dead process.  pwrite, not the mapping: a full tmpfs makes it
+     * fail with ENOSPC instead of raising SIGBUS. */
+    init_ctl(&ctl, in->dtype, in->ndim, in->shape, in->nbytes, a->size,
+             o->flags, owner, id);
+    wrote = pwrite(fd, &ctl, sizeof ctl, (off_t)(a->size - SHARR__CTL_SIZE));
+    if (wrote != (ssize_t)sizeof ctl)
+        return sharr__fail_os(wrote < 0 ? -errno : SHARR_ENOSPC,
+                              "writing the control block");
+    rc = posix_fallocate(fd, 0, (off_t)a->size);
+    if (rc == ENOSPC) {
+        check_space(SIZE_MAX / 2); /* records free space in the detail */
+        return sharr__fail(SHARR_ENOSPC, "reserving %zu bytes in "
+                           SHARR__SHM_DIR " failed: it is full; remove "
+                           "arrays (sharr rm, sharr gc) or enlarge it "
+                           "(Docker: --shm-size)", a->size);
+    }
+    if (rc != 0 && rc != EOPNOTSUPP)
+        return sharr__fail_os(-rc, "posix_fallocate of %zu bytes", a->size);
+    a->base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (a->base == MAP_FAILED)
+        return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
+    a->ctl = (struct sharr__ctl *)(void *)(a->base + a->size -
+                                           SHARR__CTL_SIZE);
+    if ((rc = sharr__npy_header(in->dtype, in->ndim, in->shape, a->base)) < 0 ||
+        (rc = init_lock(a->ctl)) < 0)
+        return rc;
+    a->ctl->attach_count = 1;
+    /* Everything above must be visible before the magic says "complete". */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(a->ctl->magic, SHARR__MAGIC, 8);
+    return 0;
+}
+
+static void fill_derived(sharr_array *a)
+{
+    sharr_info *in = &a->info;
+    size_t item = sharr_dtype_size(in->dtype);
+
+    a->rows = in->ndim ? in->shape[0] : 1;
+    a->row_bytes = a->rows ? in->nbytes / a->rows : item;
+}
+
+int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
+                       const size_t *shape, const sharr_create_opts *opts,
+                       sharr_array **out)
+{
+    static const sharr_create_opts defaults = {0, 0, 0};
+    const sharr_create_opts *o = opts ? opts : &defaults;
+    unsigned char id[16];
+    pid_t owner = o->owner ? o->owner : getpid();
+    sharr_array *a = NULL;
+    int fd = -1, err;
+    bool created = false;
+
+    *out = NULL;
+    if ((err = check_create_args(name, dtype, ndim, shape, o)) < 0)
+        return err;
+    if (!(a = calloc(1, sizeof *a)))
+        return sharr__fail(SHARR_ENOMEM, "out of memory");
+    a->base = MAP_FAILED;
+    set_path(&a->info, name);
+    a->info.dtype = dtype;
+    a->info.ndim = ndim;
+    for (size_t i = 0; i < ndim; i++)
+        a->info.shape[i] = shape[i];
+    if ((err = layout_size(dtype, ndim, shape, &a->info.nbytes, &a->size)) < 0 ||
+        (err = check_space(a->size)) < 0 ||
+        (err = sharr__random_bytes(id, sizeof id)) < 0)
+        goto fail;
+    /* Register with the guardian before the segment exists: a crash at any
+     * later point still gets it removed. */
+    if ((o->flags & SHARR_CREATE_TEMP) &&
+        (err = sharr__guardian_register(owner, name, id)) < 0)
+        goto fail;
+    if ((fd = open_fd(name, O_RDWR | O_CREAT | O_EXCL, 0600)) < 0) {
+        err = fd;
+        goto fail;
+    }
+    created = true;
+    if ((err = build_segment(a, fd, o, owner, id)) < 0)
+        goto fail;
+    close(fd);
+    a->info.segment_size = a->size;
+    a->info.ctl_offset = a->size - SHARR__CTL_SIZE;
+    a->info.data_offset = SHARR_DATA_OFFSET;
+    a->info.flags = o->flags;
+    memcpy(a->info.id, id, 16);
+    a->ctl_writable = a->writable = true;
+    fill_derived(a);
+    *out = a;
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (created) {
+        char shm[SHARR_NAME_MAX + 16];
+        sharr__shm_name(name, shm, sizeof shm);
+        shm_unlink(shm);
+    }
+    sharr_array_close(a);
+    return err;
+}
+
+/* ---- open / close ---- */
+
+static int map_segment(sharr_array *a, int fd, unsigned flags)
+{
+    int prot = a->ctl_writable ? PROT_READ | PROT_WRITE : PROT_READ;
+    long page = sysconf(_SC_PAGESIZE);
+
+    a->base = mmap(NULL, a->size, prot, MAP_SHARED, fd, 0);
+    if (a->base == MAP_FAILED)
+        return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
+    a->ctl = (struct sharr__ctl *)(void *)(a->base + a->info.ctl_offset);
+    a->writable = a->ctl_writable && !(flags & SHARR_OPEN_RDONLY);
+    if (a->ctl_writable && (flags & SHARR_OPEN_RDONLY)) {
+        /* Header and elements read-only, control block (lock) writable. */
+        /* With pages larger than the 4096-byte layout unit the boundary
+         * may fall inside a page: then everything is read-only. */
+        bool split = page > 0 && a->info.ctl_offset % (size_t)page == 0;
+        size_t len = split ? a->info.ctl_offset : a->size;
+        if (mprotect(a->base, len, PROT_READ) < 0)
+            return sharr__fail_os(-errno, "mprotect");
+        a->ctl_writable = split;
+    }
+    return 0;
+}
+
+int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
+{
+    struct sharr__ctl ctl;
+    sharr_array *a = NULL;
+    int fd = -1, err;
+
+    *out = NULL;
+    if ((err = sharr_name_check(name)) < 0)
+        return err;
+    if (flags & ~(SHARR_OPEN_RDONLY | SHARR_OPEN_FOREIGN))
+        return sharr__fail(SHARR_EINVAL, "unknown open flags 0x%x", flags);
+    if (!(a = calloc(1, sizeof *a)))
+        return sharr__fail(SHARR_ENOMEM, "out of memory");
+    a->base = MAP_FAILED;
+    set_path(&a->info, name);
+    a->ctl_writable = true;
+    fd = open_fd(name, O_RDWR, 0);
+    if (fd == SHARR_EACCES && (flags & SHARR_OPEN_RDONLY)) {
+        a->ctl_writable = false; /* readable only: no lock, no attach count */
+        fd = open_fd(name, O_RDONLY, 0);
+    }
+    if ((err = fd) < 0)
+        goto fail;
+    if ((err = read_segment(fd, &ctl, &a->info)) < 0) {
+        sharr__errmsg_prefix("array '%s'", name);
+        goto fail;
+    }
+    if (a->info.uid != geteuid() && !(flags & SHARR_OPEN_FOREIGN)) {
+        err = sharr__fail(SHARR_EFOREIGN, "owned by uid %u, not by you (uid "
+                          "%u); pass SHARR_OPEN_FOREIGN to trust it",
+                          (unsigned)a->info.uid, (unsigned)geteuid());
+        goto fail;
+    }
+    a->size = a->info.segment_size;
+    if ((err = map_segment(a, fd, flags)) < 0)
+        goto fail;
+    close(fd);
+    if (a->ctl_writable)
+        __atomic_fetch_add(&a->ctl->attach_count, 1, __ATOMIC_RELAXED);
+    fill_derived(a);
+    *out = a;
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    sharr_array_close(a);
+    return err;
+}
+
+void sharr_array_close(sharr_array *a)
+{
+    if (a == NULL)
+        return;
+    if (a->base != MAP_FAILED) {
+        if (a->locked)
+            pthread_mutex_unlock((pthread_mutex_t *)(void *)a->ctl->lock);
+        if (a->ctl_writable && a->ctl)
+            __atomic_fetch_sub(&a->ctl->attach_count, 1, __ATOMIC_RELAXED);
+        munmap(a->base, a->size);
+    }
+    free(a);
+}
+
+int sharr_unlink(const char *name)
+{
+    char shm[SHARR_NAME_MAX + 16];
+    int err;
+
+    if ((err = sharr_name_check(name)) < 0)
+        return err;
+    sharr__shm_name(name, shm, sizeof shm);
+    if (shm_unlink(shm) < 0) {
+        err = -errno;
+        if (err == SHARR_ENOENT)
+            return sharr__fail(err, "no array named '%s'", name);
+        return sharr__fail_os(err, "cannot remove array '%s'", name);
+    }
+    return 0;
+}
+
+/* ---- getters ---- */
+
+void *sharr_array_data(const sharr_array *a)
+{
+    return a->base + SHARR_DATA_OFFSET;
+}
+
+sharr_dtype sharr_array_dtype(const sharr_array *a) { return a->info.dtype; }
+size_t sharr_array_ndim(const sharr_array *a) { return a->info.ndim; }
+const size_t *sharr_array_shape(const sharr_array *a) { return a->info.shape; }
+size_t sharr_array_rows(const sharr_array *a) { return a->rows; }
+size_t sharr_array_row_bytes(const sharr_array *a) { return a->row_bytes; }
+size_t sharr_array_nbytes(const sharr_array *a) { return a->info.nbytes; }
+const char *sharr_array_name(const sharr_array *a) { return a->info.name; }
+int sharr_array_writable(const sharr_array *a) { return a->writable; }
+
+size_t sharr_array_size(const sharr_array *a)
+{
+    return a->info.nbytes / sharr_dtype_size(a->info.dtype);
+}
+
+void sharr_array_id(const sharr_array *a, unsigned char id[16])
+{
+    memcpy(id, a->info.id, 16);
+}
+
+/* ---- the robust lock ---- */
+
+int sharr_array_lock(sharr_array *a)
+{
+    pthread_mutex_t *m;
+    int rc;
+
+    if (!a->ctl_writable)
+        return sharr__fail(SHARR_EACCES, "array '%s' was opened without write "
+                           "access to the segment: it cannot be locked",
+                           a->info.name);
+    if (a->locked)
+        return sharr__fail(SHARR_EBUSY, "this handle already holds the lock "
+                           "of '%s'", a->info.name);
+    m = (pthread_mutex_t *)(void *)a->ctl->lock;
+    do {
+        rc = pthread_mutex_lock(m);
+    } while (rc == EINTR);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        a->locked = true;
+        return sharr__fail(SHARR_EOWNERDEAD, "the previous holder of the lock "
+                           "of '%s' died while holding it; the data may be "
+                           "half-updated", a->info.name);
+    }
+    if (rc != 0)
+        return sharr__fail(rc == ENOTRECOVERABLE ? SHARR_ECORRUPT : -rc,
+                           "locking '%s': %s", a->info.name, strerror(rc));
+    a->locked = true;
+    return 0;
+}
+
+int sharr_array_unlock(sharr_array *a)
+{
+    if (!a->locked)
+        return sharr__fail(SHARR_EPERM, "this handle does not hold the lock "
+                           "of '%s'", a->info.name);
+    a->locked = false;
+    pthread_mutex_unlock((pthread_mutex_t *)(void *)a->ctl->lock);
+    return 0;
+}
+
+/* ---- listing and garbage collection ---- */
+
+static int cmp_info(const void *x, const void *y)
+{
+    return strcmp(((const sharr_info *)x)->name,
+                  ((const sharr_info *)y)->name);
+}
+
+/* Fill *info for a listed name; a segment that fails validation keeps what
+ * fstat says and, for a half-made one, its creator from the control block. */
+static void list_one(const char *name, sharr_info *info)
+{
+    struct sharr__ctl ctl;
+    int fd, err;
+
+    memset(info, 0, sizeof *info);
+    set_path(info, name);
+    if ((fd = open_fd(name, O_RDONLY, 0)) < 0) {
+        info->status = fd;
+        return;
+    }
+    memset(&ctl, 0, sizeof ctl);
+    err = read_segment(fd, &ctl, info);
+    close(fd);
+    info->status = err;
+    if (err < 0 && memcmp(ctl.magic, SHARR__MAGIC_INCOMPLETE, 8) == 0) {
+        info->creator = (pid_t)ctl.creator_pid;
+        info->creator_alive = sharr__proc_alive(info->creator,
+                                                ctl.creator_start);
+    }
+}
+
+int sharr_list(sharr_info **out, size_t *count)
+{
+    size_t n = 0, cap = 0;
+    sharr_info *list = NULL;
+    struct dirent *e;
+    DIR *dir;
+    int err = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (!(dir = opendir(SHARR__SHM_DIR)))
+        return sharr__fail_os(-errno, "opendir " SHARR__SHM_DIR);
+    while ((e = readdir(dir)) != NULL) {
+        const char *name = e->d_name + strlen(SHARR__PREFIX);
+        if (strncmp(e->d_name, SHARR__PREFIX, strlen(SHARR__PREFIX)) != 0 ||
+            sharr_name_check(name) < 0)
+            continue;
+        if (n == cap) {
+            sharr_info *bigger;
+            cap = cap ? 2 * cap : 16;
+            if (!(bigger = realloc(list, cap * sizeof *list))) {
+                err = sharr__fail(SHARR_ENOMEM, "out of memory");
+                break;
+            }
+            list = bigger;
+        }
+        list_one(name, &list[n++]);
+    }
+    closedir(dir);
+    if (err < 0) {
+        free(list);
+        return err;
+    }
+    if (n > 0)
+        qsort(list, n, sizeof *list, cmp_info);
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+void sharr_list_free(sharr_info *list)
+{
+    free(list);
+}
+
+static bool collectable(const sharr_info *in)
+{
+    bool incomplete = in->status == SHARR_ECORRUPT && in->creator > 0;
+
+    if (in->uid != geteuid() || in->creator_alive)
+        return false;
+    return incomplete || (in->status == 0 && (in->flags & SHARR_CREATE_TEMP));
+}
+
+int sharr_gc(int dry_run, void (*removed)(const char *, void *), void *ctx)
+{
+    sharr_info *list;
+    size_t n;
+    int err, count = 0;
+
+    if ((err = sharr_list(&list, &n)) < 0)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        if (!collectable(&list[i]))
+            continue;
+        if (!dry_run && sharr_unlink(list[i].name) < 0)
+            continue; /* somebody else removed it first */
+        count++;
+        if (removed)
+            removed(list[i].name, ctx);
+    }
+    sharr_list_free(list);
+    return count;
+}

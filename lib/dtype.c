@@ -1,0 +1,399 @@
+/*
+ * dtype.c - the element types: names, sizes, NumPy descrs, and conversion of
+ * single values to and from text.
+ *
+ * The dtype numbers are stored in segments and must never change.  All
+ * parsing is strict: the whole text must be consumed, and integers are range
+ * checked for their width, so a typo never becomes a silent value.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct dtype_desc {
+    const char *name;
+    const char *descr;
+    const char *numpy;  /* NumPy's spelled-out name */
+    size_t size;
+    char kind;
+};
+
+static const struct dtype_desc dtypes[SHARR_NDTYPES + 1] = {
+    [SHARR_I8] = {"i8", "|i1", "int8", 1, 'i'},
+    [SHARR_I16] = {"i16", "<i2", "int16", 2, 'i'},
+    [SHARR_I32] = {"i32", "<i4", "int32", 4, 'i'},
+    [SHARR_I64] = {"i64", "<i8", "int64", 8, 'i'},
+    [SHARR_U8] = {"u8", "|u1", "uint8", 1, 'u'},
+    [SHARR_U16] = {"u16", "<u2", "uint16", 2, 'u'},
+    [SHARR_U32] = {"u32", "<u4", "uint32", 4, 'u'},
+    [SHARR_U64] = {"u64", "<u8", "uint64", 8, 'u'},
+    [SHARR_F32] = {"f32", "<f4", "float32", 4, 'f'},
+    [SHARR_F64] = {"f64", "<f8", "float64", 8, 'f'},
+    [SHARR_C64] = {"c64", "<c8", "complex64", 8, 'c'},
+    [SHARR_C128] = {"c128", "<c16", "complex128", 16, 'c'},
+};
+
+static const struct dtype_desc *desc(sharr_dtype dt)
+{
+    if ((int)dt < SHARR_I8 || (int)dt > SHARR_C128)
+        return NULL;
+    return &dtypes[dt];
+}
+
+size_t sharr_dtype_size(sharr_dtype dt)
+{
+    const struct dtype_desc *d = desc(dt);
+    return d ? d->size : 0;
+}
+
+const char *sharr_dtype_name(sharr_dtype dt)
+{
+    const struct dtype_desc *d = desc(dt);
+    return d ? d->name : NULL;
+}
+
+const char *sharr_dtype_descr(sharr_dtype dt)
+{
+    const struct dtype_desc *d = desc(dt);
+    return d ? d->descr : NULL;
+}
+
+char sharr_dtype_kind(sharr_dtype dt)
+{
+    const struct dtype_desc *d = desc(dt);
+    return d ? d->kind : 0;
+}
+
+int sharr_dtype_parse(const char *text, sharr_dtype *out)
+{
+    *out = SHARR_DTYPE_INVALID;
+    if (text == NULL)
+        return sharr__fail(SHARR_EINVAL, "dtype is NULL");
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        const struct dtype_desc *d = &dtypes[dt];
+        /* "=" and "<" are the same order on a little-endian host. */
+        bool descr_native = (text[0] == '=' || text[0] == '<' ||
+                             text[0] == '|') &&
+                            strcmp(text + 1, d->descr + 1) == 0;
+        if (strcmp(text, d->name) == 0 || strcmp(text, d->numpy) == 0 ||
+            descr_native) {
+            *out = (sharr_dtype)dt;
+            return 0;
+        }
+    }
+    if (strcmp(text, "float") == 0 || strcmp(text, "double") == 0) {
+        *out = SHARR_F64;
+        return 0;
+    }
+    if (strcmp(text, "complex") == 0) {
+        *out = SHARR_C128;
+        return 0;
+    }
+    return sharr__fail(SHARR_EINVAL,
+                       "unknown dtype '%s': use one of i8 i16 i32 i64 u8 u16 "
+                       "u32 u64 f32 f64 c64 c128 (or int32, float64, "
+                       "complex128 ...)", text);
+}
+
+/* ---- parsing values ---- */
+
+/* Copy `text` without surrounding blanks into buf; false if it is too long
+ * or empty. */
+static bool trimmed(const char *text, char *buf, size_t size)
+{
+    size_t n;
+
+    while (isspace((unsigned char)*text))
+        text++;
+    n = strlen(text);
+    while (n > 0 && isspace((unsigned char)text[n - 1]))
+        n--;
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/* Integers: decimal, or hex with 0x; never octal (a leading 0 is decimal). */
+static int parse_int(sharr_dtype dt, const char *s, void *elem)
+{
+    size_t size = sharr_dtype_size(dt);
+    bool neg = s[0] == '-';
+    const char *digits = (s[0] == '-' || s[0] == '+') ? s + 1 : s;
+    int base = (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
+                   ? 16 : 10;
+    char *end;
+    unsigned long long mag;
+
+    if (!isxdigit((unsigned char)digits[0]))
+        return sharr__fail(SHARR_EINVAL, "'%s' is not an integer", s);
+    errno = 0;
+    mag = strtoull(digits, &end, base);
+    if (*end != '\0')
+        return sharr__fail(SHARR_EINVAL, "'%s' is not an integer%s", s,
+                           strpbrk(s, ".eE") ? " (the dtype is an integer "
+                                               "type)" : "");
+    if (errno == ERANGE)
+        goto range;
+    if (sharr_dtype_kind(dt) == 'u') {
+        unsigned long long max = size == 8 ? ULLONG_MAX
+                                           : (1ULL << (8 * size)) - 1;
+        if (neg && mag != 0)
+            goto range;
+        if (mag > max)
+            goto range;
+        switch (size) {
+        case 1: { uint8_t v = (uint8_t)mag; memcpy(elem, &v, 1); break; }
+        case 2: { uint16_t v = (uint16_t)mag; memcpy(elem, &v, 2); break; }
+        case 4: { uint32_t v = (uint32_t)mag; memcpy(elem, &v, 4); break; }
+        default: { uint64_t v = mag; memcpy(elem, &v, 8); break; }
+        }
+        return 0;
+    }
+    /* Signed: the magnitude may reach 2^(bits-1) only when negative. */
+    unsigned long long lim = 1ULL << (8 * size - 1);
+    if (mag > (neg ? lim : lim - 1))
+        goto range;
+    int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    switch (size) {
+    case 1: { int8_t w = (int8_t)v; memcpy(elem, &w, 1); break; }
+    case 2: { int16_t w = (int16_t)v; memcpy(elem, &w, 2); break; }
+    case 4: { int32_t w = (int32_t)v; memcpy(elem, &w, 4); break; }
+    default: memcpy(elem, &v, 8); break;
+    }
+    return 0;
+range:
+    return sharr__fail(SHARR_ERANGE, "%s is out of range for %s", s,
+                       sharr_dtype_name(dt));
+}
+
+/* One real number with strtod; *end points after it.  Overflow is an error,
+ * underflow to a tiny or zero value is accepted. */
+static int parse_real(const char *s, double *v, char **end)
+{
+    errno = 0;
+    *v = strtod(s, end);
+    if (*end == s)
+        return SHARR_EINVAL;
+    if (errno == ERANGE && isinf(*v))
+        return SHARR_ERANGE;
+    return 0;
+}
+
+static int store_float(sharr_dtype dt, const char *s, double re, double im,
+                       void *elem)
+{
+    if (dt == SHARR_F32 || dt == SHARR_C64) {
+        if ((isfinite(re) && fabs(re) > FLT_MAX) ||
+            (isfinite(im) && fabs(im) > FLT_MAX))
+            return sharr__fail(SHARR_ERANGE, "%s is out of range for %s", s,
+                               sharr_dtype_name(dt));
+        float f[2] = {(float)re, (float)im};
+        memcpy(elem, f, dt == SHARR_F32 ? 4 : 8);
+    } else {
+        double d[2] = {re, im};
+        memcpy(elem, d, dt == SHARR_F64 ? 8 : 16);
+    }
+    return 0;
+}
+
+static bool is_imag_unit(char c)
+{
+    return c == 'j' || c == 'i' || c == 'J' || c == 'I';
+}
+
+/* Complex: "a", "bj", "j", "a+bj", "a-j", optionally inside parentheses. */
+static int parse_complex(const char *s, double *re, double *im)
+{
+    char buf[128];
+    char *p, *end;
+    size_t n = strlen(s);
+    double a, b;
+    int err;
+
+    if (s[0] == '(' && n >= 2 && s[n - 1] == ')') {
+        if (n - 2 >= sizeof buf)
+            return SHARR_EINVAL;
+        memcpy(buf, s + 1, n - 2);
+        buf[n - 2] = '\0';
+    } else {
+        if (n >= sizeof buf)
+            return SHARR_EINVAL;
+        memcpy(buf, s, n + 1);
+    }
+    p = buf;
+    *re = *im = 0.0;
+    /* A bare unit with an optional sign: "j", "-j". */
+    if ((p[0] == '+' || p[0] == '-') && is_imag_unit(p[1]) && !p[2]) {
+        *im = p[0] == '-' ? -1.0 : 1.0;
+        return 0;
+    }
+    if (is_imag_unit(p[0]) && p[1] == '\0') {
+        *im = 1.0;
+        return 0;
+    }
+    if ((err = parse_real(p, &a, &end)) < 0)
+        return err;
+    if (*end == '\0') {
+        *re = a;
+        return 0;
+    }
+    if (is_imag_unit(*end) && end[1] == '\0') {
+        *im = a;
+        return 0;
+    }
+    if (*end != '+' && *end != '-')
+        return SHARR_EINVAL;
+    *re = a;
+    p = end;
+    if (is_imag_unit(p[1]) && p[2] == '\0') {
+        *im = p[0] == '-' ? -1.0 : 1.0;
+        return 0;
+    }
+    if ((err = parse_real(p, &b, &end)) < 0)
+        return err;
+    if (!is_imag_unit(*end) || end[1] != '\0')
+        return SHARR_EINVAL;
+    *im = b;
+    return 0;
+}
+
+int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
+{
+    char s[128];
+    char kind = sharr_dtype_kind(dt);
+    double re = 0.0, im = 0.0;
+    char *end;
+    int err;
+
+    if (kind == 0)
+        return sharr__fail(SHARR_EINVAL, "invalid dtype %d", (int)dt);
+    if (text == NULL || !trimmed(text, s, sizeof s))
+        return sharr__fail(SHARR_EINVAL, "'%s' is not a number",
+                           text ? text : "(null)");
+    if (kind == 'i' || kind == 'u')
+        return parse_int(dt, s, elem);
+    if (kind == 'f') {
+        err = parse_real(s, &re, &end);
+        if (err == 0 && *end != '\0')
+            err = SHARR_EINVAL;
+        if (err == SHARR_EINVAL)
+            return sharr__fail(err, "'%s' is not a real number%s", s,
+                               strpbrk(s, "jJiI") && !strpbrk(s, "nN")
+                                   ? " (the dtype is real, not complex)"
+                                   : "");
+    } else {
+        err = parse_complex(s, &re, &im);
+        if (err == SHARR_EINVAL)
+            return sharr__fail(err, "'%s' is not a complex number "
+                               "(write 1.5, -2j, 0.6+0.8j or 0.6+0.8i)", s);
+    }
+    if (err == SHARR_ERANGE)
+        return sharr__fail(err, "%s is out of range for %s", s,
+                           sharr_dtype_name(dt));
+    return store_float(dt, s, re, im, elem);
+}
+
+/* ---- formatting values ---- */
+
+/* The shortest "%.*g" that reads back to the same value: round-tripping is
+ * monotonic in the precision, so a binary search over 1..max suffices. */
+static void format_real(double v, bool single, char *buf, size_t size)
+{
+    int lo = 1, hi = single ? 9 : 17;
+
+    if (isnan(v)) {
+        snprintf(buf, size, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, size, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%.*g", mid, v);
+        bool same = single ? strtof(tmp, NULL) == (float)v
+                           : strtod(tmp, NULL) == v;
+        if (same)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    /* %g switches to an exponent once it exceeds the precision; keep
+     * integral magnitudes below 1e17 in positional form ("10", not
+     * "1e+01"), as NumPy and Python do. */
+    int exp10 = v != 0 ? (int)floor(log10(fabs(v))) : 0;
+    if (exp10 >= lo && exp10 < 17)
+        lo = exp10 + 1;
+    snprintf(buf, size, "%.*g", lo, v);
+}
+
+int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
+                       size_t size)
+{
+    char tmp[160], re[64], im[64];
+    int n;
+
+    switch (dt) {
+    case SHARR_I8: { int8_t v; memcpy(&v, elem, 1);
+        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
+    case SHARR_I16: { int16_t v; memcpy(&v, elem, 2);
+        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
+    case SHARR_I32: { int32_t v; memcpy(&v, elem, 4);
+        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
+    case SHARR_I64: { int64_t v; memcpy(&v, elem, 8);
+        n = snprintf(tmp, sizeof tmp, "%lld", (long long)v); break; }
+    case SHARR_U8: { uint8_t v; memcpy(&v, elem, 1);
+        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
+    case SHARR_U16: { uint16_t v; memcpy(&v, elem, 2);
+        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
+    case SHARR_U32: { uint32_t v; memcpy(&v, elem, 4);
+        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
+    case SHARR_U64: { uint64_t v; memcpy(&v, elem, 8);
+        n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v); break; }
+    case SHARR_F32: { float v; memcpy(&v, elem, 4);
+        format_real(v, true, tmp, sizeof tmp); n = (int)strlen(tmp); break; }
+    case SHARR_F64: { double v; memcpy(&v, elem, 8);
+        format_real(v, false, tmp, sizeof tmp); n = (int)strlen(tmp); break; }
+    case SHARR_C64:
+    case SHARR_C128: {
+        double v[2];
+        if (dt == SHARR_C64) {
+            float f[2];
+            memcpy(f, elem, 8);
+            v[0] = f[0];
+            v[1] = f[1];
+        } else {
+            memcpy(v, elem, 16);
+        }
+        format_real(v[0], dt == SHARR_C64, re, sizeof re);
+        format_real(v[1], dt == SHARR_C64, im, sizeof im);
+        /* The sign of the imaginary part is the joint: "1-2j", "1+nanj". */
+        n = snprintf(tmp, sizeof tmp, "%s%s%sj", re,
+                     im[0] == '-' ? "" : "+", im);
+        break;
+    }
+    default:
+        return sharr__fail(SHARR_EINVAL, "invalid dtype %d", (int)dt);
+    }
+    if (n < 0 || (size_t)n >= size) {
+        if (size > 0)
+            buf[0] = '\0';
+        return sharr__fail(SHARR_ERANGE, "buffer of %zu bytes is too small "
+                           "for the value", size);
+    }
+    memcpy(buf, tmp, (size_t)n + 1);
+    return n;
+}

@@ -1,0 +1,94 @@
+/*
+ * error.c - error codes, their names, and the per-thread failure detail.
+ *
+ * Every failing library call records a one-line detail in a thread-local
+ * buffer (sharr__fail) and returns a negative code.  The buffer is never
+ * shared between threads, so no lock is needed; a forked child starts with a
+ * copy of its parent thread's buffer, which is harmless.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SHARR__ERRMSG_SIZE 1024
+
+static _Thread_local char errmsg_buf[SHARR__ERRMSG_SIZE];
+
+const char *sharr_version_string(void)
+{
+    return SHARR_VERSION_STRING;
+}
+
+const char *sharr_strerror(int code)
+{
+    switch (code) {
+#define SHARR_ERR_CASE_(name, value, text) case (value): return text;
+        SHARR_ERRORS(SHARR_ERR_CASE_)
+#undef SHARR_ERR_CASE_
+    default:
+        break;
+    }
+    /* Any other -errno: strerror's table is static and, for valid errno
+     * values on glibc, never rewritten, so the pointer is safe to return. */
+    if (code < 0 && code > -4096)
+        return strerror(-code);
+    return "unknown error";
+}
+
+const char *sharr_errmsg(void)
+{
+    return errmsg_buf;
+}
+
+static void vrecord(const char *fmt, va_list ap)
+{
+    vsnprintf(errmsg_buf, sizeof errmsg_buf, fmt, ap);
+}
+
+int sharr__fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vrecord(fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int sharr__fail_os(int code, const char *fmt, ...)
+{
+    va_list ap;
+    size_t len;
+
+    va_start(ap, fmt);
+    vrecord(fmt, ap);
+    va_end(ap);
+    len = strlen(errmsg_buf);
+    snprintf(errmsg_buf + len, sizeof errmsg_buf - len, ": %s",
+             sharr_strerror(code));
+    return code;
+}
+
+void sharr__errmsg_prefix(const char *fmt, ...)
+{
+    char old[SHARR__ERRMSG_SIZE];
+    va_list ap;
+    size_t len;
+
+    memcpy(old, errmsg_buf, sizeof old);
+    va_start(ap, fmt);
+    vrecord(fmt, ap);
+    va_end(ap);
+    len = strlen(errmsg_buf);
+    /* Truncation is fine: the detail is one line for a human. */
+    if (len + 2 < sizeof errmsg_buf) {
+        memcpy(errmsg_buf + len, ": ", 3);
+        len += 2;
+        size_t room = sizeof errmsg_buf - len - 1;
+        size_t n = strlen(old) < room ? strlen(old) : room;
+        memcpy(errmsg_buf + len, old, n);
+        errmsg_buf[len + n] = '\0';
+    }
+}

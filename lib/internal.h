@@ -1,0 +1,129 @@
+/*
+ * internal.h - private declarations shared by the library's modules.
+ * Never installed.  Layers: dtype < array (+ guardian) < pool < ops, h5io.
+ */
+#ifndef SHARR_INTERNAL_H
+#define SHARR_INTERNAL_H
+
+#include "sharr.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "sharr stores native little-endian elements; big-endian hosts are unsupported"
+#endif
+
+/* ---- errors (error.c) ---- */
+
+/* Record the detail of a failure for sharr_errmsg() and return `code`. */
+int sharr__fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record `code` with the errno text of -code appended to a printf detail. */
+int sharr__fail_os(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prefix the current detail with "<prefix>: " (for context while unwinding). */
+void sharr__errmsg_prefix(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---- overflow-checked arithmetic ---- */
+
+static inline bool sharr__mul_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+static inline bool sharr__add_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- the segment (array.c) ---- */
+
+#define SHARR__PAGE 4096u
+#define SHARR__CTL_SIZE 4096u
+#define SHARR__SHM_DIR "/dev/shm"
+#define SHARR__PREFIX "sharr."
+
+/* The magic says "complete"; a creator writes INCOMPLETE first and MAGIC
+ * last, after every other byte of the segment is in place. */
+#define SHARR__MAGIC "SHARRv1\0"
+#define SHARR__MAGIC_INCOMPLETE "SHARRnew"
+
+/* The binary control block at ctl_offset.  Fixed-width little-endian fields;
+ * the layout is part of the on-segment format (layout version 1). */
+struct sharr__ctl {
+    char magic[8];
+    uint32_t version;
+    uint32_t ctl_size;
+    uint32_t dtype;
+    uint32_t ndim;
+    uint32_t flags;
+    uint32_t reserved0;
+    uint64_t shape[SHARR_MAX_NDIM];
+    uint64_t nbytes;
+    uint64_t data_offset;
+    uint64_t ctl_offset;
+    uint64_t total_size;
+    int64_t creator_pid;
+    uint64_t creator_start;   /* start time of creator_pid, clock ticks */
+    int64_t created_sec;
+    int64_t created_nsec;
+    unsigned char id[16];
+    uint32_t attach_count;    /* advisory: a killed process never decrements */
+    uint32_t reserved1;
+    unsigned char reserved2[64];
+    unsigned char lock[64] __attribute__((aligned(64))); /* pthread_mutex_t */
+};
+
+/* Validate a segment's control block and header copied out of it.  `ctl` and
+ * `header` (SHARR_DATA_OFFSET bytes) are private copies; `size` is the real
+ * size from fstat.  On success fills the shape fields of *info.
+ * @return 0 or SHARR_ECORRUPT with the field named in the detail. */
+int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info);
+
+/* Write the .npy v1.0 header for dtype/shape into header[SHARR_DATA_OFFSET].
+ * @return 0 or SHARR_EINVAL when the dict does not fit (it always fits for
+ * valid shapes: 8 dims of 20 digits is far below 4086 bytes). */
+int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
+                      unsigned char *header);
+
+/* "/sharr.NAME" (for shm_open) into buf of at least SHARR_NAME_MAX + 8. */
+void sharr__shm_name(const char *name, char *buf, size_t size);
+
+/* ---- processes (guardian.c) ---- */
+
+/* The start time of `pid` in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or 0 if it cannot be read. */
+uint64_t sharr__proc_start(pid_t pid);
+
+/* 1 if `pid` is alive and, when `start` is not 0, started at `start`. */
+int sharr__proc_alive(pid_t pid, uint64_t start);
+
+/* Ask the guardian of process `watch` (the caller or its parent) to unlink
+ * shm object `name` with control-block id `id` once `watch` exits.  Call
+ * before the segment exists, so no crash can leave it unregistered.
+ * @return 0, SHARR_EINVAL (watch is neither the caller nor its parent), or
+ * the failure to start the guardian. */
+int sharr__guardian_register(pid_t watch, const char *name,
+                             const unsigned char id[16]);
+
+/* ---- kernels (ops.c) ---- */
+
+/* Fill `count` elements of dtype dt at dst, the first being C-order element
+ * `first` of its array (range and random depend on the index). */
+void sharr__fill_elements(sharr_dtype dt, const sharr_fill_spec *spec,
+                          void *dst, size_t first, size_t count);
+
+/* ---- random bytes (array.c) ---- */
+int sharr__random_bytes(void *buf, size_t n);
+
+/* ---- fast exit for forked children (guardian.c) ---- */
+/* Leave a forked child without running the parent's atexit handlers; in
+ * coverage builds (SHARR_COVERAGE) exit() so gcov data is flushed. */
+__attribute__((noreturn)) void sharr__child_exit(int status);
+
+#endif /* SHARR_INTERNAL_H */
