@@ -1,0 +1,296 @@
+/*
+ * cli.c - the CLI contract (messages, exit codes) and argument parsers that
+ * every subcommand shares.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *cli_sub = "sharr";
+
+static void vmessage(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "sharr: %s: ", cli_sub);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    if (strcmp(cli_sub, "sharr") == 0)
+        fprintf(stderr, "Try 'sharr --help'.\n");
+    else
+        fprintf(stderr, "Try 'sharr %s --help'.\n", cli_sub);
+    return EXIT_USAGE;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    return EXIT_RUNTIME;
+}
+
+int cli_fail(int code)
+{
+    const char *detail = sharr_errmsg();
+    return cli_error("%s", detail[0] ? detail : sharr_strerror(code));
+}
+
+int cli_bad_option(int c, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+    if (c == ':')
+        return cli_usage("option '%s' needs a value", arg);
+    if (optopt && optopt != '?')
+        return cli_usage("unknown option '-%c'", optopt);
+    return cli_usage("unknown option '%s'", arg);
+}
+
+int cli_help(const char *usage)
+{
+    fputs(usage, stdout);
+    return EXIT_OK;
+}
+
+int cli_version(void)
+{
+    printf("sharr %s\n", sharr_version_string());
+    return EXIT_OK;
+}
+
+const char *cli_name(const char *text)
+{
+    text = cli_arg(text);
+    if (sharr_name_check(text) < 0) {
+        cli_usage("%s", sharr_errmsg());
+        return NULL;
+    }
+    return text;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 0; /* GNU: re-initialize completely */
+    opterr = 0;
+}
+
+static bool looks_negative_number(const char *s)
+{
+    if (s[0] != '-')
+        return false;
+    s++;
+    return isdigit((unsigned char)s[0]) ||
+           (s[0] == '.' && isdigit((unsigned char)s[1])) ||
+           strncasecmp(s, "inf", 3) == 0 || strncasecmp(s, "nan", 3) == 0;
+}
+
+void cli_protect_numbers(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (looks_negative_number(argv[i])) {
+            char *p = malloc(strlen(argv[i]) + 2);
+            if (!p)
+                continue; /* unprotected: getopt reports it as an option */
+            p[0] = ' ';
+            strcpy(p + 1, argv[i]);
+            argv[i] = p; /* lives until exit, like argv itself */
+        }
+    }
+}
+
+const char *cli_arg(const char *s)
+{
+    return (s[0] == ' ' && s[1] == '-') ? s + 1 : s;
+}
+
+/* A decimal size_t with nothing else around it. */
+static bool parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v > SIZE_MAX)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+int cli_parse_shape(const char *text, size_t *ndim, size_t *shape)
+{
+    char buf[512], *tok, *save = NULL;
+    size_t n = 0;
+
+    text = cli_arg(text);
+    if (text[0] == '\0' || strcmp(text, "scalar") == 0 ||
+        strcmp(text, "()") == 0) {
+        *ndim = 0;
+        return 0;
+    }
+    if (strlen(text) >= sizeof buf)
+        return cli_usage("shape '%.40s...' is too long", text);
+    strcpy(buf, text);
+    for (tok = strtok_r(buf, "x,", &save); tok;
+         tok = strtok_r(NULL, "x,", &save)) {
+        if (n == SHARR_MAX_NDIM)
+            return cli_usage("shape '%s' has more than %d dimensions", text,
+                             SHARR_MAX_NDIM);
+        if (!parse_size(tok, &shape[n]))
+            return cli_usage("shape '%s': '%s' is not a dimension (write "
+                             "e.g. 16x1000000, or '' for a scalar)", text,
+                             tok);
+        if (shape[n] == 0)
+            return cli_usage("shape '%s': dimension %zu is 0; every "
+                             "dimension must be >= 1", text, n);
+        n++;
+    }
+    if (n == 0 || text[strlen(text) - 1] == 'x' || text[0] == 'x' ||
+        strstr(text, "xx"))
+        return cli_usage("shape '%s' is malformed (write e.g. 16x1000000)",
+                         text);
+    *ndim = n;
+    return 0;
+}
+
+/* One end of a row range; negative counts from the end. */
+static bool parse_row_end(const char *s, size_t len, size_t rows, size_t dflt,
+                          size_t *out)
+{
+    char buf[32];
+    bool neg;
+    size_t v;
+
+    if (len == 0) {
+        *out = dflt;
+        return true;
+    }
+    if (len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    neg = buf[0] == '-';
+    if (!parse_size(buf + neg, &v))
+        return false;
+    if (neg) {
+        if (v > rows)
+            return false;
+        v = rows - v;
+    }
+    *out = v;
+    return true;
+}
+
+int cli_parse_rows(const char *text, size_t rows, size_t *r0, size_t *r1)
+{
+    const char *colon;
+
+    text = cli_arg(text);
+    colon = strchr(text, ':');
+    if (!colon) {
+        if (!parse_row_end(text, strlen(text), rows, 0, r0) || *r0 >= rows)
+            return cli_usage("--rows %s: not a row of the %zu rows", text,
+                             rows);
+        *r1 = *r0 + 1;
+        return 0;
+    }
+    if (!parse_row_end(text, (size_t)(colon - text), rows, 0, r0) ||
+        !parse_row_end(colon + 1, strlen(colon + 1), rows, rows, r1))
+        return cli_usage("--rows %s: write A:B with 0 <= A < B <= %zu "
+                         "(negative counts from the end)", text, rows);
+    if (*r1 > rows || *r0 >= *r1)
+        return cli_usage("--rows %s: the range must be non-empty and within "
+                         "the %zu rows", text, rows);
+    return 0;
+}
+
+int cli_parse_count(const char *text, const char *what, size_t min,
+                    size_t *out)
+{
+    text = cli_arg(text);
+    if (!parse_size(text, out) || *out < min)
+        return cli_usage("%s needs an integer >= %zu, not '%s'", what, min,
+                         text);
+    return 0;
+}
+
+void cli_format_shape(size_t ndim, const size_t *shape, char *buf,
+                      size_t size)
+{
+    size_t len = 0;
+
+    if (ndim == 0) {
+        snprintf(buf, size, "scalar");
+        return;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < ndim && len < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%zu", i ? "x" : "",
+                         shape[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_format_bytes(size_t n, char *buf, size_t size)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    int u = 0;
+
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%zu B", n);
+    else
+        snprintf(buf, size, "%.1f %s", v, unit[u]);
+}
+
+void cli_user_name(unsigned uid, char *buf, size_t size)
+{
+    struct passwd pw, *res = NULL;
+    char tmp[1024];
+
+    if (getpwuid_r((uid_t)uid, &pw, tmp, sizeof tmp, &res) == 0 && res)
+        snprintf(buf, size, "%s", res->pw_name);
+    else
+        snprintf(buf, size, "%u", uid);
+}

@@ -1,0 +1,96 @@
+/*
+ * cli.h - what the `sharr` subcommands share: exit codes, error reporting in
+ * the CLI contract, and parsers for the argument syntaxes (shapes, row
+ * ranges, sizes).  Uses only the public sharr.h.
+ */
+#ifndef SHARR_CLI_H
+#define SHARR_CLI_H
+
+#include "sharr.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* A subcommand: `run` gets argv with argv[0] = the subcommand's name. */
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* The subcommand running now, for messages ("sharr: <sub>: ..."). */
+extern const char *cli_sub;
+
+/* Usage error: "sharr: SUB: MSG" and "Try 'sharr SUB --help'." on stderr.
+ * @return EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runtime failure: "sharr: SUB: MSG" on stderr.  @return EXIT_RUNTIME. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runtime failure of a library call: prints sharr_errmsg() (or the code's
+ * name when there is no detail).  @return EXIT_RUNTIME. */
+int cli_fail(int code);
+
+/* Report a getopt_long() result that is not an option of ours ('?' or ':').
+ * @return EXIT_USAGE. */
+int cli_bad_option(int c, char **argv);
+
+/* Print `usage` to stdout (for --help) and return EXIT_OK. */
+int cli_help(const char *usage);
+
+/* Print "sharr <version>" and return EXIT_OK. */
+int cli_version(void);
+
+/* Protect arguments that are negative numbers ("-2", "-0.5", "-1-2i",
+ * "-inf") from getopt by prefixing a space; cli_arg() takes it off again.
+ * Call before getopt_long(); the strings are allocated once per process. */
+void cli_protect_numbers(int argc, char **argv);
+const char *cli_arg(const char *s);
+
+/* The array name argument `text` (protection removed) if valid, else NULL
+ * after printing the usage error. */
+const char *cli_name(const char *text);
+
+/* Reset getopt for a subcommand's own parsing. */
+void cli_getopt_reset(void);
+
+/* "16x1000000", "3,4", "" or "scalar" into ndim/shape.  Prints the usage
+ * error itself.  @return 0 or EXIT_USAGE. */
+int cli_parse_shape(const char *text, size_t *ndim, size_t *shape);
+
+/* "A:B", ":B", "A:", "A" (one row), with negative values counting from the
+ * end as in Python, checked against `rows`.  @return 0 or EXIT_USAGE. */
+int cli_parse_rows(const char *text, size_t rows, size_t *r0, size_t *r1);
+
+/* A count >= `min` for option `what`.  @return 0 or EXIT_USAGE. */
+int cli_parse_count(const char *text, const char *what, size_t min,
+                    size_t *out);
+
+/* Shape as "16x1000000" ("scalar" for ndim 0) into buf. */
+void cli_format_shape(size_t ndim, const size_t *shape, char *buf,
+                      size_t size);
+
+/* A JSON string literal for s on f. */
+void cli_json_string(FILE *f, const char *s);
+
+/* Bytes as "1.5 MiB". */
+void cli_format_bytes(size_t n, char *buf, size_t size);
+
+/* The user name for uid (or the number). */
+void cli_user_name(unsigned uid, char *buf, size_t size);
+
+
+/* ---- the subcommands (tools/cmd_*.c) ---- */
+int cmd_create(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_fill(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+
+#endif /* SHARR_CLI_H */
