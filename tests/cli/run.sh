@@ -1,0 +1,178 @@
+#!/bin/bash
+# CLI tests: each case runs one command and checks its exit status, stdout
+# and stderr.  Usage: tests/cli/run.sh /path/to/sharr
+#
+#   t "what it checks" STATUS STDOUT STDERR -- command args...
+#
+# STDOUT/STDERR: '-' ignores the stream, '' requires it to be empty, anything
+# else is an extended regular expression that must match some line.
+# Segments are named tc.<pid>.* and removed on exit, whatever happened.
+
+SHARR=${1:?usage: run.sh /path/to/sharr}
+P="tc.$$"
+TMP=$(mktemp -d)
+PY=/usr/bin/python3
+pass=0
+fail=0
+
+cleanup() {
+    rm -f /dev/shm/sharr."$P".* 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+t() {
+    local what=$1 want_rc=$2 want_out=$3 want_err=$4
+    shift 5 # the four fields and the "--"
+    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+    local rc=$? bad=""
+    [ "$rc" = "$want_rc" ] || bad="exit $rc, expected $want_rc"
+    check_stream out "$want_out" || bad="$bad; stdout does not match '$want_out'"
+    check_stream err "$want_err" || bad="$bad; stderr does not match '$want_err'"
+    if [ -z "$bad" ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $what: ${bad#; }"
+        echo "  command: $*"
+        sed 's/^/  stdout: /' "$TMP/out" | head -5
+        sed 's/^/  stderr: /' "$TMP/err" | head -5
+    fi
+}
+
+check_stream() {
+    local f="$TMP/$1" want=$2
+    case "$want" in
+        -) return 0 ;;
+        '') [ ! -s "$f" ] ;;
+        *) grep -Eq -- "$want" "$f" ;;
+    esac
+}
+
+# Assert a shell condition as a test case of its own.
+ok() {
+    local what=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
+}
+
+A="$P.a"
+
+# ---- the tool ----
+t "top help" 0 "^Usage: sharr COMMAND" '' -- "$SHARR" --help
+t "top version" 0 "^sharr [0-9]+\.[0-9]+\.[0-9]+$" '' -- "$SHARR" --version
+t "no command" 2 '' "missing command" -- "$SHARR"
+t "unknown command" 2 '' "unknown command 'bogus'" -- "$SHARR" bogus
+for sub in create ls info rm fill dump gc; do
+    t "$sub --help" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" --help
+    t "$sub -h" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" -h
+    t "$sub --version" 0 "^sharr [0-9]" '' -- "$SHARR" "$sub" --version
+    t "$sub unknown option" 2 '' "^sharr: $sub: unknown option '--frobnicate'" \
+        -- "$SHARR" "$sub" --frobnicate
+    t "$sub unknown option says try" 2 '' "Try 'sharr $sub --help'" \
+        -- "$SHARR" "$sub" --frobnicate
+done
+
+# ---- create ----
+t "create c128" 0 '' '' -- "$SHARR" create "$A" --dtype c128 --shape 4x3 --fill 0.6+0.8i
+t "create existing" 1 '' "^sharr: create: .*already exists" \
+    -- "$SHARR" create "$A" --shape 2
+t "create without name" 2 '' "missing NAME" -- "$SHARR" create --shape 2
+t "create without shape" 2 '' "missing --shape" -- "$SHARR" create "$P.x"
+t "create zero dim" 2 '' "dimension 1 is 0" -- "$SHARR" create "$P.x" --shape 4x0
+t "create malformed shape" 2 '' "malformed|not a dimension" -- "$SHARR" create "$P.x" --shape 4xx3
+t "create negative shape" 2 '' "not a dimension" -- "$SHARR" create "$P.x" --shape -4
+t "create nine dims" 2 '' "more than 8" -- "$SHARR" create "$P.x" --shape 1x1x1x1x1x1x1x1x1
+t "create bad dtype" 2 '' "unknown dtype 'f16'" -- "$SHARR" create "$P.x" --shape 2 --dtype f16
+t "create bad name" 2 '' "starts with '.'" -- "$SHARR" create .hidden --shape 2
+t "create bad name char" 2 '' "outside" -- "$SHARR" create "a/b" --shape 2
+t "create bad fill" 2 '' "out of range for u8" -- "$SHARR" create "$P.x" --shape 2 --dtype u8 --fill 300
+ok "bad fill leaves no segment" test ! -e "/dev/shm/sharr.$P.x"
+t "create bad mode" 2 '' "octal" -- "$SHARR" create "$P.x" --shape 2 --mode 999
+t "create missing option value" 2 '' "needs a value" -- "$SHARR" create "$P.x" --shape
+t "create too many args" 2 '' "too many" -- "$SHARR" create "$P.x" "$P.y" --shape 2
+t "create overflow" 1 '' "overflows" -- "$SHARR" create "$P.x" --shape 1099511627776x1099511627776 --dtype c128
+t "create no space" 1 '' "shm-size" -- "$SHARR" create "$P.x" --shape 100000000000000 --dtype c128
+ok "failed create leaves no segment" test ! -e "/dev/shm/sharr.$P.x"
+t "create mode 640" 0 '' '' -- "$SHARR" create "$P.m" --shape 2 --mode 640
+ok "mode is 640" test "$(stat -c %a /dev/shm/sharr.$P.m)" = 640
+t "create default mode under umask 0" 0 '' '' -- sh -c "umask 0; '$SHARR' create $P.m2 --shape 2"
+ok "default mode is 600" test "$(stat -c %a /dev/shm/sharr.$P.m2)" = 600
+t "create negative fill" 0 '' '' -- "$SHARR" create "$P.neg" --shape 3 --dtype i32 --fill -5
+t "negative fill dumped" 0 "^-5$" '' -- "$SHARR" dump "$P.neg" --rows 0
+t "create scalar ''" 0 '' '' -- "$SHARR" create "$P.s" --shape '' --dtype f64 --fill 2.5
+t "create scalar word" 0 '' '' -- "$SHARR" create "$P.s2" --shape scalar --dtype c64 --fill -2j
+t "dump scalar" 0 "^2\.5$" '' -- "$SHARR" dump "$P.s"
+t "dump complex scalar" 0 "^-0-2j$|^0-2j$" '' -- "$SHARR" dump "$P.s2"
+t "numpy dtype alias" 0 '' '' -- "$SHARR" create "$P.np" --shape 2x2 --dtype complex128 --fill range
+
+# ---- ls and info ----
+t "ls lists it" 0 "^$A +c128 +4x3 +192 B" '' -- "$SHARR" ls
+t "ls header" 0 "^NAME +DTYPE +SHAPE +BYTES +OWNER +PID +ALIVE" '' -- "$SHARR" ls
+t "ls json" 0 "\"name\": \"$A\", \"status\": \"ok\", \"dtype\": \"c128\", \"shape\": \[4, 3\]" '' -- "$SHARR" ls --json
+"$SHARR" ls --json >"$TMP/ls.json"
+ok "ls json is valid JSON" $PY -c "import json,sys; json.load(open('$TMP/ls.json'))"
+t "ls extra arg" 2 '' "unexpected argument" -- "$SHARR" ls foo
+t "info" 0 "^shape: +4x3$" '' -- "$SHARR" info "$A"
+t "info path" 0 "^path: +/dev/shm/sharr.$A$" '' -- "$SHARR" info "$A"
+t "info offsets" 0 "^data offset: +4096$" '' -- "$SHARR" info "$A"
+t "info json" 0 "\"data_offset\": 4096" '' -- "$SHARR" info "$A" --json
+"$SHARR" info "$A" --json >"$TMP/info.json"
+ok "info json is valid JSON" $PY -c "import json; d=json.load(open('$TMP/info.json')); assert d['shape']==[4,3] and d['descr']=='<c16', d"
+t "info missing" 1 '' "^sharr: info: no array named '$P.none'" -- "$SHARR" info "$P.none"
+t "info no name" 2 '' "missing NAME" -- "$SHARR" info
+
+# ---- fill and dump ----
+t "dump values" 0 "^0\.6\+0\.8j 0\.6\+0\.8j 0\.6\+0\.8j$" '' -- "$SHARR" dump "$A"
+t "fill range" 0 '' '' -- "$SHARR" fill "$A" range
+t "dump rows" 0 "^9\+0j 10\+0j 11\+0j$" '' -- "$SHARR" dump "$A" --rows -1:
+t "dump one row" 0 "^3\+0j 4\+0j 5\+0j$" '' -- "$SHARR" dump "$A" --rows 1
+t "dump limit" 0 "^0\+0j 1\+0j \.\.\.$" '' -- "$SHARR" dump "$A" --limit 2
+t "dump bad rows" 2 '' "--rows 3:9" -- "$SHARR" dump "$A" --rows 3:9
+t "dump empty rows" 2 '' "non-empty" -- "$SHARR" dump "$A" --rows 2:2
+t "dump bad limit" 2 '' "--limit needs an integer" -- "$SHARR" dump "$A" --limit 0
+t "dump missing" 1 '' "no array named" -- "$SHARR" dump "$P.none"
+t "fill complex forms" 0 '' '' -- "$SHARR" fill "$A" -1-2i
+t "complex dumped" 0 "^-1-2j -1-2j -1-2j$" '' -- "$SHARR" dump "$A" --rows 0
+t "fill j form" 0 '' '' -- "$SHARR" fill "$A" 0.5-0.25j
+t "j form dumped" 0 "^0\.5-0\.25j" '' -- "$SHARR" dump "$A" --rows 0
+t "fill bad value" 2 '' "not a complex number" -- "$SHARR" fill "$A" 1+2
+t "fill real with complex" 2 '' "not complex" -- "$SHARR" fill "$P.s" 1+2j
+t "fill int with fraction" 2 '' "not an integer" -- "$SHARR" fill "$P.neg" 1.5
+t "fill missing array" 1 '' "no array named" -- "$SHARR" fill "$P.none" 1
+t "fill random" 0 '' '' -- "$SHARR" fill "$A" random:7
+"$SHARR" dump "$A" >"$TMP/r1"
+"$SHARR" fill "$A" random:7
+"$SHARR" dump "$A" >"$TMP/r2"
+ok "random:SEED is reproducible" cmp -s "$TMP/r1" "$TMP/r2"
+t "fill missing args" 2 '' "missing" -- "$SHARR" fill "$A"
+t "fill u8 ones" 0 '' '' -- "$SHARR" create "$P.u8" --shape 2x2 --dtype u8 --fill ones
+t "u8 ones dumped" 0 "^1 1$" '' -- "$SHARR" dump "$P.u8"
+
+# ---- corrupt segments ----
+head -c 12288 /dev/urandom >"/dev/shm/sharr.$P.bad"
+t "info corrupt" 1 '' "^sharr: info: array '$P.bad': .*magic" -- "$SHARR" info "$P.bad"
+t "dump corrupt" 1 '' "magic" -- "$SHARR" dump "$P.bad"
+t "ls shows corrupt" 0 "^$P.bad .*corrupt" '' -- "$SHARR" ls
+t "rm corrupt" 0 '' '' -- "$SHARR" rm "$P.bad"
+
+# ---- temporary arrays ----
+t "temp lives while its shell lives" 0 "^temporary: +yes" '' \
+    -- sh -c "'$SHARR' create $P.tmp --shape 8 --temp && '$SHARR' info $P.tmp"
+gone=no
+for _ in $(seq 50); do [ -e "/dev/shm/sharr.$P.tmp" ] || { gone=yes; break; }; sleep 0.1; done
+ok "temp removed when its shell exits" test "$gone" = yes
+t "gc dry run" 0 - '' -- "$SHARR" gc --dry-run
+t "gc" 0 - '' -- "$SHARR" gc
+t "gc extra arg" 2 '' "unexpected" -- "$SHARR" gc now
+
+# ---- rm ----
+t "rm several with one missing" 1 '' "no array named '$P.none'" \
+    -- "$SHARR" rm "$P.m" "$P.none" "$P.m2"
+ok "rm removed the others" test ! -e "/dev/shm/sharr.$P.m" -a ! -e "/dev/shm/sharr.$P.m2"
+t "rm bad name" 2 '' "starts with" -- "$SHARR" rm .x
+t "rm no name" 2 '' "missing NAME" -- "$SHARR" rm
+t "rm rest" 0 '' '' -- "$SHARR" rm "$A" "$P.neg" "$P.s" "$P.s2" "$P.np" "$P.u8"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,699 @@
+/*
+ * test_array.c - the store: create, open, validation, locks, temporary
+ * arrays, listing and gc.
+ */
+#include "testutil.h"
+#include "internal.h"
+
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+
+TestSuite(array, .init = tu_setup, .fini = tu_cleanup, .timeout = 30);
+
+static sharr_array *make(const char *name, sharr_dtype dt, size_t ndim,
+                         const size_t *shape)
+{
+    sharr_array *a = NULL;
+    int err = sharr_array_create(name, dt, ndim, shape, NULL, &a);
+    cr_assert_eq(err, 0, "create %s: %s", name, sharr_errmsg());
+    return a;
+}
+
+/* ---- create and open ---- */
+
+Test(array, create_then_open_gives_same_layout_and_zeroed_data)
+{
+    size_t shape[] = {5, 3, 2};
+    const char *n = tu_name("a");
+    sharr_array *a = make(n, SHARR_C128, 3, shape), *b = NULL;
+
+    cr_assert_eq(sharr_array_rows(a), 5);
+    cr_assert_eq(sharr_array_row_bytes(a), 3 * 2 * 16);
+    cr_assert_eq(sharr_array_nbytes(a), 5 * 3 * 2 * 16);
+    cr_assert_eq(sharr_array_size(a), 30);
+    cr_assert_eq((uintptr_t)sharr_array_data(a) % 4096, 0);
+    for (size_t i = 0; i < sharr_array_nbytes(a); i++)
+        cr_assert_eq(((unsigned char *)sharr_array_data(a))[i], 0);
+    ((double *)sharr_array_data(a))[7] = 2.5;
+
+    cr_assert_eq(sharr_array_open(n, 0, &b), 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_array_dtype(b), SHARR_C128);
+    cr_assert_eq(sharr_array_ndim(b), 3);
+    cr_assert_eq(sharr_array_shape(b)[0], 5);
+    cr_assert_eq(sharr_array_shape(b)[1], 3);
+    cr_assert_eq(sharr_array_shape(b)[2], 2);
+    cr_assert_str_eq(sharr_array_name(b), n);
+    cr_assert_eq(((double *)sharr_array_data(b))[7], 2.5);
+    unsigned char ida[16], idb[16];
+    sharr_array_id(a, ida);
+    sharr_array_id(b, idb);
+    cr_assert_eq(memcmp(ida, idb, 16), 0);
+    sharr_array_close(a);
+    sharr_array_close(b);
+}
+
+Test(array, every_dtype_creates_with_its_item_size)
+{
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        char label[32];
+        size_t shape[] = {3, 7};
+        snprintf(label, sizeof label, "dt%d", dt);
+        sharr_array *a = make(tu_name(label), (sharr_dtype)dt, 2, shape);
+        cr_assert_eq(sharr_array_nbytes(a),
+                     21 * sharr_dtype_size((sharr_dtype)dt));
+        sharr_array_close(a);
+        cr_assert_eq(sharr_unlink(tu_name(label)), 0);
+    }
+}
+
+Test(array, scalar_has_one_row_of_one_element)
+{
+    sharr_array *a = make(tu_name("s"), SHARR_F64, 0, NULL);
+    cr_assert_eq(sharr_array_ndim(a), 0);
+    cr_assert_eq(sharr_array_rows(a), 1);
+    cr_assert_eq(sharr_array_row_bytes(a), 8);
+    cr_assert_eq(sharr_array_size(a), 1);
+    sharr_array_close(a);
+}
+
+Test(array, segment_starts_with_npy_header_and_data_at_4096)
+{
+    size_t shape[] = {2, 3};
+    sharr_array *a = make(tu_name("h"), SHARR_F32, 2, shape);
+    char buf[4096];
+    int fd = open(tu_path(tu_name("h")), O_RDONLY);
+    cr_assert(fd >= 0);
+    cr_assert_eq(read(fd, buf, sizeof buf), 4096);
+    close(fd);
+    cr_assert_eq(memcmp(buf, "\x93NUMPY\x01\x00", 8), 0);
+    cr_assert_eq((unsigned char)buf[8] | ((unsigned char)buf[9] << 8), 4086);
+    cr_assert(strstr(buf + 10, "'descr': '<f4'") != NULL);
+    cr_assert(strstr(buf + 10, "'shape': (2,3)") != NULL);
+    cr_assert_eq(buf[4095], '\n');
+    sharr_array_close(a);
+}
+
+Test(array, default_mode_is_0600_whatever_the_umask)
+{
+    mode_t old = umask(0);
+    sharr_array *a = make(tu_name("m"), SHARR_U8, 0, NULL);
+    struct stat st;
+    umask(old);
+    cr_assert_eq(stat(tu_path(tu_name("m")), &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    sharr_array_close(a);
+}
+
+Test(array, explicit_mode_is_applied)
+{
+    sharr_create_opts o = {.mode = 0640};
+    sharr_array *a = NULL;
+    struct stat st;
+    cr_assert_eq(sharr_array_create(tu_name("m"), SHARR_U8, 0, NULL, &o, &a),
+                 0);
+    cr_assert_eq(stat(tu_path(tu_name("m")), &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0640);
+    sharr_array_close(a);
+    o.mode = 04755;
+    cr_assert_eq(sharr_array_create(tu_name("m2"), SHARR_U8, 0, NULL, &o, &a),
+                 SHARR_EINVAL);
+    cr_assert(!tu_exists(tu_name("m2")));
+}
+
+/* ---- bad input to create, and nothing left behind ---- */
+
+Test(array, bad_names_fail_with_einval)
+{
+    char longname[SHARR_NAME_MAX + 2];
+    const char *bad[] = {"", ".hidden", "a/b", "a b", "x\ty", "caf\xc3\xa9",
+                         longname};
+    sharr_array *a = (sharr_array *)1;
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(sharr_array_create(bad[i], SHARR_F64, 0, NULL, NULL, &a),
+                     SHARR_EINVAL, "name '%s'", bad[i]);
+        cr_assert_null(a);
+        cr_assert_eq(sharr_array_open(bad[i], 0, &a), SHARR_EINVAL);
+        cr_assert_eq(sharr_unlink(bad[i]), SHARR_EINVAL);
+    }
+    cr_assert_eq(sharr_array_create(NULL, SHARR_F64, 0, NULL, NULL, &a),
+                 SHARR_EINVAL);
+    /* 200 characters is the limit, and allowed. */
+    longname[SHARR_NAME_MAX] = '\0';
+    memcpy(longname, tu_name("L"), strlen(tu_name("L")));
+    cr_assert_eq(sharr_array_create(longname, SHARR_U8, 0, NULL, NULL, &a), 0,
+                 "%s", sharr_errmsg());
+    sharr_array_close(a);
+}
+
+Test(array, bad_dtype_ndim_and_shape_fail_with_einval_naming_the_field)
+{
+    size_t shape[9] = {2, 2, 2, 2, 2, 2, 2, 2, 2};
+    size_t zero[] = {4, 0};
+    sharr_array *a;
+    const char *n = tu_name("bad");
+
+    cr_assert_eq(sharr_array_create(n, (sharr_dtype)0, 1, shape, NULL, &a),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_array_create(n, (sharr_dtype)99, 1, shape, NULL, &a),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_array_create(n, SHARR_F64, 9, shape, NULL, &a),
+                 SHARR_EINVAL);
+    cr_assert(strstr(sharr_errmsg(), "ndim") != NULL);
+    cr_assert_eq(sharr_array_create(n, SHARR_F64, 2, zero, NULL, &a),
+                 SHARR_EINVAL);
+    cr_assert(strstr(sharr_errmsg(), "shape[1] = 0") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_eq(sharr_array_create(n, SHARR_F64, 2, NULL, NULL, &a),
+                 SHARR_EINVAL);
+    sharr_create_opts o = {.flags = 0x80};
+    cr_assert_eq(sharr_array_create(n, SHARR_F64, 1, shape, &o, &a),
+                 SHARR_EINVAL);
+    cr_assert(!tu_exists(n));
+}
+
+Test(array, overflowing_shape_fails_with_eoverflow_and_leaves_nothing)
+{
+    size_t shape[] = {(size_t)1 << 40, (size_t)1 << 40};
+    size_t shape2[] = {SIZE_MAX / 8};
+    sharr_array *a;
+    cr_assert_eq(sharr_array_create(tu_name("o"), SHARR_C128, 2, shape, NULL,
+                                    &a), SHARR_EOVERFLOW);
+    cr_assert_eq(sharr_array_create(tu_name("o"), SHARR_C128, 1, shape2, NULL,
+                                    &a), SHARR_EOVERFLOW);
+    cr_assert(!tu_exists(tu_name("o")));
+}
+
+Test(array, shape_bigger_than_free_memory_fails_with_enospc_and_advice)
+{
+    struct statvfs v;
+    cr_assert_eq(statvfs("/dev/shm", &v), 0);
+    size_t avail = (size_t)v.f_bavail * v.f_frsize;
+    size_t shape[] = {avail / 8 + 4096};
+    sharr_array *a;
+
+    cr_assert_eq(sharr_array_create(tu_name("big"), SHARR_F64, 1, shape, NULL,
+                                    &a), SHARR_ENOSPC);
+    cr_assert_null(a);
+    cr_assert(strstr(sharr_errmsg(), "bytes") != NULL);
+    cr_assert(strstr(sharr_errmsg(), "free") != NULL);
+    cr_assert(strstr(sharr_errmsg(), "--shm-size") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert(!tu_exists(tu_name("big")));
+}
+
+Test(array, create_of_existing_name_fails_with_eexist_and_keeps_the_old)
+{
+    size_t shape[] = {4};
+    sharr_array *a = make(tu_name("e"), SHARR_I32, 1, shape), *b;
+    ((int32_t *)sharr_array_data(a))[0] = 42;
+    cr_assert_eq(sharr_array_create(tu_name("e"), SHARR_F64, 1, shape, NULL,
+                                    &b), SHARR_EEXIST);
+    cr_assert_null(b);
+    cr_assert_eq(sharr_array_open(tu_name("e"), 0, &b), 0);
+    cr_assert_eq(sharr_array_dtype(b), SHARR_I32);
+    cr_assert_eq(((int32_t *)sharr_array_data(b))[0], 42);
+    sharr_array_close(a);
+    sharr_array_close(b);
+}
+
+Test(array, open_and_unlink_of_missing_name_fail_with_enoent)
+{
+    sharr_array *a = (sharr_array *)1;
+    sharr_info in;
+    cr_assert_eq(sharr_array_open(tu_name("none"), 0, &a), SHARR_ENOENT);
+    cr_assert_null(a);
+    cr_assert(strstr(sharr_errmsg(), tu_name("none")) != NULL);
+    cr_assert_eq(sharr_unlink(tu_name("none")), SHARR_ENOENT);
+    cr_assert_eq(sharr_stat(tu_name("none"), &in), SHARR_ENOENT);
+    cr_assert_eq(sharr_array_open(tu_name("none"), 0x100, &a), SHARR_EINVAL);
+}
+
+Test(array, unlink_removes_but_mapping_stays_valid)
+{
+    size_t shape[] = {8};
+    sharr_array *a = make(tu_name("u"), SHARR_F64, 1, shape);
+    ((double *)sharr_array_data(a))[3] = 1.5;
+    cr_assert_eq(sharr_unlink(tu_name("u")), 0);
+    cr_assert(!tu_exists(tu_name("u")));
+    cr_assert_eq(((double *)sharr_array_data(a))[3], 1.5);
+    sharr_array_close(a);
+}
+
+/* ---- read-only ---- */
+
+Test(array, read_only_open_maps_elements_without_write_permission)
+{
+    size_t shape[] = {16};
+    sharr_array *a = make(tu_name("ro"), SHARR_F64, 1, shape), *r;
+    cr_assert_eq(sharr_array_open(tu_name("ro"), SHARR_OPEN_RDONLY, &r), 0);
+    cr_assert_eq(sharr_array_writable(r), 0);
+    cr_assert_eq(sharr_array_writable(a), 1);
+    sharr_fill_spec f = {.kind = SHARR_FILL_RANGE};
+    cr_assert_eq(sharr_array_fill(r, &f), SHARR_EACCES);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        ((volatile double *)sharr_array_data(r))[0] = 1.0;
+        _exit(0);
+    }
+    int st = tu_reap(pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+              "a write through a read-only mapping must fault (status %d)",
+              st);
+    cr_assert_eq(((double *)sharr_array_data(a))[0], 0.0);
+    /* The lock still works: the control block is writable. */
+    cr_assert_eq(sharr_array_lock(r), 0);
+    cr_assert_eq(sharr_array_unlock(r), 0);
+    sharr_array_close(r);
+    sharr_array_close(a);
+}
+
+/* ---- corrupt, truncated and foreign segments ---- */
+
+static void expect_corrupt(const char *name, const char *field)
+{
+    sharr_array *a = (sharr_array *)1;
+    sharr_info in;
+    cr_assert_eq(sharr_array_open(name, 0, &a), SHARR_ECORRUPT,
+                 "expected ECORRUPT for %s", field);
+    cr_assert_null(a);
+    cr_assert(strstr(sharr_errmsg(), field) != NULL, "'%s' not in '%s'", field,
+              sharr_errmsg());
+    cr_assert_eq(sharr_stat(name, &in), SHARR_ECORRUPT);
+}
+
+/* A valid 4x4 f64 array whose control block is then patched at `off`. */
+static void corrupt_ctl(const char *label, size_t off, const void *p,
+                        size_t n, const char *field)
+{
+    size_t shape[] = {4, 4};
+    const char *name = tu_name(label);
+    sharr_array_close(make(name, SHARR_F64, 2, shape));
+    tu_patch(name, 8192 + (off_t)off, p, n);
+    expect_corrupt(name, field);
+}
+
+Test(array, corrupt_control_block_fields_are_refused_by_name)
+{
+    uint32_t v2 = 2, big = 99, nine = 9, flag = 0x40;
+    uint64_t zero = 0, seven = 7, other = 12345;
+    corrupt_ctl("c1", 0, "XXXXXXXX", 8, "magic");
+    corrupt_ctl("c2", offsetof(struct sharr__ctl, version), &v2, 4,
+                "newer");
+    corrupt_ctl("c3", offsetof(struct sharr__ctl, dtype), &big, 4, "dtype");
+    corrupt_ctl("c4", offsetof(struct sharr__ctl, ndim), &nine, 4, "ndim");
+    corrupt_ctl("c5", offsetof(struct sharr__ctl, shape), &zero, 8,
+                "shape[0]");
+    corrupt_ctl("c6", offsetof(struct sharr__ctl, shape) + 8, &seven, 8,
+                "nbytes");
+    corrupt_ctl("c7", offsetof(struct sharr__ctl, nbytes), &other, 8,
+                "nbytes");
+    corrupt_ctl("c8", offsetof(struct sharr__ctl, data_offset), &zero, 8,
+                "data_offset");
+    corrupt_ctl("c9", offsetof(struct sharr__ctl, flags), &flag, 4, "flags");
+    corrupt_ctl("c10", offsetof(struct sharr__ctl, ctl_offset), &other, 8,
+                "ctl_offset");
+    corrupt_ctl("c11", offsetof(struct sharr__ctl, total_size), &other, 8,
+                "bytes");
+}
+
+Test(array, npy_header_that_does_not_match_is_refused)
+{
+    size_t shape[] = {4, 4};
+    sharr_array_close(make(tu_name("hdr"), SHARR_F64, 2, shape));
+    tu_patch(tu_name("hdr"), 30, "9", 1);
+    expect_corrupt(tu_name("hdr"), ".npy header");
+}
+
+Test(array, shape_patched_consistently_except_header_is_refused)
+{
+    /* A forger who rewrites shape and nbytes together still fails the
+     * regenerated header comparison. */
+    size_t shape[] = {4, 4};
+    uint64_t s0 = 2, nb = 2 * 4 * 8;
+    const char *n = tu_name("forge");
+    sharr_array_close(make(n, SHARR_F64, 2, shape));
+    tu_patch(n, 8192 + offsetof(struct sharr__ctl, shape), &s0, 8);
+    tu_patch(n, 8192 + offsetof(struct sharr__ctl, nbytes), &nb, 8);
+    expect_corrupt(n, ".npy header");
+}
+
+Test(array, truncated_and_extended_segments_are_refused)
+{
+    size_t shape[] = {1000};
+    const char *n = tu_name("tr");
+    sharr_array_close(make(n, SHARR_F64, 1, shape));
+    cr_assert_eq(truncate(tu_path(n), 8192), 0);
+    expect_corrupt(n, "truncated");
+    cr_assert_eq(truncate(tu_path(n), 100), 0);
+    expect_corrupt(n, "100 bytes");
+    cr_assert_eq(truncate(tu_path(n), 9000), 0);
+    expect_corrupt(n, "multiple");
+    cr_assert_eq(truncate(tu_path(n), 0), 0);
+    expect_corrupt(n, "0 bytes");
+
+    const char *m = tu_name("ext");
+    sharr_array_close(make(m, SHARR_F64, 1, shape));
+    cr_assert_eq(truncate(tu_path(m), 6 * 4096), 0);
+    expect_corrupt(m, "magic");
+}
+
+Test(array, random_bytes_and_foreign_programs_segments_are_refused)
+{
+    const char *n = tu_name("rnd");
+    unsigned char buf[3 * 4096];
+    int fd = open(tu_path(n), O_CREAT | O_EXCL | O_RDWR, 0600);
+    cr_assert(fd >= 0);
+    sharr__random_bytes(buf, sizeof buf);
+    cr_assert_eq(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
+    close(fd);
+    expect_corrupt(n, "magic");
+
+    /* Another program's segment: text, not a multiple of a page. */
+    const char *m = tu_name("other");
+    fd = open(tu_path(m), O_CREAT | O_EXCL | O_RDWR, 0600);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "hello from python\n", 18), 18);
+    close(fd);
+    expect_corrupt(m, "18 bytes");
+}
+
+Test(array, newer_layout_version_is_refused_with_upgrade_advice)
+{
+    uint32_t v = 7;
+    corrupt_ctl("v", offsetof(struct sharr__ctl, version), &v, 4, "upgrade");
+}
+
+Test(array, segment_of_another_user_is_refused_unless_asked)
+{
+    size_t shape[] = {4};
+    const char *n = tu_name("foreign");
+    sharr_array *a;
+    if (geteuid() != 0)
+        cr_skip_test("needs root to chown a segment to another user");
+    sharr_array_close(make(n, SHARR_F64, 1, shape));
+    cr_assert_eq(chown(tu_path(n), 65534, 65534), 0);
+    cr_assert_eq(sharr_array_open(n, 0, &a), SHARR_EFOREIGN);
+    cr_assert(strstr(sharr_errmsg(), "65534") != NULL, "%s", sharr_errmsg());
+    cr_assert_null(a);
+    cr_assert_eq(sharr_array_open(n, SHARR_OPEN_FOREIGN, &a), 0);
+    sharr_array_close(a);
+}
+
+/* ---- the robust lock ---- */
+
+Test(array, lock_of_a_killed_holder_is_recovered_with_eownerdead)
+{
+    size_t shape[] = {4};
+    const char *n = tu_name("lock");
+    sharr_array *a = make(n, SHARR_I64, 1, shape);
+    int pipefd[2];
+    char c;
+    cr_assert_eq(pipe(pipefd), 0);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_array *b;
+        if (sharr_array_open(n, 0, &b) < 0 || sharr_array_lock(b) < 0)
+            _exit(1);
+        (void)!write(pipefd[1], "L", 1);
+        pause(); /* holds the lock until SIGKILL */
+        _exit(0);
+    }
+    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    cr_assert_eq(sharr_array_lock(a), SHARR_EOWNERDEAD);
+    cr_assert(strstr(sharr_errmsg(), "died") != NULL);
+    cr_assert_eq(sharr_array_unlock(a), 0);
+    cr_assert_eq(sharr_array_lock(a), 0, "the lock is consistent again");
+    cr_assert_eq(sharr_array_unlock(a), 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    sharr_array_close(a);
+}
+
+Test(array, lock_excludes_other_processes_until_unlock)
+{
+    size_t shape[] = {1};
+    const char *n = tu_name("mutex");
+    sharr_array *a = make(n, SHARR_I64, 1, shape);
+    volatile int64_t *counter = sharr_array_data(a);
+    enum { PROCS = 4, ITERS = 2000 };
+    pid_t pids[PROCS];
+
+    for (int p = 0; p < PROCS; p++) {
+        if ((pids[p] = fork()) == 0) {
+            sharr_array *b;
+            if (sharr_array_open(n, 0, &b) < 0)
+                _exit(1);
+            volatile int64_t *c = sharr_array_data(b);
+            for (int i = 0; i < ITERS; i++) {
+                if (sharr_array_lock(b) != 0)
+                    _exit(2);
+                int64_t v = *c; /* a lost update shows without the lock */
+                sched_yield();
+                *c = v + 1;
+                sharr_array_unlock(b);
+            }
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st = tu_reap(pids[p]);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    cr_assert_eq(*counter, PROCS * ITERS);
+    sharr_array_close(a);
+}
+
+Test(array, lock_twice_is_ebusy_and_unlock_without_lock_is_eperm)
+{
+    sharr_array *a = make(tu_name("l2"), SHARR_U8, 0, NULL);
+    cr_assert_eq(sharr_array_unlock(a), SHARR_EPERM);
+    cr_assert_eq(sharr_array_lock(a), 0);
+    cr_assert_eq(sharr_array_lock(a), SHARR_EBUSY);
+    /* close releases a held lock */
+    sharr_array_close(a);
+    cr_assert_eq(sharr_array_open(tu_name("l2"), 0, &a), 0);
+    cr_assert_eq(sharr_array_lock(a), 0);
+    sharr_array_close(a);
+}
+
+/* ---- temporary arrays ---- */
+
+/* A child creates temporary arrays, reports, then dies as `how` says. */
+static void temp_child_dies(const char *name, int how)
+{
+    int pipefd[2];
+    char c = 0;
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+        sharr_array *a;
+        size_t shape[] = {1024};
+        int err = sharr_array_create(name, SHARR_F64, 1, shape, &o, &a);
+        (void)!write(pipefd[1], err == 0 ? "y" : "n", 1);
+        if (how == 0)
+            _exit(0);
+        pause();
+        _exit(0);
+    }
+    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    cr_assert(tu_exists(name));
+    if (how)
+        kill(pid, how);
+    tu_reap(pid);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    cr_assert(tu_wait_gone(name, 5.0), "temporary array %s outlived its "
+              "creator", name);
+}
+
+Test(array, temporary_array_is_removed_when_creator_is_sigkilled)
+{
+    temp_child_dies(tu_name("tk"), SIGKILL);
+}
+
+Test(array, temporary_array_is_removed_when_creator_exits)
+{
+    temp_child_dies(tu_name("te"), 0);
+}
+
+Test(array, temporary_array_is_removed_when_creator_is_sigtermed)
+{
+    temp_child_dies(tu_name("tt"), SIGTERM);
+}
+
+Test(array, guardian_never_removes_an_array_it_did_not_create)
+{
+    /* The child makes a temporary array, removes it, and the parent makes a
+     * permanent one under the same name; the child's exit must spare it. */
+    const char *n = tu_name("same");
+    int p1[2], p2[2];
+    char c;
+    cr_assert_eq(pipe(p1), 0);
+    cr_assert_eq(pipe(p2), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+        sharr_array *a;
+        if (sharr_array_create(n, SHARR_U8, 0, NULL, &o, &a) < 0)
+            _exit(1);
+        sharr_array_close(a);
+        sharr_unlink(n);
+        (void)!write(p1[1], "x", 1);
+        (void)!read(p2[0], &c, 1);
+        _exit(0);
+    }
+    cr_assert_eq(read(p1[0], &c, 1), 1);
+    sharr_array *mine = make(n, SHARR_U8, 0, NULL);
+    (void)!write(p2[1], "x", 1);
+    tu_reap(pid);
+    usleep(300000); /* the guardian has had time to act */
+    cr_assert(tu_exists(n), "the guardian removed an array it did not make");
+    sharr_array_close(mine);
+    for (int i = 0; i < 2; i++) {
+        close(p1[i]);
+        close(p2[i]);
+    }
+}
+
+Test(array, temporary_arrays_die_with_their_creator_not_before)
+{
+    const char *n = tu_name("alive");
+    sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+    sharr_array *a;
+    sharr_info in;
+    cr_assert_eq(sharr_array_create(n, SHARR_U8, 0, NULL, &o, &a), 0, "%s",
+                 sharr_errmsg());
+    usleep(200000);
+    cr_assert(tu_exists(n));
+    cr_assert_eq(sharr_stat(n, &in), 0);
+    cr_assert(in.flags & SHARR_CREATE_TEMP);
+    cr_assert_eq(in.creator, getpid());
+    cr_assert_eq(in.creator_alive, 1);
+    sharr_array_close(a);
+}
+
+Test(array, temporary_owner_must_be_caller_or_parent)
+{
+    sharr_create_opts o = {.flags = SHARR_CREATE_TEMP, .owner = 1};
+    sharr_array *a;
+    if (getppid() == 1)
+        cr_skip_test("parent is pid 1");
+    cr_assert_eq(sharr_array_create(tu_name("own"), SHARR_U8, 0, NULL, &o,
+                                    &a), SHARR_EINVAL);
+    cr_assert(!tu_exists(tu_name("own")));
+    o.flags = 0;
+    o.owner = getpid();
+    cr_assert_eq(sharr_array_create(tu_name("own"), SHARR_U8, 0, NULL, &o,
+                                    &a), SHARR_EINVAL);
+}
+
+/* ---- stat, list and gc ---- */
+
+Test(array, stat_reports_layout_owner_and_liveness_without_mapping)
+{
+    size_t shape[] = {3, 5};
+    sharr_array *a = make(tu_name("st"), SHARR_I16, 2, shape);
+    sharr_info in;
+    cr_assert_eq(sharr_stat(tu_name("st"), &in), 0);
+    cr_assert_eq(in.dtype, SHARR_I16);
+    cr_assert_eq(in.ndim, 2);
+    cr_assert_eq(in.shape[1], 5);
+    cr_assert_eq(in.nbytes, 30);
+    cr_assert_eq(in.data_offset, 4096);
+    cr_assert_eq(in.ctl_offset, 8192);
+    cr_assert_eq(in.segment_size, 12288);
+    cr_assert_eq(in.uid, geteuid());
+    cr_assert_eq(in.creator, getpid());
+    cr_assert_eq(in.creator_alive, 1);
+    cr_assert_str_eq(in.path, tu_path(tu_name("st")));
+    sharr_array_close(a);
+}
+
+Test(array, list_shows_valid_and_corrupt_segments)
+{
+    sharr_array_close(make(tu_name("l1"), SHARR_F64, 0, NULL));
+    int fd = open(tu_path(tu_name("l2")), O_CREAT | O_RDWR, 0600);
+    cr_assert(fd >= 0);
+    close(fd);
+    sharr_info *list;
+    size_t n, found = 0;
+    cr_assert_eq(sharr_list(&list, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].name, tu_name("l1")) == 0) {
+            cr_assert_eq(list[i].status, 0);
+            cr_assert_eq(list[i].dtype, SHARR_F64);
+            found++;
+        }
+        if (strcmp(list[i].name, tu_name("l2")) == 0) {
+            cr_assert_eq(list[i].status, SHARR_ECORRUPT);
+            found++;
+        }
+        if (i > 0)
+            cr_assert(strcmp(list[i - 1].name, list[i].name) < 0);
+    }
+    cr_assert_eq(found, 2);
+    sharr_list_free(list);
+}
+
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    tu_reap(pid);
+    return pid;
+}
+
+static void count_removed(const char *name, void *ctx)
+{
+    (void)name;
+    (*(int *)ctx)++;
+}
+
+Test(array, gc_removes_dead_temporaries_and_half_made_segments_only)
+{
+    size_t shape[] = {4};
+    int64_t dead = dead_pid();
+    uint32_t temp = SHARR_CREATE_TEMP;
+    const char *keep = tu_name("keep"), *tmp = tu_name("deadtmp"),
+               *half = tu_name("half");
+    off_t pid_off = 8192 + offsetof(struct sharr__ctl, creator_pid);
+
+    sharr_array_close(make(keep, SHARR_F64, 1, shape));
+    tu_patch(keep, pid_off, &dead, 8); /* permanent: gc must keep it */
+    sharr_array_close(make(tmp, SHARR_F64, 1, shape));
+    tu_patch(tmp, pid_off, &dead, 8);
+    tu_patch(tmp, 8192 + offsetof(struct sharr__ctl, flags), &temp, 4);
+    sharr_array_close(make(half, SHARR_F64, 1, shape));
+    tu_patch(half, pid_off, &dead, 8);
+    tu_patch(half, 8192, "SHARRnew", 8);
+
+    int n = 0;
+    cr_assert_geq(sharr_gc(1, count_removed, &n), 2);
+    cr_assert(tu_exists(tmp) && tu_exists(half), "dry run removed something");
+    cr_assert_geq(sharr_gc(0, NULL, NULL), 2);
+    cr_assert(!tu_exists(tmp));
+    cr_assert(!tu_exists(half));
+    cr_assert(tu_exists(keep));
+    cr_assert_geq(n, 2);
+}
+
+Test(array, strerror_names_every_code_and_errno)
+{
+    cr_assert_str_eq(sharr_strerror(SHARR_ECORRUPT),
+                     "segment is corrupt or not a sharr array");
+    cr_assert_str_eq(sharr_strerror(0), "success");
+    cr_assert_str_eq(sharr_strerror(-EMFILE), strerror(EMFILE));
+    cr_assert_str_eq(sharr_strerror(-99999), "unknown error");
+    cr_assert_str_eq(sharr_version_string(), SHARR_VERSION_STRING);
+}

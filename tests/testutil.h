@@ -1,0 +1,118 @@
+/*
+ * testutil.h - helpers for the Criterion unit tests.
+ *
+ * Every segment a test makes is named "t.<pid>.<label>", <pid> being the
+ * test's own process (Criterion runs each test in a fresh one), and the
+ * suite's .fini removes every "t.<pid>.*" even when the test failed an
+ * assertion.  A test that crashes skips .fini; tests/leftovers.sh catches
+ * those after the run and fails it.
+ */
+#ifndef SHARR_TESTUTIL_H
+#define SHARR_TESTUTIL_H
+
+#define _GNU_SOURCE
+#include "sharr.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <sched.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static pid_t tu_owner;
+
+/* "t.<pid>.<label>" into a static rotating buffer (8 live at once). */
+static inline const char *tu_name(const char *label)
+{
+    static char bufs[8][SHARR_NAME_MAX + 1];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, SHARR_NAME_MAX + 1, "t.%d.%s", (int)tu_owner, label);
+    return b;
+}
+
+static inline void tu_setup(void)
+{
+    tu_owner = getpid();
+}
+
+/* Remove every segment of this test process. */
+static inline void tu_cleanup(void)
+{
+    char prefix[64];
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+
+    snprintf(prefix, sizeof prefix, "sharr.t.%d.", (int)tu_owner);
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            char path[512];
+            snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* "/dev/shm/sharr.<name>" */
+static inline const char *tu_path(const char *name)
+{
+    static char buf[SHARR_NAME_MAX + 32];
+    snprintf(buf, sizeof buf, "/dev/shm/sharr.%s", name);
+    return buf;
+}
+
+static inline int tu_exists(const char *name)
+{
+    struct stat st;
+    return stat(tu_path(name), &st) == 0;
+}
+
+/* Poll until `name` is gone, up to `seconds`.  1 if it went. */
+static inline int tu_wait_gone(const char *name, double seconds)
+{
+    for (int i = 0; i < (int)(seconds * 100); i++) {
+        if (!tu_exists(name))
+            return 1;
+        usleep(10000);
+    }
+    return !tu_exists(name);
+}
+
+/* waitpid retried on EINTR; returns the status. */
+static inline int tu_reap(pid_t pid)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return st;
+}
+
+/* Overwrite `n` bytes at `off` of the segment file of `name`. */
+static inline void tu_patch(const char *name, off_t off, const void *p,
+                            size_t n)
+{
+    int fd = open(tu_path(name), O_RDWR);
+    cr_assert(fd >= 0, "open %s: %s", tu_path(name), strerror(errno));
+    cr_assert(pwrite(fd, p, n, off) == (ssize_t)n);
+    close(fd);
+}
+
+static inline double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#endif /* SHARR_TESTUTIL_H */
