@@ -287,6 +287,8 @@ typedef struct sharr_info {
                              temporary array the process that bounds it */
     int creator_alive;    /* 1 alive, 0 gone (pid and start time checked) */
     int64_t created_sec;  /* creation time, Unix seconds */
+    unsigned attached;    /* handles open now; advisory: a process killed
+                             with the array open is never subtracted */
     unsigned char id[16];
     char path[SHARR_NAME_MAX + 16]; /* "/dev/shm/sharr.NAME" */
 } sharr_info;

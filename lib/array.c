@@ -249,6 +249,7 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
     info->creator_alive = sharr__proc_alive((pid_t)ctl->creator_pid,
                                             ctl->creator_start);
     info->created_sec = ctl->created_sec;
+    info->attached = ctl->attach_count;
     memcpy(info->id, ctl->id, sizeof info->id);
     return 0;
 }

@@ -616,7 +616,15 @@ Test(array, stat_reports_layout_owner_and_liveness_without_mapping)
     cr_assert_eq(in.creator, getpid());
     cr_assert_eq(in.creator_alive, 1);
     cr_assert_str_eq(in.path, tu_path(tu_name("st")));
+    cr_assert_eq(in.attached, 1);
+    sharr_array *b;
+    cr_assert_eq(sharr_array_open(tu_name("st"), SHARR_OPEN_RDONLY, &b), 0);
+    cr_assert_eq(sharr_stat(tu_name("st"), &in), 0);
+    cr_assert_eq(in.attached, 2);
+    sharr_array_close(b);
     sharr_array_close(a);
+    cr_assert_eq(sharr_stat(tu_name("st"), &in), 0);
+    cr_assert_eq(in.attached, 0);
 }
 
 Test(array, list_shows_valid_and_corrupt_segments)

@@ -160,8 +160,9 @@ static void json_info(const sharr_info *in, bool full)
         cli_json_string(stdout, in->path);
         printf(", \"segment_bytes\": %zu, \"data_offset\": %zu, "
                "\"ctl_offset\": %zu, \"mode\": \"%04o\", \"created\": %lld, "
-               "\"id\": \"", in->segment_size, in->data_offset,
-               in->ctl_offset, in->mode, (long long)in->created_sec);
+               "\"attached\": %u, \"id\": \"", in->segment_size,
+               in->data_offset, in->ctl_offset, in->mode,
+               (long long)in->created_sec, in->attached);
         for (int i = 0; i < 16; i++)
             printf("%02x", in->id[i]);
         printf("\"");
@@ -253,6 +254,7 @@ static void text_info(const sharr_info *in)
     printf("owner:         %s\nmode:          %04o\n", user, in->mode);
     printf("owner process: %d (%s)\n", (int)in->creator,
            in->creator_alive ? "alive" : "gone");
+    printf("attached:      %u (advisory)\n", in->attached);
     printf("temporary:     %s\ncreated:       %s\nid:            ",
            (in->flags & SHARR_CREATE_TEMP) ? "yes" : "no", when);
     for (int i = 0; i < 16; i++)

@@ -166,6 +166,16 @@ t "gc dry run" 0 - '' -- "$SHARR" gc --dry-run
 t "gc" 0 - '' -- "$SHARR" gc
 t "gc extra arg" 2 '' "unexpected" -- "$SHARR" gc now
 
+# ---- a full /dev/shm, as in a container started with a small --shm-size ----
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    full="mount -t tmpfs -o size=1m tmpfs /dev/shm && '$SHARR' create $P.full --shape 200000; rc=\$?; ls /dev/shm | wc -l; exit \$rc"
+    t "full /dev/shm is a clean error with advice" 1 - "needs [0-9]+ bytes .* [0-9]+ bytes .* free.*--shm-size" \
+        -- unshare -m sh -c "$full"
+    t "full /dev/shm leaves no segment" 1 "^0$" - -- unshare -m sh -c "$full"
+else
+    echo "cli: skipped the full /dev/shm cases (needs root and unshare)"
+fi
+
 # ---- rm ----
 t "rm several with one missing" 1 '' "no array named '$P.none'" \
     -- "$SHARR" rm "$P.m" "$P.none" "$P.m2"
