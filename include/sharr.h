@@ -316,8 +316,214 @@ SHARR_API int sharr_gc(int dry_run, void (*removed)(const char *name,
                                                     void *ctx), void *ctx);
 
 /* ------------------------------------------------------------------------ */
-/* Fill (lib/ops.c)                                                          */
+/* The worker pool (lib/pool.c)                                              */
 /* ------------------------------------------------------------------------ */
+/*
+ * A pool forks its workers once, at sharr_pool_create().  A job applies a
+ * kernel (a plain C function pointer: workers are forks of the caller, so
+ * nothing is serialized) to the row blocks of 0..8 arrays that share the
+ * same number of rows, in place.  Workers attach arrays by name and cache
+ * the mapping; a name removed and created again is detected by its id.
+ *
+ * Scheduling follows OpenMP: static (one equal contiguous block per worker,
+ * or round-robin blocks of CHUNK rows), dynamic[,CHUNK] (blocks of CHUNK
+ * rows, default 1, claimed with an atomic counter), guided[,CHUNK]
+ * (decreasing blocks of ceil(remaining/workers) rows, at least CHUNK), auto
+ * (dynamic with chunks of about rows/(4*workers)).  A job that asks for
+ * SHARR_SCHED_DEFAULT uses $SHARR_SCHEDULE ("dynamic,4" ...) if set, else
+ * static, as OpenMP's schedule(runtime) uses $OMP_SCHEDULE.
+ *
+ * One job runs at a time.  Waiting spins briefly (a job submitted right after
+ * another finds the workers still spinning), then sleeps; a worker that
+ * dies (signal, OOM kill) fails the job with SHARR_EWORKER naming the worker,
+ * block and signal, and is replaced.  Workers die with the caller
+ * (PR_SET_PDEATHSIG, so create the pool from a thread that lives as long as
+ * the pool, e.g. main) and ignore SIGINT, leaving the caller to decide.
+ * A pool is used by one thread at a time.  Create it before starting
+ * threads: fork() copies only the calling thread.
+ *
+ * Every pool function also accepts pool == NULL: the job then runs in the
+ * calling process, block by block, with the same blocks a one-worker pool
+ * would use (no fault isolation: a crashing kernel crashes the caller).
+ */
+
+typedef struct sharr_pool sharr_pool;
+typedef struct sharr_job sharr_job;
+
+#define SHARR_POOL_MAX_WORKERS 256
+#define SHARR_JOB_MAX_ARRAYS 8
+#define SHARR_JOB_ARG_MAX 4096
+
+typedef struct sharr_pool_opts {
+    int workers;          /* 0: the number of online CPUs */
+    int (*init)(int worker_id, void *arg); /* run in each worker before its
+                             first job (and in a replacement); non-zero fails
+                             sharr_pool_create */
+    void *init_arg;
+    int blas_threads;     /* OpenBLAS threads per worker; 0 means 1 */
+    int pin;              /* 1: pin worker i to online CPU i mod ncpu */
+    size_t results_bytes; /* per-job result space to reserve (virtual; pages
+                             are used only when written); 0 means 1 GiB */
+} sharr_pool_opts;
+
+/* sharr_pool_create() : fork the workers (opts may be NULL for defaults) and
+ * wait until each has run its initializer.  Release with
+ * sharr_pool_destroy() or sharr_pool_terminate().
+ * @return 0, SHARR_EINVAL (bad options), SHARR_ENOMEM, SHARR_EWORKER (a
+ * worker died or its initializer failed: the detail says which and why),
+ * or the -errno of a failing fork/mmap. */
+SHARR_API int sharr_pool_create(const sharr_pool_opts *opts,
+                                sharr_pool **out);
+
+/* sharr_pool_destroy() : wait for the running job (if any) to finish, then
+ * stop every worker and reap it; a worker that does not exit within 5 s is
+ * killed.  Frees any job handle not yet freed.  NULL is fine. */
+SHARR_API void sharr_pool_destroy(sharr_pool *pool);
+
+/* sharr_pool_terminate() : kill every worker now (SIGKILL) and reap it, then
+ * free the pool and any job handle.  NULL is fine. */
+SHARR_API void sharr_pool_terminate(sharr_pool *pool);
+
+/* sharr_pool_workers() : the number of workers (1 for a NULL pool). */
+SHARR_API int sharr_pool_workers(const sharr_pool *pool);
+
+/* sharr_pool_worker_pid() : the pid of worker i now (it changes when the
+ * worker is replaced), or -1. */
+SHARR_API pid_t sharr_pool_worker_pid(const sharr_pool *pool, int i);
+
+typedef enum sharr_sched_kind {
+    SHARR_SCHED_DEFAULT = 0, SHARR_SCHED_STATIC, SHARR_SCHED_DYNAMIC,
+    SHARR_SCHED_GUIDED, SHARR_SCHED_AUTO
+} sharr_sched_kind;
+
+typedef struct sharr_schedule {
+    sharr_sched_kind kind;
+    size_t chunk;         /* rows; 0: the kind's default */
+} sharr_schedule;
+
+/* sharr_schedule_parse() : "static", "static,64", "dynamic", "dynamic,4",
+ * "guided,8", "auto" into *out.  @return 0 or SHARR_EINVAL. */
+SHARR_API int sharr_schedule_parse(const char *text, sharr_schedule *out);
+
+/* What a kernel sees: one block of rows, by value, never freed. */
+typedef struct sharr_block {
+    size_t r0, r1;        /* rows [r0, r1) */
+    size_t index;         /* block number, 0 .. nblocks-1 */
+    int worker;           /* 0 .. workers-1 (0 for a NULL pool) */
+    size_t narrays;
+    void *data[SHARR_JOB_MAX_ARRAYS]; /* each array at row r0 (row 0 for an
+                                         array passed whole) */
+    const sharr_array *array[SHARR_JOB_MAX_ARRAYS]; /* for dtype, shape ... */
+    const void *arg;      /* the job's argument bytes (a worker-local copy) */
+    size_t arg_size;
+    void *result;         /* this block's zeroed result slot, or NULL */
+} sharr_block;
+
+/* A kernel returns 0, or an error code (with sharr_fail() for a detail). */
+typedef int (*sharr_kernel)(const sharr_block *block);
+
+typedef struct sharr_job_spec {
+    sharr_kernel kernel;
+    size_t narrays;
+    sharr_array *const *arrays; /* the caller's handles */
+    unsigned whole;       /* bit i set: array i is not split but passed whole
+                             to every block (e.g. B in C = A@B) */
+    size_t rows;          /* used when no array is split: blocks of the plain
+                             index range [0, rows), like Pool.map(range(n)) */
+    const void *arg;      /* copied into the job, at most SHARR_JOB_ARG_MAX */
+    size_t arg_size;
+    size_t result_size;   /* bytes of result per block (or per row) */
+    int per_row_results;  /* 1: result_size bytes per row instead of block */
+    sharr_schedule schedule;
+    void (*progress)(size_t done, size_t total, void *ctx); /* called in the
+                             caller while it waits, as blocks complete */
+    void *progress_ctx;
+} sharr_job_spec;
+
+/* sharr_pool_submit() : start a job and return at once with its handle in
+ * *out (release with sharr_job_free()).  With pool == NULL the job runs to
+ * completion in the caller first.
+ * @return 0, SHARR_EINVAL (bad spec: no kernel, too many arrays, argument
+ * too big, results beyond the reservation), SHARR_ESHAPE (split arrays with
+ * different row counts), SHARR_EBUSY (a previous job was not freed),
+ * SHARR_EWORKER (the pool lost a worker it could not replace). */
+SHARR_API int sharr_pool_submit(sharr_pool *pool, const sharr_job_spec *spec,
+                                sharr_job **out);
+
+/* sharr_job_wait() : wait for the job, at most timeout_s seconds (negative:
+ * forever).  On expiry the job is cancelled, the workers still inside one of
+ * its blocks are killed and replaced, and SHARR_ETIMEDOUT is returned.
+ * @return 0 if every block succeeded; else the job's failure: the first
+ * kernel error, SHARR_EWORKER, SHARR_ECANCELED, SHARR_ETIMEDOUT (detail
+ * names the block).  Waiting again returns the same value. */
+SHARR_API int sharr_job_wait(sharr_job *job, double timeout_s);
+
+/* sharr_job_poll() : like sharr_job_wait() but never cancels: returns 1 once
+ * the job has finished (then wait returns its status at once), 0 if it is
+ * still running after timeout_s seconds (0: just look). */
+SHARR_API int sharr_job_poll(sharr_job *job, double timeout_s);
+
+/* sharr_job_progress() : blocks finished so far and in total. */
+SHARR_API void sharr_job_progress(const sharr_job *job, size_t *done,
+                                  size_t *total);
+
+/* sharr_job_cancel() : skip the blocks not yet started; blocks running now
+ * finish.  The job then ends with SHARR_ECANCELED (unless it had already
+ * finished). */
+SHARR_API void sharr_job_cancel(sharr_job *job);
+
+/* sharr_job_error() : the job's first error code (0 if none yet) and, if
+ * `block` is not NULL, the block it happened in. */
+SHARR_API int sharr_job_error(const sharr_job *job, size_t *block);
+
+/* sharr_job_blocks() : the number of blocks of the job. */
+SHARR_API size_t sharr_job_blocks(const sharr_job *job);
+
+/* sharr_job_block_rows() : rows [*r0, *r1) of block i.
+ * @return 0 or SHARR_EINVAL (i out of range). */
+SHARR_API int sharr_job_block_rows(const sharr_job *job, size_t i, size_t *r0,
+                                   size_t *r1);
+
+/* sharr_job_result() : the result slot of block i (of row i when per-row),
+ * valid until sharr_job_free(); NULL if out of range or no results.  Read
+ * it after the job finished. */
+SHARR_API const void *sharr_job_result(const sharr_job *job, size_t i);
+
+/* sharr_job_free() : release the handle; a job still running is cancelled
+ * and waited for first.  NULL is fine. */
+SHARR_API void sharr_job_free(sharr_job *job);
+
+/* sharr_pool_run() : submit, wait forever, free.  @return as
+ * sharr_job_wait() or sharr_pool_submit(). */
+SHARR_API int sharr_pool_run(sharr_pool *pool, const sharr_job_spec *spec);
+
+/* sharr_fail() : for kernels and callers: record a printf-style detail for
+ * sharr_errmsg() and return `code`. */
+SHARR_API int sharr_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* Built-in operations (lib/ops.c)                                           */
+/* ------------------------------------------------------------------------ */
+/*
+ * Every operation takes a pool (NULL: run in the caller) and works in place
+ * on row blocks.  Results never depend on the number of workers: element
+ * kernels touch each element once, random fills are counter-based, and the
+ * reductions sum each block pairwise (in double; integers exactly in 128
+ * bits) and then combine the blocks in block order with Neumaier's
+ * compensated sum.  Their blocks are fixed by the array's shape (about 64 Ki
+ * elements, whole rows) unless a schedule is given, so -j 1 and -j 2 give
+ * bit-identical statistics.  Complex arithmetic is written out on (re, im)
+ * pairs (and ops.c is compiled with -fcx-limited-range), so it runs at
+ * memory speed; csqrt/cexp/clog keep C99's special-value rules.
+ */
+
+/* What every operation accepts besides its operands; NULL for defaults. */
+typedef struct sharr_run_opts {
+    sharr_schedule schedule;   /* {0}: the operation's default */
+    void (*progress)(size_t done, size_t total, void *ctx);
+    void *progress_ctx;
+} sharr_run_opts;
 
 typedef enum sharr_fill_kind {
     SHARR_FILL_VALUE,    /* every element = value */
@@ -341,9 +547,88 @@ typedef struct sharr_fill_spec {
 SHARR_API int sharr_fill_parse(sharr_dtype dt, const char *text,
                                sharr_fill_spec *out);
 
-/* sharr_array_fill() : fill the whole array `a` as `spec` says, in the
- * calling process.  @return 0 or SHARR_EACCES (read-only handle). */
-SHARR_API int sharr_array_fill(sharr_array *a, const sharr_fill_spec *spec);
+/* sharr_fill() : fill all of `a` as `spec` says.  Element k of random:SEED is
+ * a function of (SEED, k) only, so any split gives the same values.
+ * @return 0, SHARR_EACCES (read-only handle), or a pool failure. */
+SHARR_API int sharr_fill(sharr_pool *pool, sharr_array *a,
+                         const sharr_fill_spec *spec, const sharr_run_opts *ro);
+
+typedef enum sharr_op {
+    SHARR_OP_SCALE = 1,      /* x *= z      every dtype; integers wrap */
+    SHARR_OP_ADD,            /* x += z      every dtype; integers wrap */
+    SHARR_OP_CONJ,           /* x = conj(x) complex only */
+    SHARR_OP_ABS,            /* x = |x|     complex: |x|+0i; signed integers:
+                                            the most negative value stays */
+    SHARR_OP_SQUARE,         /* x = x*x     every dtype; integers wrap */
+    SHARR_OP_SQRT,           /* float and complex; a negative real element
+                                            is SHARR_EDOM, array unchanged */
+    SHARR_OP_EXP,            /* float and complex; overflow gives inf */
+    SHARR_OP_LOG,            /* float and complex; negative real is EDOM,
+                                            log(0) = -inf */
+    SHARR_OP_CLIP,           /* x = min(max(x, lo), hi)  integer and float;
+                                            NaN stays NaN */
+    SHARR_OP_NORMALIZE_ROWS  /* each row /= its L2 norm  float and complex;
+                                            a zero row stays zero */
+} sharr_op;
+
+/* sharr_op_parse() : "scale", "add", "conj", "abs", "square", "sqrt", "exp",
+ * "log", "clip", "normalize-rows" into *op, and the number of value
+ * arguments it takes (0, 1 or 2) into *nargs.  @return 0 or SHARR_EINVAL. */
+SHARR_API int sharr_op_parse(const char *name, sharr_op *op, int *nargs);
+
+/* sharr_op_name() : the name sharr_op_parse() accepts; NULL if invalid. */
+SHARR_API const char *sharr_op_name(sharr_op op);
+
+/* sharr_apply() : apply `op` to every element of `a` in place.  z1 (scale,
+ * add, clip's lo) and z2 (clip's hi) are one element each of a's dtype
+ * (parse them with sharr_value_parse), NULL for other ops.
+ * @return 0, SHARR_EDTYPE (op meaningless for the dtype), SHARR_EINVAL
+ * (missing value, clip lo > hi or NaN), SHARR_EDOM (sqrt/log of a negative
+ * real element; nothing was changed), SHARR_EACCES, or a pool failure. */
+SHARR_API int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op,
+                          const void *z1, const void *z2,
+                          const sharr_run_opts *ro);
+
+/* sharr_axpy() : y += alpha * x (alpha one element of the common dtype);
+ * x and y have the same dtype and shape; x may be y.  Floating dtypes use
+ * OpenBLAS ?axpy per block; integers wrap.
+ * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, or a pool failure. */
+SHARR_API int sharr_axpy(sharr_pool *pool, const void *alpha,
+                         const sharr_array *x, sharr_array *y,
+                         const sharr_run_opts *ro);
+
+/* Statistics of an array or of one row. */
+typedef struct sharr_stats {
+    size_t count;           /* elements */
+    double sum[2];          /* real and imaginary parts (imag 0 for real) */
+    double mean[2];
+    double norm2;           /* sqrt(sum |x|^2), safe from overflow */
+    int has_nan;            /* a NaN element was seen (float/complex) */
+    double min, max;        /* real dtypes (NaN if has_nan); NaN for complex */
+    unsigned char min_value[SHARR_MAX_ITEMSIZE]; /* exact, as elements of */
+    unsigned char max_value[SHARR_MAX_ITEMSIZE]; /* the dtype (real only) */
+} sharr_stats;
+
+/* sharr_array_stats() : sum, mean, min, max and 2-norm of `a` into out[0],
+ * or with per_row of each row r into out[r] (out has sharr_array_rows(a)
+ * entries).  Integer sums are exact in 128 bits, then rounded once.
+ * @return 0, SHARR_EINVAL (per-row results beyond the pool's reservation),
+ * or a pool failure. */
+SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
+                                int per_row, sharr_stats *out,
+                                const sharr_run_opts *ro);
+
+/* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
+ * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are
+ * elements of it.  Rows of A and C are split among the workers, each calling
+ * OpenBLAS ?gemm with its own threads (sharr_pool_opts.blas_threads).
+ * C may not be A or B.
+ * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EINVAL (C aliases A or B, a
+ * dimension beyond 2^31-1), SHARR_EACCES, or a pool failure. */
+SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
+                         const sharr_array *a, const sharr_array *b,
+                         const void *beta, sharr_array *c,
+                         const sharr_run_opts *ro);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,7 @@ struct sharr_array {
     bool ctl_writable;      /* false: read-only fd, no lock or attach count */
     bool writable;          /* elements mapped PROT_WRITE */
     bool locked;            /* this handle holds the mutex */
+    unsigned open_flags;    /* SHARR_OPEN_* given to open, 0 if created */
     sharr_info info;        /* validated private copy of the layout */
     size_t rows, row_bytes;
 };
@@ -601,6 +602,7 @@ int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
         goto fail;
     }
     a->size = a->info.segment_size;
+    a->open_flags = flags;
     if ((err = map_segment(a, fd, flags)) < 0)
         goto fail;
     close(fd);
@@ -666,6 +668,11 @@ int sharr_array_writable(const sharr_array *a) { return a->writable; }
 size_t sharr_array_size(const sharr_array *a)
 {
     return a->info.nbytes / sharr_dtype_size(a->info.dtype);
+}
+
+unsigned sharr__array_open_flags(const sharr_array *a)
+{
+    return a->open_flags;
 }
 
 void sharr_array_id(const sharr_array *a, unsigned char id[16])

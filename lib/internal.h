@@ -94,6 +94,10 @@ int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
 /* "/sharr.NAME" (for shm_open) into buf of at least SHARR_NAME_MAX + 8. */
 void sharr__shm_name(const char *name, char *buf, size_t size);
 
+/* The SHARR_OPEN_* flags a handle was opened with (0 for a created one), so
+ * that pool workers attach the same way. */
+unsigned sharr__array_open_flags(const sharr_array *a);
+
 /* ---- processes (guardian.c) ---- */
 
 /* The start time of `pid` in clock ticks since boot (field 22 of

@@ -7,7 +7,22 @@
 #include <complex.h>
 #include <math.h>
 
-TestSuite(ops, .init = tu_setup, .fini = tu_cleanup, .timeout = 60);
+static sharr_pool *pool2;
+
+static void setup(void)
+{
+    sharr_pool_opts o = {.workers = 2};
+    tu_setup();
+    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
+}
+
+static void teardown(void)
+{
+    sharr_pool_destroy(pool2);
+    tu_cleanup();
+}
+
+TestSuite(ops, .init = setup, .fini = teardown, .timeout = 120);
 
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
                          const size_t *shape)
@@ -23,7 +38,7 @@ static void fill(sharr_array *a, const char *how)
     sharr_fill_spec s;
     cr_assert_eq(sharr_fill_parse(sharr_array_dtype(a), how, &s), 0, "%s: %s",
                  how, sharr_errmsg());
-    cr_assert_eq(sharr_array_fill(a, &s), 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_fill(NULL, a, &s, NULL), 0, "%s", sharr_errmsg());
 }
 
 Test(ops, fill_value_sets_every_element_of_every_dtype)
@@ -116,4 +131,548 @@ Test(ops, fill_spec_errors_are_einval_or_erange)
     cr_assert_eq(sharr_fill_parse(SHARR_F64, "random", &s), 0);
     cr_assert_eq(s.kind, SHARR_FILL_RANDOM);
     cr_assert_eq(s.seed, 0);
+}
+
+/* ---- fill on the pool ---- */
+
+Test(ops, fill_random_is_the_same_for_any_number_of_workers)
+{
+    size_t shape[] = {37, 101};
+    sharr_pool_opts o3 = {.workers = 3};
+    sharr_pool *p3;
+    cr_assert_eq(sharr_pool_create(&o3, &p3), 0);
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        char l1[16], l2[16], l3[16];
+        snprintf(l1, sizeof l1, "f1.%d", dt);
+        snprintf(l2, sizeof l2, "f2.%d", dt);
+        snprintf(l3, sizeof l3, "f3.%d", dt);
+        sharr_array *a = make(l1, (sharr_dtype)dt, 2, shape);
+        sharr_array *b = make(l2, (sharr_dtype)dt, 2, shape);
+        sharr_array *c = make(l3, (sharr_dtype)dt, 2, shape);
+        sharr_fill_spec f;
+        sharr_run_opts dyn = {.schedule = {SHARR_SCHED_DYNAMIC, 3}};
+        cr_assert_eq(sharr_fill_parse((sharr_dtype)dt, "random:99", &f), 0);
+        cr_assert_eq(sharr_fill(NULL, a, &f, NULL), 0);
+        cr_assert_eq(sharr_fill(pool2, b, &f, NULL), 0);
+        cr_assert_eq(sharr_fill(p3, c, &f, &dyn), 0);
+        cr_assert_eq(memcmp(sharr_array_data(a), sharr_array_data(b),
+                            sharr_array_nbytes(a)), 0, "dtype %d", dt);
+        cr_assert_eq(memcmp(sharr_array_data(a), sharr_array_data(c),
+                            sharr_array_nbytes(a)), 0, "dtype %d", dt);
+        sharr_array_close(a);
+        sharr_array_close(b);
+        sharr_array_close(c);
+    }
+    sharr_pool_destroy(p3);
+}
+
+/* ---- element-wise ops against a serial reference ---- */
+
+/* Element i of a as a (re, im) pair of long doubles, and integers exactly. */
+static void get(sharr_dtype dt, const void *base, size_t i, double v[2],
+                int64_t *iv, uint64_t *uv)
+{
+    const char *p = (const char *)base + i * sharr_dtype_size(dt);
+    v[0] = v[1] = 0;
+    *iv = 0;
+    *uv = 0;
+    switch (dt) {
+    case SHARR_I8: *iv = *(const int8_t *)p; break;
+    case SHARR_I16: *iv = *(const int16_t *)p; break;
+    case SHARR_I32: *iv = *(const int32_t *)p; break;
+    case SHARR_I64: *iv = *(const int64_t *)p; break;
+    case SHARR_U8: *uv = *(const uint8_t *)p; break;
+    case SHARR_U16: *uv = *(const uint16_t *)p; break;
+    case SHARR_U32: *uv = *(const uint32_t *)p; break;
+    case SHARR_U64: *uv = *(const uint64_t *)p; break;
+    case SHARR_F32: v[0] = *(const float *)p; break;
+    case SHARR_F64: v[0] = *(const double *)p; break;
+    case SHARR_C64: v[0] = ((const float *)p)[0]; v[1] = ((const float *)p)[1];
+        break;
+    default: v[0] = ((const double *)p)[0]; v[1] = ((const double *)p)[1];
+    }
+}
+
+/* The reference result of op on an integer, wrapped to `bits`. */
+static uint64_t ref_int(sharr_op op, bool sgn, int bits, int64_t iv,
+                        uint64_t uv, uint64_t z, int64_t lo, int64_t hi)
+{
+    uint64_t x = sgn ? (uint64_t)iv : uv, r = x;
+    switch (op) {
+    case SHARR_OP_SCALE: r = x * z; break;
+    case SHARR_OP_ADD: r = x + z; break;
+    case SHARR_OP_SQUARE: r = x * x; break;
+    case SHARR_OP_ABS: r = (sgn && iv < 0) ? 0 - x : x; break;
+    case SHARR_OP_CLIP:
+        if (sgn)
+            r = (uint64_t)(iv < lo ? lo : iv > hi ? hi : iv);
+        else
+            r = uv < (uint64_t)lo ? (uint64_t)lo
+                : uv > (uint64_t)hi ? (uint64_t)hi : uv;
+        break;
+    default: break;
+    }
+    return bits == 64 ? r : r & ((1ull << bits) - 1);
+}
+
+static void ref_cplx(sharr_op op, const double in[2], const double z[2],
+                     double lo, double hi, double out[2])
+{
+    double complex x = CMPLX(in[0], in[1]), zz = CMPLX(z[0], z[1]), r = x;
+    switch (op) {
+    case SHARR_OP_SCALE: r = x * zz; break;
+    case SHARR_OP_ADD: r = x + zz; break;
+    case SHARR_OP_CONJ: r = conj(x); break;
+    case SHARR_OP_ABS: r = cabs(x); break;
+    case SHARR_OP_SQUARE: r = x * x; break;
+    case SHARR_OP_SQRT: r = csqrt(x); break;
+    case SHARR_OP_EXP: r = cexp(x); break;
+    case SHARR_OP_LOG: r = clog(x); break;
+    case SHARR_OP_CLIP: r = in[0] < lo ? lo : in[0] > hi ? hi : in[0]; break;
+    default: break;
+    }
+    out[0] = creal(r);
+    out[1] = cimag(r);
+}
+
+static bool close_to(double got, double want, double tol)
+{
+    if (isnan(want))
+        return isnan(got);
+    if (isinf(want))
+        return got == want;
+    return fabs(got - want) <= tol * (1 + fabs(want));
+}
+
+static bool op_allowed(sharr_op op, sharr_dtype dt)
+{
+    char k = sharr_dtype_kind(dt);
+    if (op == SHARR_OP_CONJ)
+        return k == 'c';
+    if (op == SHARR_OP_SQRT || op == SHARR_OP_EXP || op == SHARR_OP_LOG ||
+        op == SHARR_OP_NORMALIZE_ROWS)
+        return k == 'f' || k == 'c';
+    if (op == SHARR_OP_CLIP)
+        return k != 'c';
+    return true;
+}
+
+static void check_op_on(sharr_op op, sharr_dtype dt)
+{
+    size_t shape[] = {29, 13}, n = 29 * 13;
+    char label[32];
+    snprintf(label, sizeof label, "op%d.%d", op, dt);
+    sharr_array *a = make(label, dt, 2, shape);
+    char kind = sharr_dtype_kind(dt);
+    unsigned char z[16] = {0}, z2[16] = {0};
+    const char *zt = kind == 'c' ? "0.6-0.8j" : kind == 'f' ? "-1.5" : "3";
+    const char *lot = kind == 'f' ? "0.25" : "-5", *hit = kind == 'f' ? "0.75"
+                                                                      : "100";
+    if (kind == 'u')
+        lot = "7";
+    fill(a, "random:5");
+    void *orig = malloc(sharr_array_nbytes(a));
+    memcpy(orig, sharr_array_data(a), sharr_array_nbytes(a));
+    int nargs;
+    sharr_op_parse(sharr_op_name(op), &op, &nargs);
+    if (op == SHARR_OP_CLIP) {
+        cr_assert_eq(sharr_value_parse(dt, lot, z), 0);
+        cr_assert_eq(sharr_value_parse(dt, hit, z2), 0);
+    } else if (nargs) {
+        cr_assert_eq(sharr_value_parse(dt, zt, z), 0);
+    }
+    int err = sharr_apply(pool2, a, op, nargs ? z : NULL,
+                          nargs == 2 ? z2 : NULL, NULL);
+    if (!op_allowed(op, dt)) {
+        cr_assert_eq(err, SHARR_EDTYPE, "%s on %s", sharr_op_name(op),
+                     sharr_dtype_name(dt));
+        cr_assert_eq(memcmp(orig, sharr_array_data(a), sharr_array_nbytes(a)),
+                     0, "refused op changed the array");
+        goto done;
+    }
+    cr_assert_eq(err, 0, "%s on %s: %s", sharr_op_name(op),
+                 sharr_dtype_name(dt), sharr_errmsg());
+    double tol = (dt == SHARR_F32 || dt == SHARR_C64) ? 1e-5 : 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        double in[2], out[2], want[2], zv[2], lo[2], hi[2];
+        int64_t iv, ov, zi, li, hi_i;
+        uint64_t uv, ou, zu, lu, hu;
+        get(dt, orig, i, in, &iv, &uv);
+        get(dt, sharr_array_data(a), i, out, &ov, &ou);
+        get(dt, z, 0, zv, &zi, &zu);
+        get(dt, z, 0, lo, &li, &lu);
+        get(dt, z2, 0, hi, &hi_i, &hu);
+        if (kind == 'i' || kind == 'u') {
+            int bits = 8 * (int)sharr_dtype_size(dt);
+            uint64_t zz = kind == 'i' ? (uint64_t)zi : zu;
+            int64_t l = kind == 'i' ? li : (int64_t)lu;
+            int64_t h = kind == 'i' ? hi_i : (int64_t)hu;
+            uint64_t r = ref_int(op, kind == 'i', bits, iv, uv, zz, l, h);
+            uint64_t got = kind == 'i' ? (uint64_t)ov : ou;
+            if (bits < 64)
+                got &= (1ull << bits) - 1;
+            cr_assert_eq(got, r, "%s on %s element %zu", sharr_op_name(op),
+                         sharr_dtype_name(dt), i);
+            continue;
+        }
+        if (op == SHARR_OP_NORMALIZE_ROWS)
+            continue; /* checked on its own below */
+        ref_cplx(op, in, zv, lo[0], hi[0], want);
+        cr_assert(close_to(out[0], want[0], tol) &&
+                  close_to(out[1], want[1], tol),
+                  "%s on %s element %zu: %g%+gj, want %g%+gj",
+                  sharr_op_name(op), sharr_dtype_name(dt), i, out[0], out[1],
+                  want[0], want[1]);
+    }
+done:
+    free(orig);
+    sharr_array_close(a);
+}
+
+Test(ops, every_op_on_every_dtype_matches_a_serial_reference)
+{
+    for (int op = SHARR_OP_SCALE; op <= SHARR_OP_NORMALIZE_ROWS; op++)
+        for (int dt = SHARR_I8; dt <= SHARR_C128; dt++)
+            check_op_on((sharr_op)op, (sharr_dtype)dt);
+}
+
+Test(ops, normalize_rows_gives_unit_rows_and_keeps_zero_rows)
+{
+    size_t shape[] = {6, 50};
+    sharr_array *a = make("nr", SHARR_C128, 2, shape);
+    fill(a, "random:3");
+    double *x = sharr_array_data(a);
+    double keep[2] = {x[100 * 2], x[100 * 2 + 1]}; /* row 2, element 0 */
+    double n2 = 0;
+    for (int i = 0; i < 50; i++)
+        n2 += x[200 + 2 * i] * x[200 + 2 * i] +
+              x[200 + 2 * i + 1] * x[200 + 2 * i + 1];
+    memset(x + 2 * 50 * 4, 0, 50 * 16); /* row 4 is zero */
+    x[5 * 100] = 1e200;                 /* row 5 would overflow naively */
+    x[5 * 100 + 2] = 1e200;
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_NORMALIZE_ROWS, NULL, NULL,
+                             NULL), 0);
+    for (int r = 0; r < 6; r++) {
+        double s = 0;
+        for (int i = 0; i < 100; i++)
+            s += x[r * 100 + i] * x[r * 100 + i];
+        cr_assert(r == 4 ? s == 0 : fabs(s - 1) < 1e-12, "row %d: %g", r, s);
+    }
+    cr_assert(fabs(x[200] - keep[0] / sqrt(n2)) < 1e-12);
+    cr_assert(fabs(x[201] - keep[1] / sqrt(n2)) < 1e-12);
+    sharr_array_close(a);
+}
+
+Test(ops, sqrt_and_log_of_negative_reals_are_edom_and_change_nothing)
+{
+    size_t shape[] = {40, 40};
+    sharr_array *a = make("dom", SHARR_F64, 2, shape);
+    fill(a, "random:1");
+    ((double *)sharr_array_data(a))[1234] = -0.5;
+    void *orig = malloc(sharr_array_nbytes(a));
+    memcpy(orig, sharr_array_data(a), sharr_array_nbytes(a));
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_SQRT, NULL, NULL, NULL),
+                 SHARR_EDOM);
+    cr_assert(strstr(sharr_errmsg(), "element 1234 (row 30)") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert(strstr(sharr_errmsg(), "-0.5") != NULL);
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_LOG, NULL, NULL, NULL),
+                 SHARR_EDOM);
+    cr_assert_eq(memcmp(orig, sharr_array_data(a), sharr_array_nbytes(a)), 0);
+    /* log(0) is -inf, documented, not an error */
+    ((double *)sharr_array_data(a))[1234] = 0;
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_LOG, NULL, NULL, NULL), 0);
+    cr_assert(isinf(((double *)sharr_array_data(a))[1234]));
+    free(orig);
+    sharr_array_close(a);
+}
+
+Test(ops, apply_refuses_bad_values_and_read_only_arrays)
+{
+    size_t shape[] = {4};
+    sharr_array *a = make("bad", SHARR_F64, 1, shape), *r;
+    double lo = 1, hi = 0, nan = NAN;
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_CLIP, &lo, &hi, NULL),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_CLIP, &nan, &hi, NULL),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_SCALE, NULL, NULL, NULL),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_apply(pool2, a, (sharr_op)99, NULL, NULL, NULL),
+                 SHARR_EINVAL);
+    cr_assert_eq(sharr_array_open(tu_name("bad"), SHARR_OPEN_RDONLY, &r), 0);
+    cr_assert_eq(sharr_apply(pool2, r, SHARR_OP_ABS, NULL, NULL, NULL),
+                 SHARR_EACCES);
+    sharr_op op;
+    int nargs;
+    cr_assert_eq(sharr_op_parse("normalize-rows", &op, &nargs), 0);
+    cr_assert(op == SHARR_OP_NORMALIZE_ROWS && nargs == 0);
+    cr_assert_eq(sharr_op_parse("clip", &op, &nargs), 0);
+    cr_assert_eq(nargs, 2);
+    cr_assert_eq(sharr_op_parse("cube", &op, &nargs), SHARR_EINVAL);
+    sharr_array_close(r);
+    sharr_array_close(a);
+}
+
+/* ---- axpy ---- */
+
+Test(ops, axpy_matches_the_reference_for_float_complex_and_integers)
+{
+    size_t shape[] = {33, 17};
+    const sharr_dtype dts[] = {SHARR_F32, SHARR_F64, SHARR_C64, SHARR_C128,
+                               SHARR_I16, SHARR_U64};
+    for (size_t t = 0; t < 6; t++) {
+        sharr_dtype dt = dts[t];
+        char lx[16], ly[16];
+        snprintf(lx, sizeof lx, "ax%zu", t);
+        snprintf(ly, sizeof ly, "ay%zu", t);
+        sharr_array *x = make(lx, dt, 2, shape), *y = make(ly, dt, 2, shape);
+        fill(x, "random:1");
+        fill(y, "random:2");
+        void *y0 = malloc(sharr_array_nbytes(y));
+        memcpy(y0, sharr_array_data(y), sharr_array_nbytes(y));
+        unsigned char al[16];
+        char k = sharr_dtype_kind(dt);
+        cr_assert_eq(sharr_value_parse(dt, k == 'c' ? "2-1j" : k == 'f' ?
+                                       "-0.5" : "3", al), 0);
+        cr_assert_eq(sharr_axpy(pool2, al, x, y, NULL), 0, "%s",
+                     sharr_errmsg());
+        for (size_t i = 0; i < 33 * 17; i++) {
+            double xv[2], yv[2], ov[2], av[2];
+            int64_t xi, yi, oi, ai;
+            uint64_t xu, yu, ou, au;
+            get(dt, sharr_array_data(x), i, xv, &xi, &xu);
+            get(dt, y0, i, yv, &yi, &yu);
+            get(dt, sharr_array_data(y), i, ov, &oi, &ou);
+            get(dt, al, 0, av, &ai, &au);
+            if (k == 'i') {
+                cr_assert_eq((int16_t)oi, (int16_t)(uint16_t)((uint64_t)yi +
+                             (uint64_t)ai * (uint64_t)xi));
+            } else if (k == 'u') {
+                cr_assert_eq(ou, yu + au * xu);
+            } else {
+                double re = yv[0] + av[0] * xv[0] - av[1] * xv[1];
+                double im = yv[1] + av[0] * xv[1] + av[1] * xv[0];
+                cr_assert(close_to(ov[0], re, 1e-5) &&
+                          close_to(ov[1], im, 1e-5), "element %zu", i);
+            }
+        }
+        free(y0);
+        sharr_array_close(x);
+        sharr_array_close(y);
+    }
+}
+
+Test(ops, axpy_needs_same_dtype_and_shape)
+{
+    size_t s1[] = {4, 4}, s2[] = {4, 5};
+    sharr_array *a = make("m1", SHARR_F64, 2, s1);
+    sharr_array *b = make("m2", SHARR_F64, 2, s2);
+    sharr_array *c = make("m3", SHARR_F32, 2, s1);
+    double one = 1;
+    cr_assert_eq(sharr_axpy(pool2, &one, a, b, NULL), SHARR_ESHAPE);
+    cr_assert_eq(sharr_axpy(pool2, &one, a, c, NULL), SHARR_EDTYPE);
+    cr_assert_eq(sharr_axpy(pool2, &one, a, a, NULL), 0, "x may be y");
+    sharr_array_close(a);
+    sharr_array_close(b);
+    sharr_array_close(c);
+}
+
+/* ---- statistics ---- */
+
+Test(ops, stats_match_a_long_double_reference_and_do_not_depend_on_j)
+{
+    size_t shape[] = {300, 1001};
+    const sharr_dtype dts[] = {SHARR_F64, SHARR_F32, SHARR_C128, SHARR_C64,
+                               SHARR_I64, SHARR_U8, SHARR_I32};
+    for (size_t t = 0; t < 7; t++) {
+        sharr_dtype dt = dts[t];
+        char label[16];
+        snprintf(label, sizeof label, "st%zu", t);
+        sharr_array *a = make(label, dt, 2, shape);
+        fill(a, "random:8");
+        sharr_stats s1, s2, sn;
+        cr_assert_eq(sharr_array_stats(pool2, a, 0, &s2, NULL), 0);
+        cr_assert_eq(sharr_array_stats(NULL, a, 0, &sn, NULL), 0);
+        sharr_pool_opts o1 = {.workers = 1};
+        sharr_pool *p1;
+        cr_assert_eq(sharr_pool_create(&o1, &p1), 0);
+        cr_assert_eq(sharr_array_stats(p1, a, 0, &s1, NULL), 0);
+        sharr_pool_destroy(p1);
+        cr_assert_eq(memcmp(&s1, &s2, sizeof s1), 0, "-j 1 and -j 2 differ");
+        cr_assert_eq(memcmp(&s1, &sn, sizeof s1), 0, "pool and caller differ");
+
+        long double sum[2] = {0, 0}, sq = 0, mn = INFINITY, mx = -INFINITY;
+        size_t n = 300 * 1001;
+        for (size_t i = 0; i < n; i++) {
+            double v[2];
+            int64_t iv;
+            uint64_t uv;
+            get(dt, sharr_array_data(a), i, v, &iv, &uv);
+            if (sharr_dtype_kind(dt) == 'i') v[0] = (double)iv;
+            if (sharr_dtype_kind(dt) == 'u') v[0] = (double)uv;
+            sum[0] += v[0];
+            sum[1] += v[1];
+            sq += (long double)v[0] * v[0] + (long double)v[1] * v[1];
+            if (v[0] < mn) mn = v[0];
+            if (v[0] > mx) mx = v[0];
+        }
+        cr_assert_eq(s1.count, n);
+        cr_assert(close_to(s1.sum[0], (double)sum[0], 1e-12), "%s sum %.17g "
+                  "want %.17Lg", sharr_dtype_name(dt), s1.sum[0], sum[0]);
+        cr_assert(close_to(s1.sum[1], (double)sum[1], 1e-12));
+        cr_assert(close_to(s1.mean[0], (double)(sum[0] / n), 1e-12));
+        cr_assert(close_to(s1.norm2, (double)sqrtl(sq), 1e-12));
+        if (sharr_dtype_kind(dt) != 'c') {
+            cr_assert_eq(s1.min, (double)mn);
+            cr_assert_eq(s1.max, (double)mx);
+        } else {
+            cr_assert(isnan(s1.min) && isnan(s1.max));
+        }
+        sharr_array_close(a);
+    }
+}
+
+Test(ops, integer_sums_are_exact_beyond_double_precision)
+{
+    size_t shape[] = {1000};
+    sharr_array *a = make("isum", SHARR_I64, 1, shape);
+    int64_t *x = sharr_array_data(a);
+    for (int i = 0; i < 1000; i++)
+        x[i] = INT64_MAX - i;          /* the sum needs 73 bits */
+    x[999] = 1;
+    sharr_stats s;
+    cr_assert_eq(sharr_array_stats(pool2, a, 0, &s, NULL), 0);
+    __int128 want = 0;
+    for (int i = 0; i < 1000; i++)
+        want += x[i];
+    cr_assert_eq(s.sum[0], (double)want);
+    int64_t mn, mx;
+    memcpy(&mn, s.min_value, 8);
+    memcpy(&mx, s.max_value, 8);
+    cr_assert_eq(mn, 1);
+    cr_assert_eq(mx, INT64_MAX, "exact, not rounded to a double");
+    sharr_array_close(a);
+}
+
+Test(ops, stats_per_row_match_whole_array_stats_of_each_row)
+{
+    size_t shape[] = {9, 77};
+    sharr_array *a = make("pr", SHARR_F64, 2, shape);
+    fill(a, "random:4");
+    ((double *)sharr_array_data(a))[77 * 3 + 5] = NAN;
+    ((double *)sharr_array_data(a))[77 * 6] = 1e300;
+    sharr_stats rows[9];
+    cr_assert_eq(sharr_array_stats(pool2, a, 1, rows, NULL), 0);
+    for (int r = 0; r < 9; r++) {
+        const double *x = (const double *)sharr_array_data(a) + 77 * r;
+        double s = 0;
+        for (int i = 0; i < 77; i++)
+            s += x[i];
+        cr_assert_eq(rows[r].count, 77);
+        if (r == 3) {
+            cr_assert(rows[r].has_nan && isnan(rows[r].min) &&
+                      isnan(rows[r].sum[0]) && isnan(rows[r].norm2));
+            continue;
+        }
+        cr_assert(close_to(rows[r].sum[0], s, 1e-13), "row %d", r);
+        if (r == 6)
+            cr_assert(close_to(rows[r].norm2, 1e300, 1e-13),
+                      "no overflow: %g", rows[r].norm2);
+    }
+    sharr_array_close(a);
+}
+
+/* ---- gemm ---- */
+
+static void naive_gemm(sharr_dtype dt, size_t m, size_t n, size_t k,
+                       const double al[2], const void *A, const void *B,
+                       const double be[2], const void *C0, double *out)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double complex acc = 0;
+            double v[2];
+            int64_t iv;
+            uint64_t uv;
+            for (size_t l = 0; l < k; l++) {
+                double a[2], b[2];
+                get(dt, A, i * k + l, a, &iv, &uv);
+                get(dt, B, l * n + j, b, &iv, &uv);
+                acc += CMPLX(a[0], a[1]) * CMPLX(b[0], b[1]);
+            }
+            get(dt, C0, i * n + j, v, &iv, &uv);
+            double complex r = CMPLX(al[0], al[1]) * acc +
+                               CMPLX(be[0], be[1]) * CMPLX(v[0], v[1]);
+            out[2 * (i * n + j)] = creal(r);
+            out[2 * (i * n + j) + 1] = cimag(r);
+        }
+}
+
+Test(ops, gemm_matches_a_naive_product_for_every_float_dtype)
+{
+    size_t m = 37, k = 23, n = 19;
+    const sharr_dtype dts[] = {SHARR_F32, SHARR_F64, SHARR_C64, SHARR_C128};
+    for (size_t t = 0; t < 4; t++) {
+        sharr_dtype dt = dts[t];
+        size_t sa[] = {m, k}, sb[] = {k, n}, sc[] = {m, n};
+        char la[16], lb[16], lc[16];
+        snprintf(la, sizeof la, "ga%zu", t);
+        snprintf(lb, sizeof lb, "gb%zu", t);
+        snprintf(lc, sizeof lc, "gc%zu", t);
+        sharr_array *A = make(la, dt, 2, sa), *B = make(lb, dt, 2, sb),
+                    *C = make(lc, dt, 2, sc);
+        fill(A, "random:1");
+        fill(B, "random:2");
+        fill(C, "random:3");
+        void *c0 = malloc(sharr_array_nbytes(C));
+        memcpy(c0, sharr_array_data(C), sharr_array_nbytes(C));
+        bool cx = sharr_dtype_kind(dt) == 'c';
+        unsigned char al[16], be[16];
+        double alv[2] = {1.5, cx ? -0.5 : 0}, bev[2] = {-2, cx ? 1 : 0};
+        cr_assert_eq(sharr_value_parse(dt, cx ? "1.5-0.5j" : "1.5", al), 0);
+        cr_assert_eq(sharr_value_parse(dt, cx ? "-2+1j" : "-2", be), 0);
+        cr_assert_eq(sharr_gemm(pool2, al, A, B, be, C, NULL), 0, "%s",
+                     sharr_errmsg());
+        double *want = malloc(2 * m * n * sizeof(double));
+        naive_gemm(dt, m, n, k, alv, sharr_array_data(A), sharr_array_data(B),
+                   bev, c0, want);
+        double tol = (dt == SHARR_F32 || dt == SHARR_C64) ? 1e-4 : 1e-11;
+        for (size_t i = 0; i < m * n; i++) {
+            double v[2];
+            int64_t iv;
+            uint64_t uv;
+            get(dt, sharr_array_data(C), i, v, &iv, &uv);
+            cr_assert(close_to(v[0], want[2 * i], tol) &&
+                      close_to(v[1], want[2 * i + 1], tol),
+                      "%s C[%zu] = %g%+gj, want %g%+gj", sharr_dtype_name(dt),
+                      i, v[0], v[1], want[2 * i], want[2 * i + 1]);
+        }
+        free(want);
+        free(c0);
+        sharr_array_close(A);
+        sharr_array_close(B);
+        sharr_array_close(C);
+    }
+}
+
+Test(ops, gemm_refuses_integers_bad_shapes_and_aliasing)
+{
+    size_t s22[] = {2, 2}, s23[] = {2, 3}, s1[] = {4};
+    sharr_array *a = make("ga", SHARR_F64, 2, s22);
+    sharr_array *b = make("gb", SHARR_F64, 2, s23);
+    sharr_array *i = make("gi", SHARR_I32, 2, s22);
+    sharr_array *v = make("gv", SHARR_F64, 1, s1);
+    double one = 1, zero = 0;
+    int32_t ione = 1, izero = 0;
+    cr_assert_eq(sharr_gemm(pool2, &ione, i, i, &izero, i, NULL), SHARR_EDTYPE);
+    cr_assert_eq(sharr_gemm(pool2, &one, a, a, &zero, b, NULL), SHARR_ESHAPE);
+    cr_assert(strstr(sharr_errmsg(), "2x3") != NULL, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_gemm(pool2, &one, a, b, &zero, v, NULL), SHARR_ESHAPE);
+    cr_assert_eq(sharr_gemm(pool2, &one, a, a, &zero, a, NULL), SHARR_EINVAL);
+    cr_assert_eq(sharr_gemm(pool2, &one, a, i, &zero, a, NULL), SHARR_EDTYPE);
+    sharr_array_close(a);
+    sharr_array_close(b);
+    sharr_array_close(i);
+    sharr_array_close(v);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 const char *cli_sub = "sharr";
 
@@ -293,4 +295,80 @@ void cli_user_name(unsigned uid, char *buf, size_t size)
         snprintf(buf, size, "%s", res->pw_name);
     else
         snprintf(buf, size, "%u", uid);
+}
+
+/* ---- the pool and progress ---- */
+
+int cli_parse_jobs(const char *text, int *jobs)
+{
+    size_t n;
+    int rc = cli_parse_count(text, "-j", 1, &n);
+
+    if (rc == 0 && n > SHARR_POOL_MAX_WORKERS)
+        return cli_usage("-j %zu: at most %d workers", n,
+                         SHARR_POOL_MAX_WORKERS);
+    *jobs = (int)n;
+    return rc;
+}
+
+int cli_parse_schedule(const char *text, sharr_schedule *out)
+{
+    if (sharr_schedule_parse(cli_arg(text), out) < 0)
+        return cli_usage("--schedule: %s", sharr_errmsg());
+    return 0;
+}
+
+int cli_pool(int jobs, sharr_pool **out)
+{
+    sharr_pool_opts o = {0};
+    int err;
+
+    o.workers = jobs;
+    if ((err = sharr_pool_create(&o, out)) < 0)
+        return cli_fail(err);
+    return 0;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress_cb(size_t done, size_t total, void *ctx)
+{
+    struct cli_progress *p = ctx;
+    double t = mono();
+    int width = 30, fill;
+
+    if (!p->tty || t - p->start < 0.5 || (t - p->last < 0.1 && done < total))
+        return;
+    p->last = t;
+    p->shown = true;
+    fill = total ? (int)((double)width * (double)done / (double)total) : width;
+    fprintf(stderr, "\r%s [%.*s%*s] %3d%% %zu/%zu blocks %.1fs", p->label,
+            fill, "==============================", width - fill, "",
+            total ? (int)(100.0 * (double)done / (double)total) : 100, done,
+            total, t - p->start);
+    fflush(stderr);
+}
+
+void cli_progress_init(struct cli_progress *p, const char *label,
+                       sharr_run_opts *ro)
+{
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->start = mono();
+    p->tty = isatty(STDERR_FILENO);
+    if (p->tty) {
+        ro->progress = progress_cb;
+        ro->progress_ctx = p;
+    }
+}
+
+void cli_progress_done(struct cli_progress *p)
+{
+    if (p->shown)
+        fputc('\n', stderr);
 }

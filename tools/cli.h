@@ -84,6 +84,29 @@ void cli_format_bytes(size_t n, char *buf, size_t size);
 void cli_user_name(unsigned uid, char *buf, size_t size);
 
 
+/* ---- the pool and progress ---- */
+
+/* -j N: N >= 1 workers.  @return 0 or EXIT_USAGE. */
+int cli_parse_jobs(const char *text, int *jobs);
+
+/* --schedule KIND[,CHUNK].  @return 0 or EXIT_USAGE. */
+int cli_parse_schedule(const char *text, sharr_schedule *out);
+
+/* A pool of `jobs` workers (0: one per online CPU).
+ * @return 0, or EXIT_RUNTIME after printing why. */
+int cli_pool(int jobs, sharr_pool **out);
+
+/* A progress bar on stderr, shown only when stderr is a terminal and the
+ * job has run for half a second; cli_progress_init() points ro at it. */
+struct cli_progress {
+    const char *label;
+    double start, last;
+    bool tty, shown;
+};
+void cli_progress_init(struct cli_progress *p, const char *label,
+                       sharr_run_opts *ro);
+void cli_progress_done(struct cli_progress *p);
+
 /* ---- the subcommands (tools/cmd_*.c) ---- */
 int cmd_create(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
@@ -92,5 +115,9 @@ int cmd_rm(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_axpy(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_gemm(int argc, char **argv);
 
 #endif /* SHARR_CLI_H */

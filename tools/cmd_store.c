@@ -55,7 +55,7 @@ static int run_create(const struct create_args *c)
     if ((err = sharr_array_create(c->name, c->dtype, c->ndim, c->shape,
                                   &c->opts, &a)) < 0)
         return cli_fail(err);
-    if (c->fill && (err = sharr_array_fill(a, &spec)) < 0) {
+    if (c->fill && (err = sharr_fill(NULL, a, &spec, NULL)) < 0) {
         sharr_array_close(a);
         sharr_unlink(c->name);
         return cli_fail(err);
@@ -362,26 +362,55 @@ int cmd_gc(int argc, char **argv)
 /* ---- fill and dump ---- */
 
 static const char fill_usage[] =
-    "Usage: sharr fill NAME F\n\n"
-    "Fill the whole array NAME in place.  F is one of:\n"
+    "Usage: sharr fill NAME F [-j N]\n\n"
+    "Fill the whole array NAME in place, on a pool of worker processes.\n"
+    "F is one of:\n"
     "  zeros, ones      0 or 1 everywhere\n"
     "  VALUE            one value everywhere: 3, -2.5, 1e-3, inf, nan;\n"
     "                   complex: 1.5, -2j, 0.6+0.8i, 0.6+0.8j\n"
     "  range            element k (C order) = k in the dtype (complex k+0i;\n"
     "                   integers wrap as C conversion does)\n"
-    "  random[:SEED]    reproducible values (seed 0 by default): floats in\n"
-    "                   [0,1), complex both parts, integers all bits random\n\n"
-    "  -h, --help   show this help\n";
+    "  random[:SEED]    reproducible values (seed 0 by default), the same\n"
+    "                   for any -j: floats in [0,1), complex both parts,\n"
+    "                   integers all bits random\n\n"
+    "  -j, --jobs N   worker processes (default: one per CPU)\n"
+    "  -h, --help     show this help\n";
+
+static int run_fill(const char *name, const char *how, int jobs)
+{
+    struct cli_progress bar;
+    sharr_run_opts ro = {0};
+    sharr_fill_spec spec;
+    sharr_pool *pool = NULL;
+    sharr_array *a;
+    int err, rc;
+
+    if ((err = sharr_array_open(name, 0, &a)) < 0)
+        return cli_fail(err);
+    if (sharr_fill_parse(sharr_array_dtype(a), how, &spec) < 0) {
+        rc = cli_usage("%s", sharr_errmsg());
+    } else if ((rc = cli_pool(jobs, &pool)) == 0) {
+        cli_progress_init(&bar, "fill", &ro);
+        err = sharr_fill(pool, a, &spec, &ro);
+        cli_progress_done(&bar);
+        rc = err < 0 ? cli_fail(err) : EXIT_OK;
+    }
+    sharr_pool_destroy(pool);
+    sharr_array_close(a);
+    return rc;
+}
 
 int cmd_fill(int argc, char **argv)
 {
-    static const struct option lo[] = {COMMON_LONGOPTS, {0}};
-    sharr_fill_spec spec;
-    sharr_array *a;
-    int ch, err;
+    static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
+                                       COMMON_LONGOPTS, {0}};
+    int ch, rc, jobs = 0;
 
-    while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
-        if (ch == 'h') return cli_help(fill_usage);
+    while ((ch = getopt_long(argc, argv, ":j:hV", lo, NULL)) != -1) {
+        if (ch == 'j') {
+            if ((rc = cli_parse_jobs(optarg, &jobs)) != 0)
+                return rc;
+        } else if (ch == 'h') return cli_help(fill_usage);
         else if (ch == 'V') return cli_version();
         else return cli_bad_option(ch, argv);
     }
@@ -391,16 +420,7 @@ int cmd_fill(int argc, char **argv)
     const char *name = cli_name(argv[optind]);
     if (!name)
         return EXIT_USAGE;
-    if ((err = sharr_array_open(name, 0, &a)) < 0)
-        return cli_fail(err);
-    if (sharr_fill_parse(sharr_array_dtype(a), cli_arg(argv[optind + 1]),
-                         &spec) < 0) {
-        sharr_array_close(a);
-        return cli_usage("%s", sharr_errmsg());
-    }
-    err = sharr_array_fill(a, &spec);
-    sharr_array_close(a);
-    return err < 0 ? cli_fail(err) : EXIT_OK;
+    return run_fill(name, cli_arg(argv[optind + 1]), jobs);
 }
 
 static const char dump_usage[] =

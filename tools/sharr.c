@@ -14,6 +14,10 @@ static const struct cli_command commands[] = {
     {"fill", cmd_fill, "fill an array (zeros, ones, a value, range, random)"},
     {"dump", cmd_dump, "print values as text, one row per line"},
     {"gc", cmd_gc, "remove temporary arrays whose owner process is gone"},
+    {"apply", cmd_apply, "apply an operation to every element, in parallel"},
+    {"axpy", cmd_axpy, "Y += ALPHA * X, in parallel"},
+    {"stat", cmd_stat, "sum, mean, min, max, 2-norm (whole or per row)"},
+    {"gemm", cmd_gemm, "C = alpha * A @ B + beta * C with OpenBLAS"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

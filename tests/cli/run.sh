@@ -63,7 +63,7 @@ t "top help" 0 "^Usage: sharr COMMAND" '' -- "$SHARR" --help
 t "top version" 0 "^sharr [0-9]+\.[0-9]+\.[0-9]+$" '' -- "$SHARR" --version
 t "no command" 2 '' "missing command" -- "$SHARR"
 t "unknown command" 2 '' "unknown command 'bogus'" -- "$SHARR" bogus
-for sub in create ls info rm fill dump gc; do
+for sub in create ls info rm fill dump gc apply axpy stat gemm; do
     t "$sub --help" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" --help
     t "$sub -h" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" -h
     t "$sub --version" 0 "^sharr [0-9]" '' -- "$SHARR" "$sub" --version
@@ -175,6 +175,75 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 else
     echo "cli: skipped the full /dev/shm cases (needs root and unshare)"
 fi
+
+# ---- compute: apply, axpy, stat, gemm, fill -j ----
+C="$P.c"
+t "create for apply" 0 '' '' -- "$SHARR" create "$C" --dtype c128 --shape 3x4 --fill 1+1j
+t "apply scale complex" 0 '' '' -- "$SHARR" apply "$C" scale 0.6+0.8i -j 2
+t "scaled values" 0 "^-0\.2[0-9]*\+1\.4j" '' -- "$SHARR" dump "$C" --rows 0 --limit 1
+t "apply add negative complex" 0 '' '' -- "$SHARR" apply "$C" add -1-2i
+t "added values" 0 "^-1\.2[0-9]*-0\.6[0-9]*j" '' -- "$SHARR" dump "$C" --rows 2 --limit 1
+t "apply conj" 0 '' '' -- "$SHARR" apply "$C" conj --schedule dynamic,1 -j 2
+t "apply abs complex" 0 '' '' -- "$SHARR" apply "$C" abs
+t "apply normalize-rows" 0 '' '' -- "$SHARR" apply "$C" normalize-rows
+t "normalized row" 0 "^0\.5\+0j 0\.5\+0j 0\.5\+0j 0\.5\+0j$" '' -- "$SHARR" dump "$C" --rows 1
+t "create f64 for clip" 0 '' '' -- "$SHARR" create "$P.f" --shape 10 --fill range
+t "apply clip negative bounds" 0 '' '' -- "$SHARR" apply "$P.f" clip -0.5 2.5
+t "clipped" 0 "^2\.5$" '' -- "$SHARR" dump "$P.f" --rows 9
+t "apply scale negative" 0 '' '' -- "$SHARR" apply "$P.f" scale -2
+t "scaled negative" 0 "^-5$" '' -- "$SHARR" dump "$P.f" --rows 9
+t "apply sqrt of negatives" 1 '' "sqrt of a negative number: element 1 .*unchanged" -- "$SHARR" apply "$P.f" sqrt
+t "apply log of negatives" 1 '' "log of a negative" -- "$SHARR" apply "$P.f" log
+t "array unchanged after domain error" 0 "^-5$" '' -- "$SHARR" dump "$P.f" --rows 9
+t "apply conj on int" 1 '' "conj needs a complex array" -- "$SHARR" apply "$P.neg" conj
+t "apply exp on int" 1 '' "needs a float or complex" -- "$SHARR" apply "$P.neg" exp
+t "apply clip on complex" 1 '' "not ordered" -- "$SHARR" apply "$C" clip 0 1
+t "apply clip lo > hi" 2 '' "LO <= HI" -- "$SHARR" apply "$P.f" clip 3 1
+t "apply unknown op" 2 '' "unknown operation 'cube'" -- "$SHARR" apply "$P.f" cube
+t "apply missing value" 2 '' "scale takes 1 value, not 0" -- "$SHARR" apply "$P.f" scale
+t "apply extra value" 2 '' "abs takes 0 values, not 1" -- "$SHARR" apply "$P.f" abs 3
+t "apply bad value" 2 '' "scale: 'x' is not a real number" -- "$SHARR" apply "$P.f" scale x
+t "apply complex value on real" 2 '' "not complex" -- "$SHARR" apply "$P.f" scale 1+1j
+t "apply int scale on int" 0 '' '' -- "$SHARR" apply "$P.neg" scale -3
+t "int scaled" 0 "^15$" '' -- "$SHARR" dump "$P.neg" --rows 0
+t "apply fraction on int" 2 '' "not an integer" -- "$SHARR" apply "$P.neg" scale 0.5
+t "apply -j 0" 2 '' "-j needs an integer >= 1" -- "$SHARR" apply "$P.f" abs -j 0
+t "apply bad schedule" 2 '' "unknown schedule" -- "$SHARR" apply "$P.f" abs --schedule often
+t "apply missing array" 1 '' "no array named" -- "$SHARR" apply "$P.none" abs
+t "apply missing op" 2 '' "missing NAME or OP" -- "$SHARR" apply "$P.f"
+t "create x for axpy" 0 '' '' -- "$SHARR" create "$P.x" --shape 10 --fill range
+t "axpy" 0 '' '' -- "$SHARR" axpy -0.5 "$P.x" "$P.f" -j 2
+t "axpy result" 0 "^-9\.5$" '' -- "$SHARR" dump "$P.f" --rows 9
+t "axpy shape mismatch" 1 '' "different shapes" -- "$SHARR" axpy 1 "$P.x" "$P.s"
+t "axpy dtype mismatch" 1 '' "is f64 but" -- "$SHARR" axpy 1 "$P.x" "$C"
+t "axpy missing args" 2 '' "missing ALPHA" -- "$SHARR" axpy 1 "$P.x"
+t "stat text" 0 "^sum +45$" '' -- "$SHARR" stat "$P.x"
+t "stat min max" 0 "^max +9$" '' -- "$SHARR" stat "$P.x" -j 2
+t "stat norm2" 0 "^norm2 +16\.88" '' -- "$SHARR" stat "$P.x"
+t "stat json" 0 '^\{"count": 10, "sum": 45, "mean": 4\.5, "min": 0, "max": 9' '' -- "$SHARR" stat "$P.x" --json
+"$SHARR" stat "$C" --per-row --json >"$TMP/st.json"
+ok "stat per-row json is valid" $PY -c "import json; d=json.load(open('$TMP/st.json')); assert len(d)==3 and d[1]['row']==1 and d[0]['min'] is None, d"
+t "stat per-row text" 0 "^2 4 " '' -- "$SHARR" stat "$C" --per-row
+"$SHARR" fill "$C" random:4 -j 2
+"$SHARR" stat "$C" -j 1 >"$TMP/s1"
+"$SHARR" stat "$C" -j 2 >"$TMP/s2"
+ok "stat gives the same figures for -j 1 and -j 2" cmp -s "$TMP/s1" "$TMP/s2"
+"$SHARR" fill "$C" random:4 -j 1
+"$SHARR" dump "$C" >"$TMP/d1"
+ok "fill random -j 1 equals -j 2" test "$(md5sum <"$TMP/d1")" = "$("$SHARR" fill "$C" random:4 -j 2 && "$SHARR" dump "$C" | md5sum)"
+t "stat missing" 1 '' "no array named" -- "$SHARR" stat "$P.none"
+t "gemm A" 0 '' '' -- "$SHARR" create "$P.A" --shape 2x3 --fill ones
+t "gemm B" 0 '' '' -- "$SHARR" create "$P.B" --shape 3x2 --fill 2
+t "gemm C" 0 '' '' -- "$SHARR" create "$P.Cm" --shape 2x2 --fill 1
+t "gemm" 0 '' '' -- "$SHARR" gemm "$P.A" "$P.B" "$P.Cm" --alpha 0.5 --beta -1 -j 2
+t "gemm result" 0 "^2 2$" '' -- "$SHARR" dump "$P.Cm" --rows 1
+t "gemm shape mismatch" 1 '' "shapes do not match" -- "$SHARR" gemm "$P.A" "$P.A" "$P.Cm"
+t "gemm in place" 1 '' "in place" -- "$SHARR" gemm "$P.Cm" "$P.Cm" "$P.Cm"
+t "gemm integers" 1 '' "needs f32, f64, c64 or c128" -- "$SHARR" gemm "$P.neg" "$P.neg" "$P.neg"
+t "gemm missing" 2 '' "missing A, B or C" -- "$SHARR" gemm "$P.A" "$P.B"
+t "fill -j 2" 0 '' '' -- "$SHARR" fill "$P.f" range -j 2
+t "fill bad -j" 2 '' "-j needs" -- "$SHARR" fill "$P.f" range -j x
+t "rm compute arrays" 0 '' '' -- "$SHARR" rm "$C" "$P.f" "$P.x" "$P.A" "$P.B" "$P.Cm"
 
 # ---- rm ----
 t "rm several with one missing" 1 '' "no array named '$P.none'" \

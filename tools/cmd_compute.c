@@ -1,0 +1,414 @@
+/*
+ * cmd_compute.c - the compute subcommands, run on a pool of workers:
+ * apply, axpy, stat, gemm.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMON_LONGOPTS {"help", no_argument, NULL, 'h'}, \
+                        {"version", no_argument, NULL, 'V'}
+
+#define JOBS_HELP "  -j, --jobs N        worker processes (default: one per CPU)\n"
+
+/* parse() result for --help and --version: they printed, exit 0. */
+#define PRINTED_AND_DONE 1000
+
+/* Options shared by the compute commands. */
+struct compute_opts {
+    int jobs;
+    sharr_run_opts ro;
+    bool json, per_row;
+    const char *alpha, *beta;
+};
+
+/* Handle one getopt result common to every compute command.  Returns -1 if
+ * `ch` is not a common option, else 0 or an exit status to return. */
+static int common_option(int ch, struct compute_opts *o, char **argv,
+                         const char *usage)
+{
+    switch (ch) {
+    case 'j': return cli_parse_jobs(optarg, &o->jobs);
+    case 's': return cli_parse_schedule(optarg, &o->ro.schedule);
+    case 'h': cli_help(usage); return PRINTED_AND_DONE;
+    case 'V': cli_version(); return PRINTED_AND_DONE;
+    case '?': case ':': return cli_bad_option(ch, argv);
+    default: return -1;
+    }
+}
+
+/* Parse argv with the common options plus --json, --per-row, --alpha and
+ * --beta where `lo` has them; positional arguments end up at argv[optind..].
+ * @return 0, an exit status, or PRINTED_AND_DONE. */
+static int parse(int argc, char **argv, const struct option *lo,
+                 const char *shortopts, struct compute_opts *o,
+                 const char *usage)
+{
+    int ch, rc;
+
+    while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+        if ((rc = common_option(ch, o, argv, usage)) >= 0) {
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        switch (ch) {
+        case 'J': o->json = true; break;
+        case 'r': o->per_row = true; break;
+        case 'a': o->alpha = cli_arg(optarg); break;
+        case 'b': o->beta = cli_arg(optarg); break;
+        default: return cli_bad_option(ch, argv);
+        }
+    }
+    return 0;
+}
+
+static int exit_of(int rc)
+{
+    return rc == PRINTED_AND_DONE ? EXIT_OK : rc;
+}
+
+/* Open the named arrays (argv entries) in order; on failure close them. */
+static int open_arrays(char **names, size_t n, const unsigned *flags,
+                       sharr_array **out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = cli_name(names[i]);
+        int err;
+        if (!name || (err = sharr_array_open(name, flags[i], &out[i])) < 0) {
+            int rc = name ? cli_fail(err) : EXIT_USAGE;
+            while (i-- > 0)
+                sharr_array_close(out[i]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void close_arrays(sharr_array **a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sharr_array_close(a[i]);
+}
+
+/* A value argument of dtype dt, e.g. for scale or alpha. */
+static int parse_value(sharr_dtype dt, const char *text, const char *what,
+                       void *elem)
+{
+    if (sharr_value_parse(dt, cli_arg(text), elem) < 0)
+        return cli_usage("%s: %s", what, sharr_errmsg());
+    return 0;
+}
+
+/* ---- apply ---- */
+
+static const char apply_usage[] =
+    "Usage: sharr apply NAME OP [VALUE...] [-j N] [--schedule KIND[,CHUNK]]\n\n"
+    "Apply OP to every element of NAME in place, on a pool of workers.\n\n"
+    "  scale Z       x *= Z          every dtype (integers wrap)\n"
+    "  add Z         x += Z          every dtype (integers wrap)\n"
+    "  conj          x = conj(x)     complex only\n"
+    "  abs           x = |x|         complex gives |x|+0i\n"
+    "  square        x = x*x         every dtype (integers wrap)\n"
+    "  sqrt          float, complex  a negative real element is an error\n"
+    "  exp           float, complex  overflow gives inf\n"
+    "  log           float, complex  a negative real element is an error;\n"
+    "                                log(0) = -inf\n"
+    "  clip LO HI    x = min(max(x, LO), HI)  integer and float; NaN stays\n"
+    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0)\n\n"
+    "Values have the array's dtype; negative ones are values, not options:\n"
+    "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
+    "error is found before anything is written: the array is unchanged.\n\n"
+    JOBS_HELP
+    "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
+    "                      (default static; $SHARR_SCHEDULE when unset)\n"
+    "  -h, --help          show this help\n";
+
+static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
+                     struct compute_opts *o)
+{
+    unsigned char z[2][SHARR_MAX_ITEMSIZE];
+    struct cli_progress bar;
+    sharr_pool *pool;
+    int rc, err;
+
+    for (int i = 0; i < nvals; i++)
+        if ((rc = parse_value(sharr_array_dtype(a), vals[i],
+                              sharr_op_name(op), z[i])) != 0)
+            return rc;
+    if ((rc = cli_pool(o->jobs, &pool)) != 0)
+        return rc;
+    cli_progress_init(&bar, sharr_op_name(op), &o->ro);
+    err = sharr_apply(pool, a, op, nvals > 0 ? z[0] : NULL,
+                      nvals > 1 ? z[1] : NULL, &o->ro);
+    cli_progress_done(&bar);
+    sharr_pool_destroy(pool);
+    if (err == SHARR_EINVAL)
+        return cli_usage("%s", sharr_errmsg());
+    return err < 0 ? cli_fail(err) : EXIT_OK;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"schedule", required_argument, NULL, 's'}, COMMON_LONGOPTS, {0}};
+    struct compute_opts o = {0};
+    sharr_array *a;
+    sharr_op op;
+    int nargs, rc;
+    unsigned flags = 0;
+
+    if ((rc = parse(argc, argv, lo, ":j:s:hV", &o, apply_usage)) != 0)
+        return exit_of(rc);
+    if (argc - optind < 2)
+        return cli_usage("missing NAME or OP");
+    if (sharr_op_parse(cli_arg(argv[optind + 1]), &op, &nargs) < 0)
+        return cli_usage("%s", sharr_errmsg());
+    if (argc - optind - 2 != nargs)
+        return cli_usage("%s takes %d value%s, not %d", sharr_op_name(op),
+                         nargs, nargs == 1 ? "" : "s", argc - optind - 2);
+    if ((rc = open_arrays(argv + optind, 1, &flags, &a)) != 0)
+        return rc;
+    rc = run_apply(a, op, argv + optind + 2, nargs, &o);
+    sharr_array_close(a);
+    return rc;
+}
+
+/* ---- axpy ---- */
+
+static const char axpy_usage[] =
+    "Usage: sharr axpy ALPHA X Y [-j N]\n\n"
+    "Y += ALPHA * X in place, X and Y of the same dtype and shape (X may be\n"
+    "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
+    "worker; integers wrap.\n\n"
+    JOBS_HELP
+    "  -h, --help          show this help\n";
+
+int cmd_axpy(int argc, char **argv)
+{
+    static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
+                                       COMMON_LONGOPTS, {0}};
+    static const unsigned flags[2] = {SHARR_OPEN_RDONLY, 0};
+    struct compute_opts o = {0};
+    unsigned char alpha[SHARR_MAX_ITEMSIZE];
+    sharr_array *xy[2];
+    sharr_pool *pool;
+    int rc, err;
+
+    if ((rc = parse(argc, argv, lo, ":j:hV", &o, axpy_usage)) != 0)
+        return exit_of(rc);
+    if (argc - optind != 3)
+        return cli_usage(argc - optind < 3 ? "missing ALPHA, X or Y"
+                                           : "too many arguments");
+    if ((rc = open_arrays(argv + optind + 1, 2, flags, xy)) != 0)
+        return rc;
+    if ((rc = parse_value(sharr_array_dtype(xy[1]), argv[optind], "ALPHA",
+                          alpha)) == 0 &&
+        (rc = cli_pool(o.jobs, &pool)) == 0) {
+        err = sharr_axpy(pool, alpha, xy[0], xy[1], &o.ro);
+        sharr_pool_destroy(pool);
+        rc = err < 0 ? cli_fail(err) : EXIT_OK;
+    }
+    close_arrays(xy, 2);
+    return rc;
+}
+
+/* ---- stat ---- */
+
+static const char stat_usage[] =
+    "Usage: sharr stat NAME [--per-row] [-j N] [--json]\n\n"
+    "Print count, sum, mean, min, max (real dtypes) and 2-norm of NAME, or of\n"
+    "each row with --per-row.  Sums are pairwise within blocks fixed by the\n"
+    "shape and compensated across blocks (integers: exact in 128 bits), so\n"
+    "every -j gives the same figures.  Min and max are exact values of the\n"
+    "dtype; a NaN element makes them nan.  In JSON, nan and inf are null.\n\n"
+    "      --per-row       one line (or object) per row\n"
+    "      --json          JSON instead of text\n"
+    JOBS_HELP
+    "  -h, --help          show this help\n";
+
+static void put_double(double v, bool json)
+{
+    char buf[64];
+    if (json && !isfinite(v)) {
+        fputs("null", stdout);
+        return;
+    }
+    sharr_value_format(SHARR_F64, &v, buf, sizeof buf);
+    fputs(buf, stdout);
+}
+
+/* A complex figure: "re+imj" in text, [re, im] in JSON. */
+static void put_pair(const double v[2], bool complex, bool json)
+{
+    char buf[128];
+    if (!complex) {
+        put_double(v[0], json);
+    } else if (json) {
+        putchar('[');
+        put_double(v[0], json);
+        fputs(", ", stdout);
+        put_double(v[1], json);
+        putchar(']');
+    } else {
+        sharr_value_format(SHARR_C128, v, buf, sizeof buf);
+        fputs(buf, stdout);
+    }
+}
+
+static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
+{
+    char buf[64];
+    if (sharr_dtype_kind(dt) == 'c' || s->has_nan) {
+        fputs(json ? "null" : "nan", stdout);
+        return;
+    }
+    sharr_value_format(dt, max ? s->max_value : s->min_value, buf, sizeof buf);
+    fputs(buf, stdout);
+}
+
+static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
+                        size_t row, bool per_row)
+{
+    bool cx = sharr_dtype_kind(dt) == 'c';
+    static const char *key[] = {"count", "sum", "mean", "min", "max", "norm2"};
+    const char *sep = json ? ", " : "\n";
+
+    if (json) {
+        putchar('{');
+        if (per_row)
+            printf("\"row\": %zu, ", row);
+    } else if (per_row) {
+        printf("%zu", row);
+        sep = " ";
+    }
+    for (int k = 0; k < 6; k++) {
+        if (json)
+            printf("%s\"%s\": ", k ? ", " : "", key[k]);
+        else if (per_row)
+            fputs(sep, stdout);
+        else
+            printf("%-6s ", key[k]);
+        switch (k) {
+        case 0: printf("%zu", s->count); break;
+        case 1: put_pair(s->sum, cx, json); break;
+        case 2: put_pair(s->mean, cx, json); break;
+        case 3: case 4: put_elem(dt, s, k == 4, json); break;
+        default: put_double(s->norm2, json); break;
+        }
+        if (!json && !per_row)
+            putchar('\n');
+    }
+    if (json)
+        putchar('}');
+    else if (per_row)
+        putchar('\n');
+}
+
+static int run_stat(const sharr_array *a, struct compute_opts *o)
+{
+    size_t n = o->per_row ? sharr_array_rows(a) : 1;
+    sharr_stats *st = calloc(n, sizeof *st);
+    struct cli_progress bar;
+    sharr_pool *pool;
+    int rc, err;
+
+    if (!st)
+        return cli_error("out of memory for %zu rows of statistics", n);
+    if ((rc = cli_pool(o->jobs, &pool)) != 0) {
+        free(st);
+        return rc;
+    }
+    cli_progress_init(&bar, "stat", &o->ro);
+    err = sharr_array_stats(pool, a, o->per_row, st, &o->ro);
+    cli_progress_done(&bar);
+    sharr_pool_destroy(pool);
+    if (err < 0) {
+        free(st);
+        return cli_fail(err);
+    }
+    if (o->per_row && !o->json)
+        printf("row count sum mean min max norm2\n");
+    if (o->per_row && o->json)
+        putchar('[');
+    for (size_t r = 0; r < n; r++) {
+        if (o->per_row && o->json && r)
+            fputs(",\n ", stdout);
+        print_stats(sharr_array_dtype(a), &st[r], o->json, r, o->per_row);
+    }
+    if (o->json)
+        printf(o->per_row ? "]\n" : "\n");
+    free(st);
+    return EXIT_OK;
+}
+
+int cmd_stat(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"schedule", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'J'},
+        {"per-row", no_argument, NULL, 'r'}, COMMON_LONGOPTS, {0}};
+    static const unsigned flags = SHARR_OPEN_RDONLY;
+    struct compute_opts o = {0};
+    sharr_array *a;
+    int rc;
+
+    if ((rc = parse(argc, argv, lo, ":j:s:hV", &o, stat_usage)) != 0)
+        return exit_of(rc);
+    if (argc - optind != 1)
+        return cli_usage(argc == optind ? "missing NAME" : "too many arguments");
+    if ((rc = open_arrays(argv + optind, 1, &flags, &a)) != 0)
+        return rc;
+    rc = run_stat(a, &o);
+    sharr_array_close(a);
+    return rc;
+}
+
+/* ---- gemm ---- */
+
+static const char gemm_usage[] =
+    "Usage: sharr gemm A B C [--alpha Z] [--beta Z] [-j N]\n\n"
+    "C = alpha * A @ B + beta * C for 2-d arrays A (m x k), B (k x n) and\n"
+    "C (m x n) of one dtype: f32, f64, c64 or c128.  The rows of A and C\n"
+    "are split among the workers, each calling OpenBLAS ?gemm on one thread.\n\n"
+    "      --alpha Z       default 1\n"
+    "      --beta Z        default 0 (C's old values are ignored)\n"
+    JOBS_HELP
+    "  -h, --help          show this help\n";
+
+int cmd_gemm(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"alpha", required_argument, NULL, 'a'},
+        {"beta", required_argument, NULL, 'b'}, COMMON_LONGOPTS, {0}};
+    static const unsigned flags[3] = {SHARR_OPEN_RDONLY, SHARR_OPEN_RDONLY, 0};
+    struct compute_opts o = {0};
+    unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];
+    sharr_array *abc[3];
+    sharr_pool *pool;
+    int rc, err;
+
+    if ((rc = parse(argc, argv, lo, ":j:hV", &o, gemm_usage)) != 0)
+        return exit_of(rc);
+    if (argc - optind != 3)
+        return cli_usage(argc - optind < 3 ? "missing A, B or C"
+                                           : "too many arguments");
+    if ((rc = open_arrays(argv + optind, 3, flags, abc)) != 0)
+        return rc;
+    sharr_dtype dt = sharr_array_dtype(abc[2]);
+    if ((rc = parse_value(dt, o.alpha ? o.alpha : "1", "--alpha", alpha)) == 0
+        && (rc = parse_value(dt, o.beta ? o.beta : "0", "--beta", beta)) == 0
+        && (rc = cli_pool(o.jobs, &pool)) == 0) {
+        err = sharr_gemm(pool, alpha, abc[0], abc[1], beta, abc[2], &o.ro);
+        sharr_pool_destroy(pool);
+        rc = err < 0 ? cli_fail(err) : EXIT_OK;
+    }
+    close_arrays(abc, 3);
+    return rc;
+}
