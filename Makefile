@@ -173,9 +173,17 @@ check-asan: $(ASAN_TESTS) $(A)/sharr
 demo: all
 	$(Q)sh tools/demo.sh $(CURDIR)/$(SHARR)
 
+BENCHES := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+
+$(B)/bench/%: tests/bench/%.c $(STATIC) | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -fopenmp $(BLAS_CFLAGS) -o $@ $< $(STATIC) \
+	    $(DEP_LIBS)
+
 ## bench: run the benchmarks and print ratios against their baselines
-bench: all
-	@echo "no benchmarks yet"
+bench: all $(BENCHES)
+	$(Q)for b in $(BENCHES); do $$b || exit 1; echo; done
 
 # ---- install ----
 
@@ -206,4 +214,4 @@ help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(ASAN_LIB_OBJ:.o=.d) \
-         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d)
+         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d $(B)/bench/*.d)

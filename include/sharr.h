@@ -355,13 +355,18 @@ typedef struct sharr_job sharr_job;
 #define SHARR_JOB_ARG_MAX 4096
 
 typedef struct sharr_pool_opts {
-    int workers;          /* 0: the number of online CPUs */
+    int workers;          /* 0: one per CPU the caller may run on (its
+                             affinity mask: taskset, cgroup cpusets) */
     int (*init)(int worker_id, void *arg); /* run in each worker before its
                              first job (and in a replacement); non-zero fails
                              sharr_pool_create */
     void *init_arg;
     int blas_threads;     /* OpenBLAS threads per worker; 0 means 1 */
-    int pin;              /* 1: pin worker i to online CPU i mod ncpu */
+    int pin;              /* 1: pin worker i to the i-th allowed CPU (mod
+                             their count); -1: never pin; 0 (default): pin
+                             only when there is exactly one worker per
+                             allowed CPU, where spinning workers left to
+                             the scheduler can end up sharing a core */
     size_t results_bytes; /* per-job result space to reserve (virtual; pages
                              are used only when written); 0 means 1 GiB */
 } sharr_pool_opts;

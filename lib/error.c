@@ -71,6 +71,11 @@ int sharr__fail_os(int code, const char *fmt, ...)
     return code;
 }
 
+void sharr__errmsg_clear(void)
+{
+    errmsg_buf[0] = '\0';
+}
+
 void sharr__errmsg_prefix(const char *fmt, ...)
 {
     char old[SHARR__ERRMSG_SIZE];

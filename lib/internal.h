@@ -24,6 +24,9 @@ int sharr__fail(int code, const char *fmt, ...)
 int sharr__fail_os(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Forget the detail (before running a kernel, to tell whether it set one). */
+void sharr__errmsg_clear(void);
+
 /* Prefix the current detail with "<prefix>: " (for context while unwinding). */
 void sharr__errmsg_prefix(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

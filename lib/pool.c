@@ -123,6 +123,10 @@ struct sharr_pool {
     pid_t parent;
     sharr_pool_opts opts;
     double spin_us;
+    unsigned yield_every;     /* see spin_step() */
+    bool pin;                 /* worker i runs on cpus[i % ncpus] only */
+    int ncpus;                /* CPUs this process may run on */
+    int cpus[SHARR_POOL_MAX_WORKERS];
     int broken;               /* a worker could not be replaced */
     char broken_msg[ERRMSG_SIZE];
     sharr_job *job;           /* the job not yet freed, if any */
@@ -173,6 +177,20 @@ static inline void cpu_relax(void)
 #else
     __asm__ __volatile__("" ::: "memory");
 #endif
+}
+
+/* One step of a spin-wait.  A caller waiting on N workers is N+1 spinning
+ * processes: with N >= cores, one core holds two of them and the one that
+ * is not running (a worker with a block to do, or the caller about to see
+ * the job end) waits for the spinner to yield.  So an oversubscribed pool
+ * yields at every step (a context switch is ~1 us; a time slice is ms);
+ * otherwise every 64th step, to stay polite to the rest of the machine. */
+static inline void spin_step(unsigned n, unsigned yield_every)
+{
+    if (n % yield_every == yield_every - 1)
+        sched_yield();
+    else
+        cpu_relax();
 }
 
 static long futex_wait(_Atomic uint32_t *addr, uint32_t val, double secs)
@@ -378,7 +396,9 @@ static int describe(const sharr_job_spec *spec, size_t nworkers,
         return sharr__fail(SHARR_EINVAL, "argument of %zu bytes: the limit "
                            "is %d; put big inputs in a shared array",
                            spec->arg_size, SHARR_JOB_ARG_MAX);
-    memset(d, 0, offsetof(struct job_desc, arg));
+    memset(d, 0, offsetof(struct job_desc, arrays));
+    memset(&d->rows, 0,
+           offsetof(struct job_desc, arg) - offsetof(struct job_desc, rows));
     if ((err = describe_arrays(spec, d, &rows)) < 0 ||
         (err = resolve_schedule(&spec->schedule, rows, nworkers, d,
                                 guided)) < 0)
@@ -417,6 +437,8 @@ struct worker {
     struct cache_entry cache[CACHE_SIZE];
     uint64_t tick;
     double spin_us;
+    unsigned yield_every;
+    int pin_cpu;              /* -1: not pinned */
 };
 
 __attribute__((noreturn)) static void worker_exit(struct worker *w, int st)
@@ -501,7 +523,7 @@ static void run_block(struct worker *w, const struct job_desc *d,
     blk.arg = d->arg;
     blk.arg_size = d->arg_size;
     blk.result = result_slot(d, w->results, b, blk.r0);
-    sharr__fail(0, "%s", "");
+    sharr__errmsg_clear();
     rc = d->kernel(&blk);
     atomic_store_explicit(&sh->slots[w->id].block, -1, memory_order_relaxed);
     if (rc != 0) {
@@ -578,7 +600,7 @@ static uint32_t wait_for_job(struct worker *w)
         if (v != w->seen && !(v & 1u))
             return v;
         if (++n % 256 != 0 || now_s() < spin_end) {
-            cpu_relax();
+            spin_step(n, w->yield_every);
             continue;
         }
         atomic_fetch_add(&sh->sleepers, 1);
@@ -602,15 +624,14 @@ __attribute__((noreturn)) static void worker_main(struct worker *w,
     signal(SIGINT, SIG_IGN);
     prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
     openblas_set_num_threads(o->blas_threads > 0 ? o->blas_threads : 1);
-    if (o->pin) {
+    if (w->pin_cpu >= 0) {
         cpu_set_t set;
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         CPU_ZERO(&set);
-        CPU_SET((size_t)w->id % (size_t)(ncpu > 0 ? ncpu : 1), &set);
+        CPU_SET((size_t)w->pin_cpu, &set);
         sched_setaffinity(0, sizeof set, &set);
     }
     if (o->init) {
-        sharr__fail(0, "%s", "");
+        sharr__errmsg_clear();
         int rc = o->init(w->id, o->init_arg);
         if (rc != 0) {
             slot->init_error = rc < 0 ? rc : SHARR_EINVAL;
@@ -682,6 +703,8 @@ static int fork_worker(sharr_pool *p, int i)
         w.parent = p->parent;
         w.seen = atomic_load(&p->sh->job_seq);
         w.spin_us = p->spin_us;
+        w.yield_every = p->yield_every;
+        w.pin_cpu = p->pin ? p->cpus[i % p->ncpus] : -1;
         for (int k = 0; k < p->nworkers; k++)
             if (p->pidfd[k] >= 0)
                 close(p->pidfd[k]);
@@ -773,11 +796,30 @@ static bool worker_dead(const sharr_pool *p, int i)
     return p->pidfd[i] < 0 || (poll(&fd, 1, 0) == 1 && (fd.revents & POLLIN));
 }
 
+/* The CPUs the caller may run on (taskset, cgroup cpusets), in order. */
+static void allowed_cpus(sharr_pool *p)
+{
+    cpu_set_t set;
+
+    p->ncpus = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE && p->ncpus < SHARR_POOL_MAX_WORKERS;
+             c++)
+            if (CPU_ISSET(c, &set))
+                p->cpus[p->ncpus++] = c;
+    if (p->ncpus == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        for (long c = 0; c < n && c < SHARR_POOL_MAX_WORKERS; c++)
+            p->cpus[p->ncpus++] = (int)c;
+    }
+    if (p->ncpus == 0)
+        p->cpus[p->ncpus++] = 0;
+}
+
 int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
 {
     sharr_pool *p;
     int err = 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     const char *spin = getenv("SHARR_SPIN_US");
 
     *out = NULL;
@@ -789,14 +831,16 @@ int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
         p->pidfd[i] = p->pid[i] = -1;
     if (opts)
         p->opts = *opts;
+    allowed_cpus(p);
     /* Clamped so that a refused count never indexes past the tables. */
-    p->nworkers = p->opts.workers > 0 ? p->opts.workers
-                                      : (int)(ncpu > 0 ? ncpu : 1);
+    p->nworkers = p->opts.workers > 0 ? p->opts.workers : p->ncpus;
     if (p->nworkers > SHARR_POOL_MAX_WORKERS)
         p->nworkers = 0;
     p->results_bytes = p->opts.results_bytes ? p->opts.results_bytes
                                              : DEFAULT_RESULTS;
     p->spin_us = spin && *spin ? atof(spin) : SPIN_US_DEFAULT;
+    p->yield_every = p->nworkers >= p->ncpus ? 1 : 64;
+    p->pin = p->opts.pin > 0 || (p->opts.pin == 0 && p->nworkers == p->ncpus);
     p->parent = getpid();
     if (p->opts.workers < 0 || p->nworkers == 0 || p->opts.blas_threads < 0) {
         err = sharr__fail(SHARR_EINVAL, "workers = %d, blas_threads = %d: "
@@ -914,10 +958,7 @@ static int quiesce(sharr_pool *p)
                     return err;
                 break;
             }
-            if (n > 4096)
-                sched_yield();
-            else
-                cpu_relax();
+            spin_step(n, p->yield_every);
         }
     }
     return 0;
@@ -954,7 +995,7 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
         blk.arg = spec->arg;
         blk.arg_size = spec->arg_size;
         blk.result = result_slot(d, job->results, b, blk.r0);
-        sharr__fail(0, "%s", "");
+        sharr__errmsg_clear();
         int rc = spec->kernel(&blk);
         job->done_inline = b + 1;
         if (rc != 0) {
@@ -1012,12 +1053,17 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
                         p->results_bytes)) < 0 ||
         (err = quiesce(p)) < 0)
         return err;
-    memcpy(d, &stage, offsetof(struct job_desc, arg));
+    /* Copy only what workers will read: the fixed fields, the arrays in
+     * use and the argument bytes (a job publishes in microseconds). */
+    memcpy(d, &stage, offsetof(struct job_desc, arrays));
+    memcpy(d->arrays, stage.arrays, stage.narrays * sizeof *stage.arrays);
+    memcpy(&d->rows, &stage.rows,
+           offsetof(struct job_desc, arg) - offsetof(struct job_desc, rows));
     if (spec->arg_size)
         memcpy(d->arg, spec->arg, spec->arg_size);
     if (d->geometry == GEOM_GUIDED)
         guided_blocks(d, p->guided);
-    job->geom = *d;
+    memcpy(&job->geom, &stage, offsetof(struct job_desc, arg));
     job->guided = p->guided;
     job->results = p->results;
     job->results_len = (d->per_row ? d->rows : d->nblocks) * d->result_size;
@@ -1192,6 +1238,7 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
     sharr_pool *p = job->pool;
     struct pool_shared *sh = p->sh;
     double start = now_s(), spin_end = start + WAIT_SPIN_US * 1e-6;
+    unsigned n = 0;
 
     for (;;) {
         report_progress(job, atomic_load(&sh->done));
@@ -1208,7 +1255,7 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
             continue;
         }
         if (t < spin_end) {
-            cpu_relax();
+            spin_step(++n, p->yield_every);
             continue;
         }
         atomic_store(&sh->caller_sleeping, 1);

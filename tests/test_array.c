@@ -252,7 +252,7 @@ Test(array, read_only_open_maps_elements_without_write_permission)
     cr_assert_eq(sharr_array_writable(r), 0);
     cr_assert_eq(sharr_array_writable(a), 1);
     sharr_fill_spec f = {.kind = SHARR_FILL_RANGE};
-    cr_assert_eq(sharr_array_fill(r, &f), SHARR_EACCES);
+    cr_assert_eq(sharr_fill(NULL, r, &f, NULL), SHARR_EACCES);
 
     pid_t pid = fork();
     if (pid == 0) {
