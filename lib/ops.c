@@ -25,6 +25,8 @@
 /* Elements per reduction block when no schedule is given. */
 #define STAT_BLOCK_ELEMS 65536
 
+static const sharr_schedule STATIC_EVEN = {SHARR_SCHED_STATIC, 0};
+
 static size_t row_elems(const sharr_array *a)
 {
     return sharr_array_row_bytes(a) / sharr_dtype_size(sharr_array_dtype(a));
@@ -38,17 +40,18 @@ static int check_writable(const sharr_array *a)
     return 0;
 }
 
-/* Run `kernel` over `arrays` with the schedule of ro, or `dflt`. */
-static int run(sharr_pool *pool, sharr_kernel kernel, size_t narrays,
-               sharr_array *const *arrays, unsigned whole, const void *arg,
-               size_t arg_size, sharr_schedule dflt, const sharr_run_opts *ro)
+/* A job of `kernel` over `arrays` with the schedule and progress of ro (the
+ * schedule `dflt` when ro has none). */
+static sharr_job_spec make_spec(sharr_kernel kernel, size_t narrays,
+                                sharr_array *const *arrays, const void *arg,
+                                size_t arg_size, sharr_schedule dflt,
+                                const sharr_run_opts *ro)
 {
     sharr_job_spec spec = {0};
 
     spec.kernel = kernel;
     spec.narrays = narrays;
     spec.arrays = arrays;
-    spec.whole = whole;
     spec.arg = arg;
     spec.arg_size = arg_size;
     spec.schedule = ro && ro->schedule.kind ? ro->schedule : dflt;
@@ -56,10 +59,20 @@ static int run(sharr_pool *pool, sharr_kernel kernel, size_t narrays,
         spec.progress = ro->progress;
         spec.progress_ctx = ro->progress_ctx;
     }
+    return spec;
+}
+
+/* Run `kernel` over `arrays` (those in `whole` unsplit) to completion. */
+static int run(sharr_pool *pool, sharr_kernel kernel, size_t narrays,
+               sharr_array *const *arrays, unsigned whole, const void *arg,
+               size_t arg_size, sharr_schedule dflt, const sharr_run_opts *ro)
+{
+    sharr_job_spec spec = make_spec(kernel, narrays, arrays, arg, arg_size,
+                                    dflt, ro);
+    spec.whole = whole;
     return sharr_pool_run(pool, &spec);
 }
 
-static const sharr_schedule STATIC_EVEN = {SHARR_SCHED_STATIC, 0};
 
 /* ---- fill ---- */
 
@@ -595,15 +608,13 @@ static int negative_kernel(const sharr_block *b)
 static int check_domain(sharr_pool *pool, sharr_array *a, sharr_op op,
                         const sharr_run_opts *ro)
 {
-    sharr_job_spec spec = {0};
+    sharr_job_spec spec = make_spec(negative_kernel, 1, &a, NULL, 0,
+                                    STATIC_EVEN, ro);
     sharr_job *job;
     int err;
 
-    spec.kernel = negative_kernel;
-    spec.narrays = 1;
-    spec.arrays = &a;
     spec.result_size = sizeof(uint64_t);
-    spec.schedule = ro && ro->schedule.kind ? ro->schedule : STATIC_EVEN;
+    spec.progress = NULL; /* the bar belongs to the op itself */
     if ((err = sharr_pool_submit(pool, &spec, &job)) < 0)
         return err;
     if ((err = sharr_job_wait(job, -1)) == 0) {
@@ -1001,26 +1012,17 @@ int sharr_array_stats(sharr_pool *pool, const sharr_array *a, int per_row,
     sharr_array *arr = (sharr_array *)a;
     sharr_dtype dt = sharr_array_dtype(a);
     size_t per = row_elems(a);
-    sharr_job_spec spec = {0};
+    /* Blocks fixed by the shape, so -j never changes the summation order. */
+    sharr_schedule fixed = {SHARR_SCHED_DYNAMIC, per >= STAT_BLOCK_ELEMS
+                                                     ? 1
+                                                     : STAT_BLOCK_ELEMS / per};
+    sharr_job_spec spec = make_spec(stats_kernel, 1, &arr, &per_row,
+                                    sizeof per_row, fixed, ro);
     sharr_job *job;
     int err;
 
-    spec.kernel = stats_kernel;
-    spec.narrays = 1;
-    spec.arrays = &arr;
-    spec.arg = &per_row;
-    spec.arg_size = sizeof per_row;
     spec.result_size = sizeof(struct part);
     spec.per_row_results = per_row != 0;
-    /* Blocks fixed by the shape, so -j never changes the summation order. */
-    spec.schedule.kind = SHARR_SCHED_DYNAMIC;
-    spec.schedule.chunk = per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per;
-    if (ro) {
-        if (ro->schedule.kind)
-            spec.schedule = ro->schedule;
-        spec.progress = ro->progress;
-        spec.progress_ctx = ro->progress_ctx;
-    }
     if ((err = sharr_pool_submit(pool, &spec, &job)) < 0)
         return err;
     if ((err = sharr_job_wait(job, -1)) == 0) {

@@ -64,6 +64,23 @@ int cli_bad_option(int c, char **argv)
     return cli_usage("unknown option '%s'", arg);
 }
 
+int cli_options(int argc, char **argv, const struct option *lo,
+                const char *usage)
+{
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
+        if (ch == 0)
+            continue; /* a flag option has set its int */
+        if (ch == 'h')
+            return cli_help(usage);
+        if (ch == 'V')
+            return cli_version();
+        return cli_bad_option(ch, argv);
+    }
+    return -1;
+}
+
 int cli_help(const char *usage)
 {
     fputs(usage, stdout);

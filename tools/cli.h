@@ -39,6 +39,12 @@ int cli_fail(int code);
  * @return EXIT_USAGE. */
 int cli_bad_option(int c, char **argv);
 
+/* Parse options that only set flags (struct option entries with a `flag`
+ * pointer) plus -h/--help and -V/--version.
+ * @return -1 to go on with argv[optind..], else the exit status to return. */
+int cli_options(int argc, char **argv, const struct option *lo,
+                const char *usage);
+
 /* Print `usage` to stdout (for --help) and return EXIT_OK. */
 int cli_help(const char *usage);
 

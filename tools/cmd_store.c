@@ -190,19 +190,15 @@ static void table_row(const sharr_info *in)
 
 int cmd_ls(int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       COMMON_LONGOPTS, {0}};
-    bool json = false;
+    int json = 0;
+    const struct option lo[] = {{"json", no_argument, &json, 1},
+                                COMMON_LONGOPTS, {0}};
     sharr_info *list;
     size_t n;
-    int ch, err;
+    int rc, err;
 
-    while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
-        if (ch == 'j') json = true;
-        else if (ch == 'h') return cli_help(ls_usage);
-        else if (ch == 'V') return cli_version();
-        else return cli_bad_option(ch, argv);
-    }
+    if ((rc = cli_options(argc, argv, lo, ls_usage)) >= 0)
+        return rc;
     if (optind != argc)
         return cli_usage("unexpected argument '%s'", argv[optind]);
     if ((err = sharr_list(&list, &n)) < 0)
@@ -264,18 +260,14 @@ static void text_info(const sharr_info *in)
 
 int cmd_info(int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       COMMON_LONGOPTS, {0}};
-    bool json = false;
+    int json = 0;
+    const struct option lo[] = {{"json", no_argument, &json, 1},
+                                COMMON_LONGOPTS, {0}};
     sharr_info in;
-    int ch, err;
+    int rc, err;
 
-    while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
-        if (ch == 'j') json = true;
-        else if (ch == 'h') return cli_help(info_usage);
-        else if (ch == 'V') return cli_version();
-        else return cli_bad_option(ch, argv);
-    }
+    if ((rc = cli_options(argc, argv, lo, info_usage)) >= 0)
+        return rc;
     if (optind + 1 != argc)
         return cli_usage(optind >= argc ? "missing NAME" : "too many arguments");
     const char *name = cli_name(argv[optind]);
@@ -304,13 +296,11 @@ static const char rm_usage[] =
 int cmd_rm(int argc, char **argv)
 {
     static const struct option lo[] = {COMMON_LONGOPTS, {0}};
-    int ch, rc = EXIT_OK;
+    int rc = cli_options(argc, argv, lo, rm_usage);
 
-    while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
-        if (ch == 'h') return cli_help(rm_usage);
-        else if (ch == 'V') return cli_version();
-        else return cli_bad_option(ch, argv);
-    }
+    if (rc >= 0)
+        return rc;
+    rc = EXIT_OK;
     if (optind >= argc)
         return cli_usage("missing NAME");
     for (int i = optind; i < argc; i++) {
@@ -331,27 +321,23 @@ static const char gc_usage[] =
     "Remove your temporary arrays whose owner process is gone, and segments\n"
     "whose creation was interrupted (their creator died before finishing).\n"
     "Prints each name removed.  Arrays of other users are never touched.\n\n"
-    "  -n, --dry-run   only print what would be removed\n"
+    "      --dry-run   only print what would be removed\n"
     "  -h, --help      show this help\n";
 
 static void print_removed(const char *name, void *ctx)
 {
-    printf("%s %s\n", *(const bool *)ctx ? "would remove" : "removed", name);
+    printf("%s %s\n", *(const int *)ctx ? "would remove" : "removed", name);
 }
 
 int cmd_gc(int argc, char **argv)
 {
-    static const struct option lo[] = {{"dry-run", no_argument, NULL, 'n'},
-                                       COMMON_LONGOPTS, {0}};
-    bool dry = false;
-    int ch, n;
+    int dry = 0;
+    const struct option lo[] = {{"dry-run", no_argument, &dry, 1},
+                                COMMON_LONGOPTS, {0}};
+    int n;
 
-    while ((ch = getopt_long(argc, argv, ":nhV", lo, NULL)) != -1) {
-        if (ch == 'n') dry = true;
-        else if (ch == 'h') return cli_help(gc_usage);
-        else if (ch == 'V') return cli_version();
-        else return cli_bad_option(ch, argv);
-    }
+    if ((n = cli_options(argc, argv, lo, gc_usage)) >= 0)
+        return n;
     if (optind != argc)
         return cli_usage("unexpected argument '%s'", argv[optind]);
     if ((n = sharr_gc(dry, print_removed, &dry)) < 0)
