@@ -443,6 +443,8 @@ typedef struct sharr_job_spec {
     void (*progress)(size_t done, size_t total, void *ctx); /* called in the
                              caller while it waits, as blocks complete */
     void *progress_ctx;
+    int plain_errors;     /* 1: a failing kernel's detail is reported as is,
+                             without "block B (rows ..) on worker W: " */
 } sharr_job_spec;
 
 /* sharr_pool_submit() : start a job and return at once with its handle in
@@ -634,6 +636,126 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_array *a, const sharr_array *b,
                          const void *beta, sharr_array *c,
                          const sharr_run_opts *ro);
+
+/* ------------------------------------------------------------------------ */
+/* HDF5 and .npy files (lib/h5io.c, lib/npyio.c)                             */
+/* ------------------------------------------------------------------------ */
+/*
+ * Types a dataset loads as: integers of 1, 2, 4 or 8 bytes (signed or not,
+ * either byte order, packed n-bit too) as i8..u64; floats of 4 and 8 bytes
+ * (either order, VAX, n-bit) as f32/f64; float16 and other 2-byte floats as
+ * f32 (sharr has no 2-byte float; HDF5 converts exactly); a compound of
+ * exactly two floats of equal size (4 or 8) named r/i (h5py, HDF5.jl,
+ * PyTables), re/im, real/imag (MATLAB, Octave) or Real/Imaginary (R's
+ * hdf5r), in any member order and byte order, as c64/c128.  Everything else
+ * is refused with SHARR_EUNSUPPORTED and a detail naming the file, the
+ * dataset, its class and why.  A dataset with no elements (null dataspace
+ * or a zero-length dimension) is not an error but an empty result: no array
+ * is made and the load returns SHARR_H5_EMPTY.  External raw data and
+ * virtual-dataset sources resolve relative to the file's own directory.
+ *
+ * With a pool, every HDF5 call runs in a worker: the caller never opens an
+ * HDF5 handle (so nothing HDF5 holds is ever duplicated by fork), and a file
+ * that crashes the HDF5 library costs a worker (replaced) instead of the
+ * caller.  Loads read each block's row hyperslab straight into the shared
+ * array, blocks aligned to the dataset's chunk rows, every worker opening
+ * the file itself.  Saves with shuffle or gzip compress whole chunks in
+ * all workers and one worker stores them with H5Dwrite_chunk; other saves
+ * are written by one worker.  A save never leaves a partial result under
+ * the final name: it writes a temporary file next to the target (a copy of
+ * it, when the target exists) with the dataset under a temporary link, moves
+ * the link, and renames the file over the target.  HDF5's error printing is
+ * off; its error stack ends up in sharr_errmsg().  With pool == NULL the
+ * same runs in the caller.
+ */
+
+#define SHARR_H5_EMPTY 1    /* the dataset has no elements: nothing loaded */
+#define SHARR_H5_MAX_RANK 32
+
+typedef struct sharr_load_opts {
+    size_t row_start;         /* load dataset rows [row_start, row_end) */
+    size_t row_end;           /* 0: to the end */
+    const char *into;         /* load into this existing array (same dtype
+                                 and shape) instead of creating one */
+    sharr_create_opts create; /* for the new array (temp, mode, owner) */
+    sharr_run_opts run;       /* schedule and progress of the read */
+} sharr_load_opts;
+
+/* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
+ * `file` into a new array `name` (or opts->into), returned open in *out.
+ * opts may be NULL.  On failure no new array is left behind.
+ * @return 0, SHARR_H5_EMPTY (*out NULL), SHARR_ENOENT (no file, no dataset),
+ * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
+ * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
+ * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not
+ * match), SHARR_EWORKER (HDF5 crashed the worker), or a create error. */
+SHARR_API int sharr_h5_load(sharr_pool *pool, const char *file,
+                            const char *dset, const char *name,
+                            const sharr_load_opts *opts, sharr_array **out);
+
+typedef struct sharr_save_opts {
+    size_t row_start;         /* save array rows [row_start, row_end) */
+    size_t row_end;           /* 0: to the end */
+    size_t chunk_ndim;        /* chunk shape (leading dims; the rest take */
+    size_t chunk[SHARR_MAX_NDIM]; /* the full extent); 0 dims: contiguous,
+                                 or about 1 MiB chunks if filters are asked */
+    int gzip;                 /* deflate level 1..9; 0: none */
+    int shuffle;              /* 1: byte shuffle before deflate */
+    int complex_matlab;       /* 1: complex as {real, imag} (MATLAB), else
+                                 h5py's {r, i} */
+    int force;                /* 1: replace an existing dataset or file */
+    sharr_run_opts run;
+} sharr_save_opts;
+
+/* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset
+ * `dset` of `file`, creating the file or adding to it, with attributes
+ * sharr_array (the array's name) and sharr_dtype.  opts may be NULL.
+ * @return 0, SHARR_EEXIST (the dataset exists and no force), SHARR_EINVAL
+ * (bad rows, chunk shape, level), SHARR_EHDF5, SHARR_ENOSPC, an OS error of
+ * the file system, or a pool failure.  On failure the target is as it was. */
+SHARR_API int sharr_h5_save(sharr_pool *pool, const sharr_array *a,
+                            const char *file, const char *dset,
+                            const sharr_save_opts *opts);
+
+/* One dataset of a file, as sharr_h5_list() describes it. */
+typedef struct sharr_h5_entry {
+    char path[1024];          /* link path; soft and external links too */
+    char cls[24];             /* integer, float, compound, string, ... */
+    char type[160];           /* e.g. "f64le", "compound{r:f64be,i:f64be}" */
+    int loadable;             /* 1 if sharr_h5_load() would load it */
+    sharr_dtype dtype;        /* what it loads as, if loadable */
+    char why[256];            /* why not, if not loadable */
+    int space;                /* 0 simple, 1 scalar, 2 null */
+    size_t ndim;
+    size_t shape[SHARR_H5_MAX_RANK];
+    char layout[160];         /* contiguous, compact, chunked(4x3),
+                                 external(...), virtual */
+    char filters[160];        /* deflate[4],shuffle,... or none */
+    char via[32];             /* "", "soft link", "external link" */
+} sharr_h5_entry;
+
+/* sharr_h5_list() : every dataset reachable by a link in `file`, in link
+ * order, as a malloc'ed array (free with sharr_h5_list_free()).  Links that
+ * lead nowhere are listed with loadable 0 and the reason.
+ * @return 0, SHARR_ENOENT, SHARR_EHDF5 (not an HDF5 file, or corrupt),
+ * SHARR_EWORKER, SHARR_ENOMEM. */
+SHARR_API int sharr_h5_list(sharr_pool *pool, const char *file,
+                            sharr_h5_entry **out, size_t *count);
+SHARR_API void sharr_h5_list_free(sharr_h5_entry *list);
+
+/* sharr_npy_load() : load the NumPy .npy file `path` (format 1.0 to 3.0,
+ * C order, little- or big-endian i1..u8, f2 (as f32), f4, f8, c8, c16) into
+ * a new array `name` (or opts->into; opts may be NULL).
+ * @return as sharr_h5_load(), SHARR_ECORRUPT for a malformed header, and
+ * SHARR_EUNSUPPORTED for other dtypes or Fortran order. */
+SHARR_API int sharr_npy_load(const char *path, const char *name,
+                             const sharr_load_opts *opts, sharr_array **out);
+
+/* sharr_npy_save() : write `a` (or rows of it) as a .npy file, through a
+ * temporary file renamed into place.  Only row_start, row_end and force of
+ * opts are used.  @return 0, SHARR_EEXIST (no force), or an OS error. */
+SHARR_API int sharr_npy_save(const sharr_array *a, const char *path,
+                             const sharr_save_opts *opts);
 
 #ifdef __cplusplus
 }

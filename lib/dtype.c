@@ -397,3 +397,35 @@ int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
     memcpy(buf, tmp, (size_t)n + 1);
     return n;
 }
+
+/* IEEE half to single, exactly: subnormals, infinities, and NaNs with their
+ * payload kept in the top mantissa bits (as NumPy does), so converting back
+ * to half gives the same bits. */
+float sharr__half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
+             man = h & 0x3ff, bits;
+    float f;
+
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        f = (float)man * 0x1p-24f; /* zero or subnormal: man * 2^-24 */
+        return sign ? -f : f;
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void sharr__widen_halves(void *buf, size_t count)
+{
+    /* The halves sit in the upper half of the float space; widening in
+     * ascending order never overwrites a half not yet read. */
+    const uint16_t *half = (const uint16_t *)(void *)((char *)buf + 2 * count);
+    float *out = buf;
+
+    for (size_t i = 0; i < count; i++)
+        out[i] = sharr__half_to_float(half[i]);
+}

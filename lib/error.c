@@ -76,6 +76,27 @@ void sharr__errmsg_clear(void)
     errmsg_buf[0] = '\0';
 }
 
+void sharr__errmsg_replace(const char *from, const char *to)
+{
+    char out[SHARR__ERRMSG_SIZE];
+    const char *p = errmsg_buf, *hit;
+    size_t n = 0, flen = strlen(from), tlen = strlen(to);
+
+    if (flen == 0)
+        return;
+    while ((hit = strstr(p, from)) != NULL && n < sizeof out - 1) {
+        size_t keep = (size_t)(hit - p);
+        if (n + keep + tlen >= sizeof out)
+            break;
+        memcpy(out + n, p, keep);
+        memcpy(out + n + keep, to, tlen);
+        n += keep + tlen;
+        p = hit + flen;
+    }
+    snprintf(out + n, sizeof out - n, "%s", p);
+    memcpy(errmsg_buf, out, sizeof out);
+}
+
 void sharr__errmsg_prefix(const char *fmt, ...)
 {
     char old[SHARR__ERRMSG_SIZE];

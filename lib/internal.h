@@ -24,6 +24,10 @@ int sharr__fail(int code, const char *fmt, ...)
 int sharr__fail_os(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Replace every `from` in the detail by `to` (e.g. a temporary file name
+ * by the name the user gave). */
+void sharr__errmsg_replace(const char *from, const char *to);
+
 /* Forget the detail (before running a kernel, to tell whether it set one). */
 void sharr__errmsg_clear(void);
 
@@ -117,6 +121,15 @@ int sharr__proc_alive(pid_t pid, uint64_t start);
  * the failure to start the guardian. */
 int sharr__guardian_register(pid_t watch, const char *name,
                              const unsigned char id[16]);
+
+/* ---- conversions (dtype.c) ---- */
+
+/* IEEE binary16 bits to float, exactly (NaN payloads kept). */
+float sharr__half_to_float(uint16_t h);
+
+/* `count` little-endian halves stored at buf + 2 * count, widened in place
+ * to `count` floats at buf (4 * count bytes). */
+void sharr__widen_halves(void *buf, size_t count);
 
 /* ---- kernels (ops.c) ---- */
 

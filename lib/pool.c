@@ -52,7 +52,7 @@ extern void openblas_set_num_threads(int num_threads);
 #define SPIN_US_DEFAULT 200.0     /* workers, after a job */
 #define WAIT_SPIN_US 100.0        /* the caller, before sleeping */
 #define DEFAULT_RESULTS ((size_t)1 << 30)
-#define ERRMSG_SIZE 512
+#define ERRMSG_SIZE 1024
 
 enum geometry { GEOM_EVEN, GEOM_CHUNK, GEOM_GUIDED };
 
@@ -80,6 +80,7 @@ struct job_desc {
     uint64_t result_size;
     uint32_t per_row;
     uint32_t notify_each;   /* wake a sleeping caller after every block */
+    uint32_t plain_errors;  /* kernel details without block context */
     uint64_t arg_size;
     unsigned char arg[SHARR_JOB_ARG_MAX];
 };
@@ -407,6 +408,7 @@ static int describe(const sharr_job_spec *spec, size_t nworkers,
     d->result_size = spec->result_size;
     d->per_row = spec->per_row_results != 0;
     d->notify_each = spec->progress != NULL;
+    d->plain_errors = spec->plain_errors != 0;
     d->arg_size = spec->arg_size;
     if (!sharr__mul_ok(d->per_row ? rows : d->nblocks, d->result_size, &need)
         || need > results_max)
@@ -527,9 +529,13 @@ static void run_block(struct worker *w, const struct job_desc *d,
     rc = d->kernel(&blk);
     atomic_store_explicit(&sh->slots[w->id].block, -1, memory_order_relaxed);
     if (rc != 0) {
-        snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker %d: "
-                 "%s", b, blk.r0, blk.r1, w->id,
-                 sharr_errmsg()[0] ? sharr_errmsg() : sharr_strerror(rc));
+        const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
+                                               : sharr_strerror(rc);
+        if (d->plain_errors)
+            snprintf(msg, sizeof msg, "%s", detail);
+        else
+            snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker "
+                     "%d: %s", b, blk.r0, blk.r1, w->id, detail);
         record_error(sh, rc < 0 ? rc : SHARR_EINVAL, b, msg);
     }
 }
@@ -999,12 +1005,15 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
         int rc = spec->kernel(&blk);
         job->done_inline = b + 1;
         if (rc != 0) {
+            const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
+                                                   : sharr_strerror(rc);
             job->status = rc < 0 ? rc : SHARR_EINVAL;
             job->error_block = b;
-            snprintf(job->errmsg, sizeof job->errmsg, "block %zu (rows "
-                     "%zu..%zu): %s", b, blk.r0, blk.r1,
-                     sharr_errmsg()[0] ? sharr_errmsg()
-                                       : sharr_strerror(job->status));
+            if (d->plain_errors)
+                snprintf(job->errmsg, sizeof job->errmsg, "%s", detail);
+            else
+                snprintf(job->errmsg, sizeof job->errmsg, "block %zu (rows "
+                         "%zu..%zu): %s", b, blk.r0, blk.r1, detail);
         }
         if (spec->progress)
             spec->progress(job->done_inline, d->nblocks, spec->progress_ctx);

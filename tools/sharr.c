@@ -18,6 +18,9 @@ static const struct cli_command commands[] = {
     {"axpy", cmd_axpy, "Y += ALPHA * X, in parallel"},
     {"stat", cmd_stat, "sum, mean, min, max, 2-norm (whole or per row)"},
     {"gemm", cmd_gemm, "C = alpha * A @ B + beta * C with OpenBLAS"},
+    {"load", cmd_load, "load an HDF5 dataset or .npy file into an array"},
+    {"save", cmd_save, "save an array as an HDF5 dataset or .npy file"},
+    {"h5ls", cmd_h5ls, "list the datasets of an HDF5 file"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

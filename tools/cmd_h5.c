@@ -1,0 +1,415 @@
+/*
+ * cmd_h5.c - files in and out: load, save (HDF5 datasets and .npy files)
+ * and h5ls.  The pool is created before anything touches HDF5.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COMMON_LONGOPTS {"help", no_argument, NULL, 'h'}, \
+                        {"version", no_argument, NULL, 'V'}
+
+/* A FILE:/dataset or FILE.npy argument. */
+struct source {
+    char file[4096];
+    const char *dset;        /* NULL for .npy */
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Split at the last ":/" (a file name may hold ':', a dataset path rarely
+ * holds ":/"). */
+static int parse_source(const char *arg, struct source *s)
+{
+    const char *sep = NULL;
+
+    for (const char *p = strstr(arg, ":/"); p; p = strstr(p + 1, ":/"))
+        sep = p;
+    if (!sep && ends_with(arg, ".npy")) {
+        snprintf(s->file, sizeof s->file, "%s", arg);
+        s->dset = NULL;
+        return 0;
+    }
+    if (!sep || sep == arg || (size_t)(sep - arg) >= sizeof s->file)
+        return cli_usage("'%s': write FILE:/path/to/dataset or FILE.npy", arg);
+    snprintf(s->file, sizeof s->file, "%.*s", (int)(sep - arg), arg);
+    s->dset = sep + 1;
+    return 0;
+}
+
+/* rows A:B, A:, :B or A with A, B >= 0 (the dataset's length is not known
+ * before it is opened); end 0 means "to the end". */
+static int parse_plain_rows(const char *text, size_t *start, size_t *end)
+{
+    char buf[64];
+    char *colon;
+    size_t a = 0, b = 0;
+
+    text = cli_arg(text);
+    if (strchr(text, '-'))
+        return cli_usage("--rows %s: loading counts rows from 0 (no negative "
+                         "rows)", text);
+    snprintf(buf, sizeof buf, "%s", text);
+    colon = strchr(buf, ':');
+    if (colon)
+        *colon = '\0';
+    if ((buf[0] && cli_parse_count(buf, "--rows", 0, &a)) ||
+        (colon && colon[1] && cli_parse_count(colon + 1, "--rows", 1, &b)))
+        return EXIT_USAGE;
+    if (!colon)
+        b = a + 1;
+    if (b && b <= a)
+        return cli_usage("--rows %s is empty", text);
+    *start = a;
+    *end = b;
+    return 0;
+}
+
+/* The default array name: the dataset's (or file's) last component. */
+static const char *default_name(const struct source *s, char *buf,
+                                size_t size)
+{
+    const char *base = s->dset ? strrchr(s->dset, '/') : strrchr(s->file, '/');
+    base = base ? base + 1 : s->file;
+    if (strlen(base) >= size)
+        return NULL;
+    memcpy(buf, base, strlen(base) + 1);
+    if (!s->dset && ends_with(buf, ".npy"))
+        buf[strlen(buf) - 4] = '\0';
+    return sharr_name_check(buf) == 0 ? buf : NULL;
+}
+
+/* ---- load ---- */
+
+static const char load_usage[] =
+    "Usage: sharr load FILE:/path/to/dataset [NAME] [--rows A:B] [-j N]\n"
+    "                  [--temp] [--into NAME]\n"
+    "       sharr load FILE.npy [NAME] ...\n\n"
+    "Load an HDF5 dataset (or a NumPy .npy file) into a new shared array\n"
+    "NAME (default: the dataset's last path component) and print its name.\n"
+    "Every worker opens the file and reads its own rows straight into the\n"
+    "array; chunked, compressed datasets decompress in parallel.\n\n"
+    "Loads: integers of 1-8 bytes, floats of 4 and 8 bytes, either byte\n"
+    "order; float16 as f32; complex compounds of two floats named r/i,\n"
+    "re/im, real/imag or Real/Imaginary as c64/c128.  Other types are\n"
+    "refused.  A dataset without elements loads nothing (exit 0, a note).\n\n"
+    "  -r, --rows A:B   only dataset rows A..B-1 (A: one row; A: to the end)\n"
+    "      --into NAME  load into an existing array of the same dtype and\n"
+    "                   shape instead of creating one\n"
+    "      --temp       remove the array when the process that ran sharr\n"
+    "                   (your shell or script) exits\n"
+    "  -j, --jobs N     worker processes (default: one per CPU)\n"
+    "  -h, --help       show this help\n";
+
+struct load_args {
+    struct source src;
+    const char *name;
+    char name_buf[SHARR_NAME_MAX + 1];
+    sharr_load_opts o;
+    int jobs;
+};
+
+static int run_load(struct load_args *l)
+{
+    struct cli_progress bar;
+    sharr_pool *pool = NULL;
+    sharr_array *a = NULL;
+    int rc, err;
+
+    if (!l->src.dset) {
+        err = sharr_npy_load(l->src.file, l->name, &l->o, &a);
+    } else {
+        if ((rc = cli_pool(l->jobs, &pool)) != 0)
+            return rc;
+        cli_progress_init(&bar, "load", &l->o.run);
+        err = sharr_h5_load(pool, l->src.file, l->src.dset, l->name, &l->o,
+                            &a);
+        cli_progress_done(&bar);
+        sharr_pool_destroy(pool);
+    }
+    if (err == SHARR_H5_EMPTY) {
+        fprintf(stderr, "sharr: load: %s\n", sharr_errmsg());
+        return EXIT_OK;
+    }
+    if (err < 0)
+        return cli_fail(err);
+    printf("%s\n", sharr_array_name(a));
+    sharr_array_close(a);
+    return EXIT_OK;
+}
+
+int cmd_load(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"rows", required_argument, NULL, 'r'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"into", required_argument, NULL, 'i'},
+        {"temp", no_argument, NULL, 'T'}, COMMON_LONGOPTS, {0}};
+    struct load_args l;
+    int ch, rc = 0;
+
+    memset(&l, 0, sizeof l);
+    while (rc == 0 &&
+           (ch = getopt_long(argc, argv, ":r:j:hV", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'r': rc = parse_plain_rows(optarg, &l.o.row_start, &l.o.row_end);
+                  break;
+        case 'j': rc = cli_parse_jobs(optarg, &l.jobs); break;
+        case 'i': if (!(l.o.into = cli_name(optarg))) rc = EXIT_USAGE; break;
+        case 'T': l.o.create.flags |= SHARR_CREATE_TEMP;
+                  l.o.create.owner = getppid(); break;
+        case 'h': return cli_help(load_usage);
+        case 'V': return cli_version();
+        default: return cli_bad_option(ch, argv);
+        }
+    }
+    if (rc)
+        return rc;
+    if (argc - optind < 1 || argc - optind > 2)
+        return cli_usage(argc == optind ? "missing FILE:/dataset"
+                                        : "too many arguments");
+    if ((rc = parse_source(cli_arg(argv[optind]), &l.src)) != 0)
+        return rc;
+    if (l.o.into && argc - optind == 2)
+        return cli_usage("give either NAME or --into, not both");
+    l.name = argc - optind == 2 ? cli_name(argv[optind + 1])
+             : l.o.into ? NULL
+             : default_name(&l.src, l.name_buf, sizeof l.name_buf);
+    if (!l.name && !l.o.into)
+        return argc - optind == 2 ? EXIT_USAGE
+               : cli_usage("'%s' is not a valid array name: give NAME",
+                           l.name_buf);
+    return run_load(&l);
+}
+
+/* ---- save ---- */
+
+static const char save_usage[] =
+    "Usage: sharr save NAME FILE:/path/to/dataset [--rows A:B]\n"
+    "                  [--chunk R[xC...]] [--gzip L] [--shuffle]\n"
+    "                  [--complex h5py|matlab] [--force] [-j N]\n"
+    "       sharr save NAME FILE.npy [--rows A:B] [--force]\n\n"
+    "Save the array NAME as an HDF5 dataset (creating the file, or adding to\n"
+    "it) or as a .npy file.  The target never holds a partial result: the\n"
+    "file is written next to it under a temporary name (a copy, when it\n"
+    "exists) and renamed into place.  Complex data is h5py's compound\n"
+    "{r, i}, which h5py, HDF5.jl and PyTables read as complex.\n\n"
+    "  -r, --rows A:B        only array rows A..B-1 (negative from the end)\n"
+    "  -c, --chunk R[xC...]  chunk shape (missing trailing dimensions take\n"
+    "                        the full extent); default contiguous, or about\n"
+    "                        1 MiB chunks with --gzip or --shuffle\n"
+    "  -z, --gzip L          deflate level 1..9, chunks compressed by all\n"
+    "                        workers in parallel\n"
+    "      --shuffle         byte shuffle before deflate\n"
+    "      --complex KIND    h5py: {r, i} (default); matlab: {real, imag}\n"
+    "  -f, --force           replace an existing dataset (or .npy file)\n"
+    "  -j, --jobs N          worker processes (default: one per CPU)\n"
+    "  -h, --help            show this help\n";
+
+static int parse_chunk(const char *text, sharr_save_opts *o)
+{
+    if (cli_parse_shape(text, &o->chunk_ndim, o->chunk) != 0)
+        return EXIT_USAGE;
+    if (o->chunk_ndim == 0)
+        return cli_usage("--chunk needs at least one dimension");
+    return 0;
+}
+
+static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
+                             int *jobs)
+{
+    size_t level;
+
+    switch (ch) {
+    case 'r': *rows = optarg; return 0;
+    case 'c': return parse_chunk(optarg, o);
+    case 'z':
+        if (cli_parse_count(optarg, "--gzip", 1, &level) != 0 || level > 9)
+            return cli_usage("--gzip needs a level 1..9");
+        o->gzip = (int)level;
+        return 0;
+    case 'S': o->shuffle = 1; return 0;
+    case 'C':
+        if (strcmp(optarg, "matlab") == 0)
+            o->complex_matlab = 1;
+        else if (strcmp(optarg, "h5py") != 0)
+            return cli_usage("--complex is h5py or matlab, not '%s'", optarg);
+        return 0;
+    case 'f': o->force = 1; return 0;
+    case 'j': return cli_parse_jobs(optarg, jobs);
+    default: return -1;
+    }
+}
+
+static int run_save(const sharr_array *a, const struct source *dst,
+                    sharr_save_opts *o, const char *rows, int jobs)
+{
+    struct cli_progress bar;
+    sharr_pool *pool = NULL;
+    size_t r0 = 0, r1 = sharr_array_rows(a);
+    int rc, err;
+
+    if (rows && (rc = cli_parse_rows(rows, r1, &r0, &r1)) != 0)
+        return rc;
+    o->row_start = r0;
+    o->row_end = r1;
+    if (!dst->dset) {
+        err = sharr_npy_save(a, dst->file, o);
+    } else {
+        if ((rc = cli_pool(jobs, &pool)) != 0)
+            return rc;
+        cli_progress_init(&bar, "save", &o->run);
+        err = sharr_h5_save(pool, a, dst->file, dst->dset, o);
+        cli_progress_done(&bar);
+        sharr_pool_destroy(pool);
+    }
+    if (err == SHARR_EINVAL)
+        return cli_usage("%s", sharr_errmsg());
+    return err < 0 ? cli_fail(err) : EXIT_OK;
+}
+
+int cmd_save(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"rows", required_argument, NULL, 'r'},
+        {"chunk", required_argument, NULL, 'c'},
+        {"gzip", required_argument, NULL, 'z'},
+        {"shuffle", no_argument, NULL, 'S'},
+        {"complex", required_argument, NULL, 'C'},
+        {"force", no_argument, NULL, 'f'},
+        {"jobs", required_argument, NULL, 'j'}, COMMON_LONGOPTS, {0}};
+    sharr_save_opts o;
+    struct source dst;
+    const char *rows = NULL, *name;
+    sharr_array *a;
+    int ch, rc, jobs = 0, err;
+
+    memset(&o, 0, sizeof o);
+    while ((ch = getopt_long(argc, argv, ":r:c:z:fj:hV", lo, NULL)) != -1) {
+        if (ch == 'h') return cli_help(save_usage);
+        if (ch == 'V') return cli_version();
+        if ((rc = parse_save_option(ch, &o, &rows, &jobs)) < 0)
+            return cli_bad_option(ch, argv);
+        if (rc)
+            return rc;
+    }
+    if (argc - optind != 2)
+        return cli_usage(argc - optind < 2 ? "missing NAME or FILE:/dataset"
+                                           : "too many arguments");
+    if (!(name = cli_name(argv[optind])) ||
+        (rc = parse_source(cli_arg(argv[optind + 1]), &dst)) != 0)
+        return name ? rc : EXIT_USAGE;
+    if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim))
+        return cli_usage("--chunk, --gzip and --shuffle apply to HDF5 only");
+    if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY, &a)) < 0)
+        return cli_fail(err);
+    rc = run_save(a, &dst, &o, rows, jobs);
+    sharr_array_close(a);
+    return rc;
+}
+
+/* ---- h5ls ---- */
+
+static const char h5ls_usage[] =
+    "Usage: sharr h5ls FILE [--json]\n\n"
+    "List every dataset of the HDF5 file FILE (through hard, soft and\n"
+    "external links): path, class, the dtype it loads as (or why it cannot\n"
+    "be loaded), shape, layout and filters.\n\n"
+    "      --json   one JSON array of objects\n"
+    "  -j, --jobs N worker processes (one is used)\n"
+    "  -h, --help   show this help\n";
+
+static void shape_text(const sharr_h5_entry *e, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    if (e->space == 1 || e->space == 2) {
+        snprintf(buf, size, e->space == 1 ? "scalar" : "null");
+        return;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < e->ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%zu", i ? "x" : "",
+                              e->shape[i]);
+}
+
+static void print_entry(const sharr_h5_entry *e, bool json, bool first)
+{
+    char shape[512];
+    const char *loads = e->loadable ? sharr_dtype_name(e->dtype) : "no";
+
+    shape_text(e, shape, sizeof shape);
+    if (!json) {
+        printf("%s  %s  %s  %s  %s  %s%s%s%s%s\n", e->path, e->cls,
+               e->type[0] ? e->type : "-", loads, shape[0] ? shape : "-",
+               e->layout[0] ? e->layout : "-",
+               e->filters[0] ? "  " : "", e->filters,
+               e->why[0] ? "  # " : "", e->why);
+        return;
+    }
+    printf("%s{\"path\": ", first ? "" : ",\n ");
+    cli_json_string(stdout, e->path);
+    printf(", \"class\": ");
+    cli_json_string(stdout, e->cls);
+    printf(", \"type\": ");
+    cli_json_string(stdout, e->type);
+    printf(", \"loads_as\": ");
+    if (e->loadable)
+        cli_json_string(stdout, loads);
+    else
+        printf("null");
+    printf(", \"shape\": ");
+    cli_json_string(stdout, shape);
+    printf(", \"layout\": ");
+    cli_json_string(stdout, e->layout);
+    printf(", \"filters\": ");
+    cli_json_string(stdout, e->filters);
+    printf(", \"via\": ");
+    cli_json_string(stdout, e->via);
+    printf(", \"why\": ");
+    cli_json_string(stdout, e->why);
+    printf("}");
+}
+
+int cmd_h5ls(int argc, char **argv)
+{
+    int json = 0, jobs = 1;
+    const struct option lo[] = {{"json", no_argument, &json, 1},
+                                {"jobs", required_argument, NULL, 'j'},
+                                COMMON_LONGOPTS, {0}};
+    sharr_h5_entry *list;
+    sharr_pool *pool;
+    size_t n;
+    int ch, rc, err;
+
+    while ((ch = getopt_long(argc, argv, ":j:hV", lo, NULL)) != -1) {
+        if (ch == 0) continue;
+        if (ch == 'j') { if ((rc = cli_parse_jobs(optarg, &jobs))) return rc; }
+        else if (ch == 'h') return cli_help(h5ls_usage);
+        else if (ch == 'V') return cli_version();
+        else return cli_bad_option(ch, argv);
+    }
+    if (argc - optind != 1)
+        return cli_usage(argc == optind ? "missing FILE" : "too many arguments");
+    if ((rc = cli_pool(1, &pool)) != 0)
+        return rc;
+    err = sharr_h5_list(pool, cli_arg(argv[optind]), &list, &n);
+    sharr_pool_destroy(pool);
+    if (err < 0)
+        return cli_fail(err);
+    if (json)
+        printf("[");
+    for (size_t i = 0; i < n; i++)
+        print_entry(&list[i], json, i == 0);
+    if (json)
+        printf("]\n");
+    sharr_h5_list_free(list);
+    return EXIT_OK;
+}
