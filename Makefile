@@ -53,7 +53,7 @@ ASAN_TESTS    := $(TEST_SRC:tests/%.c=$(A)/tests/%)
 
 FUZZ_SECONDS ?= 5
 
-.PHONY: all deps test unit cli interop readme fuzz check-asan demo bench install \
+.PHONY: all deps test unit cli interop corpus readme fuzz check-asan demo bench install \
         uninstall clean help leftovers
 .DEFAULT_GOAL := all
 
@@ -105,12 +105,13 @@ $(B)/sharr.pc: lib/sharr.pc.in Makefile
 $(B)/tests/%: tests/%.c tests/testutil.h $(STATIC) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(CRIT_LIBS) $(DEP_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) -o $@ $< $(STATIC) $(CRIT_LIBS) \
+	    $(DEP_LIBS)
 
 # ---- tests ----
 
-## test: build with -Werror and run unit, CLI, interop and fuzz tests
-test: all unit cli interop readme fuzz leftovers
+## test: build with -Werror and run unit, CLI, interop, corpus and fuzz tests
+test: all unit cli interop corpus readme fuzz leftovers
 
 unit: $(TESTS)
 	$(Q)sh tests/run-unit.sh $(TESTS)
@@ -120,6 +121,12 @@ cli: $(SHARR)
 
 interop: $(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_numpy.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
+
+# The external HDF5 corpus, when ../shared/corpus/hdf5 is there.
+corpus: $(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(SHARR)
 
 readme: $(STATIC)
 	$(Q)sh tests/readme_example.sh "$(CC)" $(STATIC) $(DEP_LIBS)
@@ -155,8 +162,8 @@ $(A)/sharr: $(ASAN_TOOL_OBJ) $(A)/libsharr.a
 $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC ASAN $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(CRIT_LIBS) \
-	    $(DEP_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(ASAN) -o $@ $< \
+	    $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
 ## check-asan: run the unit and CLI tests again under ASan + UBSan
 check-asan: $(ASAN_TESTS) $(A)/sharr

@@ -37,7 +37,7 @@
 #define FILE_MAX 2048
 #define DSET_MAX 1024
 #define PROBE_TIMEOUT 120.0      /* seconds; a hung HDF5 call is killed */
-#define LIST_BYTES ((size_t)64 << 20)
+#define LIST_BYTES ((size_t)16 << 20)
 #define STAGING_MAX ((size_t)512 << 20)
 #define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
 

@@ -63,7 +63,7 @@ t "top help" 0 "^Usage: sharr COMMAND" '' -- "$SHARR" --help
 t "top version" 0 "^sharr [0-9]+\.[0-9]+\.[0-9]+$" '' -- "$SHARR" --version
 t "no command" 2 '' "missing command" -- "$SHARR"
 t "unknown command" 2 '' "unknown command 'bogus'" -- "$SHARR" bogus
-for sub in create ls info rm fill dump gc apply axpy stat gemm; do
+for sub in create ls info rm fill dump gc apply axpy stat gemm load save h5ls; do
     t "$sub --help" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" --help
     t "$sub -h" 0 "^Usage: sharr $sub" '' -- "$SHARR" "$sub" -h
     t "$sub --version" 0 "^sharr [0-9]" '' -- "$SHARR" "$sub" --version
@@ -244,6 +244,76 @@ t "gemm missing" 2 '' "missing A, B or C" -- "$SHARR" gemm "$P.A" "$P.B"
 t "fill -j 2" 0 '' '' -- "$SHARR" fill "$P.f" range -j 2
 t "fill bad -j" 2 '' "-j needs" -- "$SHARR" fill "$P.f" range -j x
 t "rm compute arrays" 0 '' '' -- "$SHARR" rm "$C" "$P.f" "$P.x" "$P.A" "$P.B" "$P.Cm"
+
+# ---- files: load, save, h5ls ----
+H="$TMP/f.h5"
+t "create for save" 0 '' '' -- "$SHARR" create "$P.h" --dtype c128 --shape 6x4 --fill range
+t "save new file" 0 '' '' -- "$SHARR" save "$P.h" "$H:/grp/z"
+t "save chunked gzip" 0 '' '' -- "$SHARR" save "$P.h" "$H:/zc" --chunk 2 --gzip 6 --shuffle -j 2
+t "save rows" 0 '' '' -- "$SHARR" save "$P.h" "$H:/tail" --rows -2:
+t "save existing dataset" 1 '' "already has /grp/z: pass --force" -- "$SHARR" save "$P.h" "$H:/grp/z"
+t "save force" 0 '' '' -- "$SHARR" save "$P.h" "$H:/grp/z" --force --complex matlab
+t "save bad gzip" 2 '' "level 1..9" -- "$SHARR" save "$P.h" "$H:/x" --gzip 10
+t "save bad complex" 2 '' "h5py or matlab" -- "$SHARR" save "$P.h" "$H:/x" --complex octave
+t "save zero chunk" 2 '' "dimension 0 is 0" -- "$SHARR" save "$P.h" "$H:/x" --chunk 0
+t "save chunk too big" 2 '' "chunk dimension 0 is 7" -- "$SHARR" save "$P.h" "$H:/x" --chunk 7
+t "save no dataset" 2 '' "FILE:/path/to/dataset" -- "$SHARR" save "$P.h" "$H"
+t "save to group path" 2 '' "does not name a dataset" -- "$SHARR" save "$P.h" "$H:/"
+t "save into missing dir" 1 '' "No such file" -- "$SHARR" save "$P.h" "$TMP/no/dir/f.h5:/x"
+t "save missing array" 1 '' "no array named" -- "$SHARR" save "$P.none" "$H:/x"
+t "save missing args" 2 '' "missing NAME" -- "$SHARR" save "$P.h"
+t "save npy" 0 '' '' -- "$SHARR" save "$P.h" "$TMP/z.npy"
+t "save npy exists" 1 '' "exists: pass --force" -- "$SHARR" save "$P.h" "$TMP/z.npy"
+t "save npy with gzip" 2 '' "HDF5 only" -- "$SHARR" save "$P.h" "$TMP/y.npy" --gzip 1
+t "h5ls" 0 "^/zc  compound  compound\{r:f64le,i:f64le\}  c128  6x4  chunked\(2x4\)  shuffle,deflate\[6\]" '' -- "$SHARR" h5ls "$H"
+t "h5ls matlab" 0 "^/grp/z  compound  compound\{real:f64le,imag:f64le\}  c128" '' -- "$SHARR" h5ls "$H"
+"$SHARR" h5ls "$H" --json >"$TMP/ls5.json"
+ok "h5ls json is valid" $PY -c "import json; d=json.load(open('$TMP/ls5.json')); assert {e['path'] for e in d} == {'/grp/z','/zc','/tail'}, d"
+t "h5ls missing file" 1 '' "No such file" -- "$SHARR" h5ls "$TMP/none.h5"
+t "h5ls not hdf5" 1 '' "cannot open as an HDF5 file" -- "$SHARR" h5ls "$TMP/z.npy"
+t "h5ls no file" 2 '' "missing FILE" -- "$SHARR" h5ls
+t "load default name" 0 "^zc$" '' -- "$SHARR" load "$H:/zc" -j 2
+t "loaded values" 0 "^4\+0j 5\+0j 6\+0j 7\+0j$" '' -- "$SHARR" dump zc --rows 1
+t "rm zc" 0 '' '' -- "$SHARR" rm zc
+t "load named" 0 "^$P.l$" '' -- "$SHARR" load "$H:/grp/z" "$P.l"
+t "load matlab values" 0 "^20\+0j 21\+0j 22\+0j 23\+0j$" '' -- "$SHARR" dump "$P.l" --rows -1
+t "load into" 0 "^$P.l$" '' -- "$SHARR" load "$H:/zc" --into "$P.l"
+t "load into wrong shape" 1 '' "does not have the shape" -- "$SHARR" load "$H:/tail" --into "$P.l"
+t "load rows" 0 "^$P.r$" '' -- "$SHARR" load "$H:/zc" "$P.r" --rows 2:4
+t "loaded rows" 0 "^12\+0j" '' -- "$SHARR" dump "$P.r" --rows 1
+t "load existing name" 1 '' "already exists" -- "$SHARR" load "$H:/zc" "$P.r"
+t "load negative rows" 2 '' "no negative rows" -- "$SHARR" load "$H:/zc" "$P.x" --rows -2:
+t "load empty rows" 2 '' "is empty" -- "$SHARR" load "$H:/zc" "$P.x" --rows 3:3
+t "load rows past the end" 1 '' "not a non-empty range of the 6 rows" -- "$SHARR" load "$H:/zc" "$P.x" --rows 4:9
+t "load missing dataset" 1 '' "/nope: no such dataset" -- "$SHARR" load "$H:/nope" "$P.x"
+t "load group" 1 '' "/grp is a group, not a dataset" -- "$SHARR" load "$H:/grp" "$P.x"
+t "load missing file" 1 '' "No such file" -- "$SHARR" load "$TMP/none.h5:/x" "$P.x"
+t "load not hdf5" 1 '' "cannot open as an HDF5 file" -- "$SHARR" load "$TMP/z.npy:/x" "$P.x"
+t "load bad source" 2 '' "FILE:/path/to/dataset or FILE.npy" -- "$SHARR" load "$H"
+t "load bad name" 2 '' "starts with" -- "$SHARR" load "$H:/zc" .bad
+t "load name and into" 2 '' "either NAME or --into" -- "$SHARR" load "$H:/zc" "$P.x" --into "$P.l"
+t "load npy" 0 "^$P.n$" '' -- "$SHARR" load "$TMP/z.npy" "$P.n"
+t "npy values" 0 "^20\+0j" '' -- "$SHARR" dump "$P.n" --rows 5 --limit 1
+$PY -c "
+import h5py, numpy as np
+with h5py.File('$TMP/odd.h5', 'w') as f:
+    f['null'] = h5py.Empty('f8')
+    f.create_dataset('zero', shape=(0, 3), dtype='i4')
+    f['text'] = 'hello'
+    f['ld'] = np.zeros(3, np.longdouble)
+"
+t "load null dataspace" 0 '' "nothing to load" -- "$SHARR" load "$TMP/odd.h5:/null" "$P.e"
+ok "no array for an empty dataset" test ! -e "/dev/shm/sharr.$P.e"
+t "load zero-size" 0 '' "dimension 0 of the dataset is 0" -- "$SHARR" load "$TMP/odd.h5:/zero" "$P.e"
+t "load string" 1 '' "/text: cannot load string data" -- "$SHARR" load "$TMP/odd.h5:/text" "$P.e"
+t "load long double" 1 '' "/ld: cannot load float data \(f128le" -- "$SHARR" load "$TMP/odd.h5:/ld" "$P.e"
+t "h5ls says why" 0 "^/text  string .*  no  scalar .*# cannot load string" '' -- "$SHARR" h5ls "$TMP/odd.h5"
+t "load temp" 0 '' '' -- sh -c "'$SHARR' load '$H:/zc' $P.t --temp >/dev/null && test -e /dev/shm/sharr.$P.t"
+gone=no
+for _ in $(seq 50); do [ -e "/dev/shm/sharr.$P.t" ] || { gone=yes; break; }; sleep 0.1; done
+ok "load --temp array removed with its shell" test "$gone" = yes
+ok "no temporary file next to the target" test -z "$(ls -A "$TMP" | grep '\.sharr-')"
+t "rm file arrays" 0 '' '' -- "$SHARR" rm "$P.h" "$P.l" "$P.r" "$P.n"
 
 # ---- rm ----
 t "rm several with one missing" 1 '' "no array named '$P.none'" \

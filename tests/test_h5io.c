@@ -1,0 +1,292 @@
+/*
+ * test_h5io.c - HDF5 and .npy load/save through the library, with a pool
+ * and in the caller.  Test files of types sharr does not write are made
+ * with the HDF5 C API here.
+ */
+#include "testutil.h"
+
+#include <hdf5.h>
+
+static sharr_pool *pool2;
+static char dir[64];
+
+static void setup(void)
+{
+    sharr_pool_opts o = {.workers = 2};
+    tu_setup();
+    snprintf(dir, sizeof dir, "/tmp/sharr-h5test.%d", (int)getpid());
+    mkdir(dir, 0700);
+    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    sharr_pool_destroy(pool2);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    tu_cleanup();
+}
+
+TestSuite(h5io, .init = setup, .fini = teardown, .timeout = 120);
+
+static const char *path(const char *base)
+{
+    static char buf[4][128];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, 128, "%s/%s", dir, base);
+    return b;
+}
+
+static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
+                         const size_t *shape, const char *fill)
+{
+    sharr_array *a = NULL;
+    sharr_fill_spec f;
+    cr_assert_eq(sharr_array_create(tu_name(label), dt, ndim, shape, NULL, &a),
+                 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_fill_parse(dt, fill, &f), 0);
+    cr_assert_eq(sharr_fill(NULL, a, &f, NULL), 0);
+    return a;
+}
+
+static void same_bytes(const sharr_array *a, const sharr_array *b)
+{
+    cr_assert_eq(sharr_array_dtype(a), sharr_array_dtype(b));
+    cr_assert_eq(sharr_array_ndim(a), sharr_array_ndim(b));
+    cr_assert_eq(sharr_array_nbytes(a), sharr_array_nbytes(b));
+    cr_assert_eq(memcmp(sharr_array_data(a), sharr_array_data(b),
+                        sharr_array_nbytes(a)), 0);
+}
+
+Test(h5io, every_dtype_round_trips_with_a_pool_and_in_the_caller)
+{
+    size_t shape[] = {9, 5, 3};
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        char label[16], back[16];
+        snprintf(label, sizeof label, "rt%d", dt);
+        sharr_array *a = make(label, (sharr_dtype)dt, 3, shape, "random:7");
+        for (int filtered = 0; filtered < 2; filtered++) {
+            sharr_pool *p = filtered ? pool2 : NULL;
+            sharr_save_opts so = {.gzip = filtered ? 3 : 0,
+                                  .shuffle = filtered};
+            sharr_array *b;
+            char dset[32];
+            snprintf(dset, sizeof dset, "/d%d_%d", dt, filtered);
+            cr_assert_eq(sharr_h5_save(p, a, path("rt.h5"), dset, &so), 0,
+                         "%s", sharr_errmsg());
+            snprintf(back, sizeof back, "b%d.%d", dt, filtered);
+            cr_assert_eq(sharr_h5_load(filtered ? NULL : pool2, path("rt.h5"),
+                                       dset, tu_name(back), NULL, &b), 0,
+                         "%s", sharr_errmsg());
+            same_bytes(a, b);
+            sharr_array_close(b);
+        }
+        sharr_array_close(a);
+    }
+}
+
+Test(h5io, missing_files_datasets_and_groups_are_clear_errors)
+{
+    size_t shape[] = {4};
+    sharr_array *a = make("m", SHARR_F64, 1, shape, "range"), *b;
+    cr_assert_eq(sharr_h5_load(pool2, path("none.h5"), "/x", tu_name("x"),
+                               NULL, &b), SHARR_ENOENT);
+    cr_assert(strstr(sharr_errmsg(), "none.h5") != NULL, "%s", sharr_errmsg());
+    cr_assert_null(b);
+    cr_assert_eq(sharr_h5_save(pool2, a, path("f.h5"), "/g/x", NULL), 0);
+    cr_assert_eq(sharr_h5_load(pool2, path("f.h5"), "/g/y", tu_name("x"),
+                               NULL, &b), SHARR_ENOENT);
+    cr_assert(strstr(sharr_errmsg(), "/g/y: no such dataset") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_eq(sharr_h5_load(pool2, path("f.h5"), "/g", tu_name("x"), NULL,
+                               &b), SHARR_EINVAL);
+    cr_assert(strstr(sharr_errmsg(), "is a group") != NULL);
+    FILE *f = fopen(path("text.h5"), "w");
+    fputs("not hdf5\n", f);
+    fclose(f);
+    cr_assert_eq(sharr_h5_load(NULL, path("text.h5"), "/x", tu_name("x"),
+                               NULL, &b), SHARR_EHDF5);
+    cr_assert(strstr(sharr_errmsg(), "cannot open as an HDF5 file") != NULL);
+    cr_assert(!tu_exists(tu_name("x")), "a failed load left an array");
+    sharr_array_close(a);
+}
+
+/* A file with a string, a null dataspace, a zero-size dataset and a
+ * big-endian {im, re} complex compound, made with the HDF5 C API. */
+static void odd_file(const char *p)
+{
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t s1 = H5Screate(H5S_SCALAR), str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 8);
+    hid_t d = H5Dcreate2(f, "text", str, s1, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dwrite(d, str, H5S_ALL, H5S_ALL, H5P_DEFAULT, "hello!!");
+    H5Dclose(d);
+    hid_t sn = H5Screate(H5S_NULL);
+    H5Dclose(H5Dcreate2(f, "null", H5T_IEEE_F64LE, sn, H5P_DEFAULT,
+                        H5P_DEFAULT, H5P_DEFAULT));
+    hsize_t zero[2] = {0, 3}, three[1] = {3};
+    hid_t sz = H5Screate_simple(2, zero, NULL);
+    H5Dclose(H5Dcreate2(f, "zero", H5T_STD_I32BE, sz, H5P_DEFAULT,
+                        H5P_DEFAULT, H5P_DEFAULT));
+    hid_t c = H5Tcreate(H5T_COMPOUND, 16), s3 = H5Screate_simple(1, three,
+                                                                 NULL);
+    H5Tinsert(c, "im", 0, H5T_IEEE_F64BE);
+    H5Tinsert(c, "re", 8, H5T_IEEE_F64BE);
+    hid_t m = H5Tcreate(H5T_COMPOUND, 16);
+    H5Tinsert(m, "re", 0, H5T_NATIVE_DOUBLE);
+    H5Tinsert(m, "im", 8, H5T_NATIVE_DOUBLE);
+    double z[6] = {1, -1, 2, -2, 3, -3};
+    d = H5Dcreate2(f, "cplx", c, s3, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, z);
+    H5Dclose(d);
+    H5Tclose(m);
+    H5Tclose(c);
+    H5Sclose(s3);
+    H5Sclose(sz);
+    H5Sclose(sn);
+    H5Tclose(str);
+    H5Sclose(s1);
+    H5Fclose(f);
+}
+
+Test(h5io, unsupported_types_are_refused_and_empty_datasets_load_nothing)
+{
+    sharr_array *b;
+    odd_file(path("odd.h5"));
+    cr_assert_eq(sharr_h5_load(pool2, path("odd.h5"), "/text", tu_name("t"),
+                               NULL, &b), SHARR_EUNSUPPORTED);
+    cr_assert(strstr(sharr_errmsg(), "/text: cannot load string data") != NULL,
+              "%s", sharr_errmsg());
+    cr_assert_eq(sharr_h5_load(pool2, path("odd.h5"), "null", tu_name("n"),
+                               NULL, &b), SHARR_H5_EMPTY);
+    cr_assert_null(b);
+    cr_assert(strstr(sharr_errmsg(), "null dataspace") != NULL);
+    cr_assert_eq(sharr_h5_load(NULL, path("odd.h5"), "/zero", tu_name("z"),
+                               NULL, &b), SHARR_H5_EMPTY);
+    cr_assert(!tu_exists(tu_name("n")) && !tu_exists(tu_name("z")) &&
+              !tu_exists(tu_name("t")));
+    cr_assert_eq(sharr_h5_load(pool2, path("odd.h5"), "/cplx", tu_name("c"),
+                               NULL, &b), 0, "%s", sharr_errmsg());
+    const double *z = sharr_array_data(b);
+    cr_assert(z[0] == 1 && z[1] == -1 && z[4] == 3 && z[5] == -3,
+              "member names decide, not their order or byte order");
+    sharr_array_close(b);
+
+    sharr_h5_entry *list;
+    size_t n, found = 0;
+    cr_assert_eq(sharr_h5_list(pool2, path("odd.h5"), &list, &n), 0);
+    cr_assert_eq(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].path, "/cplx") == 0)
+            found += list[i].loadable && list[i].dtype == SHARR_C128;
+        if (strcmp(list[i].path, "/text") == 0)
+            found += !list[i].loadable && strcmp(list[i].cls, "string") == 0;
+        if (strcmp(list[i].path, "/null") == 0)
+            found += list[i].space == 2;
+    }
+    cr_assert_eq(found, 3);
+    sharr_h5_list_free(list);
+}
+
+Test(h5io, saving_over_a_dataset_needs_force_and_bad_options_are_einval)
+{
+    size_t shape[] = {6, 4};
+    sharr_array *a = make("s", SHARR_I32, 2, shape, "range"), *s0;
+    sharr_save_opts o = {0};
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/x", &o), 0);
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/x", &o), SHARR_EEXIST);
+    cr_assert(strstr(sharr_errmsg(), path("s.h5")) != NULL, "the message "
+              "names the file, not a temporary one: %s", sharr_errmsg());
+    o.force = 1;
+    o.row_start = 4;
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/x", &o), 0);
+    sharr_array *b;
+    cr_assert_eq(sharr_h5_load(pool2, path("s.h5"), "/x", tu_name("b"), NULL,
+                               &b), 0);
+    cr_assert_eq(sharr_array_rows(b), 2);
+    cr_assert_eq(((const int32_t *)sharr_array_data(b))[0], 16);
+    sharr_array_close(b);
+    sharr_save_opts bad = {.chunk_ndim = 3, .chunk = {1, 1, 1}};
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/y", &bad),
+                 SHARR_EINVAL);
+    bad = (sharr_save_opts){.chunk_ndim = 1, .chunk = {7}};
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/y", &bad),
+                 SHARR_EINVAL);
+    bad = (sharr_save_opts){.gzip = 10};
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/y", &bad),
+                 SHARR_EINVAL);
+    bad = (sharr_save_opts){.row_start = 5, .row_end = 5};
+    cr_assert_eq(sharr_h5_save(pool2, a, path("s.h5"), "/y", &bad),
+                 SHARR_EINVAL);
+    s0 = make("s0", SHARR_F64, 0, NULL, "1");
+    bad = (sharr_save_opts){.gzip = 1};
+    cr_assert_eq(sharr_h5_save(pool2, s0, path("s.h5"), "/y", &bad),
+                 SHARR_EINVAL);
+    cr_assert(strstr(sharr_errmsg(), "scalar") != NULL);
+    cr_assert_eq(sharr_h5_save(pool2, s0, path("s.h5"), "/y", NULL), 0);
+    sharr_array_close(s0);
+    sharr_array_close(a);
+}
+
+Test(h5io, load_into_checks_dtype_and_shape)
+{
+    size_t shape[] = {5, 2}, other[] = {5, 3};
+    sharr_array *a = make("src", SHARR_F32, 2, shape, "random:1");
+    sharr_array *same = make("same", SHARR_F32, 2, shape, "zeros");
+    sharr_array *wrong = make("wrong", SHARR_F32, 2, other, "zeros");
+    sharr_array *wdt = make("wdt", SHARR_F64, 2, shape, "zeros"), *b;
+    cr_assert_eq(sharr_h5_save(NULL, a, path("i.h5"), "/a", NULL), 0);
+    sharr_load_opts o = {.into = tu_name("wrong")};
+    cr_assert_eq(sharr_h5_load(pool2, path("i.h5"), "/a", NULL, &o, &b),
+                 SHARR_ESHAPE);
+    o.into = tu_name("wdt");
+    cr_assert_eq(sharr_h5_load(pool2, path("i.h5"), "/a", NULL, &o, &b),
+                 SHARR_EDTYPE);
+    cr_assert(tu_exists(tu_name("wdt")), "a refused --into keeps the array");
+    o.into = tu_name("same");
+    cr_assert_eq(sharr_h5_load(pool2, path("i.h5"), "/a", NULL, &o, &b), 0);
+    same_bytes(a, b);
+    sharr_array_close(b);
+    sharr_array_close(a);
+    sharr_array_close(same);
+    sharr_array_close(wrong);
+    sharr_array_close(wdt);
+}
+
+Test(h5io, npy_files_round_trip_and_bad_ones_are_refused)
+{
+    size_t shape[] = {3, 7};
+    sharr_array *a = make("np", SHARR_C64, 2, shape, "random:2"), *b;
+    sharr_save_opts o = {0};
+    cr_assert_eq(sharr_npy_save(a, path("a.npy"), &o), 0);
+    cr_assert_eq(sharr_npy_save(a, path("a.npy"), &o), SHARR_EEXIST);
+    cr_assert_eq(sharr_npy_load(path("a.npy"), tu_name("back"), NULL, &b), 0);
+    same_bytes(a, b);
+    sharr_array_close(b);
+
+    /* Truncated data, then a broken header. */
+    cr_assert_eq(truncate(path("a.npy"), 4096 + 50), 0);
+    cr_assert_eq(sharr_npy_load(path("a.npy"), tu_name("t"), NULL, &b),
+                 SHARR_ECORRUPT);
+    cr_assert(!tu_exists(tu_name("t")));
+    static const char h1[] = "\x93NUMPY\x01\x00\x10\x00{'descr': 1}   \n";
+    static const char h2[] =
+        "\x93NUMPY\x01\x00\x20\x00{'descr': '<f8', 'shape': (2,)}\n";
+    FILE *f = fopen(path("bad.npy"), "w");
+    fwrite(h1, 1, sizeof h1 - 1, f); /* fputs would stop at the NUL */
+    fclose(f);
+    cr_assert_eq(sharr_npy_load(path("bad.npy"), tu_name("t"), NULL, &b),
+                 SHARR_EUNSUPPORTED);
+    f = fopen(path("bad2.npy"), "w");
+    fwrite(h2, 1, sizeof h2 - 1, f);
+    fclose(f);
+    cr_assert_eq(sharr_npy_load(path("bad2.npy"), tu_name("t"), NULL, &b),
+                 SHARR_ECORRUPT);
+    cr_assert_eq(sharr_npy_load(path("none.npy"), tu_name("t"), NULL, &b),
+                 SHARR_ENOENT);
+    cr_assert(!tu_exists(tu_name("t")));
+    sharr_array_close(a);
+}
