@@ -165,13 +165,15 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a | deps
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
-## check-asan: run the unit and CLI tests again under ASan + UBSan
+## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
 check-asan: $(ASAN_TESTS) $(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run-unit.sh $(ASAN_TESTS)
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    $(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(A)/sharr
 	$(Q)sh tests/leftovers.sh
 
 # ---- the demo and benchmarks ----

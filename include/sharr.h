@@ -704,6 +704,10 @@ typedef struct sharr_save_opts {
     int complex_matlab;       /* 1: complex as {real, imag} (MATLAB), else
                                  h5py's {r, i} */
     int force;                /* 1: replace an existing dataset or file */
+    int sync;                 /* 1: fsync the file before renaming it into
+                                 place, so it survives a power failure too
+                                 (a crash of the saver never hurts the
+                                 target either way) */
     sharr_run_opts run;
 } sharr_save_opts;
 

@@ -1116,11 +1116,16 @@ struct chunk_geom {
     int gzip, shuffle;
 };
 
-struct write_arg {
+/* One step of the save pipeline: the blocks compress window k into one
+ * half of the staging array while block row 0 writes window k - 1 from the
+ * other half, so the single writer works while the others compress. */
+struct step_arg {
     struct save_arg save;
     struct chunk_geom g;
-    uint64_t count;          /* chunks in this window */
-    int last;                /* move the link afterwards */
+    uint64_t window;         /* chunks per window */
+    uint64_t total;          /* chunks in all */
+    uint64_t nwindows;
+    uint64_t k;              /* this step */
 };
 
 /* Coordinates (in chunks) of linear chunk index c. */
@@ -1168,95 +1173,139 @@ static void gather(const struct chunk_geom *g, const unsigned char *array,
     }
 }
 
-/* HDF5's shuffle filter: byte j of element i goes to j * n + i. */
+/* HDF5's shuffle filter: byte j of element i goes to j * n + i.  Done in
+ * blocks of 4096 elements so each input byte is read from cache, not once
+ * per byte position from memory (which would not scale over workers). */
 static void shuffle(const unsigned char *in, unsigned char *out, size_t n,
                     size_t elem)
 {
-    for (size_t j = 0; j < elem; j++)
-        for (size_t i = 0; i < n; i++)
-            out[j * n + i] = in[i * elem + j];
+    enum { BLOCK = 4096 };
+
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
+        for (size_t j = 0; j < elem; j++) {
+            unsigned char *o = out + j * n;
+            const unsigned char *p = in + j;
+            for (size_t i = i0; i < i1; i++)
+                o[i] = p[i * elem];
+        }
+    }
 }
 
-/* Each block: chunks [r0, r1) of the window into their staging slots, each
- * slot an 8-byte length and the bytes HDF5's filter pipeline would make. */
-static int compress_kernel(const sharr_block *b)
+/* The first chunk and the chunk count of window w. */
+static void window_range(const struct step_arg *s, uint64_t w, uint64_t *first,
+                         uint64_t *count)
 {
-    const struct chunk_geom *g = b->arg;
-    const unsigned char *array = b->data[0];
-    unsigned char *staging = b->data[1];
-    unsigned char *raw = malloc(g->chunk_bytes), *shuf = NULL;
-    uint64_t coord[SHARR_MAX_NDIM];
-    int err = 0;
-
-    if (!raw || (g->shuffle && !(shuf = malloc(g->chunk_bytes)))) {
-        free(raw);
-        return sharr__fail(SHARR_ENOMEM, "out of memory for a %llu-byte "
-                           "chunk", (unsigned long long)g->chunk_bytes);
-    }
-    for (size_t k = b->r0; k < b->r1 && err == 0; k++) {
-        unsigned char *slot = staging + k * g->slot_bytes;
-        const unsigned char *src = raw;
-        uint64_t len = g->chunk_bytes;
-        unravel(g, g->first + k, coord);
-        gather(g, array, coord, raw);
-        if (g->shuffle) {
-            shuffle(raw, shuf, g->chunk_bytes / g->elem, g->elem);
-            src = shuf;
-        }
-        if (g->gzip) {
-            uLongf out = (uLongf)(g->slot_bytes - 8);
-            if (compress2(slot + 8, &out, src, (uLong)g->chunk_bytes,
-                          g->gzip) != Z_OK)
-                err = sharr__fail(SHARR_EIO, "zlib failed on chunk %zu", k);
-            len = out;
-        } else {
-            memcpy(slot + 8, src, g->chunk_bytes);
-        }
-        memcpy(slot, &len, 8);
-    }
-    free(raw);
-    free(shuf);
-    return err;
+    *first = w * s->window;
+    *count = s->total - *first < s->window ? s->total - *first : s->window;
 }
 
-static int write_chunks_kernel(const sharr_block *b)
+/* Slot i of window w: an 8-byte length, then the chunk's stored bytes. */
+static unsigned char *slot_of(const struct step_arg *s, unsigned char *staging,
+                              uint64_t w, uint64_t i)
 {
-    const struct write_arg *w = b->arg;
-    const unsigned char *staging = b->data[0];
+    return staging + ((w % 2) * s->window + i) * s->g.slot_bytes;
+}
+
+/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, deflate) would
+ * have stored it; raw and shuf are chunk-sized scratch buffers. */
+static int compress_chunk(const struct chunk_geom *g, const unsigned char *array,
+                          uint64_t c, unsigned char *slot, unsigned char *raw,
+                          unsigned char *shuf)
+{
+    uint64_t coord[SHARR_MAX_NDIM], len = g->chunk_bytes;
+    const unsigned char *src = raw;
+
+    unravel(g, c, coord);
+    gather(g, array, coord, raw);
+    if (g->shuffle) {
+        shuffle(raw, shuf, g->chunk_bytes / g->elem, g->elem);
+        src = shuf;
+    }
+    if (g->gzip) {
+        uLongf out = (uLongf)(g->slot_bytes - 8);
+        if (compress2(slot + 8, &out, src, (uLong)g->chunk_bytes, g->gzip) !=
+            Z_OK)
+            return sharr__fail(SHARR_EIO, "zlib failed on chunk %llu",
+                               (unsigned long long)c);
+        len = out;
+    } else {
+        memcpy(slot + 8, src, g->chunk_bytes);
+    }
+    memcpy(slot, &len, 8);
+    return 0;
+}
+
+/* Store window w's chunks with H5Dwrite_chunk; after the last one, name
+ * the dataset. */
+static int write_window(const struct step_arg *s, unsigned char *staging,
+                        uint64_t w, bool last)
+{
     char tmp[DSET_MAX + 160], parent[DSET_MAX];
     const char *base;
+    uint64_t first, count;
     hid_t f, d = -1;
     int err = 0;
 
     h5_quiet();
-    if ((f = open_file(w->save.where.file, true)) < 0)
+    if ((f = open_file(s->save.where.file, true)) < 0)
         return SHARR_EHDF5;
-    split_dset(w->save.where.dset, parent, sizeof parent, &base);
+    split_dset(s->save.where.dset, parent, sizeof parent, &base);
     snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
-             w->save.tmp_link);
+             s->save.tmp_link);
     if ((d = H5Dopen2(f, tmp, H5P_DEFAULT)) < 0) {
         err = h5_fail(SHARR_EHDF5, "cannot reopen the dataset being saved");
         goto done;
     }
-    for (uint64_t k = 0; k < w->count && err == 0; k++) {
-        const unsigned char *slot = staging + k * w->g.slot_bytes;
+    window_range(s, w, &first, &count);
+    for (uint64_t i = 0; i < count && err == 0; i++) {
+        const unsigned char *slot = slot_of(s, staging, w, i);
         uint64_t coord[SHARR_MAX_NDIM], len;
         hsize_t off[SHARR_MAX_NDIM];
         memcpy(&len, slot, 8);
-        unravel(&w->g, w->g.first + k, coord);
-        for (int i = 0; i < w->g.ndim; i++)
-            off[i] = coord[i] * w->g.chunk[i];
+        unravel(&s->g, first + i, coord);
+        for (int j = 0; j < s->g.ndim; j++)
+            off[j] = coord[j] * s->g.chunk[j];
         if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, off, (size_t)len, slot + 8) < 0)
             err = h5_fail(SHARR_EHDF5, "cannot write chunk %llu",
-                          (unsigned long long)(w->g.first + k));
+                          (unsigned long long)(first + i));
     }
     close_id(&d, H5Dclose);
-    if (err == 0 && w->last)
-        err = finish_link(f, &w->save);
+    if (err == 0 && last)
+        err = finish_link(f, &s->save);
 done:
     close_id(&d, H5Dclose);
     if (H5Fclose(f) < 0 && err == 0)
-        err = h5_fail(SHARR_EHDF5, "%s: cannot close", w->save.where.file);
+        err = h5_fail(SHARR_EHDF5, "%s: cannot close", s->save.where.file);
+    return err;
+}
+
+/* Row 0 of a step after the first writes the previous window; every other
+ * row compresses one chunk of window k. */
+static int save_step_kernel(const sharr_block *b)
+{
+    const struct step_arg *s = b->arg;
+    const unsigned char *array = b->data[0];
+    unsigned char *staging = b->data[1];
+    /* Each worker's two scratch chunks live after the windows, so no block
+     * pays for fresh pages from malloc. */
+    unsigned char *raw = staging + 2 * s->window * s->g.slot_bytes +
+                         (uint64_t)b->worker * 2 * s->g.chunk_bytes;
+    unsigned char *shuf = raw + s->g.chunk_bytes;
+    bool writes = s->k > 0;
+    uint64_t first, count;
+    int err = 0;
+
+    window_range(s, s->k, &first, &count);
+    for (size_t r = b->r0; r < b->r1 && err == 0; r++) {
+        if (writes && r == 0) {
+            err = write_window(s, staging, s->k - 1, s->k == s->nwindows);
+            continue;
+        }
+        uint64_t i = r - (writes ? 1 : 0);
+        err = compress_chunk(&s->g, array, first + i,
+                             slot_of(s, staging, s->k, i), raw, shuf);
+    }
     return err;
 }
 
@@ -1296,52 +1345,57 @@ static int make_staging(size_t bytes, sharr_array **out)
 static int save_filtered(sharr_pool *pool, sharr_array *src,
                          const struct save_arg *a, const sharr_run_opts *ro)
 {
-    struct write_arg w;
-    uint64_t total = 1, window;
+    struct step_arg st;
     sharr_array *staging = NULL;
     size_t n = (size_t)sharr_pool_workers(pool);
+    uint64_t cap;
     int err;
 
-    memset(&w, 0, sizeof w);
-    w.save = *a;
-    chunk_geometry(a, &w.g);
+    memset(&st, 0, sizeof st);
+    st.save = *a;
+    chunk_geometry(a, &st.g);
+    st.total = 1;
     for (int i = 0; i < a->ndim; i++)
-        total *= w.g.grid[i];
-    window = STAGING_MAX / w.g.slot_bytes;
-    window = window < 1 ? 1 : (window > total ? total : window);
-    if ((err = make_staging(window * w.g.slot_bytes, &staging)) < 0)
+        st.total *= st.g.grid[i];
+    /* About four windows (so writing overlaps compressing), each at most
+     * half the staging space. */
+    cap = STAGING_MAX / 2 / st.g.slot_bytes;
+    st.window = (st.total + 3) / 4;
+    st.window = st.window > cap ? cap : st.window;
+    st.window = st.window < 1 ? 1 : st.window;
+    st.nwindows = (st.total + st.window - 1) / st.window;
+    if ((err = make_staging(2 * st.window * st.g.slot_bytes +
+                            n * 2 * st.g.chunk_bytes, &staging)) < 0)
         return err;
-    for (uint64_t first = 0; first < total && err == 0; first += window) {
+    for (st.k = 0; st.k <= st.nwindows && err == 0; st.k++) {
         sharr_array *arrays[2] = {src, staging};
         sharr_job_spec spec = {0};
-        w.g.first = first;
-        w.count = total - first < window ? total - first : window;
-        w.last = first + w.count == total;
-        spec.kernel = compress_kernel;
+        uint64_t first, count = 0;
+        if (st.k < st.nwindows)
+            window_range(&st, st.k, &first, &count);
+        spec.kernel = save_step_kernel;
         spec.narrays = 2;
         spec.arrays = arrays;
         spec.whole = 3;
-        spec.rows = w.count;
-        spec.arg = &w.g;
-        spec.arg_size = sizeof w.g;
+        spec.rows = count + (st.k > 0);
+        spec.arg = &st;
+        spec.arg_size = sizeof st;
         spec.plain_errors = 1;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
-        spec.schedule.chunk = w.count / (4 * n) ? w.count / (4 * n) : 1;
+        spec.schedule.chunk = count / (2 * n) ? count / (2 * n) : 1;
         if (ro) {
             spec.progress = ro->progress;
             spec.progress_ctx = ro->progress_ctx;
         }
-        if ((err = sharr_pool_run(pool, &spec)) == 0)
-            err = run_one(pool, write_chunks_kernel, &w, sizeof w, 1,
-                          &staging, NULL, 0, -1);
+        err = sharr_pool_run(pool, &spec);
     }
     sharr_unlink(sharr_array_name(staging));
     sharr_array_close(staging);
     return err;
 }
 
-_Static_assert(sizeof(struct write_arg) <= SHARR_JOB_ARG_MAX,
-               "the write job's argument must fit a job");
+_Static_assert(sizeof(struct step_arg) <= SHARR_JOB_ARG_MAX,
+               "a save step's argument must fit a job");
 
 /* ---- save: the caller's side ---- */
 
@@ -1504,18 +1558,19 @@ static int resolve_target(const char *file, char *dir, size_t dsize,
     return absolute_existing(tmp, dir, dsize);
 }
 
-/* Make the complete temporary file the target, durably. */
-static int commit(const char *tmp, const char *final)
+/* Make the complete temporary file the target (durably with sync). */
+static int commit(const char *tmp, const char *final, bool sync)
 {
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    int fd = sync ? open(tmp, O_RDONLY | O_CLOEXEC) : -1;
 
-    if (fd < 0 || fsync(fd) < 0) {
+    if (sync && (fd < 0 || fsync(fd) < 0)) {
         int err = sharr__fail_os(-errno, "%s", tmp);
         if (fd >= 0)
             close(fd);
         return err;
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     if (rename(tmp, final) < 0)
         return sharr__fail_os(-errno, "renaming %s to %s", tmp, final);
     return 0;
@@ -1549,7 +1604,7 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
     if (err == 0 && !sa.write_data)
         err = save_filtered(pool, src, &sa, &o->run);
     if (err == 0)
-        err = commit(sa.where.file, final);
+        err = commit(sa.where.file, final, o->sync != 0);
     if (err < 0) {
         unlink(sa.where.file);
         sharr__errmsg_replace(sa.where.file, file);

@@ -396,7 +396,7 @@ int sharr_npy_save(const sharr_array *a, const char *path,
                                 r0 * sharr_array_row_bytes(a);
     if ((err = write_all(fd, header, sizeof header)) == 0)
         err = write_all(fd, data, (r1 - r0) * sharr_array_row_bytes(a));
-    if (err == 0 && fsync(fd) < 0)
+    if (err == 0 && o->sync && fsync(fd) < 0)
         err = sharr__fail_os(-errno, "%s", tmp);
     if (close(fd) < 0 && err == 0)
         err = sharr__fail_os(-errno, "%s", tmp);

@@ -194,8 +194,8 @@ int cmd_load(int argc, char **argv)
 static const char save_usage[] =
     "Usage: sharr save NAME FILE:/path/to/dataset [--rows A:B]\n"
     "                  [--chunk R[xC...]] [--gzip L] [--shuffle]\n"
-    "                  [--complex h5py|matlab] [--force] [-j N]\n"
-    "       sharr save NAME FILE.npy [--rows A:B] [--force]\n\n"
+    "                  [--complex h5py|matlab] [--force] [--sync] [-j N]\n"
+    "       sharr save NAME FILE.npy [--rows A:B] [--force] [--sync]\n\n"
     "Save the array NAME as an HDF5 dataset (creating the file, or adding to\n"
     "it) or as a .npy file.  The target never holds a partial result: the\n"
     "file is written next to it under a temporary name (a copy, when it\n"
@@ -209,7 +209,11 @@ static const char save_usage[] =
     "                        workers in parallel\n"
     "      --shuffle         byte shuffle before deflate\n"
     "      --complex KIND    h5py: {r, i} (default); matlab: {real, imag}\n"
-    "  -f, --force           replace an existing dataset (or .npy file)\n"
+    "  -f, --force           replace an existing dataset (or .npy file);\n"
+    "                        the old dataset's space stays in the file\n"
+    "                        (h5repack reclaims it)\n"
+    "      --sync            flush the file to disk before it replaces the\n"
+    "                        target, so a power failure cannot lose it\n"
     "  -j, --jobs N          worker processes (default: one per CPU)\n"
     "  -h, --help            show this help\n";
 
@@ -243,6 +247,7 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
             return cli_usage("--complex is h5py or matlab, not '%s'", optarg);
         return 0;
     case 'f': o->force = 1; return 0;
+    case 'Y': o->sync = 1; return 0;
     case 'j': return cli_parse_jobs(optarg, jobs);
     default: return -1;
     }
@@ -284,6 +289,7 @@ int cmd_save(int argc, char **argv)
         {"shuffle", no_argument, NULL, 'S'},
         {"complex", required_argument, NULL, 'C'},
         {"force", no_argument, NULL, 'f'},
+        {"sync", no_argument, NULL, 'Y'},
         {"jobs", required_argument, NULL, 'j'}, COMMON_LONGOPTS, {0}};
     sharr_save_opts o;
     struct source dst;
