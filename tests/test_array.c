@@ -486,32 +486,39 @@ Test(array, lock_twice_is_ebusy_and_unlock_without_lock_is_eperm)
 
 /* ---- temporary arrays ---- */
 
-/* A child creates temporary arrays, reports, then dies as `how` says. */
+/* A child creates a temporary array, reports, waits for the go, then dies
+ * as `how` says (0: a normal exit, else that signal). */
 static void temp_child_dies(const char *name, int how)
 {
-    int pipefd[2];
+    int report[2], go[2];
     char c = 0;
-    cr_assert_eq(pipe(pipefd), 0);
+    cr_assert_eq(pipe(report), 0);
+    cr_assert_eq(pipe(go), 0);
     pid_t pid = fork();
     if (pid == 0) {
         sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
         sharr_array *a;
         size_t shape[] = {1024};
         int err = sharr_array_create(name, SHARR_F64, 1, shape, &o, &a);
-        (void)!write(pipefd[1], err == 0 ? "y" : "n", 1);
+        (void)!write(report[1], err == 0 ? "y" : "n", 1);
+        (void)!read(go[0], &c, 1);
         if (how == 0)
             _exit(0);
         pause();
         _exit(0);
     }
-    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    cr_assert_eq(read(report[0], &c, 1), 1);
     cr_assert_eq(c, 'y');
     cr_assert(tu_exists(name));
     if (how)
         kill(pid, how);
+    else
+        (void)!write(go[1], "x", 1);
     tu_reap(pid);
-    close(pipefd[0]);
-    close(pipefd[1]);
+    for (int i = 0; i < 2; i++) {
+        close(report[i]);
+        close(go[i]);
+    }
     cr_assert(tu_wait_gone(name, 5.0), "temporary array %s outlived its "
               "creator", name);
 }
