@@ -53,7 +53,12 @@
  * THREADS AND FORK.  Distinct handles may be used from distinct threads; one
  * handle must not be used by two threads at once (the lock functions are the
  * exception: they are meant for it).  A mapping survives fork(): a child may
- * keep using its parent's handles.
+ * keep using its parent's handles.  A pool forks its workers: create it
+ * before starting threads, from a thread that lives as long as the pool.
+ *
+ * SECTIONS.  Errors; dtypes and values (dtype.c); arrays (array.c, with
+ * temporary arrays' guardian in guardian.c); the worker pool (pool.c);
+ * built-in operations (ops.c); HDF5 and .npy files (h5io.c, npyio.c).
  */
 #ifndef SHARR_H
 #define SHARR_H
