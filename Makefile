@@ -184,7 +184,7 @@ demo: all
 
 BENCHES := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-$(B)/bench/%: tests/bench/%.c $(STATIC) | deps
+$(B)/bench/%: tests/bench/%.c tests/bench/benchutil.h $(STATIC) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -fopenmp $(BLAS_CFLAGS) -o $@ $< $(STATIC) \

@@ -255,8 +255,7 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
     return 0;
 }
 
-/* pread exactly n bytes at off. */
-static int read_exact(int fd, void *buf, size_t n, off_t off)
+int sharr__pread_all(int fd, void *buf, size_t n, off_t off)
 {
     unsigned char *p = buf;
 
@@ -265,9 +264,10 @@ static int read_exact(int fd, void *buf, size_t n, off_t off)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
-            return sharr__fail_os(-errno, "pread");
+            return sharr__fail_os(-errno, "reading");
         if (got == 0)
-            return sharr__fail(SHARR_ECORRUPT, "segment shrank while read");
+            return sharr__fail(SHARR_ECORRUPT, "the file ends %zu bytes "
+                               "early (truncated while read?)", n);
         p += got;
         n -= (size_t)got;
         off += got;
@@ -298,9 +298,9 @@ static int read_segment(int fd, struct sharr__ctl *ctl, sharr_info *info)
     if (size % SHARR__PAGE != 0)
         return sharr__fail(SHARR_ECORRUPT, "segment size %zu is not a "
                            "multiple of %u (truncated?)", size, SHARR__PAGE);
-    if ((err = read_exact(fd, ctl, sizeof *ctl,
+    if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
                           (off_t)(size - SHARR__CTL_SIZE))) < 0 ||
-        (err = read_exact(fd, header, sizeof header, 0)) < 0)
+        (err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
         return err;
     return sharr__validate(ctl, header, size, info);
 }

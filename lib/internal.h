@@ -105,6 +105,10 @@ void sharr__shm_name(const char *name, char *buf, size_t size);
  * that pool workers attach the same way. */
 unsigned sharr__array_open_flags(const sharr_array *a);
 
+/* pread exactly n bytes at off (retrying short reads and EINTR).
+ * @return 0, -errno, or SHARR_ECORRUPT if the file ends first. */
+int sharr__pread_all(int fd, void *buf, size_t n, off_t off);
+
 /* ---- processes (guardian.c) ---- */
 
 /* The start time of `pid` in clock ticks since boot (field 22 of

@@ -233,23 +233,6 @@ static void swap_items(unsigned char *p, size_t n, size_t part)
         }
 }
 
-static int read_all(int fd, unsigned char *dst, size_t n, off_t off)
-{
-    while (n > 0) {
-        ssize_t got = pread(fd, dst, n, off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return sharr__fail_os(-errno, "reading the data");
-        if (got == 0)
-            return sharr__fail(SHARR_ECORRUPT, "the data is truncated");
-        dst += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return 0;
-}
-
 /* Read `count` elements from `off` into dst (of the array's dtype). */
 static int read_elements(int fd, const struct npy_header *h,
                          unsigned char *dst, size_t count, off_t off)
@@ -259,14 +242,14 @@ static int read_elements(int fd, const struct npy_header *h,
     int err;
 
     if (!h->half) {
-        if ((err = read_all(fd, dst, count * h->file_item, off)) < 0)
+        if ((err = sharr__pread_all(fd, dst, count * h->file_item, off)) < 0)
             return err;
         if (h->big_endian)
             swap_items(dst, count * h->file_item / part, part);
         return 0;
     }
     /* float16: read into the upper half of the f32 space, widen there. */
-    if ((err = read_all(fd, dst + 2 * count, 2 * count, off)) < 0)
+    if ((err = sharr__pread_all(fd, dst + 2 * count, 2 * count, off)) < 0)
         return err;
     if (h->big_endian)
         swap_items(dst + 2 * count, count, 2);

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "sharr.h"
+#include "benchutil.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -31,31 +32,6 @@ static int quick;
 static void let_openmp_sleep(void)
 {
     usleep(30000);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-struct fig { double med, min, max; };
-
-static struct fig summarize(double *t, int n)
-{
-    struct fig f;
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    f.med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-    f.min = t[0];
-    f.max = t[n - 1];
-    return f;
 }
 
 static void die(const char *what, int err)

@@ -12,15 +12,15 @@
 
     /usr/bin/python3 tests/interop/test_h5py.py /path/to/sharr
 """
-import glob
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import h5py
 import numpy as np
+
+from harness import Sharr, check, run_tests
 
 SHARR = sys.argv[1]
 PREFIX = "ti.%d." % os.getpid()
@@ -28,26 +28,7 @@ TMP = tempfile.mkdtemp(prefix="sharr-h5py-")
 DTYPES = {"i8": "|i1", "i16": "<i2", "i32": "<i4", "i64": "<i8",
           "u8": "|u1", "u16": "<u2", "u32": "<u4", "u64": "<u8",
           "f32": "<f4", "f64": "<f8", "c64": "<c8", "c128": "<c16"}
-failures = []
-checks = 0
-
-
-def sharr(*args, ok=True):
-    r = subprocess.run([SHARR] + [str(a) for a in args], capture_output=True,
-                       text=True)
-    if ok and r.returncode != 0:
-        raise RuntimeError("sharr %s failed (%d): %s"
-                           % (" ".join(map(str, args)), r.returncode,
-                              r.stderr))
-    return r
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sharr = Sharr(SHARR)
 
 
 def shm(name):
@@ -258,16 +239,8 @@ def test_npy_files_both_ways():
 
 
 def main():
-    try:
-        for name, fn in sorted(globals().items()):
-            if name.startswith("test_"):
-                fn()
-    finally:
-        for p in glob.glob("/dev/shm/sharr." + PREFIX + "*"):
-            os.unlink(p)
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("interop h5py: %d checks, %d failed" % (checks, len(failures)))
-    return 1 if failures else 0
+    return run_tests(globals(), "interop h5py", PREFIX,
+                     lambda: shutil.rmtree(TMP, ignore_errors=True))
 
 
 if __name__ == "__main__":

@@ -23,21 +23,12 @@ import time
 import h5py
 import numpy as np
 
+from harness import check, report
+
 SHARR = sys.argv[1]
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 PREFIX = "ti.%d." % os.getpid()
 TMP = tempfile.mkdtemp(prefix="sharr-kill-")
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-
 
 def save_cmd(name, target, filtered):
     cmd = [SHARR, "save", name, target, "-j", "2"]
@@ -118,9 +109,8 @@ def main():
     finally:
         subprocess.run([SHARR, "rm", name], stderr=subprocess.DEVNULL)
         shutil.rmtree(TMP, ignore_errors=True)
-    print("interrupted save: %d kills, outcomes %s, %d checks, %d failed"
-          % (4 * ROUNDS, outcomes, checks, len(failures)))
-    return 1 if failures else 0
+    print("interrupted save: %d kills, outcomes %s" % (4 * ROUNDS, outcomes))
+    return report("interrupted save")
 
 
 if __name__ == "__main__":

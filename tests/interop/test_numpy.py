@@ -5,36 +5,19 @@ writes.  Run with Debian's /usr/bin/python3 (python3-numpy):
 
     /usr/bin/python3 tests/interop/test_numpy.py /path/to/sharr
 """
-import glob
 import os
-import subprocess
 import sys
 
 import numpy as np
+
+from harness import Sharr, check, run_tests
 
 SHARR = sys.argv[1]
 PREFIX = "ti.%d." % os.getpid()
 DTYPES = {"i8": "|i1", "i16": "<i2", "i32": "<i4", "i64": "<i8",
           "u8": "|u1", "u16": "<u2", "u32": "<u4", "u64": "<u8",
           "f32": "<f4", "f64": "<f8", "c64": "<c8", "c128": "<c16"}
-failures = []
-checks = 0
-
-
-def sharr(*args):
-    r = subprocess.run([SHARR] + list(args), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("sharr %s failed (%d): %s"
-                           % (" ".join(args), r.returncode, r.stderr))
-    return r.stdout
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+sharr = Sharr(SHARR)
 
 
 def path(name):
@@ -113,15 +96,7 @@ def test_header_is_what_numpy_itself_would_read():
 
 
 def main():
-    try:
-        for name, fn in sorted(globals().items()):
-            if name.startswith("test_"):
-                fn()
-    finally:
-        for p in glob.glob("/dev/shm/sharr." + PREFIX + "*"):
-            os.unlink(p)
-    print("interop numpy: %d checks, %d failed" % (checks, len(failures)))
-    return 1 if failures else 0
+    return run_tests(globals(), "interop numpy", PREFIX)
 
 
 if __name__ == "__main__":
