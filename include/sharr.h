@@ -23,8 +23,11 @@
  *   end             ctl_offset + 4096 = the size of the segment.
  *
  * So numpy.load("/dev/shm/sharr.NAME", mmap_mode="r+") is a writable,
- * zero-copy view of the same elements.  The control block's magic is written
- * last: a half-made segment is never opened as valid.  Opening re-checks every
+ * zero-copy view of the same elements.  A segment is built under a hidden
+ * name (sharr..new.PID.HEX) and linked to its name only when complete, with
+ * the control block's magic written last: a half-made segment never appears
+ * under an array name, and `sharr gc` removes a hidden one whose creator
+ * was killed.  Opening re-checks every
  * field against the segment's real size and regenerates the .npy header to
  * compare it byte for byte; anything else is SHARR_ECORRUPT.
  *
@@ -312,8 +315,8 @@ SHARR_API int sharr_list(sharr_info **out, size_t *count);
 SHARR_API void sharr_list_free(sharr_info *list);
 
 /* sharr_gc() : remove temporary arrays whose owner process is gone, and
- * half-made segments (creation killed before it finished) whose creator is
- * gone.  Never touches a segment of another user.  With dry_run nothing is
+ * the hidden build names (and, from older versions, half-made segments) of
+ * creators killed before they finished.  Never touches a segment of another user.  With dry_run nothing is
  * removed.  If `removed` is not NULL, calls removed(name, ctx) for each.
  * @return the number of segments removed (or that would be), or an error of
  * sharr_list(). */

@@ -2,10 +2,11 @@
  * array.c - the store: named shared-memory segments holding one array each.
  *
  * Invariants.  A segment is [npy header | elements | control block] (see
- * sharr.h).  It is created O_EXCL, sized, its control block written with the
- * INCOMPLETE magic, its memory reserved, and only when every other byte is in
- * place is the final magic stored (after a release fence), so no process ever
- * opens a half-made segment as valid.  Nothing read from a segment is trusted:
+ * sharr.h).  It is built under a hidden unique name: sized, its control
+ * block written with the INCOMPLETE magic, its memory reserved, the final
+ * magic stored last (after a release fence); only then is it linked to its
+ * array name (link(2) fails on a taken name, like O_EXCL).  So no process
+ * ever sees a half-made segment under an array name.  Nothing read from a segment is trusted:
  * open copies the control block and header out with pread, checks every field
  * with overflow-checked arithmetic against fstat, and maps only afterwards.
  * Fork: a handle's mapping is inherited and stays valid in the child.
@@ -482,6 +483,66 @@ static void fill_derived(sharr_array *a)
     a->row_bytes = a->rows ? in->nbytes / a->rows : item;
 }
 
+/* The hidden name a segment is built under: ".new.<pid>.<hex>".  A leading
+ * '.' is not a valid array name, so nothing opens or lists it by accident,
+ * and the pid lets `sharr gc` remove one whose builder died. */
+static void hidden_name(const unsigned char id[16], char *buf, size_t size)
+{
+    snprintf(buf, size, ".new.%d.%02x%02x%02x%02x%02x%02x%02x%02x",
+             (int)getpid(), id[0], id[1], id[2], id[3], id[4], id[5], id[6],
+             id[7]);
+}
+
+static void shm_path(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, SHARR__SHM_DIR "/" SHARR__PREFIX "%s", name);
+}
+
+/* Give the complete segment its name.  link(2) fails when the name is
+ * taken, so the check is as atomic as O_EXCL was; then the hidden name
+ * goes. */
+static int publish_name(const char *hidden, const char *name)
+{
+    char from[SHARR_NAME_MAX + 32], to[SHARR_NAME_MAX + 32];
+    int err = 0;
+
+    shm_path(hidden, from, sizeof from);
+    shm_path(name, to, sizeof to);
+    if (link(from, to) < 0)
+        err = errno == EEXIST
+                  ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
+                                "exists", name)
+                  : sharr__fail_os(-errno, "cannot name array '%s'", name);
+    unlink(from);
+    return err;
+}
+
+static int check_free_name(const char *name)
+{
+    char path[SHARR_NAME_MAX + 32];
+    struct stat st;
+
+    shm_path(name, path, sizeof path);
+    if (stat(path, &st) == 0)
+        return sharr__fail(SHARR_EEXIST, "an array named '%s' already exists",
+                           name);
+    return 0;
+}
+
+/* Register a temporary array, and its hidden build name, with the guardian
+ * before either exists: a crash at any later point still gets both
+ * removed (the hidden name unconditionally: it is unique to this build). */
+static int guard_temporary(pid_t owner, const char *name, const char *hidden,
+                           const unsigned char id[16])
+{
+    int err = sharr__guardian_register(owner, name, id);
+    return err < 0 ? err : sharr__guardian_register(owner, hidden, NULL);
+}
+
+/* The segment is built under a hidden name and only linked to `name` once
+ * every byte is in place: no process can ever see a half-made segment
+ * under an array name, and a creator killed midway leaves only the hidden
+ * name (removed by its guardian, or by sharr gc). */
 int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
                        const size_t *shape, const sharr_create_opts *opts,
                        sharr_array **out)
@@ -489,10 +550,11 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
     static const sharr_create_opts defaults = {0, 0, 0};
     const sharr_create_opts *o = opts ? opts : &defaults;
     unsigned char id[16];
+    char hidden[64];
     pid_t owner = o->owner ? o->owner : getpid();
     sharr_array *a = NULL;
     int fd = -1, err;
-    bool created = false;
+    bool built = false;
 
     *out = NULL;
     if ((err = check_create_args(name, dtype, ndim, shape, o)) < 0)
@@ -506,20 +568,23 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
     for (size_t i = 0; i < ndim; i++)
         a->info.shape[i] = shape[i];
     if ((err = layout_size(dtype, ndim, shape, &a->info.nbytes, &a->size)) < 0 ||
+        (err = check_free_name(name)) < 0 ||
         (err = check_space(a->size)) < 0 ||
         (err = sharr__random_bytes(id, sizeof id)) < 0)
         goto fail;
-    /* Register with the guardian before the segment exists: a crash at any
-     * later point still gets it removed. */
+    hidden_name(id, hidden, sizeof hidden);
     if ((o->flags & SHARR_CREATE_TEMP) &&
-        (err = sharr__guardian_register(owner, name, id)) < 0)
+        (err = guard_temporary(owner, name, hidden, id)) < 0)
         goto fail;
-    if ((fd = open_fd(name, O_RDWR | O_CREAT | O_EXCL, 0600)) < 0) {
+    if ((fd = open_fd(hidden, O_RDWR | O_CREAT | O_EXCL, 0600)) < 0) {
         err = fd;
         goto fail;
     }
-    created = true;
+    built = true;
     if ((err = build_segment(a, fd, o, owner, id)) < 0)
+        goto fail;
+    built = false; /* publish_name removes the hidden name either way */
+    if ((err = publish_name(hidden, name)) < 0)
         goto fail;
     close(fd);
     a->info.segment_size = a->size;
@@ -534,9 +599,9 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
 fail:
     if (fd >= 0)
         close(fd);
-    if (created) {
+    if (built) {
         char shm[SHARR_NAME_MAX + 16];
-        sharr__shm_name(name, shm, sizeof shm);
+        sharr__shm_name(hidden, shm, sizeof shm);
         shm_unlink(shm);
     }
     sharr_array_close(a);
@@ -808,11 +873,44 @@ static bool collectable(const sharr_info *in)
     return incomplete || (in->status == 0 && (in->flags & SHARR_CREATE_TEMP));
 }
 
+/* Hidden build names (".new.<pid>.<hex>") of this user whose builder is
+ * gone: a creator killed before its segment was named. */
+static int gc_hidden(int dry_run, void (*removed)(const char *, void *),
+                     void *ctx)
+{
+    static const char tag[] = SHARR__PREFIX ".new.";
+    DIR *dir = opendir(SHARR__SHM_DIR);
+    struct dirent *e;
+    int count = 0;
+
+    if (!dir)
+        return 0;
+    while ((e = readdir(dir)) != NULL) {
+        char path[512];
+        struct stat st;
+        long pid;
+        if (strncmp(e->d_name, tag, sizeof tag - 1) != 0)
+            continue;
+        pid = strtol(e->d_name + sizeof tag - 1, NULL, 10);
+        snprintf(path, sizeof path, SHARR__SHM_DIR "/%s", e->d_name);
+        if (pid <= 0 || sharr__proc_alive((pid_t)pid, 0) ||
+            stat(path, &st) < 0 || st.st_uid != geteuid())
+            continue;
+        if (!dry_run && unlink(path) < 0)
+            continue;
+        count++;
+        if (removed)
+            removed(e->d_name + strlen(SHARR__PREFIX), ctx);
+    }
+    closedir(dir);
+    return count;
+}
+
 int sharr_gc(int dry_run, void (*removed)(const char *, void *), void *ctx)
 {
     sharr_info *list;
     size_t n;
-    int err, count = 0;
+    int err, count = gc_hidden(dry_run, removed, ctx);
 
     if ((err = sharr_list(&list, &n)) < 0)
         return err;

@@ -35,6 +35,7 @@
 
 struct record {
     unsigned char id[16];
+    unsigned char any;       /* unlink whatever the name holds */
     char name[SHARR_NAME_MAX + 1];
 };
 
@@ -116,7 +117,8 @@ int sharr__proc_alive(pid_t pid, uint64_t start)
 
 /* ---- the guardian process ---- */
 
-/* Unlink /sharr.NAME if its control block carries `id`. */
+/* Unlink /sharr.NAME if its control block carries `id` (or, for a name
+ * unique to its creator, in any case). */
 static void remove_if_ours(const struct record *r)
 {
     char shm[SHARR_NAME_MAX + 16];
@@ -125,6 +127,10 @@ static void remove_if_ours(const struct record *r)
     int fd;
 
     sharr__shm_name(r->name, shm, sizeof shm);
+    if (r->any) {
+        shm_unlink(shm);
+        return;
+    }
     if ((fd = shm_open(shm, O_RDONLY, 0)) < 0)
         return;
     if (fstat(fd, &st) == 0 && st.st_size >= 2 * SHARR__PAGE &&
@@ -338,7 +344,9 @@ int sharr__guardian_register(pid_t watch, const char *name,
                            "must be the caller (%d) or its parent (%d), not "
                            "%d", (int)getpid(), (int)getppid(), (int)watch);
     memset(&r, 0, sizeof r);
-    memcpy(r.id, id, sizeof r.id);
+    if (id)
+        memcpy(r.id, id, sizeof r.id);
+    r.any = id == NULL;
     snprintf(r.name, sizeof r.name, "%s", name);
     pthread_mutex_lock(&guardians_lock);
     for (int attempt = 0; attempt < 2; attempt++) {

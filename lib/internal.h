@@ -119,7 +119,8 @@ uint64_t sharr__proc_start(pid_t pid);
 int sharr__proc_alive(pid_t pid, uint64_t start);
 
 /* Ask the guardian of process `watch` (the caller or its parent) to unlink
- * shm object `name` with control-block id `id` once `watch` exits.  Call
+ * shm object `name` with control-block id `id` once `watch` exits; with id
+ * NULL, whatever the name holds (for names unique to the caller).  Call
  * before the segment exists, so no crash can leave it unregistered.
  * @return 0, SHARR_EINVAL (watch is neither the caller nor its parent), or
  * the failure to start the guardian. */

@@ -3,6 +3,14 @@
 # ti.<pid>.* (interop): any that survive a run mean a test leaked.  They
 # are removed here, and the run fails.
 left=$(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb)\.[0-9]+\.' || true)
+# Hidden builds ("sharr..new.PID.HEX") whose creator is gone: a create was
+# interrupted and nobody cleaned up.
+for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.\.new\.[0-9]+\.' || true); do
+    pid=$(echo "$f" | cut -d. -f4)
+    [ -d "/proc/$pid" ] || left="$left
+$f"
+done
+left=$(echo "$left" | sed '/^$/d')
 if [ -n "$left" ]; then
     echo "leftovers: tests left these segments behind:" >&2
     echo "$left" | sed 's/^/  /' >&2

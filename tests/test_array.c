@@ -703,6 +703,75 @@ Test(array, gc_removes_dead_temporaries_and_half_made_segments_only)
     cr_assert_geq(n, 2);
 }
 
+/* Hidden build names of this test's pid family: ".new.<pid>." */
+static int hidden_left(pid_t pid)
+{
+    char prefix[64];
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(prefix, sizeof prefix, "sharr..new.%d.", (int)pid);
+    while (d && (e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(array, a_create_killed_at_any_moment_never_leaves_a_named_half_segment)
+{
+    /* 24 MiB: posix_fallocate takes long enough to be hit mid-way too. */
+    size_t shape[] = {3 << 20};
+    unsigned seed = 12345;
+
+    for (int round = 0; round < 30; round++) {
+        const char *n = tu_name("kill");
+        int temp = round % 2;
+        pid_t pid = fork();
+        if (pid == 0) {
+            sharr_create_opts o = {.flags = temp ? SHARR_CREATE_TEMP : 0};
+            sharr_array *a;
+            sharr_array_create(n, SHARR_F64, 1, shape, &o, &a);
+            pause();
+            _exit(0);
+        }
+        usleep(rand_r(&seed) % 8000);
+        kill(pid, SIGKILL);
+        tu_reap(pid);
+        sharr_array *a;
+        int err = sharr_array_open(n, 0, &a);
+        cr_assert(err == 0 || err == SHARR_ENOENT, "round %d: %s", round,
+                  sharr_errmsg());
+        sharr_array_close(a);
+        if (temp) {
+            cr_assert(tu_wait_gone(n, 5.0), "round %d: temporary array "
+                      "outlived its killed creator", round);
+            for (int i = 0; i < 500 && hidden_left(pid); i++)
+                usleep(10000);
+            cr_assert_eq(hidden_left(pid), 0, "round %d: the guardian left "
+                         "the hidden build name", round);
+        } else {
+            sharr_unlink(n);
+        }
+        sharr_gc(0, NULL, NULL); /* removes a non-temporary hidden build */
+        cr_assert_eq(hidden_left(pid), 0, "round %d", round);
+    }
+}
+
+Test(array, gc_removes_hidden_builds_of_dead_creators_only)
+{
+    char dead[128], alive[128];
+    snprintf(dead, sizeof dead, "/dev/shm/sharr..new.%d.00ff", (int)dead_pid());
+    snprintf(alive, sizeof alive, "/dev/shm/sharr..new.%d.00ff", (int)getpid());
+    close(open(dead, O_CREAT | O_RDWR, 0600));
+    close(open(alive, O_CREAT | O_RDWR, 0600));
+    cr_assert_geq(sharr_gc(0, NULL, NULL), 1);
+    cr_assert_eq(access(dead, F_OK), -1, "the dead builder's file stays");
+    cr_assert_eq(access(alive, F_OK), 0, "a live builder's file went");
+    unlink(alive);
+}
+
 Test(array, strerror_names_every_code_and_errno)
 {
     cr_assert_str_eq(sharr_strerror(SHARR_ECORRUPT),

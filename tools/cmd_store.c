@@ -318,8 +318,9 @@ int cmd_rm(int argc, char **argv)
 
 static const char gc_usage[] =
     "Usage: sharr gc [--dry-run]\n\n"
-    "Remove your temporary arrays whose owner process is gone, and segments\n"
-    "whose creation was interrupted (their creator died before finishing).\n"
+    "Remove your temporary arrays whose owner process is gone, and the\n"
+    "hidden remains of creations that were interrupted (their creator died\n"
+    "before finishing).\n"
     "Prints each name removed.  Arrays of other users are never touched.\n\n"
     "      --dry-run   only print what would be removed\n"
     "  -h, --help      show this help\n";

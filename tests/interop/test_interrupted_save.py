@@ -106,6 +106,9 @@ def main():
                  if os.path.exists("/proc/" + p.split(".")[-2])]
         check(len(staging) == len(alive),
               "staging arrays of killed saves left: %s" % staging)
+        hidden = [p for p in glob.glob("/dev/shm/sharr..new.*")
+                  if not os.path.exists("/proc/" + p.split(".")[3])]
+        check(not hidden, "hidden builds of killed saves left: %s" % hidden)
     finally:
         subprocess.run([SHARR, "rm", name], stderr=subprocess.DEVNULL)
         shutil.rmtree(TMP, ignore_errors=True)
