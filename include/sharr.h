@@ -238,6 +238,13 @@ SHARR_API int sharr_array_create(const char *name, sharr_dtype dtype,
 SHARR_API int sharr_array_open(const char *name, unsigned flags,
                                sharr_array **out);
 
+/* sharr_array_keep() : make a temporary array this handle created
+ * permanent: its owner's exit no longer removes it.  With this, a producer
+ * can make an array all-or-nothing: create it temporary, fill it, keep it.
+ * @return 0, SHARR_EPERM (not created temporary by this handle), or the
+ * failure to reach the guardian (the array then stays temporary). */
+SHARR_API int sharr_array_keep(sharr_array *a);
+
 /* sharr_array_close() : unmap and free the handle (NULL is fine).  Releases
  * the lock if this handle holds it.  The segment itself stays. */
 SHARR_API void sharr_array_close(sharr_array *a);

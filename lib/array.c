@@ -43,6 +43,7 @@ struct sharr_array {
     bool writable;          /* elements mapped PROT_WRITE */
     bool locked;            /* this handle holds the mutex */
     unsigned open_flags;    /* SHARR_OPEN_* given to open, 0 if created */
+    pid_t temp_owner;       /* created temporary here, bound to this pid */
     sharr_info info;        /* validated private copy of the layout */
     size_t rows, row_bytes;
 };
@@ -586,6 +587,10 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
     built = false; /* publish_name removes the hidden name either way */
     if ((err = publish_name(hidden, name)) < 0)
         goto fail;
+    /* The hidden name is gone: the guardian need not remember it (a long
+     * life of loads would otherwise grow its list). */
+    if (o->flags & SHARR_CREATE_TEMP)
+        sharr__guardian_forget(owner, hidden, NULL);
     close(fd);
     a->info.segment_size = a->size;
     a->info.ctl_offset = a->size - SHARR__CTL_SIZE;
@@ -593,6 +598,7 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
     a->info.flags = o->flags;
     memcpy(a->info.id, id, 16);
     a->ctl_writable = a->writable = true;
+    a->temp_owner = (o->flags & SHARR_CREATE_TEMP) ? owner : 0;
     fill_derived(a);
     *out = a;
     return 0;
@@ -743,6 +749,39 @@ unsigned sharr__array_open_flags(const sharr_array *a)
 void sharr_array_id(const sharr_array *a, unsigned char id[16])
 {
     memcpy(id, a->info.id, 16);
+}
+
+sharr_create_opts sharr__staged_create(const sharr_create_opts *asked,
+                                       bool *keep)
+{
+    sharr_create_opts o = *asked;
+
+    *keep = !(o.flags & SHARR_CREATE_TEMP);
+    if (*keep) {
+        o.flags |= SHARR_CREATE_TEMP;
+        o.owner = 0;
+    }
+    return o;
+}
+
+int sharr_array_keep(sharr_array *a)
+{
+    int err;
+
+    if (!a->temp_owner)
+        return sharr__fail(SHARR_EPERM, "array '%s' was not created "
+                           "temporary by this handle", a->info.name);
+    /* The flag first: killed between the two steps, the guardian still
+     * removes the array, and a half-kept array never outlives its owner. */
+    __atomic_fetch_and(&a->ctl->flags, ~SHARR_CREATE_TEMP, __ATOMIC_SEQ_CST);
+    if ((err = sharr__guardian_forget(a->temp_owner, a->info.name,
+                                      a->info.id)) < 0) {
+        __atomic_fetch_or(&a->ctl->flags, SHARR_CREATE_TEMP, __ATOMIC_SEQ_CST);
+        return err;
+    }
+    a->info.flags &= ~SHARR_CREATE_TEMP;
+    a->temp_owner = 0;
+    return 0;
 }
 
 /* ---- the robust lock ---- */

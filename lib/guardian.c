@@ -33,9 +33,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+enum { REC_ADD, REC_ADD_ANY, REC_FORGET };
+
 struct record {
     unsigned char id[16];
-    unsigned char any;       /* unlink whatever the name holds */
+    unsigned char op;        /* REC_ADD: unlink if the id matches;
+                                REC_ADD_ANY: whatever the name holds;
+                                REC_FORGET: drop an earlier REC_ADD */
     char name[SHARR_NAME_MAX + 1];
 };
 
@@ -127,7 +131,7 @@ static void remove_if_ours(const struct record *r)
     int fd;
 
     sharr__shm_name(r->name, shm, sizeof shm);
-    if (r->any) {
+    if (r->op == REC_ADD_ANY) {
         shm_unlink(shm);
         return;
     }
@@ -156,6 +160,17 @@ static int receive(int sock, struct record **list, size_t *n, size_t *cap,
         if (got != (ssize_t)sizeof r)
             continue;
         r.name[SHARR_NAME_MAX] = '\0';
+        if (r.op == REC_FORGET) {
+            static const unsigned char none[16];
+            bool any = memcmp(r.id, none, sizeof none) == 0;
+            for (size_t i = *n; i-- > 0;)
+                if (strcmp((*list)[i].name, r.name) == 0 &&
+                    (any ? (*list)[i].op == REC_ADD_ANY
+                         : memcmp((*list)[i].id, r.id, sizeof r.id) == 0))
+                    (*list)[i] = (*list)[--*n];
+            flags |= MSG_DONTWAIT;
+            continue;
+        }
         if (*n == *cap) {
             size_t c = *cap ? 2 * *cap : 16;
             struct record *bigger = realloc(*list, c * sizeof **list);
@@ -333,26 +348,19 @@ static int guardian_fd(pid_t watch, bool respawn, int *fd)
     return 0;
 }
 
-int sharr__guardian_register(pid_t watch, const char *name,
-                             const unsigned char id[16])
+static int send_record(pid_t watch, const struct record *r)
 {
-    struct record r;
     int fd = -1, err = 0;
 
     if (watch != getpid() && watch != getppid())
         return sharr__fail(SHARR_EINVAL, "the owner of a temporary array "
                            "must be the caller (%d) or its parent (%d), not "
                            "%d", (int)getpid(), (int)getppid(), (int)watch);
-    memset(&r, 0, sizeof r);
-    if (id)
-        memcpy(r.id, id, sizeof r.id);
-    r.any = id == NULL;
-    snprintf(r.name, sizeof r.name, "%s", name);
     pthread_mutex_lock(&guardians_lock);
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((err = guardian_fd(watch, attempt > 0, &fd)) < 0)
             break;
-        if (send(fd, &r, sizeof r, MSG_NOSIGNAL) == (ssize_t)sizeof r) {
+        if (send(fd, r, sizeof *r, MSG_NOSIGNAL) == (ssize_t)sizeof *r) {
             err = 0;
             break;
         }
@@ -361,4 +369,30 @@ int sharr__guardian_register(pid_t watch, const char *name,
     }
     pthread_mutex_unlock(&guardians_lock);
     return err;
+}
+
+int sharr__guardian_register(pid_t watch, const char *name,
+                             const unsigned char id[16])
+{
+    struct record r;
+
+    memset(&r, 0, sizeof r);
+    if (id)
+        memcpy(r.id, id, sizeof r.id);
+    r.op = id ? REC_ADD : REC_ADD_ANY;
+    snprintf(r.name, sizeof r.name, "%s", name);
+    return send_record(watch, &r);
+}
+
+int sharr__guardian_forget(pid_t watch, const char *name,
+                           const unsigned char id[16])
+{
+    struct record r;
+
+    memset(&r, 0, sizeof r);
+    if (id)
+        memcpy(r.id, id, sizeof r.id);
+    r.op = REC_FORGET;
+    snprintf(r.name, sizeof r.name, "%s", name);
+    return send_record(watch, &r);
 }

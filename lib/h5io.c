@@ -877,14 +877,19 @@ static int load(sharr_pool *pool, const struct h5_target *where,
         shape[i] = la.dims[i] = m.dims[i];
     if (m.ndim)
         shape[0] = r1 - r0;
+    /* A new array stays temporary until it is full: a load killed midway
+     * leaves nothing under the name. */
+    bool keep = false;
+    sharr_create_opts co = sharr__staged_create(&o->create, &keep);
     if (o->into)
         err = open_into(o->into, m.type.dtype, (size_t)m.ndim, shape, &a);
     else
         err = sharr_array_create(name, m.type.dtype, (size_t)m.ndim, shape,
-                                 &o->create, &a);
+                                 &co, &a);
     if (err < 0)
         return err;
-    if ((err = load_rows(pool, a, &la, &m, &o->run)) < 0) {
+    if ((err = load_rows(pool, a, &la, &m, &o->run)) < 0 ||
+        (!o->into && keep && (err = sharr_array_keep(a)) < 0)) {
         if (!o->into)
             sharr_unlink(sharr_array_name(a));
         sharr_array_close(a);

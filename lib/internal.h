@@ -109,6 +109,13 @@ unsigned sharr__array_open_flags(const sharr_array *a);
  * @return 0, -errno, or SHARR_ECORRUPT if the file ends first. */
 int sharr__pread_all(int fd, void *buf, size_t n, off_t off);
 
+/* Create options for an array that must appear all or nothing: temporary
+ * (bound to the caller) while it is filled, unless the user asked for a
+ * temporary array anyway.  *keep says whether to sharr_array_keep() it on
+ * success. */
+sharr_create_opts sharr__staged_create(const sharr_create_opts *asked,
+                                       bool *keep);
+
 /* ---- processes (guardian.c) ---- */
 
 /* The start time of `pid` in clock ticks since boot (field 22 of
@@ -142,6 +149,12 @@ void sharr__widen_halves(void *buf, size_t count);
  * `first` of its array (range and random depend on the index). */
 void sharr__fill_elements(sharr_dtype dt, const sharr_fill_spec *spec,
                           void *dst, size_t first, size_t count);
+
+/* Tell the guardian of `watch` not to remove `name` (with `id`; NULL: the
+ * name registered without an id) after all.
+ * @return 0 or the failure to reach the guardian. */
+int sharr__guardian_forget(pid_t watch, const char *name,
+                           const unsigned char id[16]);
 
 /* ---- random bytes (array.c) ---- */
 int sharr__random_bytes(void *buf, size_t n);

@@ -303,9 +303,11 @@ int sharr_npy_load(const char *path, const char *name,
                           " promises more data", (long long)st.st_size);
         goto fail;
     }
+    /* A new array stays temporary until it is full (see h5io.c). */
+    bool keep = false;
+    sharr_create_opts co = sharr__staged_create(&o->create, &keep);
     err = o->into ? sharr_array_open(o->into, 0, &a)
-                  : sharr_array_create(name, h.dtype, h.ndim, shape,
-                                       &o->create, &a);
+                  : sharr_array_create(name, h.dtype, h.ndim, shape, &co, &a);
     if (err < 0)
         goto fail;
     if (o->into && (sharr_array_dtype(a) != h.dtype ||
@@ -317,7 +319,7 @@ int sharr_npy_load(const char *path, const char *name,
     }
     err = read_elements(fd, &h, sharr_array_data(a), (r1 - r0) * per_row,
                         (off_t)(h.data_offset + r0 * per_row * h.file_item));
-    if (err < 0)
+    if (err < 0 || (!o->into && keep && (err = sharr_array_keep(a)) < 0))
         goto fail;
     close(fd);
     *out = a;

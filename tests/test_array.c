@@ -589,6 +589,40 @@ Test(array, temporary_arrays_die_with_their_creator_not_before)
     sharr_array_close(a);
 }
 
+Test(array, a_kept_temporary_array_outlives_its_creator)
+{
+    const char *n = tu_name("kept"), *m = tu_name("notkept");
+    int p[2];
+    char c;
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+        sharr_array *a, *b;
+        int ok = sharr_array_create(n, SHARR_U8, 0, NULL, &o, &a) == 0 &&
+                 sharr_array_create(m, SHARR_U8, 0, NULL, &o, &b) == 0 &&
+                 sharr_array_keep(a) == 0 &&
+                 sharr_array_keep(a) == SHARR_EPERM;
+        (void)!write(p[1], ok ? "y" : "n", 1);
+        _exit(0);
+    }
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    tu_reap(pid);
+    cr_assert(tu_wait_gone(m, 5.0), "the array not kept was removed");
+    cr_assert(tu_exists(n), "the kept array survives its creator");
+    sharr_info in;
+    cr_assert_eq(sharr_stat(n, &in), 0);
+    cr_assert_eq(in.flags & SHARR_CREATE_TEMP, 0);
+    sharr_array *a;
+    cr_assert_eq(sharr_array_create(tu_name("perm"), SHARR_U8, 0, NULL, NULL,
+                                    &a), 0);
+    cr_assert_eq(sharr_array_keep(a), SHARR_EPERM);
+    sharr_array_close(a);
+    close(p[0]);
+    close(p[1]);
+}
+
 Test(array, temporary_owner_must_be_caller_or_parent)
 {
     sharr_create_opts o = {.flags = SHARR_CREATE_TEMP, .owner = 1};

@@ -50,6 +50,23 @@ def killed_save(name, target, filtered, after):
     return p.returncode
 
 
+def timed_load(src):
+    name = PREFIX + "t"
+    t0 = time.time()
+    subprocess.run([SHARR, "load", src + ":/d", name, "-j", "2"], check=True,
+                   stdout=subprocess.DEVNULL)
+    took = time.time() - t0
+    subprocess.run([SHARR, "rm", name], check=True)
+    return took
+
+
+def loaded_whole(path, want):
+    try:
+        return np.array_equal(np.load(path, mmap_mode="r"), want)
+    except Exception:
+        return False
+
+
 def dataset_state(path, dset, want):
     """'absent', 'complete', or a description of what is wrong."""
     if not os.path.exists(path):
@@ -100,6 +117,32 @@ def main():
                       "existing file after kill: %s" % state)
                 check(dataset_state(existing, "/old", old) == "complete",
                       "the existing dataset was damaged")
+        # A load killed at any moment leaves no array, or the whole one.
+        src = os.path.join(TMP, "src.h5")
+        subprocess.run([SHARR, "save", name, src + ":/d", "--gzip", "1",
+                        "--chunk", "4"], check=True)
+        span = 1.3 * timed_load(src)
+        for r in range(ROUNDS):
+            killed = PREFIX + "k%d" % r
+            p = subprocess.Popen([SHARR, "load", src + ":/d", killed, "-j",
+                                  "2"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0, span))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            path = "/dev/shm/sharr." + killed
+            time.sleep(0.05)
+            for _ in range(100):  # the guardian removes an unfinished load
+                if not os.path.exists(path) or loaded_whole(path, want):
+                    break
+                time.sleep(0.05)
+            state = ("absent" if not os.path.exists(path) else
+                     "complete" if loaded_whole(path, want) else "PARTIAL")
+            outcomes["load " + state] = outcomes.get("load " + state, 0) + 1
+            check(state in ("absent", "complete"),
+                  "load after kill: %s" % state)
+            if os.path.exists(path):
+                os.unlink(path)
         time.sleep(0.5)  # guardians of killed saves remove staging arrays
         staging = glob.glob("/dev/shm/sharr.save-staging.*")
         alive = [p for p in staging
@@ -112,7 +155,8 @@ def main():
     finally:
         subprocess.run([SHARR, "rm", name], stderr=subprocess.DEVNULL)
         shutil.rmtree(TMP, ignore_errors=True)
-    print("interrupted save: %d kills, outcomes %s" % (4 * ROUNDS, outcomes))
+    print("interrupted save and load: %d kills, outcomes %s"
+          % (5 * ROUNDS, outcomes))
     return report("interrupted save")
 
 
