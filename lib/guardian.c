@@ -348,19 +348,27 @@ static int guardian_fd(pid_t watch, bool respawn, int *fd)
     return 0;
 }
 
-static int send_record(pid_t watch, const struct record *r)
+/* Send one record (name, id or none, op) to the guardian of `watch`. */
+static int send_record(pid_t watch, const char *name,
+                       const unsigned char *id, unsigned char op)
 {
+    struct record r;
     int fd = -1, err = 0;
 
     if (watch != getpid() && watch != getppid())
         return sharr__fail(SHARR_EINVAL, "the owner of a temporary array "
                            "must be the caller (%d) or its parent (%d), not "
                            "%d", (int)getpid(), (int)getppid(), (int)watch);
+    memset(&r, 0, sizeof r);
+    if (id)
+        memcpy(r.id, id, sizeof r.id);
+    r.op = op;
+    snprintf(r.name, sizeof r.name, "%s", name);
     pthread_mutex_lock(&guardians_lock);
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((err = guardian_fd(watch, attempt > 0, &fd)) < 0)
             break;
-        if (send(fd, r, sizeof *r, MSG_NOSIGNAL) == (ssize_t)sizeof *r) {
+        if (send(fd, &r, sizeof r, MSG_NOSIGNAL) == (ssize_t)sizeof r) {
             err = 0;
             break;
         }
@@ -374,25 +382,11 @@ static int send_record(pid_t watch, const struct record *r)
 int sharr__guardian_register(pid_t watch, const char *name,
                              const unsigned char id[16])
 {
-    struct record r;
-
-    memset(&r, 0, sizeof r);
-    if (id)
-        memcpy(r.id, id, sizeof r.id);
-    r.op = id ? REC_ADD : REC_ADD_ANY;
-    snprintf(r.name, sizeof r.name, "%s", name);
-    return send_record(watch, &r);
+    return send_record(watch, name, id, id ? REC_ADD : REC_ADD_ANY);
 }
 
 int sharr__guardian_forget(pid_t watch, const char *name,
                            const unsigned char id[16])
 {
-    struct record r;
-
-    memset(&r, 0, sizeof r);
-    if (id)
-        memcpy(r.id, id, sizeof r.id);
-    r.op = REC_FORGET;
-    snprintf(r.name, sizeof r.name, "%s", name);
-    return send_record(watch, &r);
+    return send_record(watch, name, id, REC_FORGET);
 }

@@ -944,6 +944,24 @@ pid_t sharr_pool_worker_pid(const sharr_pool *p, int i)
     return p->pid[i];
 }
 
+/* Replace the workers that died between jobs; one poll() for all of them,
+ * since this runs at every submit. */
+static int replace_dead_workers(sharr_pool *p)
+{
+    struct pollfd fds[SHARR_POOL_MAX_WORKERS];
+    int err;
+
+    for (int i = 0; i < p->nworkers; i++)
+        fds[i] = (struct pollfd){p->pidfd[i], POLLIN, 0};
+    if (poll(fds, (nfds_t)p->nworkers, 0) <= 0)
+        return 0;
+    for (int i = 0; i < p->nworkers; i++)
+        if ((fds[i].revents & (POLLIN | POLLHUP)) &&
+            (err = replace_worker(p, i, NULL)) < 0)
+            return err;
+    return 0;
+}
+
 /* ---- jobs ---- */
 
 /* Make the descriptor writable: odd seq, then wait until no live worker is
@@ -1053,9 +1071,8 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
     if (p->job)
         return sharr__fail(SHARR_EBUSY, "the previous job of this pool was "
                            "not freed (sharr_job_free)");
-    for (int i = 0; i < p->nworkers; i++)
-        if (worker_dead(p, i) && (err = replace_worker(p, i, NULL)) < 0)
-            return sharr__fail(err, "%s", p->broken_msg);
+    if ((err = replace_dead_workers(p)) < 0)
+        return sharr__fail(err, "%s", p->broken_msg);
     /* Validate into a private copy first: the shared descriptor is only
      * touched once the workers are out of the previous job. */
     if ((err = describe(spec, (size_t)p->nworkers, &stage, NULL,
