@@ -784,6 +784,39 @@ int sharr_array_keep(sharr_array *a)
     return 0;
 }
 
+int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
+                     size_t *r1)
+{
+    *r0 = start;
+    *r1 = end ? end : rows;
+    if (*r1 > rows || *r0 >= *r1)
+        return sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
+                           "range of the %zu rows", start, *r1, rows);
+    return 0;
+}
+
+int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
+                     const size_t *shape, sharr_array **out)
+{
+    int err = sharr_array_open(into, 0, out);
+
+    if (err < 0)
+        return err;
+    if (sharr_array_dtype(*out) != dt)
+        err = sharr__fail(SHARR_EDTYPE, "array '%s' is %s; the data loads as "
+                          "%s", into, sharr_dtype_name(sharr_array_dtype(*out)),
+                          sharr_dtype_name(dt));
+    else if (sharr_array_ndim(*out) != ndim ||
+             memcmp(sharr_array_shape(*out), shape, ndim * sizeof *shape))
+        err = sharr__fail(SHARR_ESHAPE, "array '%s' does not have the shape "
+                          "of the rows loaded", into);
+    if (err < 0) {
+        sharr_array_close(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 /* ---- the robust lock ---- */
 
 int sharr_array_lock(sharr_array *a)

@@ -776,41 +776,6 @@ static uint64_t read_step(const struct h5_meta *m)
     return m->chunk[0] * (per_chunk_row < 4096 ? 4096 / per_chunk_row : 1);
 }
 
-/* Open opts->into and check it can hold the rows. */
-static int open_into(const char *into, sharr_dtype dt, size_t ndim,
-                     const size_t *shape, sharr_array **out)
-{
-    int err = sharr_array_open(into, 0, out);
-
-    if (err < 0)
-        return err;
-    if (sharr_array_dtype(*out) != dt)
-        err = sharr__fail(SHARR_EDTYPE, "array '%s' is %s; the data loads as "
-                          "%s", into, sharr_dtype_name(sharr_array_dtype(*out)),
-                          sharr_dtype_name(dt));
-    else if (sharr_array_ndim(*out) != ndim ||
-             memcmp(sharr_array_shape(*out), shape, ndim * sizeof *shape))
-        err = sharr__fail(SHARR_ESHAPE, "array '%s' does not have the shape "
-                          "of the rows loaded", into);
-    if (err < 0) {
-        sharr_array_close(*out);
-        *out = NULL;
-    }
-    return err;
-}
-
-/* Rows [r0, r1) of a dataset with `rows` rows, from the options. */
-static int pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
-                     size_t *r1)
-{
-    *r0 = start;
-    *r1 = end ? end : rows;
-    if (*r1 > rows || *r0 >= *r1)
-        return sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
-                           "range of the %zu rows", start, *r1, rows);
-    return 0;
-}
-
 static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
                      const struct h5_meta *m, const sharr_run_opts *ro)
 {
@@ -859,7 +824,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
         (err = check_meta(&m)) != 0)
         return err;
     if (m.ndim > 0 &&
-        (err = pick_rows(m.dims[0], o->row_start, o->row_end, &r0, &r1)) < 0)
+        (err = sharr__pick_rows(m.dims[0], o->row_start, o->row_end, &r0, &r1)) < 0)
         return err;
     if (m.ndim == 0 && (o->row_start || o->row_end > 1))
         return sharr__fail(SHARR_EINVAL, "the dataset is a scalar: it has no "
@@ -882,7 +847,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
     bool keep = false;
     sharr_create_opts co = sharr__staged_create(&o->create, &keep);
     if (o->into)
-        err = open_into(o->into, m.type.dtype, (size_t)m.ndim, shape, &a);
+        err = sharr__open_into(o->into, m.type.dtype, (size_t)m.ndim, shape, &a);
     else
         err = sharr_array_create(name, m.type.dtype, (size_t)m.ndim, shape,
                                  &co, &a);
@@ -1479,7 +1444,7 @@ static int save_args(const sharr_array *arr, const char *dset,
     if (o->gzip < 0 || o->gzip > 9)
         return sharr__fail(SHARR_EINVAL, "gzip level %d: use 1..9 (0: none)",
                            o->gzip);
-    if ((err = pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
+    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
         return err;
     a->dtype = sharr_array_dtype(arr);
     a->ndim = (int)sharr_array_ndim(arr);

@@ -109,6 +109,16 @@ unsigned sharr__array_open_flags(const sharr_array *a);
  * @return 0, -errno, or SHARR_ECORRUPT if the file ends first. */
 int sharr__pread_all(int fd, void *buf, size_t n, off_t off);
 
+/* Rows [*r0, *r1) of `rows` from a start and an end (0: to the end).
+ * @return 0 or SHARR_EINVAL when the range is empty or too long. */
+int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
+                     size_t *r1);
+
+/* Open the existing array `into` for a load of dtype/shape.
+ * @return 0, an open error, SHARR_EDTYPE or SHARR_ESHAPE (*out NULL). */
+int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
+                     const size_t *shape, sharr_array **out);
+
 /* Create options for an array that must appear all or nothing: temporary
  * (bound to the caller) while it is filled, unless the user asked for a
  * temporary array anyway.  *keep says whether to sharr_array_keep() it on

@@ -281,13 +281,8 @@ int sharr_npy_load(const char *path, const char *name,
         goto fail;
     }
     rows = h.ndim ? h.shape[0] : 1;
-    r1 = o->row_end ? o->row_end : rows;
-    r0 = o->row_start;
-    if (r1 > rows || r0 >= r1 || (h.ndim == 0 && (r0 || r1 > 1))) {
-        err = sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
-                          "range of the %zu rows", r0, r1, rows);
+    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
         goto fail;
-    }
     per_row = 1;
     for (size_t i = 1; i < h.ndim; i++)
         if (!sharr__mul_ok(per_row, h.shape[i], &per_row))
@@ -306,17 +301,10 @@ int sharr_npy_load(const char *path, const char *name,
     /* A new array stays temporary until it is full (see h5io.c). */
     bool keep = false;
     sharr_create_opts co = sharr__staged_create(&o->create, &keep);
-    err = o->into ? sharr_array_open(o->into, 0, &a)
+    err = o->into ? sharr__open_into(o->into, h.dtype, h.ndim, shape, &a)
                   : sharr_array_create(name, h.dtype, h.ndim, shape, &co, &a);
     if (err < 0)
         goto fail;
-    if (o->into && (sharr_array_dtype(a) != h.dtype ||
-                    sharr_array_ndim(a) != h.ndim ||
-                    memcmp(sharr_array_shape(a), shape, h.ndim * sizeof *shape))) {
-        err = sharr__fail(SHARR_ESHAPE, "array '%s' does not have the dtype "
-                          "and shape of the rows loaded", o->into);
-        goto fail;
-    }
     err = read_elements(fd, &h, sharr_array_data(a), (r1 - r0) * per_row,
                         (off_t)(h.data_offset + r0 * per_row * h.file_item));
     if (err < 0 || (!o->into && keep && (err = sharr_array_keep(a)) < 0))
@@ -359,11 +347,8 @@ int sharr_npy_save(const sharr_array *a, const char *path,
     struct stat st;
     int fd, err;
 
-    r0 = o->row_start;
-    r1 = o->row_end ? o->row_end : rows;
-    if (r1 > rows || r0 >= r1 || (sharr_array_ndim(a) == 0 && r0))
-        return sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
-                           "range of the %zu rows", r0, r1, rows);
+    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
+        return err;
     if (!o->force && stat(path, &st) == 0)
         return sharr__fail(SHARR_EEXIST, "%s exists: pass --force (force = 1)"
                            " to replace it", path);

@@ -360,27 +360,19 @@ static void print_entry(const sharr_h5_entry *e, bool json, bool first)
                e->why[0] ? "  # " : "", e->why);
         return;
     }
-    printf("%s{\"path\": ", first ? "" : ",\n ");
-    cli_json_string(stdout, e->path);
-    printf(", \"class\": ");
-    cli_json_string(stdout, e->cls);
-    printf(", \"type\": ");
-    cli_json_string(stdout, e->type);
-    printf(", \"loads_as\": ");
-    if (e->loadable)
-        cli_json_string(stdout, loads);
-    else
-        printf("null");
-    printf(", \"shape\": ");
-    cli_json_string(stdout, shape);
-    printf(", \"layout\": ");
-    cli_json_string(stdout, e->layout);
-    printf(", \"filters\": ");
-    cli_json_string(stdout, e->filters);
-    printf(", \"via\": ");
-    cli_json_string(stdout, e->via);
-    printf(", \"why\": ");
-    cli_json_string(stdout, e->why);
+    const char *keys[] = {"path", "class", "type", "loads_as", "shape",
+                          "layout", "filters", "via", "why"};
+    const char *vals[] = {e->path, e->cls, e->type,
+                          e->loadable ? loads : NULL, shape, e->layout,
+                          e->filters, e->via, e->why};
+    printf("%s{", first ? "" : ",\n ");
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        printf("%s\"%s\": ", k ? ", " : "", keys[k]);
+        if (vals[k])
+            cli_json_string(stdout, vals[k]);
+        else
+            printf("null");
+    }
     printf("}");
 }
 
