@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,6 +107,21 @@ static inline void tu_patch(const char *name, off_t off, const void *p,
     cr_assert(fd >= 0, "open %s: %s", tu_path(name), strerror(errno));
     cr_assert(pwrite(fd, p, n, off) == (ssize_t)n);
     close(fd);
+}
+
+/*
+ * sharr_gc() works on all of /dev/shm, and Criterion runs tests in parallel:
+ * a test that asserts what its own gc call removed must not race another
+ * test's gc.  Such tests hold this lock (an flock on the test binary, so it
+ * leaves nothing behind) until they end; it is released when the test
+ * process exits.
+ */
+static inline void tu_gc_serialize(void)
+{
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    cr_assert(fd >= 0, "open /proc/self/exe: %s", strerror(errno));
+    while (flock(fd, LOCK_EX) < 0)
+        cr_assert_eq(errno, EINTR, "flock: %s", strerror(errno));
 }
 
 static inline double tu_now(void)
