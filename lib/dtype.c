@@ -124,6 +124,29 @@ static bool trimmed(const char *text, char *buf, size_t size)
     return true;
 }
 
+uint64_t sharr__int_load(sharr_dtype dt, const void *elem)
+{
+    switch (dt) {
+#define LOAD(D, T) case D: { T v; memcpy(&v, elem, sizeof v);                 \
+        return (uint64_t)v; }
+    LOAD(SHARR_I8, int8_t) LOAD(SHARR_I16, int16_t) LOAD(SHARR_I32, int32_t)
+    LOAD(SHARR_I64, int64_t) LOAD(SHARR_U8, uint8_t) LOAD(SHARR_U16, uint16_t)
+    LOAD(SHARR_U32, uint32_t) LOAD(SHARR_U64, uint64_t)
+#undef LOAD
+    default: return 0;
+    }
+}
+
+void sharr__int_store(size_t size, uint64_t v, void *elem)
+{
+    switch (size) {
+    case 1: { uint8_t w = (uint8_t)v; memcpy(elem, &w, 1); break; }
+    case 2: { uint16_t w = (uint16_t)v; memcpy(elem, &w, 2); break; }
+    case 4: { uint32_t w = (uint32_t)v; memcpy(elem, &w, 4); break; }
+    default: memcpy(elem, &v, 8); break;
+    }
+}
+
 /* Integers: decimal, or hex with 0x; never octal (a leading 0 is decimal). */
 static int parse_int(sharr_dtype dt, const char *s, void *elem)
 {
@@ -152,25 +175,14 @@ static int parse_int(sharr_dtype dt, const char *s, void *elem)
             goto range;
         if (mag > max)
             goto range;
-        switch (size) {
-        case 1: { uint8_t v = (uint8_t)mag; memcpy(elem, &v, 1); break; }
-        case 2: { uint16_t v = (uint16_t)mag; memcpy(elem, &v, 2); break; }
-        case 4: { uint32_t v = (uint32_t)mag; memcpy(elem, &v, 4); break; }
-        default: { uint64_t v = mag; memcpy(elem, &v, 8); break; }
-        }
+        sharr__int_store(size, mag, elem);
         return 0;
     }
     /* Signed: the magnitude may reach 2^(bits-1) only when negative. */
     unsigned long long lim = 1ULL << (8 * size - 1);
     if (mag > (neg ? lim : lim - 1))
         goto range;
-    int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-    switch (size) {
-    case 1: { int8_t w = (int8_t)v; memcpy(elem, &w, 1); break; }
-    case 2: { int16_t w = (int16_t)v; memcpy(elem, &w, 2); break; }
-    case 4: { int32_t w = (int32_t)v; memcpy(elem, &w, 4); break; }
-    default: memcpy(elem, &v, 8); break;
-    }
+    sharr__int_store(size, neg ? 0 - mag : mag, elem);
     return 0;
 range:
     return sharr__fail(SHARR_ERANGE, "%s is out of range for %s", s,
@@ -347,22 +359,14 @@ int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
     int n;
 
     switch (dt) {
-    case SHARR_I8: { int8_t v; memcpy(&v, elem, 1);
-        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
-    case SHARR_I16: { int16_t v; memcpy(&v, elem, 2);
-        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
-    case SHARR_I32: { int32_t v; memcpy(&v, elem, 4);
-        n = snprintf(tmp, sizeof tmp, "%d", v); break; }
-    case SHARR_I64: { int64_t v; memcpy(&v, elem, 8);
-        n = snprintf(tmp, sizeof tmp, "%lld", (long long)v); break; }
-    case SHARR_U8: { uint8_t v; memcpy(&v, elem, 1);
-        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
-    case SHARR_U16: { uint16_t v; memcpy(&v, elem, 2);
-        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
-    case SHARR_U32: { uint32_t v; memcpy(&v, elem, 4);
-        n = snprintf(tmp, sizeof tmp, "%u", v); break; }
-    case SHARR_U64: { uint64_t v; memcpy(&v, elem, 8);
-        n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v); break; }
+    case SHARR_I8: case SHARR_I16: case SHARR_I32: case SHARR_I64:
+        n = snprintf(tmp, sizeof tmp, "%lld",
+                     (long long)(int64_t)sharr__int_load(dt, elem));
+        break;
+    case SHARR_U8: case SHARR_U16: case SHARR_U32: case SHARR_U64:
+        n = snprintf(tmp, sizeof tmp, "%llu",
+                     (unsigned long long)sharr__int_load(dt, elem));
+        break;
     case SHARR_F32: { float v; memcpy(&v, elem, 4);
         format_real(v, true, tmp, sizeof tmp); n = (int)strlen(tmp); break; }
     case SHARR_F64: { double v; memcpy(&v, elem, 8);

@@ -146,6 +146,14 @@ int sharr__guardian_register(pid_t watch, const char *name,
 
 /* ---- conversions (dtype.c) ---- */
 
+/* An integer element as 64 bits, sign- or zero-extended by dt's kind (read
+ * it as int64_t for 'i' dtypes); 0 for a dtype that is not an integer. */
+uint64_t sharr__int_load(sharr_dtype dt, const void *elem);
+
+/* The low `size` bytes (1, 2, 4 or 8) of v into elem: two's complement, so
+ * one store serves signed and unsigned dtypes. */
+void sharr__int_store(size_t size, uint64_t v, void *elem);
+
 /* IEEE binary16 bits to float, exactly (NaN payloads kept). */
 float sharr__half_to_float(uint16_t h);
 

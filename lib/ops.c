@@ -918,16 +918,35 @@ struct totals {
     bool first;
 };
 
+/* An element of a real dtype as a double (exact but for 64-bit integers
+ * beyond 2^53); NAN for complex. */
+static double elem_double(sharr_dtype dt, const void *e)
+{
+    switch (sharr_dtype_kind(dt)) {
+    case 'i': return (double)(int64_t)sharr__int_load(dt, e);
+    case 'u': return (double)sharr__int_load(dt, e);
+    case 'f': {
+        if (dt == SHARR_F32) {
+            float v;
+            memcpy(&v, e, sizeof v);
+            return v;
+        }
+        double v;
+        memcpy(&v, e, sizeof v);
+        return v;
+    }
+    default: return NAN;
+    }
+}
+
+/* a < b for elements of a real dtype, exact for 64-bit integers too. */
 static bool elem_less(sharr_dtype dt, const void *a, const void *b)
 {
-    switch (dt) {
-#define LESS(D, T) case D: { T x, y; memcpy(&x, a, sizeof x);                \
-        memcpy(&y, b, sizeof y); return x < y; }
-    LESS(SHARR_I8, int8_t) LESS(SHARR_I16, int16_t) LESS(SHARR_I32, int32_t)
-    LESS(SHARR_I64, int64_t) LESS(SHARR_U8, uint8_t) LESS(SHARR_U16, uint16_t)
-    LESS(SHARR_U32, uint32_t) LESS(SHARR_U64, uint64_t)
-    LESS(SHARR_F32, float) LESS(SHARR_F64, double)
-#undef LESS
+    switch (sharr_dtype_kind(dt)) {
+    case 'i': return (int64_t)sharr__int_load(dt, a) <
+                     (int64_t)sharr__int_load(dt, b);
+    case 'u': return sharr__int_load(dt, a) < sharr__int_load(dt, b);
+    case 'f': return elem_double(dt, a) < elem_double(dt, b);
     default: return false;
     }
 }
@@ -963,19 +982,6 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
         if (!a->has_minmax || elem_less(dt, a->max, p->max))
             memcpy(a->max, p->max, item);
         a->has_minmax = 1;
-    }
-}
-
-static double elem_double(sharr_dtype dt, const void *e)
-{
-    switch (dt) {
-#define AS(D, T) case D: { T v; memcpy(&v, e, sizeof v); return (double)v; }
-    AS(SHARR_I8, int8_t) AS(SHARR_I16, int16_t) AS(SHARR_I32, int32_t)
-    AS(SHARR_I64, int64_t) AS(SHARR_U8, uint8_t) AS(SHARR_U16, uint16_t)
-    AS(SHARR_U32, uint32_t) AS(SHARR_U64, uint64_t)
-    AS(SHARR_F32, float) AS(SHARR_F64, double)
-#undef AS
-    default: return NAN;
     }
 }
 
