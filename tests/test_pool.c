@@ -388,17 +388,23 @@ static void on_progress(size_t done, size_t total, void *ctx)
     progress_total = total;
 }
 
-static int slow_kernel(const sharr_block *b)
+/* Sleeps the microseconds its argument holds; marks its result slot, if
+ * the job has results, to show that the block ran. */
+static int nap_kernel(const sharr_block *b)
 {
-    (void)b;
-    usleep(2000);
+    usleep(*(const unsigned *)b->arg);
+    if (b->result)
+        *(int *)b->result = 1;
     return 0;
 }
+
+static const unsigned nap_2ms = 2000, nap_5ms = 5000, nap_20ms = 20000;
 
 Test(pool, progress_callback_runs_in_the_caller_up_to_the_total)
 {
     sharr_pool *p = make_pool(2);
-    sharr_job_spec spec = {.kernel = slow_kernel, .rows = 40,
+    sharr_job_spec spec = {.kernel = nap_kernel, .rows = 40,
+                           .arg = &nap_2ms, .arg_size = sizeof nap_2ms,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1},
                            .progress = on_progress,
                            .progress_ctx = &progress_calls};
@@ -617,17 +623,11 @@ Test(pool, segfault_in_a_kernel_fails_the_job_fast_and_the_worker_is_replaced)
     no_children_left();
 }
 
-static int sleepy_kernel(const sharr_block *b)
-{
-    (void)b;
-    usleep(20000);
-    return 0;
-}
-
 Test(pool, sigkill_of_a_worker_mid_job_gives_eworker_within_a_second)
 {
     sharr_pool *p = make_pool(2);
-    sharr_job_spec spec = {.kernel = sleepy_kernel, .rows = 400,
+    sharr_job_spec spec = {.kernel = nap_kernel, .rows = 400,
+                           .arg = &nap_20ms, .arg_size = sizeof nap_20ms,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
@@ -693,17 +693,12 @@ Test(pool, timeout_kills_the_stuck_worker_and_the_pool_recovers)
     no_children_left();
 }
 
-static int count_kernel(const sharr_block *b)
-{
-    usleep(5000);
-    *(int *)b->result = 1;
-    return 0;
-}
 
 Test(pool, cancel_skips_blocks_not_yet_started)
 {
     sharr_pool *p = make_pool(2);
-    sharr_job_spec spec = {.kernel = count_kernel, .rows = 200,
+    sharr_job_spec spec = {.kernel = nap_kernel, .rows = 200,
+                           .arg = &nap_5ms, .arg_size = sizeof nap_5ms,
                            .result_size = sizeof(int),
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
     sharr_job *job;
@@ -728,7 +723,8 @@ Test(pool, destroy_with_a_job_in_flight_drains_and_reaps)
 {
     sharr_pool *p = make_pool(2);
     pid_t w0 = sharr_pool_worker_pid(p, 0), w1 = sharr_pool_worker_pid(p, 1);
-    sharr_job_spec spec = {.kernel = count_kernel, .rows = 40,
+    sharr_job_spec spec = {.kernel = nap_kernel, .rows = 40,
+                           .arg = &nap_5ms, .arg_size = sizeof nap_5ms,
                            .result_size = sizeof(int),
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
     sharr_job *job;
