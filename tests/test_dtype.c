@@ -37,19 +37,16 @@ Test(dtype, every_dtype_has_name_size_descr_and_kind)
 
 Test(dtype, numpy_names_are_accepted)
 {
-    sharr_dtype dt;
-    cr_assert_eq(sharr_dtype_parse("int32", &dt), 0);
-    cr_assert_eq(dt, SHARR_I32);
-    cr_assert_eq(sharr_dtype_parse("float64", &dt), 0);
-    cr_assert_eq(dt, SHARR_F64);
-    cr_assert_eq(sharr_dtype_parse("complex128", &dt), 0);
-    cr_assert_eq(dt, SHARR_C128);
-    cr_assert_eq(sharr_dtype_parse("complex64", &dt), 0);
-    cr_assert_eq(dt, SHARR_C64);
-    cr_assert_eq(sharr_dtype_parse("uint8", &dt), 0);
-    cr_assert_eq(dt, SHARR_U8);
-    cr_assert_eq(sharr_dtype_parse("=f4", &dt), 0);
-    cr_assert_eq(dt, SHARR_F32);
+    static const struct { const char *name; sharr_dtype dt; } cases[] = {
+        {"int32", SHARR_I32},       {"float64", SHARR_F64},
+        {"complex128", SHARR_C128}, {"complex64", SHARR_C64},
+        {"uint8", SHARR_U8},        {"=f4", SHARR_F32}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sharr_dtype dt;
+        cr_assert_eq(sharr_dtype_parse(cases[i].name, &dt), 0, "%s",
+                     cases[i].name);
+        cr_assert_eq(dt, cases[i].dt, "%s", cases[i].name);
+    }
 }
 
 Test(dtype, unknown_names_fail_with_einval_listing_the_choices)
