@@ -44,25 +44,9 @@ static void print_fig(const char *label, struct fig f, double mb)
            f.min * 1e3, f.max * 1e3, mb / f.med);
 }
 
-/* Read the whole file with pread into buf (and so into the page cache). */
-static double pread_file(const char *path, unsigned char *buf, size_t size)
-{
-    double t0 = now();
-    int fd = open(path, O_RDONLY);
-    size_t done = 0;
-    while (fd >= 0 && done < size) {
-        ssize_t n = pread(fd, buf + done, size - done, (off_t)done);
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
-    if (fd >= 0)
-        close(fd);
-    return now() - t0;
-}
-
 struct half { const char *path; unsigned char *buf; size_t from, to; };
 
+/* pread bytes [from, to) of the file into buf at the same offsets. */
 static void *pread_half(void *p)
 {
     struct half *h = p;
@@ -76,6 +60,15 @@ static void *pread_half(void *p)
     if (fd >= 0)
         close(fd);
     return NULL;
+}
+
+/* Read the whole file with pread into buf (and so into the page cache). */
+static double pread_file(const char *path, unsigned char *buf, size_t size)
+{
+    struct half h = {path, buf, 0, size};
+    double t0 = now();
+    pread_half(&h);
+    return now() - t0;
 }
 
 /* The machine's own parallel bound: two threads pread a half each. */
