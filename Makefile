@@ -29,7 +29,7 @@ ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(WERROR) -Iinclude -Ilib -MMD -MP
 Q := $(if $(V),,@)
 B := build
 
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
@@ -68,7 +68,7 @@ deps:
 $(LIB_OBJ) $(TOOL_OBJ) $(ASAN_LIB_OBJ) $(ASAN_TOOL_OBJ): | deps
 
 # ops.c writes complex arithmetic out by hand; the flag covers the rest.
-$(B)/lib/ops.o $(A)/lib/ops.o: EXTRA_CFLAGS := -fcx-limited-range
+$(B)/lib/ops/ops.o $(A)/lib/ops/ops.o: EXTRA_CFLAGS := -fcx-limited-range
 
 $(B)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
 /*
  * internal.h - private declarations shared by the library's modules.
- * Never installed.  Layers: dtype < array (+ guardian) < pool < ops, h5io.
+ * Never installed.  Layers (folders of lib/): core (errors, dtypes) < store
+ * (arrays, guardian) < pool < ops, io (HDF5, .npy).
  */
 #ifndef SHARR_INTERNAL_H
 #define SHARR_INTERNAL_H
