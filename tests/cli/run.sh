@@ -323,5 +323,12 @@ t "rm bad name" 2 '' "starts with" -- "$SHARR" rm .x
 t "rm no name" 2 '' "missing NAME" -- "$SHARR" rm
 t "rm rest" 0 '' '' -- "$SHARR" rm "$A" "$P.neg" "$P.s" "$P.s2" "$P.np" "$P.u8"
 
+# More cases, one file per concern (tests/cli/cases_*.sh), sourced here so
+# that they share t(), ok(), $P and $TMP.
+for cases in "$(dirname "$0")"/cases_*.sh; do
+    [ -e "$cases" ] || continue
+    . "$cases"
+done
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
