@@ -4,7 +4,11 @@
  * Every failing library call records a one-line detail in a thread-local
  * buffer (sharr__fail) and returns a negative code.  The buffer is never
  * shared between threads, so no lock is needed; a forked child starts with a
- * copy of its parent thread's buffer, which is harmless.
+ * copy of its parent thread's buffer, which is harmless.  Any argument may
+ * point into the buffer itself (`sharr__fail(c, "ctx: %s", sharr_errmsg())`
+ * is the usual way to add context): every function formats into a local
+ * buffer first and copies the result in, never formatting the buffer into
+ * itself.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -43,9 +47,14 @@ const char *sharr_errmsg(void)
     return errmsg_buf;
 }
 
+/* Format into a local buffer, then copy: the arguments may point into
+ * errmsg_buf (vsnprintf into an overlapping argument is undefined). */
 static void vrecord(const char *fmt, va_list ap)
 {
-    vsnprintf(errmsg_buf, sizeof errmsg_buf, fmt, ap);
+    char tmp[SHARR__ERRMSG_SIZE];
+
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    memcpy(errmsg_buf, tmp, sizeof tmp);
 }
 
 int sharr__fail(int code, const char *fmt, ...)
@@ -65,6 +74,7 @@ int sharr__fail_os(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vrecord(fmt, ap);
     va_end(ap);
+    /* sharr_strerror() returns static text, never errmsg_buf. */
     len = strlen(errmsg_buf);
     snprintf(errmsg_buf + len, sizeof errmsg_buf - len, ": %s",
              sharr_strerror(code));
@@ -97,24 +107,31 @@ void sharr__errmsg_replace(const char *from, const char *to)
     memcpy(errmsg_buf, out, sizeof out);
 }
 
+/* Copy `text` to buf[n..], truncated to the buffer; the new length. */
+static size_t append(char *buf, size_t n, const char *text)
+{
+    size_t len = strlen(text), room = SHARR__ERRMSG_SIZE - 1 - n;
+
+    if (len > room)
+        len = room;
+    memcpy(buf + n, text, len);
+    buf[n + len] = '\0';
+    return n + len;
+}
+
 void sharr__errmsg_prefix(const char *fmt, ...)
 {
-    char old[SHARR__ERRMSG_SIZE];
+    char old[SHARR__ERRMSG_SIZE], head[SHARR__ERRMSG_SIZE];
     va_list ap;
-    size_t len;
 
+    /* Both parts into locals first: the prefix's arguments may point into
+     * errmsg_buf, and so may the old detail's copy. */
     memcpy(old, errmsg_buf, sizeof old);
     va_start(ap, fmt);
-    vrecord(fmt, ap);
+    vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    len = strlen(errmsg_buf);
     /* Truncation is fine: the detail is one line for a human. */
-    if (len + 2 < sizeof errmsg_buf) {
-        memcpy(errmsg_buf + len, ": ", 3);
-        len += 2;
-        size_t room = sizeof errmsg_buf - len - 1;
-        size_t n = strlen(old) < room ? strlen(old) : room;
-        memcpy(errmsg_buf + len, old, n);
-        errmsg_buf[len + n] = '\0';
-    }
+    size_t n = append(errmsg_buf, 0, head);
+    n = append(errmsg_buf, n, ": ");
+    append(errmsg_buf, n, old);
 }
