@@ -22,6 +22,22 @@
  *                   robust process-shared mutex, an attach count).
  *   end             ctl_offset + 4096 = the size of the segment.
  *
+ * The control block, byte offsets from ctl_offset (u32/u64/i64 little-endian;
+ * lib/internal.h, struct sharr__ctl, is the reference):
+ *     0 magic "SHARRv1\0" ("SHARRnew" while incomplete)   8 u32 version (1)
+ *    12 u32 ctl_size (4096)  16 u32 dtype  20 u32 ndim  24 u32 flags
+ *    28 reserved  32 u64 shape[8]  96 u64 nbytes  104 u64 data_offset
+ *   112 u64 ctl_offset  120 u64 total_size  128 i64 creator pid
+ *   136 u64 creator start time (clock ticks since boot; 0: unknown)
+ *   144 i64 created sec  152 i64 created nsec  160 id[16]
+ *   176 u32 attach count  180 reserved
+ *   184 u64 pidns_dev, 192 u64 pidns_ino: the PID namespace the creator pid
+ *       is numbered in (st_dev, st_ino of /proc/self/ns/pid)
+ *   200 boot_id[16] (/proc/sys/kernel/random/boot_id as bytes)
+ *   216 reserved (32)  256 the robust mutex (64)
+ * Segments made before the PID namespace and boot were recorded have zeros
+ * there: their owner's liveness is "unknown" (see sharr_gc()).
+ *
  * So numpy.load("/dev/shm/sharr.NAME", mmap_mode="r+") is a writable,
  * zero-copy view of the same elements.  A segment is built under a hidden
  * name (sharr..new.PID.HEX) and linked to its name only when complete, with
@@ -29,7 +45,11 @@
  * under an array name, and `sharr gc` removes a hidden one whose creator
  * was killed.  Opening re-checks every
  * field against the segment's real size and regenerates the .npy header to
- * compare it byte for byte; anything else is SHARR_ECORRUPT.
+ * compare it byte for byte; anything else is SHARR_ECORRUPT.  Nothing under
+ * /dev/shm is trusted: entries are opened with O_NONBLOCK|O_NOFOLLOW and
+ * anything but a regular file (a FIFO, a symlink, a directory, a device) is
+ * SHARR_ECORRUPT, with a detail that says what it is; no call ever blocks
+ * on one.
  *
  * DTYPES and element sizes: i8 i16 i32 i64 (1 2 4 8), u8 u16 u32 u64
  * (1 2 4 8), f32 f64 (4 8), c64 c128 (8 16: real part first, like C99
@@ -300,12 +320,19 @@ typedef struct sharr_info {
     unsigned flags;       /* SHARR_CREATE_TEMP if temporary */
     pid_t creator;        /* the owner process: the creator, or for a
                              temporary array the process that bounds it */
-    int creator_alive;    /* 1 alive, 0 gone (pid and start time checked) */
+    int creator_alive;    /* 1 alive, 0 gone (pid and start time checked),
+                             -1 unknown: the owner was numbered in another
+                             PID namespace or boot than the caller's (a
+                             container sharing /dev/shm), or the segment
+                             predates that record (detail says which) */
     int64_t created_sec;  /* creation time, Unix seconds */
     unsigned attached;    /* handles open now; advisory: a process killed
                              with the array open is never subtracted */
     unsigned char id[16];
     char path[SHARR_NAME_MAX + 16]; /* "/dev/shm/sharr.NAME" */
+    char detail[256];     /* why status is not 0 ("/dev/shm/sharr.x is a
+                             FIFO, not a shared-memory segment"), or why
+                             creator_alive is -1; else "" */
 } sharr_info;
 
 /* sharr_stat() : fill *info for the array `name` without mapping it (the
@@ -316,19 +343,52 @@ SHARR_API int sharr_stat(const char *name, sharr_info *info);
 /* sharr_list() : every segment named sharr.* in /dev/shm, sorted by name,
  * as a malloc'ed array in *out (free with sharr_list_free()) of *count
  * entries.  Segments that cannot be opened are listed with a non-zero
- * status instead of being skipped.
+ * status (and its detail) instead of being skipped; a FIFO, symlink,
+ * directory or device planted under a sharr.* name is listed as invalid
+ * (SHARR_ECORRUPT) without being opened.  Never blocks.
  * @return 0, SHARR_ENOMEM, or the error of opening /dev/shm. */
 SHARR_API int sharr_list(sharr_info **out, size_t *count);
 SHARR_API void sharr_list_free(sharr_info *list);
 
 /* sharr_gc() : remove temporary arrays whose owner process is gone, and
  * the hidden build names (and, from older versions, half-made segments) of
- * creators killed before they finished.  Never touches a segment of another user.  With dry_run nothing is
+ * creators killed before they finished.  Never touches a segment of another
+ * user.  An owner is judged gone only in the PID namespace and boot that
+ * numbered it (recorded in the control block): a segment whose owner
+ * cannot be judged here (made in another container sharing /dev/shm, or by
+ * an older sharr) is never removed.  A segment is removed only if it is
+ * still the one checked (a private rename, then a dev/inode comparison), so
+ * an array that takes the name meanwhile survives.  With dry_run nothing is
  * removed.  If `removed` is not NULL, calls removed(name, ctx) for each.
  * @return the number of segments removed (or that would be), or an error of
- * sharr_list(). */
+ * reading /dev/shm. */
 SHARR_API int sharr_gc(int dry_run, void (*removed)(const char *name,
                                                     void *ctx), void *ctx);
+
+/* What sharr_gc_report() says about one entry of /dev/shm. */
+typedef enum sharr_gc_event {
+    SHARR_GC_REMOVED = 0, /* removed (with dry_run: would be) */
+    SHARR_GC_UNKNOWN,     /* kept: a temporary or half-made segment whose
+                             owner cannot be judged here (another PID
+                             namespace or boot, or an older segment) */
+    SHARR_GC_INVALID,     /* kept: yours but not a sharr segment (a FIFO, a
+                             symlink, a directory, corrupt bytes);
+                             sharr_unlink() removes it */
+    SHARR_GC_REPLACED     /* kept: another segment took the name between
+                             the check and the removal */
+} sharr_gc_event;
+
+/* sharr_gc_report() : sharr_gc() that also tells what it kept and why:
+ * calls report(name, event, detail, ctx) for each segment removed and each
+ * one skipped as unknown, invalid or replaced (`detail` says why; "" for
+ * SHARR_GC_REMOVED).  Hidden names are reported without the "sharr."
+ * prefix, e.g. ".new.123.ab12cd34ef56ab78".  report may be NULL.
+ * @return as sharr_gc(). */
+SHARR_API int sharr_gc_report(int dry_run,
+                              void (*report)(const char *name,
+                                             sharr_gc_event event,
+                                             const char *detail, void *ctx),
+                              void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* The worker pool (lib/pool.c)                                              */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "sharr stores native little-endian elements; big-endian hosts are unsupported"
@@ -60,6 +61,16 @@ static inline bool sharr__add_ok(size_t a, size_t b, size_t *out)
 #define SHARR__MAGIC "SHARRv1\0"
 #define SHARR__MAGIC_INCOMPLETE "SHARRnew"
 
+/* Where a pid means something: the PID namespace (st_dev and st_ino of
+ * /proc/self/ns/pid) and the boot (/proc/sys/kernel/random/boot_id as 16
+ * bytes).  Fixed-width, stored in the control block; all zero: unknown (a
+ * segment made before it was recorded, or no /proc). */
+struct sharr__origin {
+    uint64_t pidns_dev;
+    uint64_t pidns_ino;
+    unsigned char boot_id[16];
+};
+
 /* The binary control block at ctl_offset.  Fixed-width little-endian fields;
  * the layout is part of the on-segment format (layout version 1). */
 struct sharr__ctl {
@@ -82,7 +93,10 @@ struct sharr__ctl {
     unsigned char id[16];
     uint32_t attach_count;    /* advisory: a killed process never decrements */
     uint32_t reserved1;
-    unsigned char reserved2[64];
+    struct sharr__origin origin; /* where creator_pid is numbered (was the
+                                    first 32 reserved bytes: zero in older
+                                    segments) */
+    unsigned char reserved2[32];
     unsigned char lock[64] __attribute__((aligned(64))); /* pthread_mutex_t */
 };
 
@@ -127,13 +141,71 @@ int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
 sharr_create_opts sharr__staged_create(const sharr_create_opts *asked,
                                        bool *keep);
 
+/* true when the segment `a` maps no longer has its name: the name is gone
+ * or now holds another segment (st_dev/st_ino recorded at open/create
+ * against an lstat of /dev/shm/sharr.NAME).  false when it cannot tell (e.g.
+ * EACCES).  Pool workers use it to drop cached mappings of removed arrays. */
+bool sharr__array_unlinked(const sharr_array *a);
+
+/* ---- /dev/shm entries (shm.c) ---- */
+
+/* Open SHARR__SHM_DIR/ENTRY (ENTRY is a directory entry name such as
+ * "sharr.NAME" or "sharr..new.PID.HEX") with `oflag` plus O_NONBLOCK,
+ * O_NOFOLLOW, O_NOCTTY and O_CLOEXEC, so that nothing planted there (a FIFO,
+ * a symlink, a device) can block, redirect or act on the open.  Anything but
+ * a regular file is refused (without opening it when lstat sees it first).
+ * *st receives the fstat of the open file.
+ * @return the fd, -errno of open (detail: "PATH: <strerror>"), or
+ * SHARR_ECORRUPT (detail: "PATH is a FIFO, not a shared-memory segment"). */
+int sharr__shm_open(const char *entry, int oflag, mode_t mode,
+                    struct stat *st);
+
+/* "a FIFO", "a symbolic link", "a directory" ... for a non-regular st_mode. */
+const char *sharr__file_kind(unsigned mode);
+
+/* Remove SHARR__SHM_DIR/ENTRY only if it still is the file `checked` (its
+ * st_dev/st_ino): the entry is renamed to a hidden unique name
+ * (RENAME_NOREPLACE), compared there, and unlinked if it is the same file,
+ * else renamed back.  So a segment that took the name after the caller's
+ * check is never removed.
+ * @return 0 removed, SHARR_ENOENT (gone already), SHARR_EBUSY (the name holds
+ * another file now: left in place; the detail says where if it could not be
+ * put back), or -errno. */
+int sharr__unlink_checked(const char *entry, const struct stat *checked);
+
+/* Tests only: when set, called by gc and the guardian between the check of
+ * ENTRY and its removal (to replace the segment there on purpose). */
+extern void (*sharr__unlink_test_hook)(const char *entry);
+
+/* Unmap every mapping of a /dev/shm/sharr.* object in the calling process,
+ * found in /proc/self/maps; for freshly forked helper processes (guardian,
+ * pool supervisor) that must not pin segments.  Uses no malloc and no stdio
+ * (safe in a child forked from a multi-threaded process).
+ * @return the number of mappings removed, or -errno if /proc/self/maps
+ * cannot be read. */
+int sharr__unmap_segments(void);
+
 /* ---- processes (guardian.c) ---- */
 
+/* The caller's origin (PID namespace and boot); zero fields it cannot read. */
+void sharr__origin_self(struct sharr__origin *o);
+
+/* Liveness of owner `pid` (started at `start`, 0: not known) numbered in
+ * the PID namespace and boot `o`: 1 alive, 0 gone, or SHARR__UNKNOWN when
+ * it cannot be judged here (another namespace or boot, or `o` or the
+ * caller's origin unknown).  Never 0 unless the owner is surely gone. */
+#define SHARR__UNKNOWN (-1)
+int sharr__owner_alive(pid_t pid, uint64_t start,
+                       const struct sharr__origin *o);
+
 /* The start time of `pid` in clock ticks since boot (field 22 of
- * /proc/PID/stat), or 0 if it cannot be read. */
+ * /proc/PID/stat), or 0 if it cannot be read (or /proc is not the caller's
+ * PID namespace's, where /proc/PID names another process). */
 uint64_t sharr__proc_start(pid_t pid);
 
-/* 1 if `pid` is alive and, when `start` is not 0, started at `start`. */
+/* 1 if `pid` is alive and, when `start` is not 0, started at `start` (the
+ * start is not compared when /proc belongs to another PID namespace).
+ * Judges `pid` in the caller's PID namespace: see sharr__owner_alive(). */
 int sharr__proc_alive(pid_t pid, uint64_t start);
 
 /* Ask the guardian of process `watch` (the caller or its parent) to unlink

@@ -9,12 +9,17 @@
  * ever sees a half-made segment under an array name.  Nothing read from a segment is trusted:
  * open copies the control block and header out with pread, checks every field
  * with overflow-checked arithmetic against fstat, and maps only afterwards.
+ * Every /dev/shm entry is opened through sharr__shm_open (no blocking, no
+ * symlink, regular files only).  gc removes a segment only if its owner is
+ * surely gone in the PID namespace and boot it records, and only if the
+ * name still holds the file it checked.
  * Fork: a handle's mapping is inherited and stays valid in the child.
  */
 #define _GNU_SOURCE /* O_NOFOLLOW, syscall wrappers used by getrandom */
 #include "internal.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,6 +36,10 @@
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex must fit the ctl slot");
 _Static_assert(sizeof(struct sharr__ctl) <= SHARR__CTL_SIZE, "ctl too big");
 _Static_assert(sizeof(size_t) == 8, "sharr needs a 64-bit size_t");
+/* Layout version 1: the origin took reserved bytes, nothing moved. */
+_Static_assert(offsetof(struct sharr__ctl, origin) == 184 &&
+               offsetof(struct sharr__ctl, lock) == 256 &&
+               sizeof(struct sharr__ctl) == 320, "ctl layout changed");
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_PREAMBLE 10u /* magic (6), version (2), header length (2) */
@@ -44,6 +53,8 @@ struct sharr_array {
     bool locked;            /* this handle holds the mutex */
     unsigned open_flags;    /* SHARR_OPEN_* given to open, 0 if created */
     pid_t temp_owner;       /* created temporary here, bound to this pid */
+    dev_t dev;              /* the segment's file, to tell whether its name */
+    ino_t ino;              /* still holds it (sharr__array_unlinked) */
     sharr_info info;        /* validated private copy of the layout */
     size_t rows, row_bytes;
 };
@@ -88,6 +99,11 @@ static void set_path(sharr_info *info, const char *name)
     snprintf(info->name, sizeof info->name, "%s", name);
     snprintf(info->path, sizeof info->path, SHARR__SHM_DIR "/" SHARR__PREFIX
              "%s", name);
+}
+
+static void shm_path(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, SHARR__SHM_DIR "/" SHARR__PREFIX "%s", name);
 }
 
 int sharr__random_bytes(void *buf, size_t n)
@@ -249,8 +265,9 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
     info->segment_size = total;
     info->flags = ctl->flags;
     info->creator = (pid_t)ctl->creator_pid;
-    info->creator_alive = sharr__proc_alive((pid_t)ctl->creator_pid,
-                                            ctl->creator_start);
+    info->creator_alive = sharr__owner_alive((pid_t)ctl->creator_pid,
+                                             ctl->creator_start,
+                                             &ctl->origin);
     info->created_sec = ctl->created_sec;
     info->attached = ctl->attach_count;
     memcpy(info->id, ctl->id, sizeof info->id);
@@ -277,22 +294,21 @@ int sharr__pread_all(int fd, void *buf, size_t n, off_t off)
     return 0;
 }
 
-/* Read and validate the segment open on fd; fills *info (except its name). */
-static int read_segment(int fd, struct sharr__ctl *ctl, sharr_info *info)
+/* Read and validate the segment open on fd, whose fstat is *st; fills *info
+ * (except its name). */
+static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
+                        sharr_info *info)
 {
-    struct stat st;
     unsigned char header[SHARR_DATA_OFFSET];
     size_t size;
     int err;
 
-    if (fstat(fd, &st) < 0)
-        return sharr__fail_os(-errno, "fstat");
-    info->uid = st.st_uid;
-    info->mode = st.st_mode & 07777;
-    info->segment_size = size = (size_t)st.st_size;
-    if (!S_ISREG(st.st_mode))
-        return sharr__fail(SHARR_ECORRUPT, "not a regular shared-memory "
-                           "object");
+    info->uid = st->st_uid;
+    info->mode = st->st_mode & 07777;
+    info->segment_size = size = (size_t)st->st_size;
+    if (!S_ISREG(st->st_mode))
+        return sharr__fail(SHARR_ECORRUPT, "%s, not a shared-memory "
+                           "segment", sharr__file_kind(st->st_mode));
     if (size < SHARR_DATA_OFFSET + SHARR__CTL_SIZE)
         return sharr__fail(SHARR_ECORRUPT, "segment is %zu bytes; a sharr "
                            "array has at least %u", size,
@@ -307,40 +323,52 @@ static int read_segment(int fd, struct sharr__ctl *ctl, sharr_info *info)
     return sharr__validate(ctl, header, size, info);
 }
 
-static int open_fd(const char *name, int oflag, mode_t mode)
+/* Open /dev/shm/sharr.NAME without blocking or following a link, refusing
+ * anything but a regular file (sharr__shm_open), with details that name
+ * the array; *st receives its fstat. */
+static int open_fd(const char *name, int oflag, mode_t mode, struct stat *st)
 {
-    char shm[SHARR_NAME_MAX + 16];
+    char entry[SHARR_NAME_MAX + 16];
     int fd;
 
-    sharr__shm_name(name, shm, sizeof shm);
-    fd = shm_open(shm, oflag, mode);
-    if (fd < 0) {
-        int err = -errno;
-        if (err == SHARR_ENOENT)
-            return sharr__fail(err, "no array named '%s'", name);
-        if (err == SHARR_EEXIST)
-            return sharr__fail(err, "an array named '%s' already exists",
-                               name);
-        return sharr__fail_os(err, "cannot open array '%s'", name);
-    }
+    snprintf(entry, sizeof entry, SHARR__PREFIX "%s", name);
+    fd = sharr__shm_open(entry, oflag, mode, st);
+    if (fd == SHARR_ENOENT)
+        return sharr__fail(fd, "no array named '%s'", name);
+    if (fd == SHARR_EEXIST)
+        return sharr__fail(fd, "an array named '%s' already exists", name);
+    if (fd == SHARR_ECORRUPT)
+        sharr__errmsg_prefix("array '%s'", name);
+    else if (fd < 0)
+        return sharr__fail_os(fd, "cannot open array '%s'", name);
     return fd;
 }
+
+static void explain_unknown(const struct sharr__origin *o, sharr_info *info);
 
 int sharr_stat(const char *name, sharr_info *info)
 {
     struct sharr__ctl ctl;
+    struct stat st;
     int fd, err;
 
     memset(info, 0, sizeof *info);
     if ((err = sharr_name_check(name)) < 0)
         return err;
     set_path(info, name);
-    if ((fd = open_fd(name, O_RDONLY, 0)) < 0)
+    if ((fd = open_fd(name, O_RDONLY, 0, &st)) < 0) {
+        snprintf(info->detail, sizeof info->detail, "%s", sharr_errmsg());
         return fd;
-    err = read_segment(fd, &ctl, info);
+    }
+    err = read_segment(fd, &st, &ctl, info);
     close(fd);
     if (err < 0)
         sharr__errmsg_prefix("array '%s'", name);
+    if (err < 0) {
+        snprintf(info->detail, sizeof info->detail, "%s", sharr_errmsg());
+    } else if (info->creator_alive == SHARR__UNKNOWN) {
+        explain_unknown(&ctl.origin, info);
+    }
     return err;
 }
 
@@ -385,6 +413,7 @@ static void init_ctl(struct sharr__ctl *ctl, sharr_dtype dt, size_t ndim,
     ctl->total_size = total;
     ctl->creator_pid = owner;
     ctl->creator_start = sharr__proc_start(owner);
+    sharr__origin_self(&ctl->origin);
     clock_gettime(CLOCK_REALTIME, &now);
     ctl->created_sec = now.tv_sec;
     ctl->created_nsec = now.tv_nsec;
@@ -427,29 +456,106 @@ static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
     return 0;
 }
 
-/* Size, reserve, map and initialize the freshly created segment on fd. */
-static int build_segment(sharr_array *a, int fd, const sharr_create_opts *o,
-                         pid_t owner, const unsigned char id[16])
+/* Size the new file on fd, write its control block (INCOMPLETE magic) and
+ * set its mode.  pwrite, not a mapping: a full tmpfs makes it fail with
+ * ENOSPC instead of raising SIGBUS. */
+static int prepare_file(int fd, const struct sharr__ctl *ctl, size_t size,
+                        unsigned mode)
 {
-    struct sharr__ctl ctl;
-    sharr_info *in = &a->info;
     ssize_t wrote;
-    int rc;
 
-    if (fchmod(fd, o->mode ? o->mode : 0600) < 0)
-        return sharr__fail_os(-errno, "fchmod");
-    if (ftruncate(fd, (off_t)a->size) < 0)
-        return sharr__fail_os(-errno, "ftruncate to %zu bytes", a->size);
-    /* The control block goes in first, with the INCOMPLETE magic, so that a
-     * creator killed from here on leaves a segment `sharr gc` can attribute
-     * to a dead process.  pwrite, not the mapping: a full tmpfs makes it
-     * fail with ENOSPC instead of raising SIGBUS. */
-    init_ctl(&ctl, in->dtype, in->ndim, in->shape, in->nbytes, a->size,
-             o->flags, owner, id);
-    wrote = pwrite(fd, &ctl, sizeof ctl, (off_t)(a->size - SHARR__CTL_SIZE));
-    if (wrote != (ssize_t)sizeof ctl)
+    if (ftruncate(fd, (off_t)size) < 0)
+        return sharr__fail_os(-errno, "ftruncate to %zu bytes", size);
+    wrote = pwrite(fd, ctl, sizeof *ctl, (off_t)(size - SHARR__CTL_SIZE));
+    if (wrote != (ssize_t)sizeof *ctl)
         return sharr__fail_os(wrote < 0 ? -errno : SHARR_ENOSPC,
                               "writing the control block");
+    if (fchmod(fd, mode ? mode : 0600) < 0)
+        return sharr__fail_os(-errno, "fchmod");
+    return 0;
+}
+
+/* Open the hidden build by its name and close tmp, the unnamed file just
+ * linked there: a mapping then shows "/dev/shm/sharr..new.*" in
+ * /proc/PID/maps (an O_TMPFILE one shows "/dev/shm/#INODE"), which is how
+ * sharr__unmap_segments() finds it in forked helpers.
+ * @return the fd, or an error (the hidden name is removed). */
+static int reopen_hidden(int tmp, const char *hidden)
+{
+    char entry[SHARR_NAME_MAX + 16], path[SHARR_NAME_MAX + 32];
+    struct stat was, st;
+    int fd = -1, err = 0;
+
+    snprintf(entry, sizeof entry, SHARR__PREFIX "%s", hidden);
+    if (fstat(tmp, &was) < 0)
+        err = sharr__fail_os(-errno, "fstat");
+    else if ((fd = sharr__shm_open(entry, O_RDWR, 0, &st)) < 0)
+        err = fd;
+    else if (st.st_dev != was.st_dev || st.st_ino != was.st_ino)
+        err = sharr__fail(SHARR_EBUSY, "the hidden build %s was replaced",
+                          entry);
+    close(tmp);
+    if (err == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    shm_path(hidden, path, sizeof path);
+    unlink(path);
+    return err;
+}
+
+/* Make the hidden build file `hidden` of a, with its control block already
+ * in place when the name appears: built unnamed (O_TMPFILE) and linked to
+ * the name after, so that a creator killed at any moment leaves either
+ * nothing or a hidden name whose control block says who built it, in which
+ * PID namespace and boot (gc judges it by that).  Without O_TMPFILE or
+ * /proc, the name is created first and the control block written at once.
+ * @return the fd (the hidden name exists), or an error (it does not). */
+static int create_hidden(const sharr_array *a, const char *hidden,
+                         const sharr_create_opts *o, pid_t owner,
+                         const unsigned char id[16])
+{
+    const sharr_info *in = &a->info;
+    char path[SHARR_NAME_MAX + 32], self[64];
+    struct sharr__ctl ctl;
+    struct stat st;
+    int fd, err;
+
+    init_ctl(&ctl, in->dtype, in->ndim, in->shape, in->nbytes, a->size,
+             o->flags, owner, id);
+    shm_path(hidden, path, sizeof path);
+    fd = open(SHARR__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if ((err = prepare_file(fd, &ctl, a->size, o->mode)) < 0) {
+            close(fd);
+            return err;
+        }
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+            return reopen_hidden(fd, hidden);
+        close(fd); /* no /proc: the plain way below */
+    }
+    if ((fd = open_fd(hidden, O_RDWR | O_CREAT | O_EXCL, 0600, &st)) < 0)
+        return fd;
+    if ((err = prepare_file(fd, &ctl, a->size, o->mode)) < 0) {
+        unlink(path);
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* Reserve, map and initialize the hidden build segment on fd. */
+static int build_segment(sharr_array *a, int fd)
+{
+    sharr_info *in = &a->info;
+    struct stat st;
+    int rc;
+
+    if (fstat(fd, &st) < 0)
+        return sharr__fail_os(-errno, "fstat");
+    a->dev = st.st_dev;
+    a->ino = st.st_ino;
     rc = posix_fallocate(fd, 0, (off_t)a->size);
     if (rc == ENOSPC) {
         check_space(SIZE_MAX / 2); /* records free space in the detail */
@@ -494,10 +600,6 @@ static void hidden_name(const unsigned char id[16], char *buf, size_t size)
              id[7]);
 }
 
-static void shm_path(const char *name, char *buf, size_t size)
-{
-    snprintf(buf, size, SHARR__SHM_DIR "/" SHARR__PREFIX "%s", name);
-}
 
 /* Give the complete segment its name.  link(2) fails when the name is
  * taken, so the check is as atomic as O_EXCL was; then the hidden name
@@ -524,7 +626,7 @@ static int check_free_name(const char *name)
     struct stat st;
 
     shm_path(name, path, sizeof path);
-    if (stat(path, &st) == 0)
+    if (lstat(path, &st) == 0)
         return sharr__fail(SHARR_EEXIST, "an array named '%s' already exists",
                            name);
     return 0;
@@ -577,12 +679,13 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
     if ((o->flags & SHARR_CREATE_TEMP) &&
         (err = guard_temporary(owner, name, hidden, id)) < 0)
         goto fail;
-    if ((fd = open_fd(hidden, O_RDWR | O_CREAT | O_EXCL, 0600)) < 0) {
+    if ((fd = create_hidden(a, hidden, o, owner, id)) < 0) {
         err = fd;
+        fd = -1;
         goto fail;
     }
     built = true;
-    if ((err = build_segment(a, fd, o, owner, id)) < 0)
+    if ((err = build_segment(a, fd)) < 0)
         goto fail;
     built = false; /* publish_name removes the hidden name either way */
     if ((err = publish_name(hidden, name)) < 0)
@@ -605,10 +708,10 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
 fail:
     if (fd >= 0)
         close(fd);
-    if (built) {
-        char shm[SHARR_NAME_MAX + 16];
-        sharr__shm_name(hidden, shm, sizeof shm);
-        shm_unlink(shm);
+    if (built) { /* the hidden name is unique to this build */
+        char path[SHARR_NAME_MAX + 32];
+        shm_path(hidden, path, sizeof path);
+        unlink(path);
     }
     sharr_array_close(a);
     return err;
@@ -642,6 +745,7 @@ static int map_segment(sharr_array *a, int fd, unsigned flags)
 int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
 {
     struct sharr__ctl ctl;
+    struct stat st;
     sharr_array *a = NULL;
     int fd = -1, err;
 
@@ -655,14 +759,16 @@ int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
     a->base = MAP_FAILED;
     set_path(&a->info, name);
     a->ctl_writable = true;
-    fd = open_fd(name, O_RDWR, 0);
+    fd = open_fd(name, O_RDWR, 0, &st);
     if (fd == SHARR_EACCES && (flags & SHARR_OPEN_RDONLY)) {
         a->ctl_writable = false; /* readable only: no lock, no attach count */
-        fd = open_fd(name, O_RDONLY, 0);
+        fd = open_fd(name, O_RDONLY, 0, &st);
     }
     if ((err = fd) < 0)
         goto fail;
-    if ((err = read_segment(fd, &ctl, &a->info)) < 0) {
+    a->dev = st.st_dev;
+    a->ino = st.st_ino;
+    if ((err = read_segment(fd, &st, &ctl, &a->info)) < 0) {
         sharr__errmsg_prefix("array '%s'", name);
         goto fail;
     }
@@ -744,6 +850,18 @@ size_t sharr_array_size(const sharr_array *a)
 unsigned sharr__array_open_flags(const sharr_array *a)
 {
     return a->open_flags;
+}
+
+bool sharr__array_unlinked(const sharr_array *a)
+{
+    char path[SHARR_NAME_MAX + 32];
+    struct stat st;
+
+    shm_path(a->info.name, path, sizeof path);
+    /* lstat: a symlink planted under the name is not the segment either. */
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT || errno == ENOTDIR;
+    return st.st_dev != a->dev || st.st_ino != a->ino;
 }
 
 void sharr_array_id(const sharr_array *a, unsigned char id[16])
@@ -867,28 +985,129 @@ static int cmp_info(const void *x, const void *y)
                   ((const sharr_info *)y)->name);
 }
 
+static bool incomplete(const struct sharr__ctl *ctl)
+{
+    return memcmp(ctl->magic, SHARR__MAGIC_INCOMPLETE, 8) == 0;
+}
+
+/* Why the owner of a segment whose control block records `o` cannot be
+ * judged by this process. */
+static const char *unknown_why(const struct sharr__origin *o)
+{
+    static const unsigned char none[16];
+    struct sharr__origin me;
+
+    sharr__origin_self(&me);
+    if (o->pidns_ino == 0 || memcmp(o->boot_id, none, 16) == 0)
+        return "the segment does not record its owner's PID namespace and "
+               "boot (made by an older sharr, or without /proc)";
+    if (me.pidns_ino == 0 || memcmp(me.boot_id, none, 16) == 0)
+        return "this process cannot read its own PID namespace or boot id "
+               "(is /proc mounted?)";
+    if (memcmp(o->boot_id, me.boot_id, 16) != 0)
+        return "created in another boot";
+    return "created in another PID namespace (another container?)";
+}
+
+/* Say in info->detail why its owner (recorded as `o`) cannot be judged. */
+static void explain_unknown(const struct sharr__origin *o, sharr_info *info)
+{
+    snprintf(info->detail, sizeof info->detail, "%s", unknown_why(o));
+}
+
+/* Judge the owner `pid` of a segment (origin `o`) into info. */
+static void judge(const struct sharr__origin *o, pid_t pid, uint64_t start,
+                  sharr_info *info)
+{
+    info->creator = pid;
+    info->creator_alive = sharr__owner_alive(pid, start, o);
+    if (info->creator_alive == SHARR__UNKNOWN)
+        explain_unknown(o, info);
+}
+
+/* Fill info's status and detail for an entry that could not be opened,
+ * and its owner and mode from lstat (what gc needs to leave it alone). */
+static void not_opened(const char *entry, int err, sharr_info *info)
+{
+    char path[SHARR_NAME_MAX + 32];
+    struct stat l;
+
+    info->status = err;
+    snprintf(info->detail, sizeof info->detail, "%s", sharr_errmsg());
+    snprintf(path, sizeof path, SHARR__SHM_DIR "/%s", entry);
+    if (lstat(path, &l) == 0) {
+        info->uid = l.st_uid;
+        info->mode = l.st_mode & 07777;
+    }
+}
+
+/* Open, validate and judge the segment at SHARR__SHM_DIR/ENTRY into *info
+ * (name and path set by the caller), *ctl (zero if unread) and *st (st_ino
+ * 0 if it could not be opened).  Never blocks, never follows a link. */
+static void inspect(const char *entry, sharr_info *info,
+                    struct sharr__ctl *ctl, struct stat *st)
+{
+    int fd, err;
+
+    memset(ctl, 0, sizeof *ctl);
+    if ((fd = sharr__shm_open(entry, O_RDONLY, 0, st)) < 0) {
+        memset(st, 0, sizeof *st);
+        not_opened(entry, fd, info);
+        return;
+    }
+    err = read_segment(fd, st, ctl, info);
+    close(fd);
+    info->status = err;
+    if (err < 0)
+        snprintf(info->detail, sizeof info->detail, "%s", sharr_errmsg());
+    if (err < 0 && incomplete(ctl))
+        judge(&ctl->origin, (pid_t)ctl->creator_pid, ctl->creator_start,
+              info);
+    else if (err == 0 && info->creator_alive == SHARR__UNKNOWN)
+        explain_unknown(&ctl->origin, info);
+}
+
+/* inspect() for a hidden build ".new.<pid>.<hex>": judged by its builder,
+ * the pid in the name, in the PID namespace and boot its control block
+ * records (written before the name appeared; see create_hidden). */
+static void inspect_build(const char *entry, sharr_info *info,
+                          struct sharr__ctl *ctl, struct stat *st)
+{
+    pid_t builder = (pid_t)strtol(entry + sizeof SHARR__PREFIX ".new." - 1,
+                                  NULL, 10);
+    int fd;
+
+    memset(ctl, 0, sizeof *ctl);
+    if ((fd = sharr__shm_open(entry, O_RDONLY, 0, st)) < 0) {
+        memset(st, 0, sizeof *st);
+        not_opened(entry, fd, info);
+        return;
+    }
+    info->uid = st->st_uid;
+    info->mode = st->st_mode & 07777;
+    if (st->st_size >= 2 * SHARR__PAGE && st->st_size % SHARR__PAGE == 0 &&
+        sharr__pread_all(fd, ctl, sizeof *ctl,
+                         st->st_size - SHARR__CTL_SIZE) == 0 &&
+        (incomplete(ctl) || memcmp(ctl->magic, SHARR__MAGIC, 8) == 0))
+        judge(&ctl->origin, builder, (pid_t)ctl->creator_pid == builder
+                                         ? ctl->creator_start : 0, info);
+    else
+        judge(&(const struct sharr__origin){0}, builder, 0, info);
+    close(fd);
+}
+
 /* Fill *info for a listed name; a segment that fails validation keeps what
  * fstat says and, for a half-made one, its creator from the control block. */
 static void list_one(const char *name, sharr_info *info)
 {
+    char entry[SHARR_NAME_MAX + 16];
     struct sharr__ctl ctl;
-    int fd, err;
+    struct stat st;
 
     memset(info, 0, sizeof *info);
     set_path(info, name);
-    if ((fd = open_fd(name, O_RDONLY, 0)) < 0) {
-        info->status = fd;
-        return;
-    }
-    memset(&ctl, 0, sizeof ctl);
-    err = read_segment(fd, &ctl, info);
-    close(fd);
-    info->status = err;
-    if (err < 0 && memcmp(ctl.magic, SHARR__MAGIC_INCOMPLETE, 8) == 0) {
-        info->creator = (pid_t)ctl.creator_pid;
-        info->creator_alive = sharr__proc_alive(info->creator,
-                                                ctl.creator_start);
-    }
+    snprintf(entry, sizeof entry, SHARR__PREFIX "%s", name);
+    inspect(entry, info, &ctl, &st);
 }
 
 int sharr_list(sharr_info **out, size_t *count)
@@ -936,65 +1155,134 @@ void sharr_list_free(sharr_info *list)
     free(list);
 }
 
-static bool collectable(const sharr_info *in)
-{
-    bool incomplete = in->status == SHARR_ECORRUPT && in->creator > 0;
+typedef void (*report_fn)(const char *, sharr_gc_event, const char *, void *);
 
-    if (in->uid != geteuid() || in->creator_alive)
-        return false;
-    return incomplete || (in->status == 0 && (in->flags & SHARR_CREATE_TEMP));
+/* gc of one entry "sharr.X": an array name, a hidden build (".new.") or a
+ * removal interrupted after its rename (".rm.", judged by its contents).
+ * Removes it if it is this user's, a temporary array or a half-made one,
+ * and its owner is surely gone; only the file checked is ever removed.
+ * @return 1 if removed (or, dry, would be), else 0. */
+static int gc_one(const char *entry, int dry_run, report_fn report,
+                  void *ctx)
+{
+    const char *shown = entry + strlen(SHARR__PREFIX);
+    bool build = strncmp(shown, ".new.", 5) == 0, half;
+    struct sharr__ctl ctl;
+    struct stat st;
+    sharr_info in;
+    int err;
+
+    memset(&in, 0, sizeof in);
+    if (build)
+        inspect_build(entry, &in, &ctl, &st);
+    else
+        inspect(entry, &in, &ctl, &st);
+    half = in.status == SHARR_ECORRUPT && incomplete(&ctl);
+    if (in.uid != geteuid() || in.status == SHARR_ENOENT)
+        return 0; /* never another user's; or removed meanwhile */
+    if (st.st_ino == 0 || (in.status != 0 && !half)) {
+        if (report)
+            report(shown, SHARR_GC_INVALID, in.detail, ctx);
+        return 0;
+    }
+    if (!(build || half || (in.flags & SHARR_CREATE_TEMP)) ||
+        in.creator_alive == 1)
+        return 0;
+    if (in.creator_alive == SHARR__UNKNOWN) {
+        if (report)
+            report(shown, SHARR_GC_UNKNOWN, in.detail, ctx);
+        return 0;
+    }
+    if (!dry_run && (err = sharr__unlink_checked(entry, &st)) < 0) {
+        if (err == SHARR_EBUSY && report)
+            report(shown, SHARR_GC_REPLACED, sharr_errmsg(), ctx);
+        return 0; /* SHARR_ENOENT: somebody else removed it first */
+    }
+    if (report)
+        report(shown, SHARR_GC_REMOVED, "", ctx);
+    return 1;
 }
 
-/* Hidden build names (".new.<pid>.<hex>") of this user whose builder is
- * gone: a creator killed before its segment was named. */
-static int gc_hidden(int dry_run, void (*removed)(const char *, void *),
-                     void *ctx)
+static int cmp_str(const void *x, const void *y)
 {
-    static const char tag[] = SHARR__PREFIX ".new.";
-    DIR *dir = opendir(SHARR__SHM_DIR);
-    struct dirent *e;
-    int count = 0;
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
 
-    if (!dir)
-        return 0;
+/* The entries gc looks at, sorted, read before any is renamed or removed
+ * (an entry renamed during readdir may be seen twice or not at all). */
+static int gc_entries(char ***out, size_t *count)
+{
+    size_t n = 0, cap = 0, plen = strlen(SHARR__PREFIX);
+    char **list = NULL;
+    struct dirent *e;
+    DIR *dir;
+
+    if (!(dir = opendir(SHARR__SHM_DIR)))
+        return sharr__fail_os(-errno, "opendir " SHARR__SHM_DIR);
     while ((e = readdir(dir)) != NULL) {
-        char path[512];
-        struct stat st;
-        long pid;
-        if (strncmp(e->d_name, tag, sizeof tag - 1) != 0)
+        const char *rest = e->d_name + plen;
+        if (strncmp(e->d_name, SHARR__PREFIX, plen) != 0 ||
+            (strncmp(rest, ".new.", 5) != 0 && strncmp(rest, ".rm.", 4) != 0 &&
+             sharr_name_check(rest) < 0))
             continue;
-        pid = strtol(e->d_name + sizeof tag - 1, NULL, 10);
-        snprintf(path, sizeof path, SHARR__SHM_DIR "/%s", e->d_name);
-        if (pid <= 0 || sharr__proc_alive((pid_t)pid, 0) ||
-            stat(path, &st) < 0 || st.st_uid != geteuid())
-            continue;
-        if (!dry_run && unlink(path) < 0)
-            continue;
-        count++;
-        if (removed)
-            removed(e->d_name + strlen(SHARR__PREFIX), ctx);
+        if (n == cap) {
+            char **bigger = realloc(list, (cap = cap ? 2 * cap : 16) *
+                                              sizeof *list);
+            if (!bigger)
+                break;
+            list = bigger;
+        }
+        if (!(list[n] = strdup(e->d_name)))
+            break;
+        n++;
     }
     closedir(dir);
+    if (e != NULL) {
+        while (n > 0)
+            free(list[--n]);
+        free(list);
+        return sharr__fail(SHARR_ENOMEM, "out of memory");
+    }
+    if (n > 0)
+        qsort(list, n, sizeof *list, cmp_str);
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+int sharr_gc_report(int dry_run, report_fn report, void *ctx)
+{
+    char **entries = NULL;
+    size_t n = 0;
+    int err, count = 0;
+
+    if ((err = gc_entries(&entries, &n)) < 0)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        count += gc_one(entries[i], dry_run, report, ctx);
+        free(entries[i]);
+    }
+    free(entries);
     return count;
+}
+
+struct removed_only {
+    void (*removed)(const char *, void *);
+    void *ctx;
+};
+
+static void tell_removed(const char *name, sharr_gc_event ev,
+                         const char *detail, void *ctx)
+{
+    const struct removed_only *r = ctx;
+
+    (void)detail;
+    if (ev == SHARR_GC_REMOVED && r->removed)
+        r->removed(name, r->ctx);
 }
 
 int sharr_gc(int dry_run, void (*removed)(const char *, void *), void *ctx)
 {
-    sharr_info *list;
-    size_t n;
-    int err, count = gc_hidden(dry_run, removed, ctx);
-
-    if ((err = sharr_list(&list, &n)) < 0)
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        if (!collectable(&list[i]))
-            continue;
-        if (!dry_run && sharr_unlink(list[i].name) < 0)
-            continue; /* somebody else removed it first */
-        count++;
-        if (removed)
-            removed(list[i].name, ctx);
-    }
-    sharr_list_free(list);
-    return count;
+    struct removed_only r = {removed, ctx};
+    return sharr_gc_report(dry_run, tell_removed, &r);
 }

@@ -12,7 +12,14 @@
  * any means including SIGKILL, the pidfd becomes readable and the guardian
  * unlinks each registered name whose control block still carries the
  * registered id, so it never removes an array it did not create (the flaw of
- * Python's shared resource tracker, CPython issue 82300), then exits.
+ * Python's shared resource tracker, CPython issue 82300), then exits.  It
+ * removes only the file it checked (sharr__unlink_checked), and it holds no
+ * mapping of any segment: right after the fork it unmaps everything of
+ * /dev/shm/sharr.* it inherited, before the creator goes on, so a removed
+ * array's memory never stays pinned by a guardian.
+ *
+ * Process facts: a pid is judged alive or gone only in the PID namespace
+ * and boot that numbered it (sharr__owner_alive); anything else is unknown.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -96,10 +103,27 @@ static int read_proc_stat(pid_t pid, char *state, uint64_t *start)
     return 0;
 }
 
+/* Whether /proc numbers processes as the caller's PID namespace does: a
+ * process in a new PID namespace that kept its parent's /proc sees other
+ * processes under /proc/PID than kill(PID) reaches. */
+static bool proc_is_ours(void)
+{
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return strtol(buf, NULL, 10) == (long)getpid();
+}
+
 uint64_t sharr__proc_start(pid_t pid)
 {
     char state;
     uint64_t start;
+
+    if (!proc_is_ours())
+        return 0;
     return read_proc_stat(pid, &state, &start) == 0 ? start : 0;
 }
 
@@ -112,37 +136,102 @@ int sharr__proc_alive(pid_t pid, uint64_t start)
         return 0;
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return 0;
-    if (read_proc_stat(pid, &state, &now) < 0)
-        return 1; /* exists (kill said so) but /proc is hidden from us */
+    if (!proc_is_ours() || read_proc_stat(pid, &state, &now) < 0)
+        return 1; /* exists (kill said so) but /proc cannot tell us more */
     if (state == 'Z' || state == 'X')
         return 0;
     return start == 0 || now == start;
 }
 
+/* The 32 hex digits of /proc/sys/kernel/random/boot_id into id (zeros if
+ * it cannot be read). */
+static void read_boot_id(unsigned char id[16])
+{
+    char buf[64];
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    size_t digits = 0;
+
+    memset(id, 0, 16);
+    if (fd >= 0)
+        close(fd);
+    for (ssize_t i = 0; i < n && digits < 32; i++) {
+        char c = buf[i];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                            : 16;
+        if (c == '-')
+            continue;
+        if (d == 16)
+            break;
+        id[digits / 2] |= (unsigned char)(digits % 2 ? d : d << 4);
+        digits++;
+    }
+    if (digits != 32)
+        memset(id, 0, 16);
+}
+
+void sharr__origin_self(struct sharr__origin *o)
+{
+    struct stat st;
+
+    memset(o, 0, sizeof *o);
+    /* stat follows the magic link to the namespace's nsfs inode. */
+    if (stat("/proc/self/ns/pid", &st) == 0) {
+        o->pidns_dev = (uint64_t)st.st_dev;
+        o->pidns_ino = (uint64_t)st.st_ino;
+    }
+    read_boot_id(o->boot_id);
+}
+
+static bool origin_known(const struct sharr__origin *o)
+{
+    static const unsigned char none[16];
+    return o->pidns_ino != 0 && memcmp(o->boot_id, none, sizeof none) != 0;
+}
+
+int sharr__owner_alive(pid_t pid, uint64_t start,
+                       const struct sharr__origin *o)
+{
+    struct sharr__origin me;
+
+    sharr__origin_self(&me);
+    /* A pid means nothing outside its namespace and boot: there, judging
+     * it would remove the arrays of live processes of other containers. */
+    if (pid <= 0 || !origin_known(o) || !origin_known(&me) ||
+        o->pidns_dev != me.pidns_dev || o->pidns_ino != me.pidns_ino ||
+        memcmp(o->boot_id, me.boot_id, sizeof me.boot_id) != 0)
+        return SHARR__UNKNOWN;
+    return sharr__proc_alive(pid, start);
+}
+
 /* ---- the guardian process ---- */
 
-/* Unlink /sharr.NAME if its control block carries `id` (or, for a name
- * unique to its creator, in any case). */
+/* Unlink sharr.NAME if it holds the segment whose control block carries
+ * `id` (or, for a name unique to its creator, in any case).  The segment
+ * is opened without blocking or following links, and only the file that
+ * was checked is removed, never one that took the name since. */
 static void remove_if_ours(const struct record *r)
 {
-    char shm[SHARR_NAME_MAX + 16];
+    char entry[SHARR_NAME_MAX + 16];
     struct sharr__ctl ctl;
     struct stat st;
     int fd;
 
-    sharr__shm_name(r->name, shm, sizeof shm);
+    snprintf(entry, sizeof entry, SHARR__PREFIX "%s", r->name);
     if (r->op == REC_ADD_ANY) {
-        shm_unlink(shm);
+        char path[SHARR_NAME_MAX + 32];
+        snprintf(path, sizeof path, SHARR__SHM_DIR "/%s", entry);
+        unlink(path);
         return;
     }
-    if ((fd = shm_open(shm, O_RDONLY, 0)) < 0)
+    if ((fd = sharr__shm_open(entry, O_RDONLY, 0, &st)) < 0)
         return;
-    if (fstat(fd, &st) == 0 && st.st_size >= 2 * SHARR__PAGE &&
-        st.st_size % SHARR__PAGE == 0 &&
-        pread(fd, &ctl, sizeof ctl, st.st_size - SHARR__CTL_SIZE) ==
-            (ssize_t)sizeof ctl &&
+    if (st.st_size >= 2 * SHARR__PAGE && st.st_size % SHARR__PAGE == 0 &&
+        sharr__pread_all(fd, &ctl, sizeof ctl,
+                         st.st_size - SHARR__CTL_SIZE) == 0 &&
         memcmp(ctl.id, r->id, sizeof ctl.id) == 0)
-        shm_unlink(shm);
+        sharr__unlink_checked(entry, &st);
     close(fd);
 }
 
@@ -222,6 +311,13 @@ __attribute__((noreturn)) static void guardian_main(int sock, int pidfd,
     size_t n = 0, cap = 0;
 
     detach_from_caller(&sock, &pidfd);
+    /* Hold no mapping of the caller's arrays (nor of its hidden builds):
+     * the guardian lives as long as the caller, and a mapping would keep a
+     * removed array's memory out of /dev/shm all that time.  Then say so:
+     * the creator waits for it, so that memory it frees from now on comes
+     * back at once. */
+    sharr__unmap_segments();
+    (void)!send(sock, "r", 1, MSG_NOSIGNAL);
     for (;;) {
         struct pollfd p[2] = {{sock, POLLIN, 0}, {pidfd, POLLIN, 0}};
         /* Without a pidfd (old kernel), look every half second. */
@@ -256,6 +352,24 @@ static int reap(pid_t pid)
     if (rc < 0)
         return errno == ECHILD ? 0 : -1;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Wait (at most 10 s) for the new guardian's "ready": it has dropped the
+ * mappings it inherited. */
+static int wait_ready(int sock)
+{
+    struct pollfd p = {sock, POLLIN, 0};
+    char c;
+    int rc;
+
+    do {
+        rc = poll(&p, 1, 10000);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 1 && recv(sock, &c, 1, MSG_DONTWAIT) == 1)
+        return 0;
+    return sharr__fail(SHARR_ENOMEM, "the guardian of temporary arrays did "
+                       "not start (%s)", rc == 0 ? "no answer in 10 s"
+                                                 : "it died");
 }
 
 static int spawn(pid_t watch, int *out)
@@ -296,12 +410,16 @@ static int spawn(pid_t watch, int *out)
         goto fail;
     }
     close(sv[0]);
+    sv[0] = -1;
+    if ((err = wait_ready(sv[1])) < 0)
+        goto fail;
     if (pidfd >= 0)
         close(pidfd);
     *out = sv[1];
     return 0;
 fail:
-    close(sv[0]);
+    if (sv[0] >= 0)
+        close(sv[0]);
     close(sv[1]);
     if (pidfd >= 0)
         close(pidfd);
