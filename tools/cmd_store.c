@@ -122,8 +122,11 @@ static const char ls_usage[] =
     "Usage: sharr ls [--json]\n\n"
     "List every shared array in /dev/shm: name, dtype, shape, bytes, owning\n"
     "user, the owner process and whether it is still alive, and whether the\n"
-    "array is temporary.  Segments that are not valid arrays are listed\n"
-    "with the reason.\n\n"
+    "array is temporary.  Segments that are not valid arrays (corrupt, or a\n"
+    "FIFO, symlink, directory planted under a sharr.* name) are listed with\n"
+    "the reason.  ALIVE is 'unknown' when the owner was numbered in another\n"
+    "PID namespace or boot (a container sharing /dev/shm) or the segment is\n"
+    "too old to say: its pid means nothing here.\n\n"
     "      --json   one JSON array of objects instead of a table\n"
     "  -h, --help   show this help\n";
 
@@ -133,6 +136,12 @@ static void json_shape(const sharr_info *in)
     for (size_t d = 0; d < in->ndim; d++)
         printf("%s%zu", d ? ", " : "", in->shape[d]);
     printf("]");
+}
+
+static const char *alive_word(const sharr_info *in, const char *yes,
+                              const char *no)
+{
+    return in->creator_alive < 0 ? "unknown" : in->creator_alive ? yes : no;
 }
 
 static void json_info(const sharr_info *in, bool full)
@@ -151,9 +160,15 @@ static void json_info(const sharr_info *in, bool full)
     }
     printf(", \"owner\": ");
     cli_json_string(stdout, user);
+    /* alive: true, false, or null when it cannot be judged here. */
     printf(", \"pid\": %d, \"alive\": %s, \"temp\": %s", (int)in->creator,
-           in->creator_alive ? "true" : "false",
+           in->creator_alive < 0 ? "null"
+                                 : in->creator_alive ? "true" : "false",
            (in->flags & SHARR_CREATE_TEMP) ? "true" : "false");
+    if (in->detail[0]) {
+        printf(", \"detail\": ");
+        cli_json_string(stdout, in->detail);
+    }
     if (full) {
         printf(", \"descr\": \"%s\", \"ndim\": %zu, \"path\": ",
                in->status ? "" : sharr_dtype_descr(in->dtype), in->ndim);
@@ -176,15 +191,21 @@ static void table_row(const sharr_info *in)
 
     cli_user_name(in->uid, user, sizeof user);
     if (in->status) {
-        printf("%-24s %-6s %-16s %10s %-8s %7s %-5s %s\n", in->name, "?", "?",
-               "?", user, in->creator ? "" : "-", "-", sharr_strerror(in->status));
+        char pid[16] = "-";
+        if (in->creator)
+            snprintf(pid, sizeof pid, "%d", (int)in->creator);
+        printf("%-24s %-6s %-16s %10s %-8s %7s %-7s %s%s%s\n", in->name, "?",
+               "?", "?", user, pid, in->creator ? alive_word(in, "yes", "no")
+                                                : "-",
+               sharr_strerror(in->status), in->detail[0] ? ": " : "",
+               in->detail);
         return;
     }
     cli_format_shape(in->ndim, in->shape, shape, sizeof shape);
     cli_format_bytes(in->nbytes, bytes, sizeof bytes);
-    printf("%-24s %-6s %-16s %10s %-8s %7d %-5s %s\n", in->name,
+    printf("%-24s %-6s %-16s %10s %-8s %7d %-7s %s\n", in->name,
            sharr_dtype_name(in->dtype), shape, bytes, user, (int)in->creator,
-           in->creator_alive ? "yes" : "no",
+           alive_word(in, "yes", "no"),
            (in->flags & SHARR_CREATE_TEMP) ? "temp" : "");
 }
 
@@ -206,7 +227,7 @@ int cmd_ls(int argc, char **argv)
     if (json)
         printf("[");
     else if (n > 0)
-        printf("%-24s %-6s %-16s %10s %-8s %7s %-5s %s\n", "NAME", "DTYPE",
+        printf("%-24s %-6s %-16s %10s %-8s %7s %-7s %s\n", "NAME", "DTYPE",
                "SHAPE", "BYTES", "OWNER", "PID", "ALIVE", "FLAGS");
     for (size_t i = 0; i < n; i++) {
         if (json) {
@@ -248,8 +269,9 @@ static void text_info(const sharr_info *in)
     printf("data offset:   %zu\nctl offset:    %zu\n", in->data_offset,
            in->ctl_offset);
     printf("owner:         %s\nmode:          %04o\n", user, in->mode);
-    printf("owner process: %d (%s)\n", (int)in->creator,
-           in->creator_alive ? "alive" : "gone");
+    printf("owner process: %d (%s%s%s)\n", (int)in->creator,
+           alive_word(in, "alive", "gone"), in->detail[0] ? ": " : "",
+           in->detail);
     printf("attached:      %u (advisory)\n", in->attached);
     printf("temporary:     %s\ncreated:       %s\nid:            ",
            (in->flags & SHARR_CREATE_TEMP) ? "yes" : "no", when);
@@ -321,13 +343,33 @@ static const char gc_usage[] =
     "Remove your temporary arrays whose owner process is gone, and the\n"
     "hidden remains of creations that were interrupted (their creator died\n"
     "before finishing).\n"
-    "Prints each name removed.  Arrays of other users are never touched.\n\n"
+    "Prints each name removed.  Arrays of other users are never touched.\n"
+    "An owner is judged only in the PID namespace and boot that numbered it:\n"
+    "arrays of another container sharing /dev/shm (or made by an older\n"
+    "sharr) are kept and printed as 'skipped NAME: owner unknown: ...'.\n"
+    "Entries that are not sharr segments are printed as 'skipped NAME:\n"
+    "invalid: ...' (remove them with sharr rm if they are yours).\n\n"
     "      --dry-run   only print what would be removed\n"
     "  -h, --help      show this help\n";
 
-static void print_removed(const char *name, void *ctx)
+static void print_gc(const char *name, sharr_gc_event ev, const char *detail,
+                     void *ctx)
 {
-    printf("%s %s\n", *(const int *)ctx ? "would remove" : "removed", name);
+    switch (ev) {
+    case SHARR_GC_REMOVED:
+        printf("%s %s\n", *(const int *)ctx ? "would remove" : "removed",
+               name);
+        break;
+    case SHARR_GC_UNKNOWN:
+        printf("skipped %s: owner unknown: %s\n", name, detail);
+        break;
+    case SHARR_GC_INVALID:
+        printf("skipped %s: invalid: %s\n", name, detail);
+        break;
+    case SHARR_GC_REPLACED:
+        printf("skipped %s: %s\n", name, detail);
+        break;
+    }
 }
 
 int cmd_gc(int argc, char **argv)
@@ -341,7 +383,7 @@ int cmd_gc(int argc, char **argv)
         return n;
     if (optind != argc)
         return cli_usage("unexpected argument '%s'", argv[optind]);
-    if ((n = sharr_gc(dry, print_removed, &dry)) < 0)
+    if ((n = sharr_gc_report(dry, print_gc, &dry)) < 0)
         return cli_fail(n);
     return EXIT_OK;
 }
