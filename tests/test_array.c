@@ -7,7 +7,10 @@
 
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 
 TestSuite(array, .init = tu_setup, .fini = tu_cleanup, .timeout = 30);
 
@@ -806,18 +809,696 @@ Test(array, a_create_killed_at_any_moment_never_leaves_a_named_half_segment)
     }
 }
 
+/* Make a hidden build "sharr..new.<pid>.<tag>" of this process's origin,
+ * as a creator killed during the build leaves it: a real array renamed there
+ * with the INCOMPLETE magic.  Returns its path (static). */
+static const char *fake_build(pid_t pid, const char *tag)
+{
+    static char path[4][128];
+    static int next;
+    char *p = path[next++ % 4];
+    size_t shape[] = {4};
+    const char *n = tu_name(tag);
+
+    sharr_array_close(make(n, SHARR_F64, 1, shape));
+    tu_patch(n, 8192, "SHARRnew", 8);
+    snprintf(p, 128, "/dev/shm/sharr..new.%d.%s", (int)pid, tag);
+    cr_assert_eq(rename(tu_path(n), p), 0);
+    return p;
+}
+
+struct gc_seen {
+    char name[64][128];
+    sharr_gc_event ev[64];
+    char detail[64][256];
+    int n;
+};
+
+/* Record the events of the names of this test (t.<pid>.*) and of every
+ * hidden build (the fakes are named by the dead pid they stand for). */
+static void note_event(const char *name, sharr_gc_event ev, const char *detail,
+                       void *ctx)
+{
+    struct gc_seen *g = ctx;
+    char mine[32];
+    snprintf(mine, sizeof mine, ".%d.", (int)tu_owner);
+    if ((strstr(name, mine) == NULL && strncmp(name, ".new.", 5) != 0) ||
+        g->n == 64)
+        return;
+    snprintf(g->name[g->n], sizeof g->name[0], "%s", name);
+    snprintf(g->detail[g->n], sizeof g->detail[0], "%s", detail);
+    g->ev[g->n++] = ev;
+}
+
+/* The event reported for `name`, or -1. */
+static int event_of(const struct gc_seen *g, const char *name)
+{
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->name[i], name) == 0)
+            return (int)g->ev[i];
+    return -1;
+}
+
+static const char *detail_of(const struct gc_seen *g, const char *name)
+{
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->name[i], name) == 0)
+            return g->detail[i];
+    return "";
+}
+
 Test(array, gc_removes_hidden_builds_of_dead_creators_only)
 {
-    char dead[128], alive[128];
+    char empty[128];
+    pid_t gone = dead_pid();
     tu_gc_serialize();
-    snprintf(dead, sizeof dead, "/dev/shm/sharr..new.%d.00ff", (int)dead_pid());
-    snprintf(alive, sizeof alive, "/dev/shm/sharr..new.%d.00ff", (int)getpid());
-    close(open(dead, O_CREAT | O_RDWR, 0600));
-    close(open(alive, O_CREAT | O_RDWR, 0600));
-    cr_assert_geq(sharr_gc(0, NULL, NULL), 1);
-    cr_assert_eq(access(dead, F_OK), -1, "the dead builder's file stays");
-    cr_assert_eq(access(alive, F_OK), 0, "a live builder's file went");
+    const char *dead = fake_build(gone, "00ff"),
+               *alive = fake_build(getpid(), "00fe");
+    /* A hidden name without a control block says nothing of its builder's
+     * namespace: kept (today's creates never leave one; see create). */
+    snprintf(empty, sizeof empty, "/dev/shm/sharr..new.%d.00fd", (int)gone);
+    close(open(empty, O_CREAT | O_RDWR, 0600));
+    struct gc_seen g = {0};
+    char shown[64];
+    int n = sharr_gc_report(0, note_event, &g);
+    int dead_gone = access(dead, F_OK) == -1;
+    int alive_kept = access(alive, F_OK) == 0;
+    int empty_kept = access(empty, F_OK) == 0;
+    unlink(dead);
     unlink(alive);
+    unlink(empty);
+    cr_assert_geq(n, 1);
+    cr_assert(dead_gone, "the dead builder's file stays");
+    cr_assert(alive_kept, "a live builder's file went");
+    cr_assert(empty_kept, "a build of unknown origin was removed");
+    snprintf(shown, sizeof shown, ".new.%d.00fd", (int)gone);
+    cr_assert_eq(event_of(&g, shown), SHARR_GC_UNKNOWN);
+}
+
+Test(array, gc_keeps_hidden_builds_of_another_pid_namespace)
+{
+    pid_t gone = dead_pid();
+    uint64_t other = 12345;
+    char shown[64];
+    tu_gc_serialize();
+    const char *p = fake_build(gone, "00fc");
+    int fd = open(p, O_RDWR);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pwrite(fd, &other, 8, 8192 + offsetof(struct sharr__ctl,
+                                                        origin.pidns_ino)), 8);
+    close(fd);
+    struct gc_seen g = {0};
+    sharr_gc_report(0, note_event, &g);
+    int kept = access(p, F_OK) == 0;
+    unlink(p);
+    cr_assert(kept, "a build of another PID namespace was removed");
+    snprintf(shown, sizeof shown, ".new.%d.00fc", (int)gone);
+    cr_assert_eq(event_of(&g, shown), SHARR_GC_UNKNOWN);
+    cr_assert(strstr(detail_of(&g, shown), "PID namespace"), "%s",
+              detail_of(&g, shown));
+}
+
+/* ---- owners in other PID namespaces and boots ---- */
+
+/* A temporary 4-element array whose owner is a dead pid, with the origin
+ * bytes of its control block replaced by `origin` (NULL: left as made). */
+static void dead_temporary(const char *name, const struct sharr__origin *o)
+{
+    size_t shape[] = {4};
+    int64_t dead = dead_pid();
+    uint32_t temp = SHARR_CREATE_TEMP;
+    sharr_array_close(make(name, SHARR_F64, 1, shape));
+    tu_patch(name, 8192 + offsetof(struct sharr__ctl, creator_pid), &dead, 8);
+    tu_patch(name, 8192 + offsetof(struct sharr__ctl, flags), &temp, 4);
+    if (o)
+        tu_patch(name, 8192 + offsetof(struct sharr__ctl, origin), o,
+                 sizeof *o);
+}
+
+Test(array, create_records_the_pid_namespace_and_boot)
+{
+    struct sharr__ctl ctl;
+    struct stat st;
+    sharr_array_close(make(tu_name("origin"), SHARR_U8, 0, NULL));
+    int fd = open(tu_path(tu_name("origin")), O_RDONLY);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pread(fd, &ctl, sizeof ctl, 8192), (ssize_t)sizeof ctl);
+    close(fd);
+    cr_assert_eq(stat("/proc/self/ns/pid", &st), 0);
+    cr_assert_eq(ctl.origin.pidns_ino, (uint64_t)st.st_ino);
+    cr_assert_eq(ctl.origin.pidns_dev, (uint64_t)st.st_dev);
+    char text[64], hex[40] = "";
+    fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY);
+    cr_assert(fd >= 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    cr_assert_gt(n, 32);
+    for (ssize_t i = 0, k = 0; i < n && k < 32; i++)
+        if (text[i] != '-' && text[i] != '\n')
+            hex[k++] = text[i];
+    for (int i = 0; i < 16; i++) {
+        char b[3];
+        snprintf(b, sizeof b, "%02x", ctl.origin.boot_id[i]);
+        cr_assert(b[0] == hex[2 * i] && b[1] == hex[2 * i + 1],
+                  "boot id byte %d", i);
+    }
+    cr_assert_eq(memcmp(ctl.reserved2, (unsigned char[32]){0}, 32), 0);
+}
+
+Test(array, owners_of_other_namespaces_boots_and_old_segments_are_unknown)
+{
+    struct sharr__origin me, ns, boot, none = {0};
+    const char *a = tu_name("ons"), *b = tu_name("oboot"),
+               *c = tu_name("oold"), *d = tu_name("odead");
+    sharr_info in;
+    sharr__origin_self(&me);
+    ns = boot = me;
+    ns.pidns_ino ^= 1;
+    boot.boot_id[3] ^= 0x40;
+    tu_gc_serialize();
+    dead_temporary(a, &ns);
+    dead_temporary(b, &boot);
+    dead_temporary(c, &none);
+    dead_temporary(d, NULL);
+    cr_assert_eq(sharr_stat(a, &in), 0);
+    cr_assert_eq(in.creator_alive, -1);
+    cr_assert(strstr(in.detail, "another PID namespace"), "%s", in.detail);
+    cr_assert_eq(sharr_stat(b, &in), 0);
+    cr_assert_eq(in.creator_alive, -1);
+    cr_assert(strstr(in.detail, "another boot"), "%s", in.detail);
+    cr_assert_eq(sharr_stat(c, &in), 0);
+    cr_assert_eq(in.creator_alive, -1);
+    cr_assert(strstr(in.detail, "older sharr"), "%s", in.detail);
+    cr_assert_eq(sharr_stat(d, &in), 0);
+    cr_assert_eq(in.creator_alive, 0);
+
+    struct gc_seen g = {0};
+    cr_assert_geq(sharr_gc_report(0, note_event, &g), 1);
+    cr_assert(tu_exists(a) && tu_exists(b) && tu_exists(c),
+              "gc removed a temporary array whose owner it cannot judge");
+    cr_assert(!tu_exists(d), "gc kept a dead temporary of its own namespace");
+    cr_assert_eq(event_of(&g, a), SHARR_GC_UNKNOWN);
+    cr_assert_eq(event_of(&g, b), SHARR_GC_UNKNOWN);
+    cr_assert_eq(event_of(&g, c), SHARR_GC_UNKNOWN);
+    cr_assert_eq(event_of(&g, d), SHARR_GC_REMOVED);
+}
+
+/* In a new PID namespace (the child is its pid 1), make the next pid `pid`
+ * through ns_last_pid, so that a pid of the namespace is a dead one outside
+ * it.  0 on success. */
+static int next_pid_in_ns(pid_t pid)
+{
+    char text[32];
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY), len, ok;
+    if (fd < 0)
+        return -1;
+    len = snprintf(text, sizeof text, "%d", (int)pid - 1);
+    ok = write(fd, text, (size_t)len) == len;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* The child in the new PID namespace: create the temporary `inner`, run gc
+ * there, report whether `outer` (the parent's live temporary) survived and
+ * then stay alive until told to go. */
+static void ns_child(const char *inner, const char *outer, int report,
+                     int go)
+{
+    sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+    sharr_array *a;
+    char c, r[2];
+
+    r[0] = sharr_array_create(inner, SHARR_F64, 0, NULL, &o, &a) == 0
+               ? 'y' : 'n';
+    sharr_gc(0, NULL, NULL);
+    r[1] = tu_exists(outer) ? 'y' : 'n';
+    (void)!write(report, r, 2);
+    (void)!read(go, &c, 1);
+    _exit(0);
+}
+
+Test(array, gc_never_removes_live_temporaries_across_pid_namespaces,
+     .timeout = 30)
+{
+    const char *outer = tu_name("nsouter"), *inner = tu_name("nsinner");
+    sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+    sharr_array *a;
+    int report[2], go[2];
+    char r[2] = {0, 0};
+    pid_t target = dead_pid();
+
+    if (geteuid() != 0)
+        cr_skip_test("needs root for unshare(CLONE_NEWPID)");
+    tu_gc_serialize();
+    cr_assert_eq(sharr_array_create(outer, SHARR_F64, 0, NULL, &o, &a), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(pipe(report), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t mid = fork();
+    if (mid == 0) {
+        if (unshare(CLONE_NEWPID) < 0)
+            _exit(3);
+        pid_t init = fork();
+        if (init == 0) { /* pid 1 of the new namespace */
+            if (next_pid_in_ns(target) < 0)
+                _exit(4);
+            pid_t kid = fork();
+            if (kid == 0)
+                ns_child(inner, outer, report[1], go[0]);
+            _exit(tu_reap(kid) == 0 ? 0 : 5);
+        }
+        _exit(WEXITSTATUS(tu_reap(init)));
+    }
+    ssize_t got = read(report[0], r, 2);
+    struct gc_seen g = {0};
+    int removed_inner = -1;
+    if (got == 2) {
+        sharr_gc_report(0, note_event, &g);
+        removed_inner = !tu_exists(inner);
+    }
+    (void)!write(go[1], "x", 1);
+    int st = tu_reap(mid);
+    sharr_array_close(a);
+    if (got != 2 && WEXITSTATUS(st) == 3)
+        cr_skip_test("unshare(CLONE_NEWPID) is not permitted here");
+    cr_assert_eq(got, 2, "the child in the new namespace did not report "
+                 "(exit %d)", WEXITSTATUS(st));
+    cr_assert_eq(r[0], 'y', "create in the new namespace failed");
+    cr_assert_eq(r[1], 'y', "gc in the new namespace removed the parent's "
+                 "live temporary array");
+    cr_assert_eq(removed_inner, 0, "gc removed the live temporary array of a "
+                 "process in another PID namespace");
+    cr_assert_eq(event_of(&g, inner), SHARR_GC_UNKNOWN);
+    cr_assert(tu_exists(outer));
+}
+
+/* ---- things planted in /dev/shm: FIFOs, symlinks, directories ---- */
+
+/* Plant a non-regular file of `kind` ('f' FIFO, 'l' symlink to a valid
+ * array's segment, 'd' directory, 'c' character device) as `name`.
+ * 0, or -1 when this kind cannot be made here. */
+static int plant(const char *name, char kind)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s", tu_path(name));
+    switch (kind) {
+    case 'f': return mkfifo(path, 0600);
+    case 'd': return mkdir(path, 0700);
+    case 'c': return mknod(path, S_IFCHR | 0600, makedev(1, 3));
+    default: {
+        char target[256];
+        snprintf(target, sizeof target, "%s", tu_path(tu_name("target")));
+        if (!tu_exists(tu_name("target")))
+            sharr_array_close(make(tu_name("target"), SHARR_F64, 0, NULL));
+        return symlink(target, path);
+    }
+    }
+}
+
+static const char *const kinds = "fldc";
+static const char *const kind_words[] = {"a FIFO", "a symbolic link",
+                                         "a directory", "a character device"};
+
+Test(array, fifo_symlink_directory_and_device_are_refused_without_blocking,
+     .timeout = 15)
+{
+    for (int k = 0; kinds[k]; k++) {
+        char label[16];
+        sharr_array *a = (sharr_array *)1;
+        sharr_info in;
+        snprintf(label, sizeof label, "plant%c", kinds[k]);
+        const char *n = tu_name(label);
+        if (plant(n, kinds[k]) < 0) {
+            cr_log_warn("cannot make %s here: %s", kind_words[k],
+                        strerror(errno));
+            continue;
+        }
+        cr_assert_eq(sharr_stat(n, &in), SHARR_ECORRUPT, "stat of %s",
+                     kind_words[k]);
+        cr_assert(strstr(sharr_errmsg(), kind_words[k]) &&
+                  strstr(sharr_errmsg(), "not a shared-memory segment"),
+                  "%s", sharr_errmsg());
+        cr_assert(strstr(in.detail, kind_words[k]), "%s", in.detail);
+        cr_assert_eq(sharr_array_open(n, 0, &a), SHARR_ECORRUPT, "open of %s",
+                     kind_words[k]);
+        cr_assert_null(a);
+        cr_assert(strstr(sharr_errmsg(), kind_words[k]), "%s",
+                  sharr_errmsg());
+        cr_assert_eq(sharr_array_open(n, SHARR_OPEN_RDONLY, &a),
+                     SHARR_ECORRUPT, "read-only open of %s", kind_words[k]);
+        /* create refuses the name, and rm removes the planted entry */
+        cr_assert_eq(sharr_array_create(n, SHARR_U8, 0, NULL, NULL, &a),
+                     SHARR_EEXIST);
+        tu_unplant(tu_path(n));
+        if (kinds[k] == 'd')
+            rmdir(tu_path(n));
+        else
+            cr_assert_eq(sharr_unlink(n), 0, "%s", sharr_errmsg());
+    }
+    cr_assert(tu_exists(tu_name("target")), "the symlink's target went");
+}
+
+Test(array, list_and_gc_show_planted_files_as_invalid_without_blocking,
+     .timeout = 15)
+{
+    tu_gc_serialize();
+    for (int k = 0; kinds[k]; k++) {
+        char label[16];
+        snprintf(label, sizeof label, "lplant%c", kinds[k]);
+        plant(tu_name(label), kinds[k]);
+    }
+    sharr_info *list;
+    size_t n, found = 0;
+    cr_assert_eq(sharr_list(&list, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; kinds[k]; k++) {
+            char label[16];
+            snprintf(label, sizeof label, "lplant%c", kinds[k]);
+            if (strcmp(list[i].name, tu_name(label)) != 0)
+                continue;
+            cr_assert_eq(list[i].status, SHARR_ECORRUPT, "%s: %d",
+                         kind_words[k], list[i].status);
+            cr_assert(strstr(list[i].detail, kind_words[k]), "%s",
+                      list[i].detail);
+            found++;
+        }
+    }
+    sharr_list_free(list);
+    cr_assert_geq(found, 3);
+    struct gc_seen g = {0};
+    sharr_gc_report(0, note_event, &g);
+    for (int k = 0; kinds[k]; k++) {
+        char label[16];
+        snprintf(label, sizeof label, "lplant%c", kinds[k]);
+        struct stat st;
+        if (lstat(tu_path(tu_name(label)), &st) < 0)
+            continue;
+        cr_assert_eq(event_of(&g, tu_name(label)), SHARR_GC_INVALID, "%s",
+                     kind_words[k]);
+        cr_assert(strstr(detail_of(&g, tu_name(label)), kind_words[k]));
+        tu_unplant(tu_path(tu_name(label)));
+        if (kinds[k] == 'd')
+            rmdir(tu_path(tu_name(label)));
+    }
+}
+
+Test(array, gc_and_list_do_not_block_on_a_fifo_under_a_hidden_name,
+     .timeout = 15)
+{
+    char fifo[128], shown[128];
+    tu_gc_serialize();
+    snprintf(fifo, sizeof fifo, "/dev/shm/sharr..new.%d.fifo", (int)dead_pid());
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    struct gc_seen g = {0};
+    sharr_gc_report(0, note_event, &g);
+    int kept = access(fifo, F_OK) == 0;
+    tu_unplant(fifo);
+    unlink(fifo);
+    cr_assert(kept);
+    snprintf(shown, sizeof shown, "%s", fifo + strlen("/dev/shm/sharr."));
+    cr_assert_eq(event_of(&g, shown), SHARR_GC_INVALID);
+}
+
+/* ---- removal of exactly the segment checked ---- */
+
+static char swap_entry[256], swap_from[256];
+static int swaps;
+
+/* The test hook: when gc or the guardian is about to remove swap_entry,
+ * another segment takes the name (rename over it, atomically). */
+static void swap_in(const char *entry)
+{
+    char to[300];
+    if (strcmp(entry, swap_entry) != 0)
+        return;
+    snprintf(to, sizeof to, "/dev/shm/%s", entry);
+    if (rename(swap_from, to) == 0)
+        swaps++;
+}
+
+static void id_of(const char *name, unsigned char id[16])
+{
+    sharr_array *a;
+    cr_assert_eq(sharr_array_open(name, SHARR_OPEN_RDONLY, &a), 0, "%s",
+                 sharr_errmsg());
+    sharr_array_id(a, id);
+    sharr_array_close(a);
+}
+
+Test(array, gc_never_removes_a_segment_that_took_the_name_after_the_check)
+{
+    const char *dead = tu_name("swapgc"), *other = tu_name("swapother");
+    unsigned char want[16], got[16];
+    tu_gc_serialize();
+    dead_temporary(dead, NULL);
+    sharr_array_close(make(other, SHARR_U8, 0, NULL));
+    id_of(other, want);
+    snprintf(swap_entry, sizeof swap_entry, "sharr.%s", dead);
+    snprintf(swap_from, sizeof swap_from, "%s", tu_path(other));
+    sharr__unlink_test_hook = swap_in;
+    struct gc_seen g = {0};
+    sharr_gc_report(0, note_event, &g);
+    sharr__unlink_test_hook = NULL;
+    cr_assert_eq(swaps, 1, "the hook did not run");
+    cr_assert(tu_exists(dead), "gc removed the segment that replaced the "
+              "one it checked");
+    id_of(dead, got);
+    cr_assert_eq(memcmp(want, got, 16), 0, "the name holds another segment");
+    cr_assert_eq(event_of(&g, dead), SHARR_GC_REPLACED);
+    cr_assert(strstr(detail_of(&g, dead), "left in place"), "%s",
+              detail_of(&g, dead));
+}
+
+Test(array, guardian_never_removes_a_segment_that_took_the_name_after_the_check,
+     .timeout = 20)
+{
+    const char *tmp = tu_name("swapg"), *other = tu_name("swapgother");
+    unsigned char want[16], got[16];
+    int p[2];
+    char c;
+    sharr_array_close(make(other, SHARR_U8, 0, NULL));
+    id_of(other, want);
+    snprintf(swap_entry, sizeof swap_entry, "sharr.%s", tmp);
+    snprintf(swap_from, sizeof swap_from, "%s", tu_path(other));
+    sharr__unlink_test_hook = swap_in; /* inherited by the child's guardian */
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+        sharr_array *a;
+        int err = sharr_array_create(tmp, SHARR_U8, 0, NULL, &o, &a);
+        (void)!write(p[1], err == 0 ? "y" : "n", 1);
+        _exit(0);
+    }
+    cr_assert_eq(read(p[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    tu_reap(pid);
+    /* The guardian's hook moves `other` over the name: wait for that. */
+    cr_assert(tu_wait_gone(other, 5.0), "the guardian's hook did not run");
+    usleep(300000); /* the guardian has had time to remove what it would */
+    cr_assert(tu_exists(tmp), "the guardian removed the segment that "
+              "replaced the one it checked");
+    id_of(tmp, got);
+    cr_assert_eq(memcmp(want, got, 16), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(array, unlink_checked_removes_the_checked_segment_and_nothing_else)
+{
+    const char *n = tu_name("uc");
+    char entry[128];
+    struct stat st;
+    sharr_array_close(make(n, SHARR_U8, 0, NULL));
+    snprintf(entry, sizeof entry, "sharr.%s", n);
+    cr_assert_eq(stat(tu_path(n), &st), 0);
+    cr_assert_eq(sharr__unlink_checked(entry, &st), 0, "%s", sharr_errmsg());
+    cr_assert(!tu_exists(n));
+    cr_assert_eq(sharr__unlink_checked(entry, &st), SHARR_ENOENT);
+    /* a new segment under the name is not the one checked */
+    sharr_array_close(make(n, SHARR_U8, 0, NULL));
+    cr_assert_eq(sharr__unlink_checked(entry, &st), SHARR_EBUSY);
+    cr_assert(tu_exists(n));
+    /* and no hidden ".rm." name is left behind */
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "sharr..rm.%d.", (int)getpid());
+    while ((e = readdir(d)) != NULL)
+        cr_assert(strncmp(e->d_name, prefix, strlen(prefix)) != 0,
+                  "left %s", e->d_name);
+    closedir(d);
+}
+
+/* ---- mappings: the guardian holds none, unlinked handles are seen ---- */
+
+/* Count the lines of /proc/PID/maps (pid 0: self) that map a sharr.*
+ * segment. */
+static int sharr_maps(pid_t pid)
+{
+    char path[64], line[4096];
+    int n = 0;
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/maps");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, " /dev/shm/sharr.") != NULL;
+    fclose(f);
+    return n;
+}
+
+Test(array, unmap_segments_unmaps_every_sharr_mapping_and_nothing_else,
+     .timeout = 15)
+{
+    size_t shape[] = {1000};
+    sharr_array *a = make(tu_name("um1"), SHARR_F64, 1, shape),
+                *b = make(tu_name("um2"), SHARR_U8, 0, NULL);
+    sharr_unlink(tu_name("um2")); /* a mapping of a deleted segment too */
+    FILE *f = tmpfile();
+    cr_assert(f);
+    cr_assert_eq(ftruncate(fileno(f), 4096), 0);
+    volatile char *keep = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                               fileno(f), 0);
+    cr_assert(keep != MAP_FAILED);
+    cr_assert_geq(sharr_maps(0), 2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int n = sharr__unmap_segments();
+        keep[0] = 1; /* the other mapping is still there */
+        _exit(n >= 2 && sharr_maps(0) == 0 ? 0 : 1);
+    }
+    cr_assert_eq(tu_reap(pid), 0, "the child kept a sharr mapping");
+    cr_assert_geq(sharr_maps(0), 2, "the parent lost its mappings");
+    ((double *)sharr_array_data(a))[999] = 1.0;
+    sharr_array_close(a);
+    sharr_array_close(b);
+    fclose(f);
+}
+
+/* In a private mount namespace with an 8 MiB /dev/shm: map a 5 MiB array,
+ * start a guardian (a temporary array), remove the big one and create it
+ * again: only possible if the guardian did not keep the memory mapped.
+ * Exit 0 on success, 1 on ENOSPC, 2 on another failure, 3 if no setup. */
+static int guardian_pins_memory_child(void)
+{
+    size_t big[] = {5 << 17}; /* 5 MiB of f64 */
+    sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+    sharr_array *a, *t, *again;
+    if (unshare(CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=8m,mode=1777") < 0)
+        return 3;
+    if (sharr_array_create("big", SHARR_F64, 1, big, NULL, &a) < 0 ||
+        sharr_array_create("tmp", SHARR_U8, 0, NULL, &o, &t) < 0)
+        return 2;
+    sharr_array_close(a);
+    sharr_unlink("big");
+    int err = sharr_array_create("big", SHARR_F64, 1, big, NULL, &again);
+    if (err == SHARR_ENOSPC)
+        return 1;
+    if (err < 0)
+        return 2;
+    sharr_array_close(again);
+    return 0;
+}
+
+Test(array, removed_memory_comes_back_while_a_guardian_lives, .timeout = 30)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a private tmpfs on /dev/shm");
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(guardian_pins_memory_child());
+    int st = tu_reap(pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+        cr_skip_test("cannot mount a private tmpfs on /dev/shm here");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 1, "ENOSPC: the guardian "
+              "kept the removed array's memory mapped");
+    cr_assert_eq(WEXITSTATUS(st), 0, "the test setup failed");
+}
+
+Test(array, guardian_maps_no_segment, .timeout = 20)
+{
+    /* The child becomes a subreaper, so that the guardian (its grandchild)
+     * is re-parented to it and can be found among its children. */
+    int p[2], go[2];
+    char c, line[64];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t shape[] = {1000};
+        sharr_create_opts o = {.flags = SHARR_CREATE_TEMP};
+        sharr_array *a, *t;
+        char path[64];
+        int n = -3;
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+        if (sharr_array_create(tu_name("gm"), SHARR_F64, 1, shape, NULL,
+                               &a) == 0 &&
+            sharr_array_create(tu_name("gmt"), SHARR_U8, 0, NULL, &o,
+                               &t) == 0) {
+            snprintf(path, sizeof path, "/proc/%d/task/%d/children",
+                     (int)getpid(), (int)getpid());
+            FILE *f = fopen(path, "r");
+            int guardian = f && fgets(line, sizeof line, f) ? atoi(line) : 0;
+            if (f)
+                fclose(f);
+            usleep(200000); /* the guardian has unmapped by now */
+            n = guardian > 0 ? sharr_maps(guardian) : -1;
+        }
+        (void)!write(p[1], &n, sizeof n);
+        (void)!read(go[0], &c, 1);
+        _exit(0);
+    }
+    int n = -2;
+    cr_assert_eq(read(p[0], &n, sizeof n), (ssize_t)sizeof n);
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    cr_assert_geq(n, 0, "could not create, find or read the guardian (%d)",
+                  n);
+    cr_assert_eq(n, 0, "the guardian maps %d sharr segments", n);
+    for (int i = 0; i < 2; i++) {
+        close(p[i]);
+        close(go[i]);
+    }
+}
+
+Test(array, array_unlinked_says_whether_the_name_still_holds_the_segment)
+{
+    const char *n = tu_name("ul"), *m = tu_name("ulother");
+    sharr_array *a = make(n, SHARR_U8, 0, NULL), *b, *c;
+    cr_assert_eq(sharr_array_open(n, 0, &b), 0);
+    cr_assert(!sharr__array_unlinked(a));
+    cr_assert(!sharr__array_unlinked(b));
+    cr_assert_eq(sharr_unlink(n), 0);
+    cr_assert(sharr__array_unlinked(a), "name gone");
+    cr_assert(sharr__array_unlinked(b), "name gone");
+    c = make(n, SHARR_U8, 0, NULL);
+    cr_assert(sharr__array_unlinked(a), "name holds a new segment");
+    cr_assert(!sharr__array_unlinked(c));
+    /* another segment renamed over it */
+    sharr_array_close(make(m, SHARR_U8, 0, NULL));
+    char from[256];
+    snprintf(from, sizeof from, "%s", tu_path(m));
+    cr_assert_eq(rename(from, tu_path(n)), 0);
+    cr_assert(sharr__array_unlinked(c));
+    /* a symlink to the segment under the name is not the segment */
+    sharr_array *d;
+    cr_assert_eq(sharr_array_open(n, 0, &d), 0);
+    char moved[256];
+    snprintf(moved, sizeof moved, "%s.moved", tu_path(n));
+    cr_assert_eq(rename(tu_path(n), moved), 0);
+    cr_assert_eq(symlink(moved, tu_path(n)), 0);
+    cr_assert(sharr__array_unlinked(d), "a symlink is not the segment");
+    unlink(moved);
+    sharr_array_close(a);
+    sharr_array_close(b);
+    sharr_array_close(c);
+    sharr_array_close(d);
 }
 
 Test(array, strerror_names_every_code_and_errno)

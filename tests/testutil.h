@@ -45,6 +45,19 @@ static inline void tu_setup(void)
     tu_owner = getpid();
 }
 
+/* Before removing a FIFO a test planted in /dev/shm: open it for writing
+ * without blocking, which releases any process blocked opening it for
+ * reading (an older sharr of a colleague's run, say). */
+static inline void tu_unplant(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
 /* Remove every segment of this test process. */
 static inline void tu_cleanup(void)
 {
@@ -59,7 +72,9 @@ static inline void tu_cleanup(void)
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
             char path[512];
             snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
-            unlink(path);
+            tu_unplant(path);
+            if (unlink(path) < 0 && errno == EISDIR)
+                rmdir(path);
         }
     }
     closedir(d);
