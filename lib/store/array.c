@@ -456,11 +456,10 @@ static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
     return 0;
 }
 
-/* Size the new file on fd, write its control block (INCOMPLETE magic) and
- * set its mode.  pwrite, not a mapping: a full tmpfs makes it fail with
- * ENOSPC instead of raising SIGBUS. */
-static int prepare_file(int fd, const struct sharr__ctl *ctl, size_t size,
-                        unsigned mode)
+/* Size the new file on fd and write its control block (INCOMPLETE magic).
+ * pwrite, not a mapping: a full tmpfs makes it fail with ENOSPC instead of
+ * raising SIGBUS. */
+static int prepare_file(int fd, const struct sharr__ctl *ctl, size_t size)
 {
     ssize_t wrote;
 
@@ -470,8 +469,6 @@ static int prepare_file(int fd, const struct sharr__ctl *ctl, size_t size,
     if (wrote != (ssize_t)sizeof *ctl)
         return sharr__fail_os(wrote < 0 ? -errno : SHARR_ENOSPC,
                               "writing the control block");
-    if (fchmod(fd, mode ? mode : 0600) < 0)
-        return sharr__fail_os(-errno, "fchmod");
     return 0;
 }
 
@@ -526,7 +523,7 @@ static int create_hidden(const sharr_array *a, const char *hidden,
     shm_path(hidden, path, sizeof path);
     fd = open(SHARR__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        if ((err = prepare_file(fd, &ctl, a->size, o->mode)) < 0) {
+        if ((err = prepare_file(fd, &ctl, a->size)) < 0) {
             close(fd);
             return err;
         }
@@ -537,7 +534,7 @@ static int create_hidden(const sharr_array *a, const char *hidden,
     }
     if ((fd = open_fd(hidden, O_RDWR | O_CREAT | O_EXCL, 0600, &st)) < 0)
         return fd;
-    if ((err = prepare_file(fd, &ctl, a->size, o->mode)) < 0) {
+    if ((err = prepare_file(fd, &ctl, a->size)) < 0) {
         unlink(path);
         close(fd);
         return err;
@@ -545,13 +542,16 @@ static int create_hidden(const sharr_array *a, const char *hidden,
     return fd;
 }
 
-/* Reserve, map and initialize the hidden build segment on fd. */
-static int build_segment(sharr_array *a, int fd)
+/* Set the mode of, reserve, map and initialize the hidden build segment on
+ * fd (the mode only now: the hidden name is reopened read-write first). */
+static int build_segment(sharr_array *a, int fd, unsigned mode)
 {
     sharr_info *in = &a->info;
     struct stat st;
     int rc;
 
+    if (fchmod(fd, mode ? mode : 0600) < 0)
+        return sharr__fail_os(-errno, "fchmod");
     if (fstat(fd, &st) < 0)
         return sharr__fail_os(-errno, "fstat");
     a->dev = st.st_dev;
@@ -685,7 +685,7 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
         goto fail;
     }
     built = true;
-    if ((err = build_segment(a, fd)) < 0)
+    if ((err = build_segment(a, fd, o->mode)) < 0)
         goto fail;
     built = false; /* publish_name removes the hidden name either way */
     if ((err = publish_name(hidden, name)) < 0)
