@@ -1392,12 +1392,13 @@ static int guardian_pins_memory_child(void)
         mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=8m,mode=1777") < 0)
         return 3;
-    if (sharr_array_create("big", SHARR_F64, 1, big, NULL, &a) < 0 ||
-        sharr_array_create("tmp", SHARR_U8, 0, NULL, &o, &t) < 0)
+    const char *n = tu_name("big");
+    if (sharr_array_create(n, SHARR_F64, 1, big, NULL, &a) < 0 ||
+        sharr_array_create(tu_name("tmp"), SHARR_U8, 0, NULL, &o, &t) < 0)
         return 2;
     sharr_array_close(a);
-    sharr_unlink("big");
-    int err = sharr_array_create("big", SHARR_F64, 1, big, NULL, &again);
+    sharr_unlink(n);
+    int err = sharr_array_create(n, SHARR_F64, 1, big, NULL, &again);
     if (err == SHARR_ENOSPC)
         return 1;
     if (err < 0)
