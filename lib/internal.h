@@ -247,6 +247,11 @@ void sharr__fill_elements(sharr_dtype dt, const sharr_fill_spec *spec,
 int sharr__guardian_forget(pid_t watch, const char *name,
                            const unsigned char id[16]);
 
+/* In a freshly forked helper process (the pool's supervisor): close the
+ * connections to the parent's guardians and forget them, so that a
+ * temporary array made later starts a guardian of its own (guardian.c). */
+void sharr__guardian_drop_inherited(void);
+
 /* ---- random bytes (array.c) ---- */
 int sharr__random_bytes(void *buf, size_t n);
 

@@ -426,7 +426,7 @@ fail:
     return err;
 }
 
-/* The live guardian of (this process, watch), spawning it if needed. */
+/* Close our connection to a guardian and free its slot. */
 static void forget(struct guardian *g)
 {
     close(g->fd);
@@ -464,6 +464,16 @@ static int guardian_fd(pid_t watch, bool respawn, int *fd)
     slot->watch = watch;
     *fd = slot->fd;
     return 0;
+}
+
+/* No lock: called in a freshly forked single-threaded child, where another
+ * thread of the parent may have held guardians_lock at the fork. */
+void sharr__guardian_drop_inherited(void)
+{
+    for (int i = 0; i < MAX_GUARDIANS; i++)
+        if (guardians[i].used)
+            forget(&guardians[i]);
+    pthread_mutex_init(&guardians_lock, NULL);
 }
 
 /* Send one record (name, id or none, op) to the guardian of `watch`. */
