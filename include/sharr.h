@@ -76,12 +76,14 @@
  * THREADS AND FORK.  Distinct handles may be used from distinct threads; one
  * handle must not be used by two threads at once (the lock functions are the
  * exception: they are meant for it).  A mapping survives fork(): a child may
- * keep using its parent's handles.  A pool forks its workers: create it
- * before starting threads, from a thread that lives as long as the pool.
+ * keep using its parent's handles.  A pool forks its supervisor, which
+ * forks the workers: create it before starting threads (see "The worker
+ * pool" below).
  *
- * SECTIONS.  Errors; dtypes and values (dtype.c); arrays (array.c, with
- * temporary arrays' guardian in guardian.c); the worker pool (pool.c);
- * built-in operations (ops.c); HDF5 and .npy files (h5io.c, npyio.c).
+ * SECTIONS.  Errors; dtypes and values (lib/core); arrays (lib/store, with
+ * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
+ * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
+ * files (lib/io).
  */
 #ifndef SHARR_H
 #define SHARR_H
@@ -153,7 +155,7 @@ SHARR_API const char *sharr_strerror(int code);
 SHARR_API const char *sharr_errmsg(void);
 
 /* ------------------------------------------------------------------------ */
-/* Dtypes and values (lib/dtype.c)                                           */
+/* Dtypes and values (lib/core/dtype.c)                                      */
 /* ------------------------------------------------------------------------ */
 
 /* The numbers are stored in segments: never renumber. */
@@ -203,7 +205,7 @@ SHARR_API int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
                                  size_t size);
 
 /* ------------------------------------------------------------------------ */
-/* Arrays (lib/array.c)                                                      */
+/* Arrays (lib/store/)                                                       */
 /* ------------------------------------------------------------------------ */
 
 #define SHARR_MAX_NDIM 8
@@ -391,14 +393,38 @@ SHARR_API int sharr_gc_report(int dry_run,
                               void *ctx);
 
 /* ------------------------------------------------------------------------ */
-/* The worker pool (lib/pool.c)                                              */
+/* The worker pool (lib/pool/)                                               */
 /* ------------------------------------------------------------------------ */
 /*
- * A pool forks its workers once, at sharr_pool_create().  A job applies a
- * kernel (a plain C function pointer: workers are forks of the caller, so
- * nothing is serialized) to the row blocks of 0..8 arrays that share the
- * same number of rows, in place.  Workers attach arrays by name and cache
- * the mapping; a name removed and created again is detected by its id.
+ * PROCESSES.  sharr_pool_create() forks one small single-threaded
+ * *supervisor* process (Python's `forkserver` start method), and the
+ * supervisor forks every worker, the first ones and each replacement.  So
+ * every worker starts from the same clean state: the caller's memory as it
+ * was when the pool was created, with only stdin, stdout and stderr open
+ * (fds the caller opened before or since are not inherited), default
+ * signal dispositions (SIGINT ignored), an empty signal mask, no mapping of
+ * an array segment, and no lock that another thread of the caller held.
+ * Workers are not children of the caller: a host's wait(-1), waitpid(-1)
+ * or SIGCHLD reaper never sees them (it sees only the supervisor, when a
+ * pool is destroyed).  The supervisor reaps them, signals them only through
+ * pidfds (a reused pid is never signalled), and notices the caller's exit
+ * per process, not per thread: the pool keeps working when the thread that
+ * created it exits, and the workers die with the caller however it dies.
+ * Create pools before starting threads (fork copies only the calling
+ * thread), as with any fork-based library.
+ *
+ * A pool belongs to the process that created it: in a forked child,
+ * submit, wait and poll fail with SHARR_EINVAL and destroy/terminate free
+ * only the child's copy, never touching the parent's workers.
+ *
+ * JOBS.  A job applies a kernel (a plain C function pointer: workers share
+ * the caller's code, so nothing is serialized) to the row blocks of 0..8
+ * arrays that share the same number of rows, in place.  Workers attach
+ * arrays by name and cache the mapping; a name removed and created again is
+ * detected by its id, and a worker lets go of a removed array's mapping
+ * when it goes idle (at the latest within a second, or at its next job),
+ * so the memory returns to /dev/shm.  What kernels print on stdout/stderr
+ * is flushed after each block, before the caller can see the block done.
  *
  * Scheduling follows OpenMP: static (one equal contiguous block per worker,
  * or round-robin blocks of CHUNK rows), dynamic[,CHUNK] (blocks of CHUNK
@@ -409,13 +435,13 @@ SHARR_API int sharr_gc_report(int dry_run,
  * static, as OpenMP's schedule(runtime) uses $OMP_SCHEDULE.
  *
  * One job runs at a time.  Waiting spins briefly (a job submitted right after
- * another finds the workers still spinning), then sleeps; a worker that
- * dies (signal, OOM kill) fails the job with SHARR_EWORKER naming the worker,
- * block and signal, and is replaced.  Workers die with the caller
- * (PR_SET_PDEATHSIG, so create the pool from a thread that lives as long as
- * the pool, e.g. main) and ignore SIGINT, leaving the caller to decide.
- * A pool is used by one thread at a time.  Create it before starting
- * threads: fork() copies only the calling thread.
+ * another finds the workers still spinning), then sleeps; every wait is
+ * bounded by the timeout the caller gives.  A worker that dies (signal, OOM
+ * kill) fails the job with SHARR_EWORKER naming the worker, pid, block and
+ * signal, and the supervisor replaces it in the background (a slow
+ * initializer never holds up a wait).  Once sharr_job_wait() or
+ * sharr_job_poll() has reported a job finished, no kernel of that job
+ * starts or still runs.  A pool is used by one thread at a time.
  *
  * Every pool function also accepts pool == NULL: the job then runs in the
  * calling process, block by block, with the same blocks a one-worker pool
@@ -434,7 +460,8 @@ typedef struct sharr_pool_opts {
                              affinity mask: taskset, cgroup cpusets) */
     int (*init)(int worker_id, void *arg); /* run in each worker before its
                              first job (and in a replacement); non-zero fails
-                             sharr_pool_create */
+                             sharr_pool_create (in a replacement: the next
+                             submit, with SHARR_EWORKER) */
     void *init_arg;
     int blas_threads;     /* OpenBLAS threads per worker; 0 means 1 */
     int pin;              /* 1: pin worker i to the i-th allowed CPU (mod
@@ -443,12 +470,13 @@ typedef struct sharr_pool_opts {
                              allowed CPU, where spinning workers left to
                              the scheduler can end up sharing a core */
     size_t results_bytes; /* per-job result space to reserve (virtual; pages
-                             are used only when written); 0 means 1 GiB */
+                             are used only when written); 0 means 1 GiB;
+                             more than the address space is SHARR_EINVAL */
 } sharr_pool_opts;
 
-/* sharr_pool_create() : fork the workers (opts may be NULL for defaults) and
- * wait until each has run its initializer.  Release with
- * sharr_pool_destroy() or sharr_pool_terminate().
+/* sharr_pool_create() : fork the supervisor, which forks the workers (opts
+ * may be NULL for defaults), and wait until each has run its initializer.
+ * Release with sharr_pool_destroy() or sharr_pool_terminate().
  * @return 0, SHARR_EINVAL (bad options), SHARR_ENOMEM, SHARR_EWORKER (a
  * worker died or its initializer failed: the detail says which and why),
  * or the -errno of a failing fork/mmap. */
@@ -456,19 +484,24 @@ SHARR_API int sharr_pool_create(const sharr_pool_opts *opts,
                                 sharr_pool **out);
 
 /* sharr_pool_destroy() : wait for the running job (if any) to finish, then
- * stop every worker and reap it; a worker that does not exit within 5 s is
- * killed.  Frees any job handle not yet freed.  NULL is fine. */
+ * stop every worker and the supervisor and reap them; a worker that does not
+ * exit within 5 s is killed.  A job handle not yet freed stays valid (its
+ * status and results are kept) until sharr_job_free().  In a forked child:
+ * frees the child's copy only.  NULL is fine. */
 SHARR_API void sharr_pool_destroy(sharr_pool *pool);
 
 /* sharr_pool_terminate() : kill every worker now (SIGKILL) and reap it, then
- * free the pool and any job handle.  NULL is fine. */
+ * free the pool.  A job handle not yet freed stays valid; if its job had
+ * not finished, waiting on it gives SHARR_ECANCELED.  In a forked child:
+ * frees the child's copy only.  NULL is fine. */
 SHARR_API void sharr_pool_terminate(sharr_pool *pool);
 
 /* sharr_pool_workers() : the number of workers (1 for a NULL pool). */
 SHARR_API int sharr_pool_workers(const sharr_pool *pool);
 
 /* sharr_pool_worker_pid() : the pid of worker i now (it changes when the
- * worker is replaced), or -1. */
+ * worker is replaced), or -1 (out of range, being replaced, or another
+ * process's pool).  For diagnostics: the pool itself never signals a pid. */
 SHARR_API pid_t sharr_pool_worker_pid(const sharr_pool *pool, int i);
 
 typedef enum sharr_sched_kind {
@@ -528,13 +561,17 @@ typedef struct sharr_job_spec {
  * @return 0, SHARR_EINVAL (bad spec: no kernel, too many arrays, argument
  * too big, results beyond the reservation), SHARR_ESHAPE (split arrays with
  * different row counts), SHARR_EBUSY (a previous job was not freed),
- * SHARR_EWORKER (the pool lost a worker it could not replace). */
+ * SHARR_EWORKER (the pool lost a worker it could not replace, or its
+ * supervisor), SHARR_ETIMEDOUT (a worker did not leave the previous job
+ * within 10 s: stopped?), SHARR_EINVAL (another process's pool). */
 SHARR_API int sharr_pool_submit(sharr_pool *pool, const sharr_job_spec *spec,
                                 sharr_job **out);
 
 /* sharr_job_wait() : wait for the job, at most timeout_s seconds (negative:
  * forever).  On expiry the job is cancelled, the workers still inside one of
- * its blocks are killed and replaced, and SHARR_ETIMEDOUT is returned.
+ * its blocks are killed (and replaced in the background), and
+ * SHARR_ETIMEDOUT is returned shortly after the timeout (once they are
+ * dead: no kernel of the job runs after wait returns).
  * @return 0 if every block succeeded; else the job's failure: the first
  * kernel error, SHARR_EWORKER, SHARR_ECANCELED, SHARR_ETIMEDOUT (detail
  * names the block).  Waiting again returns the same value. */
@@ -585,7 +622,7 @@ SHARR_API int sharr_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------------ */
-/* Built-in operations (lib/ops.c)                                           */
+/* Built-in operations (lib/ops/ops.c)                                       */
 /* ------------------------------------------------------------------------ */
 /*
  * Every operation takes a pool (NULL: run in the caller) and works in place
@@ -713,7 +750,7 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_run_opts *ro);
 
 /* ------------------------------------------------------------------------ */
-/* HDF5 and .npy files (lib/h5io.c, lib/npyio.c)                             */
+/* HDF5 and .npy files (lib/io/)                                             */
 /* ------------------------------------------------------------------------ */
 /*
  * Types a dataset loads as: integers of 1, 2, 4 or 8 bytes (signed or not,

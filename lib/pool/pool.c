@@ -1,145 +1,60 @@
 /*
- * pool.c - the worker pool: forked workers that run kernels over row blocks
- * of shared arrays, in place.
+ * pool.c - the caller's side of the worker pool: create and destroy, submit
+ * a job, wait for it (bounded), poll, cancel, read its results.
  *
- * Shared state lives in one anonymous MAP_SHARED mapping made before the
- * first fork: the job descriptor, the block counters, one slot per worker,
- * the guided-schedule table and the per-job result space.  No named segment
- * is involved, so a pool can leak nothing in /dev/shm.
+ * The caller never forks a worker and never signals one: the supervisor
+ * (supervisor.c) does both; the caller asks it to kill stuck workers and is
+ * told of deaths through the shared area and the eventfd it polls, beside
+ * the supervisor's pidfd.  A pool belongs to the process that created it:
+ * in a forked child every call that would touch the workers or the shared
+ * state fails with SHARR_EINVAL, and destroy/terminate free only the
+ * child's own memory.
  *
- * Publishing a job is a seqlock: job_seq is even when a descriptor is valid
- * and odd while the caller rewrites it.  A worker announces itself (its
- * slot's `active`) and then re-reads job_seq; the caller makes job_seq odd
- * and then waits for every live worker's `active` to drop.  Both sides use
- * sequentially consistent operations, so one of them always sees the other
- * (Dekker), and no worker ever reads a half-written descriptor.
- *
- * Sleeping: workers wait on job_seq with a futex; the caller waits with
- * poll() on an eventfd (written by a worker that finishes the last block
- * while the caller sleeps) and on one pidfd per worker, so a dying worker
- * wakes the caller at once.  Both spin briefly before sleeping.
- *
- * Fork rules: workers never return into the caller's code (they leave
- * through sharr__child_exit), die with the caller (PR_SET_PDEATHSIG plus a
- * check of getppid), ignore SIGINT, and keep OpenBLAS at blas_threads.
+ * The end of a job: all blocks counted done, or, after an abort, no worker
+ * inside a block (block != BLOCK_NONE, see worker.c for why that is safe).
+ * A worker that dies inside a block holds `block` until the supervisor has
+ * recorded the job's error, so a job never ends without its failure.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "pool.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-/* OpenBLAS's own call; pool.c does not include cblas.h (only ops.c does). */
-extern void openblas_set_num_threads(int num_threads);
-
-#define GUIDED_MAX 65536          /* blocks of a guided schedule */
 #define SPIN_US_DEFAULT 200.0     /* workers, after a job */
 #define WAIT_SPIN_US 100.0        /* the caller, before sleeping */
 #define DEFAULT_RESULTS ((size_t)1 << 30)
-#define ERRMSG_SIZE 1024
-
-enum geometry { GEOM_EVEN, GEOM_CHUNK, GEOM_GUIDED };
-
-struct job_array {
-    char name[SHARR_NAME_MAX + 1];
-    unsigned char id[16];
-    uint32_t dtype;
-    uint32_t open_flags;
-    uint64_t rows;
-    uint64_t row_bytes;
-    uint32_t whole;
-};
-
-/* Everything a worker needs to run a job; written only between jobs. */
-struct job_desc {
-    sharr_kernel kernel;
-    uint32_t narrays;
-    struct job_array arrays[SHARR_JOB_MAX_ARRAYS];
-    uint64_t rows;
-    uint32_t geometry;      /* enum geometry */
-    uint32_t claim_static;  /* 1: worker w runs blocks w, w+N, ... */
-    uint64_t chunk;
-    uint64_t nblocks;
-    uint64_t nworkers;
-    uint64_t result_size;
-    uint32_t per_row;
-    uint32_t notify_each;   /* wake a sleeping caller after every block */
-    uint32_t plain_errors;  /* kernel details without block context */
-    uint64_t arg_size;
-    unsigned char arg[SHARR_JOB_ARG_MAX];
-};
-
-enum { W_STARTING, W_READY, W_INIT_FAILED };
-
-struct worker_slot {
-    _Atomic uint32_t state;
-    _Atomic uint32_t active;          /* inside a job */
-    _Atomic int64_t block;            /* running this block, -1 if none */
-    int32_t init_error;
-    char init_msg[ERRMSG_SIZE];
-} __attribute__((aligned(64)));
-
-struct pool_shared {
-    _Atomic uint32_t job_seq __attribute__((aligned(64)));
-    _Atomic uint32_t sleepers;
-    _Atomic uint32_t shutdown;
-    _Atomic uint64_t next_block __attribute__((aligned(64)));
-    _Atomic uint64_t done __attribute__((aligned(64)));
-    _Atomic uint64_t skipped;         /* counted in done, never run */
-    _Atomic uint32_t abort;
-    _Atomic uint32_t caller_sleeping;
-    _Atomic int32_t error __attribute__((aligned(64)));
-    _Atomic uint64_t error_block;
-    char errmsg[ERRMSG_SIZE];
-    struct job_desc desc;
-    struct worker_slot slots[SHARR_POOL_MAX_WORKERS];
-};
+#define DESTROY_GRACE_S 5.0       /* for workers to leave by themselves */
+#define QUIESCE_S 10.0            /* for workers to leave a finished job */
 
 struct sharr_pool {
     struct pool_shared *sh;
     size_t map_size;
-    uint64_t *guided;         /* GUIDED_MAX + 1 boundaries, in the mapping */
-    unsigned char *results;   /* results_bytes, in the mapping */
+    struct pool_conf conf;    /* what the supervisor and workers got */
     size_t results_bytes;
     int nworkers;
-    pid_t pid[SHARR_POOL_MAX_WORKERS];
-    int pidfd[SHARR_POOL_MAX_WORKERS];
-    int evfd;
-    pid_t parent;
-    sharr_pool_opts opts;
-    double spin_us;
-    unsigned yield_every;     /* see spin_step() */
-    bool pin;                 /* worker i runs on cpus[i % ncpus] only */
+    pid_t owner;              /* the process that created the pool */
+    struct sharr__sup sup;
+    bool sup_gone;            /* the supervisor died: the pool is broken */
     int ncpus;                /* CPUs this process may run on */
     int cpus[SHARR_POOL_MAX_WORKERS];
-    int broken;               /* a worker could not be replaced */
-    char broken_msg[ERRMSG_SIZE];
     sharr_job *job;           /* the job not yet freed, if any */
 };
 
 struct sharr_job {
-    sharr_pool *pool;         /* NULL: ran in the caller */
+    sharr_pool *pool;         /* NULL: ran in the caller, or pool is gone */
     struct job_desc geom;     /* geometry fields only (no arg) are used */
     uint64_t *guided;         /* this job's table (pool's or malloc'ed) */
     unsigned char *results;
     size_t results_len;
-    bool own_buffers;         /* guided/results malloc'ed (caller mode) */
+    bool own_buffers;         /* guided/results malloc'ed */
+    bool inline_run;          /* ran in the caller (pool == NULL) */
     bool finished;
     bool canceled;
     size_t ran;
@@ -164,58 +79,6 @@ int sharr_fail(int code, const char *fmt, ...)
     return sharr__fail(code, "%s", buf);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    __asm__ __volatile__("" ::: "memory");
-#endif
-}
-
-/* One step of a spin-wait.  A caller waiting on N workers is N+1 spinning
- * processes: with N >= cores, one core holds two of them and the one that
- * is not running (a worker with a block to do, or the caller about to see
- * the job end) waits for the spinner to yield.  So an oversubscribed pool
- * yields at every step (a context switch is ~1 us; a time slice is ms);
- * otherwise every 64th step, to stay polite to the rest of the machine. */
-static inline void spin_step(unsigned n, unsigned yield_every)
-{
-    if (n % yield_every == yield_every - 1)
-        sched_yield();
-    else
-        cpu_relax();
-}
-
-static long futex_wait(_Atomic uint32_t *addr, uint32_t val, double secs)
-{
-    struct timespec ts = {(time_t)secs,
-                          (long)((secs - (double)(time_t)secs) * 1e9)};
-    return syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val,
-                   secs >= 0 ? &ts : NULL, NULL, 0);
-}
-
-static void futex_wake_all(_Atomic uint32_t *addr)
-{
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-static void notify(int evfd)
-{
-    uint64_t one = 1;
-    ssize_t rc;
-    do {
-        rc = write(evfd, &one, sizeof one);
-    } while (rc < 0 && errno == EINTR);
-}
-
 static void drain(int evfd)
 {
     uint64_t v;
@@ -223,584 +86,43 @@ static void drain(int evfd)
         ;
 }
 
-/* ---- schedules and block geometry ---- */
-
-int sharr_schedule_parse(const char *text, sharr_schedule *out)
+static bool foreign(const sharr_pool *p)
 {
-    static const char *names[] = {"", "static", "dynamic", "guided", "auto"};
-    const char *comma;
-    size_t len;
-
-    memset(out, 0, sizeof *out);
-    if (!text)
-        return sharr__fail(SHARR_EINVAL, "schedule is NULL");
-    comma = strchr(text, ',');
-    len = comma ? (size_t)(comma - text) : strlen(text);
-    for (int k = SHARR_SCHED_STATIC; k <= SHARR_SCHED_AUTO; k++)
-        if (strlen(names[k]) == len && strncmp(text, names[k], len) == 0)
-            out->kind = (sharr_sched_kind)k;
-    if (out->kind == SHARR_SCHED_DEFAULT)
-        return sharr__fail(SHARR_EINVAL, "unknown schedule '%s': use static,"
-                           " dynamic, guided or auto, optionally ,CHUNK", text);
-    if (comma) {
-        char *end;
-        unsigned long long c;
-        errno = 0;
-        c = strtoull(comma + 1, &end, 10);
-        if (comma[1] < '0' || comma[1] > '9' || *end || errno || c == 0)
-            return sharr__fail(SHARR_EINVAL, "schedule '%s': the chunk must "
-                               "be an integer >= 1", text);
-        if (out->kind == SHARR_SCHED_AUTO)
-            return sharr__fail(SHARR_EINVAL, "schedule 'auto' takes no "
-                               "chunk");
-        out->chunk = (size_t)c;
-    }
-    return 0;
+    return getpid() != p->owner;
 }
 
-/* The guided schedule's block boundaries for d's rows, workers and chunk
- * into table (NULL: only count them into d->nblocks).  libgomp's rule: each
- * block is ceil(remaining / workers) rows, but at least the chunk.  The
- * table makes block i the same rows whichever worker claims it. */
-static int guided_blocks(struct job_desc *d, uint64_t *table)
+static int foreign_fail(const sharr_pool *p)
 {
-    size_t b = 0, r = 0, rows = d->rows, n = d->nworkers;
-
-    while (r < rows) {
-        size_t rem = rows - r, q = (rem + n - 1) / n;
-        if (q < d->chunk)
-            q = d->chunk < rem ? d->chunk : rem;
-        if (b == GUIDED_MAX)
-            return sharr__fail(SHARR_EINVAL, "guided schedule needs more "
-                               "than %d blocks; use a larger chunk",
-                               GUIDED_MAX);
-        if (table)
-            table[b] = r;
-        b++;
-        r += q;
-    }
-    if (table)
-        table[b] = rows;
-    d->nblocks = b;
-    return 0;
+    return sharr__fail(SHARR_EINVAL, "this pool belongs to process %d, not "
+                       "to %d (a forked child cannot use its parent's pool)",
+                       (int)p->owner, (int)getpid());
 }
 
-/* Fill the geometry fields of d for `rows` rows on `n` workers; `guided`
- * receives a guided schedule's table (NULL: count only). */
-static int resolve_schedule(const sharr_schedule *req, size_t rows, size_t n,
-                            struct job_desc *d, uint64_t *guided)
+/* Sleep until a worker or the supervisor wakes us, or `secs` pass (< 0:
+ * forever).  Notices the supervisor's death. */
+static void sleep_on_pool(sharr_pool *p, double secs)
 {
-    sharr_schedule s = *req;
+    struct pollfd fds[2] = {{p->conf.evfd, POLLIN, 0},
+                            {p->sup.pidfd, POLLIN, 0}};
+    int ms = secs < 0 ? -1 : (int)(secs * 1000) + 1;
 
-    if (s.kind == SHARR_SCHED_DEFAULT) {
-        const char *env = getenv("SHARR_SCHEDULE");
-        if (!env || !*env)
-            s.kind = SHARR_SCHED_STATIC;
-        else if (sharr_schedule_parse(env, &s) < 0)
-            return sharr__fail(SHARR_EINVAL, "$SHARR_SCHEDULE: %s",
-                               sharr_errmsg());
-    }
-    d->rows = rows;
-    d->nworkers = n;
-    d->claim_static = s.kind == SHARR_SCHED_STATIC;
-    d->geometry = GEOM_CHUNK;
-    d->chunk = s.chunk ? s.chunk : 1;
-    if (s.kind == SHARR_SCHED_STATIC && s.chunk == 0) {
-        d->geometry = GEOM_EVEN;
-        d->nblocks = rows < n ? rows : n;
-        return 0;
-    }
-    if (s.kind == SHARR_SCHED_AUTO)
-        d->chunk = rows / (4 * n) ? rows / (4 * n) : 1;
-    if (s.kind == SHARR_SCHED_GUIDED) {
-        d->geometry = GEOM_GUIDED;
-        return guided_blocks(d, guided);
-    }
-    d->nblocks = rows / d->chunk + (rows % d->chunk != 0);
-    return 0;
-}
-
-static void block_rows(const struct job_desc *d, const uint64_t *guided,
-                       size_t b, size_t *r0, size_t *r1)
-{
-    switch (d->geometry) {
-    case GEOM_EVEN: {
-        size_t q = d->rows / d->nblocks, rem = d->rows % d->nblocks;
-        *r0 = b * q + (b < rem ? b : rem);
-        *r1 = *r0 + q + (b < rem);
-        break;
-    }
-    case GEOM_GUIDED:
-        *r0 = guided[b];
-        *r1 = guided[b + 1];
-        break;
-    default:
-        *r0 = b * d->chunk;
-        *r1 = d->rows - *r0 < d->chunk ? d->rows : *r0 + d->chunk;
-        break;
-    }
-}
-
-static void *result_slot(const struct job_desc *d, unsigned char *results,
-                         size_t b, size_t r0)
-{
-    if (d->result_size == 0)
-        return NULL;
-    return results + (d->per_row ? r0 : b) * d->result_size;
-}
-
-/* ---- the job descriptor from a spec ---- */
-
-static int describe_arrays(const sharr_job_spec *spec, struct job_desc *d,
-                           size_t *rows)
-{
-    bool have_rows = false;
-
-    if (spec->narrays > SHARR_JOB_MAX_ARRAYS)
-        return sharr__fail(SHARR_EINVAL, "%zu arrays: a job takes at most %d",
-                           spec->narrays, SHARR_JOB_MAX_ARRAYS);
-    *rows = spec->rows;
-    d->narrays = (uint32_t)spec->narrays;
-    for (size_t i = 0; i < spec->narrays; i++) {
-        const sharr_array *a = spec->arrays[i];
-        struct job_array *ja = &d->arrays[i];
-        if (!a)
-            return sharr__fail(SHARR_EINVAL, "array %zu is NULL", i);
-        snprintf(ja->name, sizeof ja->name, "%s", sharr_array_name(a));
-        sharr_array_id(a, ja->id);
-        ja->dtype = sharr_array_dtype(a);
-        ja->open_flags = sharr__array_open_flags(a);
-        ja->rows = sharr_array_rows(a);
-        ja->row_bytes = sharr_array_row_bytes(a);
-        ja->whole = (spec->whole >> i) & 1u;
-        if (ja->whole)
-            continue;
-        if (have_rows && ja->rows != *rows)
-            return sharr__fail(SHARR_ESHAPE, "array '%s' has %zu rows, the "
-                               "job's other arrays %zu", ja->name,
-                               (size_t)ja->rows, *rows);
-        *rows = ja->rows;
-        have_rows = true;
-    }
-    return 0;
-}
-
-static int describe(const sharr_job_spec *spec, size_t nworkers,
-                    struct job_desc *d, uint64_t *guided, size_t results_max)
-{
-    size_t rows = 0, need;
-    int err;
-
-    if (!spec || !spec->kernel)
-        return sharr__fail(SHARR_EINVAL, "the job has no kernel");
-    if (spec->arg_size > SHARR_JOB_ARG_MAX || (spec->arg_size && !spec->arg))
-        return sharr__fail(SHARR_EINVAL, "argument of %zu bytes: the limit "
-                           "is %d; put big inputs in a shared array",
-                           spec->arg_size, SHARR_JOB_ARG_MAX);
-    memset(d, 0, offsetof(struct job_desc, arrays));
-    memset(&d->rows, 0,
-           offsetof(struct job_desc, arg) - offsetof(struct job_desc, rows));
-    if ((err = describe_arrays(spec, d, &rows)) < 0 ||
-        (err = resolve_schedule(&spec->schedule, rows, nworkers, d,
-                                guided)) < 0)
-        return err;
-    d->kernel = spec->kernel;
-    d->result_size = spec->result_size;
-    d->per_row = spec->per_row_results != 0;
-    d->notify_each = spec->progress != NULL;
-    d->plain_errors = spec->plain_errors != 0;
-    d->arg_size = spec->arg_size;
-    if (!sharr__mul_ok(d->per_row ? rows : d->nblocks, d->result_size, &need)
-        || need > results_max)
-        return sharr__fail(SHARR_EINVAL, "results need %zu bytes; the pool "
-                           "reserved %zu (sharr_pool_opts.results_bytes)",
-                           need, results_max);
-    return 0;
-}
-
-/* ---- the worker ---- */
-
-struct cache_entry {
-    sharr_array *a;
-    unsigned char id[16];
-    uint64_t used;
-};
-
-#define CACHE_SIZE 32
-
-struct worker {
-    struct pool_shared *sh;
-    uint64_t *guided;
-    unsigned char *results;
-    int id;
-    int evfd;
-    pid_t parent;
-    uint32_t seen;
-    struct cache_entry cache[CACHE_SIZE];
-    uint64_t tick;
-    double spin_us;
-    unsigned yield_every;
-    int pin_cpu;              /* -1: not pinned */
-};
-
-__attribute__((noreturn)) static void worker_exit(struct worker *w, int st)
-{
-    for (int i = 0; i < CACHE_SIZE; i++)
-        sharr_array_close(w->cache[i].a);
-    sharr__child_exit(st);
-}
-
-/* The worker's mapping of job array `ja`, opening (or re-opening, when the
- * name now holds another segment) as needed. */
-static int attach(struct worker *w, const struct job_array *ja,
-                  sharr_array **out)
-{
-    struct cache_entry *e = NULL, *victim = &w->cache[0];
-    int err;
-
-    for (int i = 0; i < CACHE_SIZE; i++) {
-        struct cache_entry *c = &w->cache[i];
-        if (c->a && strcmp(sharr_array_name(c->a), ja->name) == 0)
-            e = c;
-        if (!c->a || (victim->a && c->used < victim->used))
-            victim = c;
-    }
-    bool want_write = !(ja->open_flags & SHARR_OPEN_RDONLY);
-    if (e && memcmp(e->id, ja->id, 16) == 0 &&
-        want_write == (sharr_array_writable(e->a) != 0)) {
-        e->used = ++w->tick;
-        *out = e->a;
-        return 0;
-    }
-    if (!e)
-        e = victim;
-    sharr_array_close(e->a);
-    e->a = NULL;
-    if ((err = sharr_array_open(ja->name, ja->open_flags, &e->a)) < 0)
-        return sharr__fail(err, "worker %d cannot attach array '%s': %s",
-                           w->id, ja->name, sharr_errmsg());
-    sharr_array_id(e->a, e->id);
-    if (memcmp(e->id, ja->id, 16) != 0 || sharr_array_rows(e->a) != ja->rows
-        || sharr_array_row_bytes(e->a) != ja->row_bytes)
-        return sharr__fail(SHARR_ENOENT, "array '%s' was removed and created "
-                           "again since the caller opened it: the name no "
-                           "longer holds the caller's array", ja->name);
-    e->used = ++w->tick;
-    *out = e->a;
-    return 0;
-}
-
-static void record_error(struct pool_shared *sh, int code, size_t b,
-                         const char *msg)
-{
-    int32_t zero = 0;
-    if (atomic_compare_exchange_strong(&sh->error, &zero, code)) {
-        atomic_store(&sh->error_block, b);
-        snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
-    }
-    atomic_store(&sh->abort, 1);
-}
-
-static void run_block(struct worker *w, const struct job_desc *d,
-                      sharr_array **arrays, size_t b)
-{
-    struct pool_shared *sh = w->sh;
-    sharr_block blk;
-    char msg[ERRMSG_SIZE];
-    int rc;
-
-    memset(&blk, 0, sizeof blk);
-    atomic_store_explicit(&w->sh->slots[w->id].block, (int64_t)b,
-                          memory_order_relaxed);
-    block_rows(d, w->guided, b, &blk.r0, &blk.r1);
-    blk.index = b;
-    blk.worker = w->id;
-    blk.narrays = d->narrays;
-    for (size_t i = 0; i < d->narrays; i++) {
-        unsigned char *base = sharr_array_data(arrays[i]);
-        blk.array[i] = arrays[i];
-        blk.data[i] = d->arrays[i].whole ? base
-                                          : base + blk.r0 * d->arrays[i].row_bytes;
-    }
-    blk.arg = d->arg;
-    blk.arg_size = d->arg_size;
-    blk.result = result_slot(d, w->results, b, blk.r0);
-    sharr__errmsg_clear();
-    rc = d->kernel(&blk);
-    atomic_store_explicit(&sh->slots[w->id].block, -1, memory_order_relaxed);
-    if (rc != 0) {
-        const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
-                                               : sharr_strerror(rc);
-        if (d->plain_errors)
-            snprintf(msg, sizeof msg, "%s", detail);
-        else
-            snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker "
-                     "%d: %s", b, blk.r0, blk.r1, w->id, detail);
-        record_error(sh, rc < 0 ? rc : SHARR_EINVAL, b, msg);
-    }
-}
-
-/* Count a finished (or skipped) batch of blocks and wake a sleeping caller
- * when the job is complete, after every block if it wants progress, and
- * after every block of an aborted job. */
-static void finish_blocks(struct worker *w, const struct job_desc *d,
-                          uint64_t n, bool skipped)
-{
-    if (skipped)
-        atomic_fetch_add(&w->sh->skipped, n);
-    uint64_t done = atomic_fetch_add(&w->sh->done, n) + n;
-    /* After an abort the caller waits for the last block in progress, not
-     * for the count, so every block end may be the one it waits for. */
-    if ((done == d->nblocks || d->notify_each || atomic_load(&w->sh->abort))
-        && atomic_load(&w->sh->caller_sleeping))
-        notify(w->evfd);
-}
-
-static void run_job(struct worker *w)
-{
-    const struct job_desc *d = &w->sh->desc;
-    struct pool_shared *sh = w->sh;
-    sharr_array *arrays[SHARR_JOB_MAX_ARRAYS];
-    int err = 0;
-
-    for (size_t i = 0; i < d->narrays && err == 0; i++)
-        err = attach(w, &d->arrays[i], &arrays[i]);
-    if (err < 0)
-        record_error(sh, err, 0, sharr_errmsg());
-    if (d->claim_static) {
-        size_t n = d->nworkers;
-        for (size_t b = (size_t)w->id; b < d->nblocks; b += n) {
-            if (atomic_load(&sh->abort)) {
-                finish_blocks(w, d, (d->nblocks - b + n - 1) / n, true);
-                break;
-            }
-            run_block(w, d, arrays, b);
-            finish_blocks(w, d, 1, false);
-        }
+    if (poll(fds, 2, ms) <= 0)
         return;
-    }
-    for (;;) {
-        if (atomic_load(&sh->abort)) {
-            uint64_t b = atomic_exchange(&sh->next_block, d->nblocks);
-            if (b < d->nblocks)
-                finish_blocks(w, d, d->nblocks - b, true);
-            return;
-        }
-        uint64_t b = atomic_fetch_add(&sh->next_block, 1);
-        if (b >= d->nblocks)
-            return;
-        run_block(w, d, arrays, b);
-        finish_blocks(w, d, 1, false);
-    }
-}
-
-/* Wait until job_seq moves past w->seen to an even value; returns it. */
-static uint32_t wait_for_job(struct worker *w)
-{
-    struct pool_shared *sh = w->sh;
-    double spin_end = now_s() + w->spin_us * 1e-6;
-    unsigned n = 0;
-
-    for (;;) {
-        uint32_t v = atomic_load(&sh->job_seq);
-        if (v != w->seen && !(v & 1u))
-            return v;
-        if (++n % 256 != 0 || now_s() < spin_end) {
-            spin_step(n, w->yield_every);
-            continue;
-        }
-        atomic_fetch_add(&sh->sleepers, 1);
-        if (atomic_load(&sh->job_seq) == v)
-            futex_wait(&sh->job_seq, v, 1.0);
-        atomic_fetch_sub(&sh->sleepers, 1);
-        if (getppid() != w->parent)
-            worker_exit(w, 0); /* the caller is gone */
-    }
-}
-
-__attribute__((noreturn)) static void worker_main(struct worker *w,
-                                                  const sharr_pool_opts *o)
-{
-    struct pool_shared *sh = w->sh;
-    struct worker_slot *slot = &sh->slots[w->id];
-
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != w->parent) /* died before PDEATHSIG was armed */
-        worker_exit(w, 0);
-    signal(SIGINT, SIG_IGN);
-    prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
-    openblas_set_num_threads(o->blas_threads > 0 ? o->blas_threads : 1);
-    if (w->pin_cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET((size_t)w->pin_cpu, &set);
-        sched_setaffinity(0, sizeof set, &set);
-    }
-    if (o->init) {
-        sharr__errmsg_clear();
-        int rc = o->init(w->id, o->init_arg);
-        if (rc != 0) {
-            slot->init_error = rc < 0 ? rc : SHARR_EINVAL;
-            snprintf(slot->init_msg, sizeof slot->init_msg, "%s",
-                     sharr_errmsg()[0] ? sharr_errmsg() : sharr_strerror(rc));
-            atomic_store(&slot->state, W_INIT_FAILED);
-            notify(w->evfd);
-            worker_exit(w, 1);
-        }
-    }
-    atomic_store(&slot->state, W_READY);
-    notify(w->evfd);
-    for (;;) {
-        uint32_t v = wait_for_job(w);
-        atomic_store(&slot->active, 1);
-        if (atomic_load(&sh->job_seq) != v) {
-            atomic_store(&slot->active, 0); /* a new descriptor is coming */
-            continue;
-        }
-        w->seen = v;
-        if (atomic_load(&sh->shutdown))
-            worker_exit(w, 0);
-        run_job(w);
-        atomic_store(&slot->active, 0);
-    }
-}
-
-/* ---- starting, replacing and reaping workers ---- */
-
-static int reap(pid_t pid, int *status)
-{
-    pid_t rc;
-    do {
-        rc = waitpid(pid, status, 0);
-    } while (rc < 0 && errno == EINTR);
-    return rc < 0 ? -errno : 0;
-}
-
-static void describe_death(int status, char *buf, size_t size)
-{
-    if (WIFSIGNALED(status))
-        snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else if (WIFEXITED(status))
-        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
-    else
-        snprintf(buf, size, "ended (status 0x%x)", status);
-}
-
-static int fork_worker(sharr_pool *p, int i)
-{
-    struct worker_slot *slot = &p->sh->slots[i];
-    pid_t pid;
-
-    atomic_store(&slot->state, W_STARTING);
-    atomic_store(&slot->active, 0);
-    atomic_store(&slot->block, -1);
-    fflush(NULL); /* a child must not flush the caller's buffers again */
-    if ((pid = fork()) < 0)
-        return sharr__fail_os(-errno, "fork of worker %d", i);
-    if (pid == 0) {
-        struct worker w;
-        memset(&w, 0, sizeof w);
-        w.sh = p->sh;
-        w.guided = p->guided;
-        w.results = p->results;
-        w.id = i;
-        w.evfd = p->evfd;
-        w.parent = p->parent;
-        w.seen = atomic_load(&p->sh->job_seq);
-        w.spin_us = p->spin_us;
-        w.yield_every = p->yield_every;
-        w.pin_cpu = p->pin ? p->cpus[i % p->ncpus] : -1;
-        for (int k = 0; k < p->nworkers; k++)
-            if (p->pidfd[k] >= 0)
-                close(p->pidfd[k]);
-        worker_main(&w, &p->opts);
-    }
-    p->pid[i] = pid;
-    p->pidfd[i] = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (p->pidfd[i] < 0)
-        return sharr__fail_os(-errno, "pidfd_open of worker %d", i);
-    return 0;
-}
-
-static void kill_and_reap(sharr_pool *p, int i, int *status)
-{
-    int st = 0;
-    if (p->pid[i] > 0) {
-        kill(p->pid[i], SIGKILL);
-        reap(p->pid[i], &st);
-    }
-    if (p->pidfd[i] >= 0)
-        close(p->pidfd[i]);
-    p->pid[i] = -1;
-    p->pidfd[i] = -1;
-    if (status)
-        *status = st;
-}
-
-/* Wait until workers [from, to) are ready; on failure the detail says why. */
-static int await_ready(sharr_pool *p, int from, int to)
-{
-    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 1];
-
-    for (;;) {
-        int pending = 0, n = 0;
-        for (int i = from; i < to; i++) {
-            struct worker_slot *slot = &p->sh->slots[i];
-            uint32_t st = atomic_load(&slot->state);
-            if (st == W_INIT_FAILED)
-                return sharr__fail(SHARR_EWORKER, "the initializer of worker "
-                                   "%d failed: %s", i, slot->init_msg);
-            if (st == W_STARTING) {
-                pending++;
-                fds[n++] = (struct pollfd){p->pidfd[i], POLLIN, 0};
-            }
-        }
-        if (!pending)
-            return 0;
-        fds[n++] = (struct pollfd){p->evfd, POLLIN, 0};
-        if (poll(fds, (nfds_t)n, 1000) < 0 && errno != EINTR)
-            return sharr__fail_os(-errno, "poll");
-        drain(p->evfd);
-        for (int k = 0; k < n - 1; k++) {
-            if (!(fds[k].revents & POLLIN))
-                continue;
-            for (int i = from; i < to; i++) {
-                if (p->pidfd[i] == fds[k].fd &&
-                    atomic_load(&p->sh->slots[i].state) == W_STARTING) {
-                    char why[128];
-                    int st;
-                    kill_and_reap(p, i, &st);
-                    describe_death(st, why, sizeof why);
-                    return sharr__fail(SHARR_EWORKER, "worker %d %s while "
-                                       "starting", i, why);
-                }
-            }
+    drain(p->conf.evfd);
+    if (fds[1].revents && !p->sup_gone) {
+        char msg[ERRMSG_SIZE];
+        p->sup_gone = true;
+        snprintf(msg, sizeof msg, "the pool's supervisor (pid %d) died; "
+                 "its workers died with it", (int)p->sup.pid);
+        sharr__record_error(p->sh, SHARR_EWORKER, 0, msg);
+        if (!atomic_load(&p->sh->broken)) {
+            snprintf(p->sh->broken_msg, sizeof p->sh->broken_msg, "%s", msg);
+            atomic_store(&p->sh->broken, SHARR_EWORKER);
         }
     }
 }
 
-/* Worker i died: reap it (its status into *status) and start another. */
-static int replace_worker(sharr_pool *p, int i, int *status)
-{
-    int err;
-
-    kill_and_reap(p, i, status);
-    if ((err = fork_worker(p, i)) < 0 || (err = await_ready(p, i, i + 1)) < 0) {
-        p->broken = err;
-        snprintf(p->broken_msg, sizeof p->broken_msg, "worker %d could not "
-                 "be replaced: %s", i, sharr_errmsg());
-        kill_and_reap(p, i, NULL);
-        return err;
-    }
-    return 0;
-}
-
-static bool worker_dead(const sharr_pool *p, int i)
-{
-    struct pollfd fd = {p->pidfd[i], POLLIN, 0};
-    return p->pidfd[i] < 0 || (poll(&fd, 1, 0) == 1 && (fd.revents & POLLIN));
-}
+/* ---- creating and destroying ---- */
 
 /* The CPUs the caller may run on (taskset, cgroup cpusets), in order. */
 static void allowed_cpus(sharr_pool *p)
@@ -822,62 +144,112 @@ static void allowed_cpus(sharr_pool *p)
         p->cpus[p->ncpus++] = 0;
 }
 
+/* Options into p->conf and p; @return 0 or SHARR_EINVAL. */
+static int configure(sharr_pool *p, const sharr_pool_opts *opts)
+{
+    struct pool_conf *c = &p->conf;
+    const char *spin = getenv("SHARR_SPIN_US");
+    char *end = NULL;
+    bool pin;
+
+    if (opts)
+        c->opts = *opts;
+    allowed_cpus(p);
+    p->nworkers = c->opts.workers > 0 ? c->opts.workers : p->ncpus;
+    if (c->opts.workers < 0 || p->nworkers > SHARR_POOL_MAX_WORKERS ||
+        c->opts.blas_threads < 0)
+        return sharr__fail(SHARR_EINVAL, "workers = %d, blas_threads = %d: "
+                           "workers must be 0..%d and blas_threads >= 0",
+                           c->opts.workers, c->opts.blas_threads,
+                           SHARR_POOL_MAX_WORKERS);
+    c->nworkers = p->nworkers;
+    c->spin_us = SPIN_US_DEFAULT;
+    if (spin && *spin) {
+        double v = strtod(spin, &end);
+        if (*end || !(v >= 0 && v <= 1e7))
+            return sharr__fail(SHARR_EINVAL, "$SHARR_SPIN_US = '%s': a number "
+                               "of microseconds from 0 to 1e7", spin);
+        c->spin_us = v;
+    }
+    c->yield_every = p->nworkers >= p->ncpus ? 1 : 64;
+    pin = c->opts.pin > 0 || (c->opts.pin == 0 && p->nworkers == p->ncpus);
+    for (int i = 0; i < p->nworkers; i++)
+        c->pin_cpu[i] = pin ? p->cpus[i % p->ncpus] : -1;
+    p->results_bytes = c->opts.results_bytes ? c->opts.results_bytes
+                                             : DEFAULT_RESULTS;
+    return 0;
+}
+
+/* The shared area: control block, guided table, results (overflow-checked:
+ * a huge results_bytes must fail here, not wrap to a small mapping). */
+static int map_shared(sharr_pool *p)
+{
+    size_t head = (sizeof(struct pool_shared) + 4095) & ~(size_t)4095;
+    size_t table = ((GUIDED_MAX + 1) * sizeof(uint64_t) + 4095) &
+                   ~(size_t)4095;
+    size_t res;
+
+    if (!sharr__add_ok(p->results_bytes, 4095, &res) ||
+        !sharr__add_ok(head + table, res & ~(size_t)4095, &p->map_size) ||
+        p->map_size > (SIZE_MAX >> 2))
+        return sharr__fail(SHARR_EINVAL, "results_bytes = %zu is too large "
+                           "for the address space", p->results_bytes);
+    p->sh = mmap(NULL, p->map_size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p->sh == MAP_FAILED)
+        return sharr__fail_os(-errno, "mmap of %zu bytes for the pool",
+                              p->map_size);
+    p->conf.sh = p->sh;
+    p->conf.guided = (uint64_t *)(void *)((char *)p->sh + head);
+    p->conf.results = (unsigned char *)p->sh + head + table;
+    return 0;
+}
+
+/* Wait until every worker is ready; on failure the detail says why. */
+static int await_ready(sharr_pool *p)
+{
+    for (;;) {
+        int pending = 0;
+        if (atomic_load(&p->sh->broken))
+            return sharr__fail(atomic_load(&p->sh->broken), "%s",
+                               p->sh->broken_msg);
+        for (int i = 0; i < p->nworkers; i++) {
+            const struct worker_slot *slot = &p->sh->slots[i];
+            uint32_t st = atomic_load(&slot->state);
+            if (st == W_INIT_FAILED)
+                return sharr__fail(SHARR_EWORKER, "the initializer of worker "
+                                   "%d failed: %s", i, slot->init_msg);
+            pending += st != W_READY;
+        }
+        if (!pending)
+            return 0;
+        if (p->sup_gone)
+            return sharr__fail(SHARR_EWORKER, "%s", p->sh->broken_msg);
+        sleep_on_pool(p, 1.0);
+    }
+}
+
 int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
 {
     sharr_pool *p;
-    int err = 0;
-    const char *spin = getenv("SHARR_SPIN_US");
+    int err;
 
     *out = NULL;
     if (!(p = calloc(1, sizeof *p)))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
-    p->evfd = -1;
+    p->conf.evfd = -1;
     p->sh = MAP_FAILED;
-    for (int i = 0; i < SHARR_POOL_MAX_WORKERS; i++)
-        p->pidfd[i] = p->pid[i] = -1;
-    if (opts)
-        p->opts = *opts;
-    allowed_cpus(p);
-    /* Clamped so that a refused count never indexes past the tables. */
-    p->nworkers = p->opts.workers > 0 ? p->opts.workers : p->ncpus;
-    if (p->nworkers > SHARR_POOL_MAX_WORKERS)
-        p->nworkers = 0;
-    p->results_bytes = p->opts.results_bytes ? p->opts.results_bytes
-                                             : DEFAULT_RESULTS;
-    p->spin_us = spin && *spin ? atof(spin) : SPIN_US_DEFAULT;
-    p->yield_every = p->nworkers >= p->ncpus ? 1 : 64;
-    p->pin = p->opts.pin > 0 || (p->opts.pin == 0 && p->nworkers == p->ncpus);
-    p->parent = getpid();
-    if (p->opts.workers < 0 || p->nworkers == 0 || p->opts.blas_threads < 0) {
-        err = sharr__fail(SHARR_EINVAL, "workers = %d, blas_threads = %d: "
-                          "workers must be 0..%d and blas_threads >= 0",
-                          p->opts.workers, p->opts.blas_threads,
-                          SHARR_POOL_MAX_WORKERS);
+    p->sup.pid = -1;
+    p->sup.pidfd = p->sup.cmd = -1;
+    p->owner = getpid();
+    if ((err = configure(p, opts)) < 0 || (err = map_shared(p)) < 0)
         goto fail;
-    }
-    size_t head = (sizeof(struct pool_shared) + 4095) & ~(size_t)4095;
-    size_t table = ((GUIDED_MAX + 1) * sizeof(uint64_t) + 4095) &
-                   ~(size_t)4095;
-    p->map_size = head + table + p->results_bytes;
-    p->sh = mmap(NULL, p->map_size, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p->sh == MAP_FAILED) {
-        err = sharr__fail_os(-errno, "mmap of %zu bytes for the pool",
-                             p->map_size);
-        goto fail;
-    }
-    p->guided = (uint64_t *)(void *)((char *)p->sh + head);
-    p->results = (unsigned char *)p->sh + head + table;
-    p->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->evfd < 0) {
+    if ((p->conf.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         err = sharr__fail_os(-errno, "eventfd");
         goto fail;
     }
-    for (int i = 0; i < p->nworkers && err == 0; i++)
-        err = fork_worker(p, i);
-    if (err == 0)
-        err = await_ready(p, 0, p->nworkers);
-    if (err < 0)
+    if ((err = sharr__sup_start(&p->conf, &p->sup)) < 0 ||
+        (err = await_ready(p)) < 0)
         goto fail;
     *out = p;
     return 0;
@@ -886,28 +258,76 @@ fail:
     return err;
 }
 
+/* The pool goes away before the job handle: keep what the handle needs. */
+static void detach_job(sharr_pool *p, const char *why)
+{
+    sharr_job *job = p->job;
+    unsigned char *res = NULL;
+    uint64_t *guided = NULL;
+
+    if (!job)
+        return;
+    p->job = NULL;
+    job->pool = NULL;
+    if (!job->finished) {
+        job->finished = true;
+        job->status = SHARR_ECANCELED;
+        snprintf(job->errmsg, sizeof job->errmsg, "the pool was %s before "
+                 "the job finished", why);
+    }
+    if (job->results_len && (res = malloc(job->results_len)) != NULL)
+        memcpy(res, job->results, job->results_len);
+    if (job->geom.geometry == GEOM_GUIDED &&
+        (guided = malloc((job->geom.nblocks + 1) * sizeof *guided)) != NULL)
+        memcpy(guided, job->guided, (job->geom.nblocks + 1) * sizeof *guided);
+    job->results = res;
+    job->results_len = res ? job->results_len : 0;
+    job->guided = guided;
+    job->own_buffers = true;
+    if (job->geom.geometry == GEOM_GUIDED && !guided)
+        job->geom.nblocks = 0; /* out of memory: no block rows to give */
+}
+
 static void free_pool(sharr_pool *p)
 {
-    if (p->job) {
-        p->job->pool = NULL; /* the handle dies with the pool */
-        free(p->job);
-    }
-    if (p->evfd >= 0)
-        close(p->evfd);
+    if (p->sup.pidfd >= 0)
+        close(p->sup.pidfd);
+    if (p->sup.cmd >= 0)
+        close(p->sup.cmd);
+    if (p->conf.evfd >= 0)
+        close(p->conf.evfd);
     if (p->sh != MAP_FAILED)
         munmap(p->sh, p->map_size);
     free(p);
+}
+
+/* In a forked child: only the child's copies (fds, mapping, memory) go. */
+static void free_foreign(sharr_pool *p)
+{
+    if (p->job) {
+        p->job->pool = NULL;
+        p->job->finished = true;
+        p->job->status = SHARR_EINVAL;
+        snprintf(p->job->errmsg, sizeof p->job->errmsg, "the job belongs to "
+                 "process %d", (int)p->owner);
+        p->job->results = NULL;
+        p->job->results_len = 0;
+        p->job->guided = NULL;
+        p->job->geom.nblocks = 0;
+    }
+    free_pool(p);
 }
 
 void sharr_pool_terminate(sharr_pool *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->nworkers; i++)
-        if (p->pid[i] > 0)
-            kill(p->pid[i], SIGKILL);
-    for (int i = 0; i < p->nworkers; i++)
-        kill_and_reap(p, i, NULL);
+    if (foreign(p)) {
+        free_foreign(p);
+        return;
+    }
+    sharr__sup_stop(&p->sup, false, 0);
+    detach_job(p, "terminated");
     free_pool(p);
 }
 
@@ -917,18 +337,16 @@ void sharr_pool_destroy(sharr_pool *p)
 {
     if (!p)
         return;
+    if (foreign(p)) {
+        free_foreign(p);
+        return;
+    }
     if (p->job && !p->job->finished)
         sharr_job_wait(p->job, -1);
+    detach_job(p, "destroyed");
     atomic_store(&p->sh->shutdown, 1);
     publish(p);
-    double deadline = now_s() + 5.0;
-    for (int i = 0; i < p->nworkers; i++) {
-        struct pollfd fd = {p->pidfd[i], POLLIN, 0};
-        double left = deadline - now_s();
-        if (p->pidfd[i] >= 0)
-            poll(&fd, 1, left > 0 ? (int)(left * 1000) + 1 : 0);
-        kill_and_reap(p, i, NULL); /* SIGKILL only reaches a laggard */
-    }
+    sharr__sup_stop(&p->sup, true, DESTROY_GRACE_S);
     free_pool(p);
 }
 
@@ -939,50 +357,41 @@ int sharr_pool_workers(const sharr_pool *p)
 
 pid_t sharr_pool_worker_pid(const sharr_pool *p, int i)
 {
-    if (!p || i < 0 || i >= p->nworkers)
+    if (!p || i < 0 || i >= p->nworkers || foreign(p))
         return -1;
-    return p->pid[i];
-}
-
-/* Replace the workers that died between jobs; one poll() for all of them,
- * since this runs at every submit. */
-static int replace_dead_workers(sharr_pool *p)
-{
-    struct pollfd fds[SHARR_POOL_MAX_WORKERS];
-    int err;
-
-    for (int i = 0; i < p->nworkers; i++)
-        fds[i] = (struct pollfd){p->pidfd[i], POLLIN, 0};
-    if (poll(fds, (nfds_t)p->nworkers, 0) <= 0)
-        return 0;
-    for (int i = 0; i < p->nworkers; i++)
-        if ((fds[i].revents & (POLLIN | POLLHUP)) &&
-            (err = replace_worker(p, i, NULL)) < 0)
-            return err;
-    return 0;
+    const struct worker_slot *slot = &p->sh->slots[i];
+    return atomic_load(&slot->state) == W_EMPTY ? -1
+                                                : atomic_load(&slot->pid);
 }
 
 /* ---- jobs ---- */
 
-/* Make the descriptor writable: odd seq, then wait until no live worker is
- * inside the previous job.  Dead workers are replaced first. */
+/* Make the descriptor writable: odd seq, then wait until no worker is
+ * inside the previous job.  Bounded: a worker that stays inside (stopped,
+ * or dead and not yet reaped) fails the submit after QUIESCE_S. */
 static int quiesce(sharr_pool *p)
 {
     struct pool_shared *sh = p->sh;
     uint32_t s = atomic_load(&sh->job_seq);
+    double deadline = 0;
 
     if (!(s & 1u))
         atomic_store(&sh->job_seq, s + 1);
     for (int i = 0; i < p->nworkers; i++) {
         unsigned n = 0;
-        while (atomic_load(&sh->slots[i].active)) {
-            if (++n % 1024 == 0 && worker_dead(p, i)) {
-                int err = replace_worker(p, i, NULL);
-                if (err < 0)
-                    return err;
-                break;
+        while (atomic_load(&sh->slots[i].active) && !p->sup_gone) {
+            if (++n < 4096) {
+                spin_step(n, p->conf.yield_every);
+                continue;
             }
-            spin_step(n, p->yield_every);
+            double t = sharr__now();
+            if (deadline == 0)
+                deadline = t + QUIESCE_S;
+            if (t >= deadline)
+                return sharr__fail(SHARR_ETIMEDOUT, "worker %d did not "
+                                   "leave the previous job within %g s "
+                                   "(stopped?)", i, QUIESCE_S);
+            sleep_on_pool(p, 0.001);
         }
     }
     return 0;
@@ -1007,7 +416,7 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
     for (size_t b = 0; b < d->nblocks && job->status == 0; b++) {
         sharr_block blk;
         memset(&blk, 0, sizeof blk);
-        block_rows(d, job->guided, b, &blk.r0, &blk.r1);
+        sharr__block_rows(d, job->guided, b, &blk.r0, &blk.r1);
         blk.index = b;
         blk.narrays = spec->narrays;
         for (size_t i = 0; i < spec->narrays; i++) {
@@ -1018,7 +427,7 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
         }
         blk.arg = spec->arg;
         blk.arg_size = spec->arg_size;
-        blk.result = result_slot(d, job->results, b, blk.r0);
+        blk.result = sharr__result_slot(d, job->results, b, blk.r0);
         sharr__errmsg_clear();
         int rc = spec->kernel(&blk);
         job->done_inline = b + 1;
@@ -1045,9 +454,11 @@ static int submit_inline(const sharr_job_spec *spec, sharr_job *job)
     int err;
 
     job->own_buffers = true;
+    job->inline_run = true;
     if (!(job->guided = malloc((GUIDED_MAX + 1) * sizeof(uint64_t))))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
-    if ((err = describe(spec, 1, &job->geom, job->guided, SIZE_MAX)) < 0)
+    if ((err = sharr__describe(spec, 1, &job->geom, job->guided,
+                               SIZE_MAX)) < 0)
         return err;
     job->results_len = (job->geom.per_row ? job->geom.rows
                                           : job->geom.nblocks) *
@@ -1066,17 +477,17 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
     struct job_desc *d = &sh->desc, stage;
     int err;
 
-    if (p->broken)
-        return sharr__fail(p->broken, "%s", p->broken_msg);
+    if (foreign(p))
+        return foreign_fail(p);
+    if ((err = atomic_load(&sh->broken)) < 0)
+        return sharr__fail(err, "%s", sh->broken_msg);
     if (p->job)
         return sharr__fail(SHARR_EBUSY, "the previous job of this pool was "
                            "not freed (sharr_job_free)");
-    if ((err = replace_dead_workers(p)) < 0)
-        return sharr__fail(err, "%s", p->broken_msg);
     /* Validate into a private copy first: the shared descriptor is only
      * touched once the workers are out of the previous job. */
-    if ((err = describe(spec, (size_t)p->nworkers, &stage, NULL,
-                        p->results_bytes)) < 0 ||
+    if ((err = sharr__describe(spec, (size_t)p->nworkers, &stage, NULL,
+                               p->results_bytes)) < 0 ||
         (err = quiesce(p)) < 0)
         return err;
     /* Copy only what workers will read: the fixed fields, the arrays in
@@ -1088,13 +499,13 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
     if (spec->arg_size)
         memcpy(d->arg, spec->arg, spec->arg_size);
     if (d->geometry == GEOM_GUIDED)
-        guided_blocks(d, p->guided);
+        sharr__guided_blocks(d, p->conf.guided);
     memcpy(&job->geom, &stage, offsetof(struct job_desc, arg));
-    job->guided = p->guided;
-    job->results = p->results;
+    job->guided = p->conf.guided;
+    job->results = p->conf.results;
     job->results_len = (d->per_row ? d->rows : d->nblocks) * d->result_size;
     if (job->results_len)
-        memset(p->results, 0, job->results_len);
+        memset(p->conf.results, 0, job->results_len);
     atomic_store(&sh->next_block, 0);
     atomic_store(&sh->done, 0);
     atomic_store(&sh->skipped, 0);
@@ -1149,15 +560,14 @@ static bool complete(const sharr_pool *p, const sharr_job *job)
 {
     const struct pool_shared *sh = p->sh;
 
-    if (atomic_load(&sh->done) >= job->geom.nblocks)
+    if (atomic_load(&sh->done) >= job->geom.nblocks || p->sup_gone)
         return true;
     if (!atomic_load(&sh->abort))
         return false;
-    /* Aborted: done once nobody is inside a block any more.  A worker that
-     * has not joined yet will see the abort and skip. */
+    /* Aborted: over once no worker is inside a block or claiming one; a
+     * claim that starts later sees the abort (worker.c, "Claims"). */
     for (int i = 0; i < p->nworkers; i++)
-        if (atomic_load(&sh->slots[i].active) &&
-            atomic_load(&sh->slots[i].block) >= 0)
+        if (atomic_load(&sh->slots[i].block) != BLOCK_NONE)
             return false;
     return true;
 }
@@ -1181,34 +591,8 @@ static void finish(sharr_job *job)
     job->finished = true;
 }
 
-/* A worker's pidfd is readable: fail the job, naming worker, block and
- * signal, and replace the worker. */
-static void on_death(sharr_pool *p, int i)
-{
-    struct pool_shared *sh = p->sh;
-    int64_t block = atomic_load(&sh->slots[i].block);
-    pid_t pid = p->pid[i];
-    char why[128], msg[ERRMSG_SIZE];
-    int st = 0;
-
-    kill_and_reap(p, i, &st);
-    describe_death(st, why, sizeof why);
-    if (block >= 0) {
-        size_t r0, r1;
-        block_rows(&sh->desc, p->guided, (size_t)block, &r0, &r1);
-        snprintf(msg, sizeof msg, "worker %d (pid %d) %s in block %lld "
-                 "(rows %zu..%zu)", i, (int)pid, why, (long long)block, r0,
-                 r1);
-    } else {
-        snprintf(msg, sizeof msg, "worker %d (pid %d) %s between blocks", i,
-                 (int)pid, why);
-    }
-    record_error(sh, SHARR_EWORKER, block >= 0 ? (size_t)block : 0, msg);
-    atomic_store(&sh->slots[i].active, 0);
-    replace_worker(p, i, NULL);
-}
-
-/* The deadline passed: fail the job and kill the workers stuck in blocks. */
+/* The deadline passed: fail the job and have the supervisor kill the
+ * workers inside one of its blocks (they are replaced in the background). */
 static void on_timeout(sharr_pool *p, double waited)
 {
     struct pool_shared *sh = p->sh;
@@ -1217,53 +601,32 @@ static void on_timeout(sharr_pool *p, double waited)
 
     len = snprintf(msg, sizeof msg, "the job timed out after %.3g s; killed "
                    "and replaced", waited);
+    /* Abort first: a worker not yet in a block then never enters one. */
+    atomic_store(&sh->abort, 1);
     for (int i = 0; i < p->nworkers; i++) {
         int64_t b = atomic_load(&sh->slots[i].block);
-        if (b < 0 || !atomic_load(&sh->slots[i].active))
+        if (b < 0)
             continue;
         if (len > 0 && (size_t)len < sizeof msg)
             len += snprintf(msg + len, sizeof msg - (size_t)len, "%s worker "
                             "%d (block %lld)", killed ? "," : "", i,
                             (long long)b);
         killed++;
-        kill(p->pid[i], SIGKILL);
+        sharr__sup_kill(&p->sup, i, atomic_load(&sh->slots[i].gen));
     }
     if (!killed)
         snprintf(msg, sizeof msg, "the job timed out after %.3g s", waited);
-    record_error(sh, SHARR_ETIMEDOUT, 0, msg);
-    for (int i = 0; i < p->nworkers; i++) {
-        if (atomic_load(&sh->slots[i].block) >= 0 && worker_dead(p, i)) {
-            kill_and_reap(p, i, NULL);
-            atomic_store(&sh->slots[i].active, 0);
-            replace_worker(p, i, NULL);
-        }
-    }
-}
-
-/* Sleep until a worker wakes us, one dies, or `secs` pass. */
-static void sleep_on_workers(sharr_pool *p, double secs)
-{
-    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 1];
-    int n = 0;
-
-    fds[n++] = (struct pollfd){p->evfd, POLLIN, 0};
-    for (int i = 0; i < p->nworkers; i++)
-        fds[n++] = (struct pollfd){p->pidfd[i], POLLIN, 0};
-    if (poll(fds, (nfds_t)n, secs < 0 ? -1 : (int)(secs * 1000) + 1) <= 0)
-        return;
-    drain(p->evfd);
-    for (int i = 0; i < p->nworkers; i++)
-        if (fds[i + 1].fd >= 0 && (fds[i + 1].revents & (POLLIN | POLLHUP)))
-            on_death(p, i);
+    sharr__record_error(sh, SHARR_ETIMEDOUT, 0, msg);
 }
 
 /* 1 when the job finished, 0 when `deadline` passed first (deadline < 0:
- * none).  With may_kill, the deadline kills the stuck workers instead. */
+ * none).  With may_kill, the deadline kills the stuck workers instead and
+ * the wait goes on, briefly, until they are dead. */
 static int wait_pool(sharr_job *job, double deadline, bool may_kill)
 {
     sharr_pool *p = job->pool;
     struct pool_shared *sh = p->sh;
-    double start = now_s(), spin_end = start + WAIT_SPIN_US * 1e-6;
+    double start = sharr__now(), spin_end = start + WAIT_SPIN_US * 1e-6;
     unsigned n = 0;
 
     for (;;) {
@@ -1272,16 +635,16 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
             finish(job);
             return 1;
         }
-        double t = now_s();
+        double t = sharr__now();
         if (deadline >= 0 && t >= deadline) {
             if (!may_kill)
                 return 0;
             on_timeout(p, t - start);
-            deadline = t + 0.05; /* look again soon for late stragglers */
+            deadline = t + 0.05; /* look again soon for late claimers */
             continue;
         }
         if (t < spin_end) {
-            spin_step(++n, p->yield_every);
+            spin_step(++n, p->conf.yield_every);
             continue;
         }
         atomic_store(&sh->caller_sleeping, 1);
@@ -1289,7 +652,7 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
             double secs = job->progress ? 0.25 : 1.0;
             if (deadline >= 0 && deadline - t < secs)
                 secs = deadline - t;
-            sleep_on_workers(p, secs);
+            sleep_on_pool(p, secs);
         }
         atomic_store(&sh->caller_sleeping, 0);
     }
@@ -1304,8 +667,11 @@ static int job_status(const sharr_job *job)
 
 int sharr_job_wait(sharr_job *job, double timeout_s)
 {
-    if (!job->finished && job->pool)
-        wait_pool(job, timeout_s < 0 ? -1.0 : now_s() + timeout_s, true);
+    if (!job->finished && job->pool) {
+        if (foreign(job->pool))
+            return foreign_fail(job->pool);
+        wait_pool(job, timeout_s < 0 ? -1.0 : sharr__now() + timeout_s, true);
+    }
     return job_status(job);
 }
 
@@ -1313,7 +679,10 @@ int sharr_job_poll(sharr_job *job, double timeout_s)
 {
     if (job->finished || !job->pool)
         return 1;
-    return wait_pool(job, now_s() + (timeout_s > 0 ? timeout_s : 0), false);
+    if (foreign(job->pool))
+        return foreign_fail(job->pool);
+    return wait_pool(job, sharr__now() + (timeout_s > 0 ? timeout_s : 0),
+                     false);
 }
 
 void sharr_job_progress(const sharr_job *job, size_t *done, size_t *total)
@@ -1325,13 +694,13 @@ void sharr_job_progress(const sharr_job *job, size_t *done, size_t *total)
         size_t d = atomic_load(&job->pool->sh->done);
         *done = d < n ? d : n;
     } else {
-        *done = job->pool ? (job->finished ? n : 0) : job->done_inline;
+        *done = job->inline_run ? job->done_inline : job->finished ? n : 0;
     }
 }
 
 void sharr_job_cancel(sharr_job *job)
 {
-    if (job->finished || !job->pool)
+    if (job->finished || !job->pool || foreign(job->pool))
         return;
     job->canceled = true;
     atomic_store(&job->pool->sh->abort, 1);
@@ -1342,7 +711,7 @@ int sharr_job_error(const sharr_job *job, size_t *block)
     int err = job->status;
     size_t b = job->error_block;
 
-    if (job->pool && !job->finished) {
+    if (job->pool && !job->finished && !foreign(job->pool)) {
         err = atomic_load(&job->pool->sh->error);
         b = atomic_load(&job->pool->sh->error_block);
     }
@@ -1362,7 +731,7 @@ int sharr_job_block_rows(const sharr_job *job, size_t i, size_t *r0,
     if (i >= job->geom.nblocks)
         return sharr__fail(SHARR_EINVAL, "block %zu of %zu", i,
                            (size_t)job->geom.nblocks);
-    block_rows(&job->geom, job->guided, i, r0, r1);
+    sharr__block_rows(&job->geom, job->guided, i, r0, r1);
     return 0;
 }
 
@@ -1370,7 +739,8 @@ const void *sharr_job_result(const sharr_job *job, size_t i)
 {
     size_t n = job->geom.per_row ? job->geom.rows : job->geom.nblocks;
 
-    if (!job->results || job->geom.result_size == 0 || i >= n)
+    if (!job->results || job->geom.result_size == 0 || i >= n ||
+        (i + 1) * job->geom.result_size > job->results_len)
         return NULL;
     return job->results + i * job->geom.result_size;
 }
@@ -1382,6 +752,13 @@ void sharr_job_free(sharr_job *job)
     if (!job)
         return;
     p = job->pool;
+    if (p && foreign(p)) {
+        /* The parent's job: nothing of it is ours to touch but our copy. */
+        if (p->job == job)
+            p->job = NULL;
+        free(job);
+        return;
+    }
     if (p && !job->finished) {
         sharr_job_cancel(job);
         wait_pool(job, -1.0, false);
@@ -1391,8 +768,8 @@ void sharr_job_free(sharr_job *job)
         /* Give back the pages of a large result area (shared memory is
          * only freed by MADV_REMOVE). */
         if (job->results_len > ((size_t)1 << 20))
-            madvise(p->results, (job->results_len + 4095) & ~(size_t)4095,
-                    MADV_REMOVE);
+            madvise(p->conf.results,
+                    (job->results_len + 4095) & ~(size_t)4095, MADV_REMOVE);
     }
     if (job->own_buffers) {
         free(job->guided);

@@ -1,0 +1,227 @@
+/*
+ * pool.h - private to lib/pool/: the shared control area of a pool, the job
+ * descriptor, the worker slots, and the calls between the pool's files.
+ *
+ * Files and their order (each uses only those before it):
+ *   sched.c       schedules, block geometry, the job descriptor from a spec
+ *   worker.c      the worker process: waiting for jobs, claiming blocks,
+ *                 the array cache
+ *   supervisor.c  the supervisor process (fork server): forks, reaps and
+ *                 replaces workers, records their deaths, takes them down
+ *                 with the caller; and the caller's channel to it
+ *   pool.c        the caller's side: create/destroy, submit, wait, results
+ *
+ * Every process of a pool (caller, supervisor, workers) shares one anonymous
+ * MAP_SHARED mapping made by the caller before the supervisor is forked:
+ * struct pool_shared, then the guided-schedule table, then the result area.
+ */
+#ifndef SHARR_POOL_POOL_H
+#define SHARR_POOL_POOL_H
+
+#include "internal.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GUIDED_MAX 65536          /* blocks of a guided schedule */
+#define ERRMSG_SIZE 1024
+
+/* A worker's `block`: the block it runs, or one of these. */
+#define BLOCK_NONE ((int64_t)-1)
+#define BLOCK_CLAIMING ((int64_t)-2) /* between its abort check and a claim */
+
+/* job_seq values: 0 is "nothing published yet"; a replacement worker starts
+ * with `seen` = JOIN_ANY (odd, so never a published value) and joins the job
+ * in progress, if any. */
+#define JOIN_ANY 1u
+
+enum geometry { GEOM_EVEN, GEOM_CHUNK, GEOM_GUIDED };
+
+struct job_array {
+    char name[SHARR_NAME_MAX + 1];
+    unsigned char id[16];
+    uint32_t dtype;
+    uint32_t open_flags;
+    uint64_t rows;
+    uint64_t row_bytes;
+    uint32_t whole;
+};
+
+/* Everything a worker needs to run a job; written only between jobs. */
+struct job_desc {
+    sharr_kernel kernel;
+    uint32_t narrays;
+    struct job_array arrays[SHARR_JOB_MAX_ARRAYS];
+    uint64_t rows;
+    uint32_t geometry;      /* enum geometry */
+    uint32_t claim_static;  /* 1: worker w runs blocks w, w+N, ... */
+    uint64_t chunk;
+    uint64_t nblocks;
+    uint64_t nworkers;
+    uint64_t result_size;
+    uint32_t per_row;
+    uint32_t notify_each;   /* wake a sleeping caller after every block */
+    uint32_t plain_errors;  /* kernel details without block context */
+    uint64_t arg_size;
+    unsigned char arg[SHARR_JOB_ARG_MAX];
+};
+
+/* A slot's state, written by its worker (READY, INIT_FAILED) and by the
+ * supervisor (STARTING at each fork, EMPTY when it gives the slot up). */
+enum { W_EMPTY, W_STARTING, W_READY, W_INIT_FAILED };
+
+struct worker_slot {
+    _Atomic uint32_t state;
+    _Atomic uint32_t active;          /* inside a job (see pool.c) */
+    _Atomic int64_t block;            /* a block, BLOCK_NONE or _CLAIMING */
+    _Atomic uint32_t claimed_seq;     /* job whose static share was taken */
+    _Atomic int32_t pid;              /* written by the supervisor */
+    _Atomic uint32_t gen;             /* incarnation, +1 at each fork */
+    _Atomic uint32_t deaths;          /* incarnations that died */
+    int32_t init_error;
+    char init_msg[ERRMSG_SIZE];
+    char death_msg[ERRMSG_SIZE];      /* the last death, for the caller */
+} __attribute__((aligned(64)));
+
+struct pool_shared {
+    _Atomic uint32_t job_seq __attribute__((aligned(64)));
+    _Atomic uint32_t sleepers;
+    _Atomic uint32_t shutdown;
+    _Atomic uint64_t next_block __attribute__((aligned(64)));
+    _Atomic uint64_t done __attribute__((aligned(64)));
+    _Atomic uint64_t skipped;         /* counted in done, never run */
+    _Atomic uint32_t abort;
+    _Atomic uint32_t caller_sleeping;
+    _Atomic int32_t error __attribute__((aligned(64)));
+    _Atomic uint64_t error_block;
+    char errmsg[ERRMSG_SIZE];
+    _Atomic int32_t broken;           /* a worker cannot be (re)started */
+    char broken_msg[ERRMSG_SIZE];
+    struct job_desc desc;
+    struct worker_slot slots[SHARR_POOL_MAX_WORKERS];
+};
+
+/* What the supervisor and each worker need to know; a copy is made before
+ * the supervisor is forked and never changes. */
+struct pool_conf {
+    struct pool_shared *sh;
+    uint64_t *guided;         /* GUIDED_MAX + 1 boundaries, in the mapping */
+    unsigned char *results;   /* in the mapping */
+    int nworkers;
+    int evfd;                 /* wakes the caller (workers, supervisor) */
+    double spin_us;           /* workers spin this long after a job */
+    unsigned yield_every;     /* see spin_step() */
+    int pin_cpu[SHARR_POOL_MAX_WORKERS]; /* -1: not pinned */
+    sharr_pool_opts opts;
+};
+
+/* ---- small helpers shared by the pool's processes ---- */
+
+static inline double sharr__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* One step of a spin-wait.  A caller waiting on N workers is N+1 spinning
+ * processes: with N >= cores, one core holds two of them and the one that
+ * is not running (a worker with a block to do, or the caller about to see
+ * the job end) waits for the spinner to yield.  So an oversubscribed pool
+ * yields at every step (a context switch is ~1 us; a time slice is ms);
+ * otherwise every 64th step, to stay polite to the rest of the machine. */
+static inline void spin_step(unsigned n, unsigned yield_every)
+{
+    if (n % yield_every == yield_every - 1)
+        sched_yield();
+    else
+        cpu_relax();
+}
+
+static inline long futex_wait(_Atomic uint32_t *addr, uint32_t val,
+                              double secs)
+{
+    struct timespec ts = {(time_t)secs,
+                          (long)((secs - (double)(time_t)secs) * 1e9)};
+    return syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val,
+                   secs >= 0 ? &ts : NULL, NULL, 0);
+}
+
+static inline void futex_wake_all(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Add one to an eventfd (never blocks: the counter cannot reach its max). */
+void sharr__notify(int evfd);
+
+/* Record the job's first error (later ones are dropped) and abort it. */
+void sharr__record_error(struct pool_shared *sh, int code, size_t b,
+                         const char *msg);
+
+/* ---- sched.c ---- */
+
+/* Fill *d (all but the argument bytes) from a spec for `nworkers` workers;
+ * `guided` receives a guided schedule's table (NULL: count only).
+ * @return 0, SHARR_EINVAL or SHARR_ESHAPE with the detail set. */
+int sharr__describe(const sharr_job_spec *spec, size_t nworkers,
+                    struct job_desc *d, uint64_t *guided, size_t results_max);
+
+/* Recompute a guided schedule's table for d into table. */
+int sharr__guided_blocks(struct job_desc *d, uint64_t *table);
+
+/* Rows [*r0, *r1) of block b of d. */
+void sharr__block_rows(const struct job_desc *d, const uint64_t *guided,
+                       size_t b, size_t *r0, size_t *r1);
+
+/* Block b's (or row r0's) result slot in `results`, NULL without results. */
+void *sharr__result_slot(const struct job_desc *d, unsigned char *results,
+                         size_t b, size_t r0);
+
+/* ---- worker.c ---- */
+
+/* The body of worker `id`, forked by the supervisor; never returns.
+ * `seen`: the job_seq value it must not run (JOIN_ANY for a replacement). */
+__attribute__((noreturn)) void sharr__worker_main(const struct pool_conf *c,
+                                                  int id, uint32_t seen);
+
+/* ---- supervisor.c ---- */
+
+struct sharr__sup {
+    pid_t pid;
+    int pidfd;                /* the supervisor's, held by the caller */
+    int cmd;                  /* the caller's end of the command socket */
+};
+
+/* Fork the supervisor, which forks the workers.  On failure *s is unset
+ * (pid -1, fds -1).  @return 0 or -errno of the failing call. */
+int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s);
+
+/* Ask the supervisor to SIGKILL worker i if it is still incarnation gen. */
+void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen);
+
+/* Stop: graceful (workers leave on the shutdown flag, laggards are killed
+ * after `grace` seconds) or not (kill every worker now).  Waits until the
+ * supervisor has reaped every worker and exited, at most grace + 2 s, then
+ * kills it; reaps it.  Closes the fds of *s. */
+void sharr__sup_stop(struct sharr__sup *s, bool graceful, double grace);
+
+/* 1 if the supervisor has exited (its pidfd is readable). */
+int sharr__sup_dead(const struct sharr__sup *s);
+
+#endif /* SHARR_POOL_POOL_H */

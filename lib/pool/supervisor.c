@@ -1,0 +1,403 @@
+/*
+ * supervisor.c - the pool's supervisor: one small single-threaded process,
+ * forked by the caller at pool creation (Python's `forkserver` start
+ * method), that forks every worker, first or replacement, reaps it, records
+ * its death, replaces it, and takes all of them down with the caller.
+ *
+ * Why: a worker forked from the live caller would inherit whatever the
+ * caller holds at that moment (other threads' locks, fds opened since, the
+ * host's signal handlers) and would be the caller's child, visible to its
+ * wait(-1) or SIGCHLD reaper.  Forked from the supervisor, every worker
+ * starts from the caller's memory as it was at pool creation, with only
+ * stdin, stdout and stderr open, default signal dispositions (SIGINT
+ * ignored), no lock held, and is nobody's child but the supervisor's.
+ *
+ * Rules: the supervisor signals workers only through pidfds (a reaped pid
+ * is never signalled) and reaps each exactly once (waitid(P_PIDFD)).  It
+ * watches the caller through a pidfd of the caller's *process* (not a
+ * thread) and EOF on the command socket, whose only other end is the
+ * caller's (close-on-exec); either means the caller is gone, and it kills
+ * every worker and exits.  Workers die with it by PR_SET_PDEATHSIG (the
+ * supervisor has one thread, so "thread" and "process" are the same).  A
+ * worker's death is recorded in the shared area (the job's error, naming
+ * worker, pid, block and signal, *before* the slot is cleared, so a caller
+ * that sees the slot free also sees the error) and the caller is woken
+ * through the eventfd it polls.
+ */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+enum { CMD_KILL = 1, CMD_SHUTDOWN, CMD_TERMINATE };
+
+struct sup_cmd {
+    uint32_t op;
+    int32_t worker;
+    uint32_t gen;
+    double grace;
+};
+
+struct sup {
+    const struct pool_conf *c;
+    struct pool_shared *sh;
+    int cmd;                              /* the supervisor's end */
+    int owner;                            /* pidfd of the caller */
+    int pidfd[SHARR_POOL_MAX_WORKERS];
+    pid_t pid[SHARR_POOL_MAX_WORKERS];
+    bool stopping;
+};
+
+/* ---- the supervisor process ---- */
+
+static void describe_death(const siginfo_t *si, char *buf, size_t size)
+{
+    if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
+        snprintf(buf, size, "killed by signal %d (%s)", si->si_status,
+                 strsignal(si->si_status));
+    else
+        snprintf(buf, size, "exited with status %d", si->si_status);
+}
+
+/* Reap worker i, whose pidfd is readable (or which was just killed). */
+static void reap_worker(struct sup *s, int i, siginfo_t *si)
+{
+    memset(si, 0, sizeof *si);
+    while (waitid(P_PIDFD, (id_t)s->pidfd[i], si, WEXITED) < 0 &&
+           errno == EINTR)
+        ;
+    close(s->pidfd[i]);
+    s->pidfd[i] = -1;
+    s->pid[i] = -1;
+}
+
+/* Keep 0, 1, 2 and the fds in keep[] (sorted, n of them); close the rest. */
+static void close_other_fds(const int *keep, int n)
+{
+    unsigned from = 3;
+    for (int k = 0; k < n; k++) {
+        if ((unsigned)keep[k] > from)
+            close_range(from, (unsigned)keep[k] - 1, 0);
+        if ((unsigned)keep[k] + 1 > from)
+            from = (unsigned)keep[k] + 1;
+    }
+    close_range(from, ~0u, 0);
+}
+
+static int fork_worker(struct sup *s, int i, uint32_t seen)
+{
+    struct worker_slot *slot = &s->sh->slots[i];
+    pid_t pid;
+    int fd;
+
+    atomic_store(&slot->block, BLOCK_NONE);
+    atomic_store(&slot->active, 0);
+    atomic_store(&slot->state, W_STARTING);
+    atomic_fetch_add(&slot->gen, 1);
+    if ((pid = fork()) < 0)
+        return -errno;
+    if (pid == 0) {
+        int keep[] = {s->c->evfd};
+        close_other_fds(keep, 1);
+        sharr__worker_main(s->c, i, seen);
+    }
+    /* Our unreaped child: the pid cannot have been reused yet. */
+    if ((fd = pidfd_open(pid, 0)) < 0) {
+        int err = -errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return err;
+    }
+    s->pid[i] = pid;
+    s->pidfd[i] = fd;
+    atomic_store(&slot->pid, pid);
+    return 0;
+}
+
+static void set_broken(struct sup *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_broken(struct sup *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (atomic_load(&s->sh->broken))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(s->sh->broken_msg, sizeof s->sh->broken_msg, fmt, ap);
+    va_end(ap);
+    atomic_store(&s->sh->broken, code);
+}
+
+/* Worker i died: record it, free its slot, replace it when it had been
+ * ready (a worker that dies while starting would die again). */
+static void on_death(struct sup *s, int i)
+{
+    struct worker_slot *slot = &s->sh->slots[i];
+    pid_t pid = s->pid[i];
+    siginfo_t si;
+    char why[128], msg[ERRMSG_SIZE];
+    int64_t block = atomic_load(&slot->block);
+    uint32_t state = atomic_load(&slot->state);
+
+    reap_worker(s, i, &si);
+    describe_death(&si, why, sizeof why);
+    if (block >= 0) {
+        size_t r0, r1;
+        sharr__block_rows(&s->sh->desc, s->c->guided, (size_t)block, &r0,
+                          &r1);
+        snprintf(msg, sizeof msg, "worker %d (pid %d) %s in block %lld "
+                 "(rows %zu..%zu)", i, (int)pid, why, (long long)block, r0,
+                 r1);
+    } else {
+        snprintf(msg, sizeof msg, "worker %d (pid %d) %s %s", i, (int)pid,
+                 why, state == W_READY ? "between blocks" : "while starting");
+    }
+    snprintf(slot->death_msg, sizeof slot->death_msg, "%s", msg);
+    if (atomic_load(&slot->active))
+        sharr__record_error(s->sh, SHARR_EWORKER,
+                            block >= 0 ? (size_t)block : 0, msg);
+    atomic_fetch_add(&slot->deaths, 1);
+    /* Workers leave by themselves on the shutdown flag of a destroy. */
+    s->stopping = s->stopping || atomic_load(&s->sh->shutdown);
+    if (state == W_INIT_FAILED)
+        set_broken(s, SHARR_EWORKER, "the initializer of worker %d failed: "
+                   "%s", i, slot->init_msg);
+    else if (state != W_READY && !s->stopping)
+        set_broken(s, SHARR_EWORKER, "%s", msg);
+    /* The error is in place: now the slot may look free to the caller. */
+    atomic_store(&slot->block, BLOCK_NONE);
+    atomic_store(&slot->active, 0);
+    atomic_store(&slot->state, W_EMPTY);
+    if (state == W_READY && !s->stopping && !atomic_load(&s->sh->broken)) {
+        int err = fork_worker(s, i, JOIN_ANY);
+        if (err < 0) {
+            atomic_store(&slot->state, W_EMPTY);
+            set_broken(s, err, "worker %d could not be replaced: fork: %s", i,
+                       strerror(-err));
+        }
+    }
+    sharr__notify(s->c->evfd);
+}
+
+static void kill_all(struct sup *s)
+{
+    for (int i = 0; i < s->c->nworkers; i++)
+        if (s->pidfd[i] >= 0)
+            pidfd_send_signal(s->pidfd[i], SIGKILL, NULL, 0);
+}
+
+/* Leave: kill the workers still there (after `grace` seconds for them to
+ * leave by themselves), reap every one, exit. */
+__attribute__((noreturn)) static void sup_exit(struct sup *s, double grace)
+{
+    double deadline = sharr__now() + grace;
+    bool killed = grace <= 0;
+
+    s->stopping = true;
+    if (killed)
+        kill_all(s);
+    for (int i = 0; i < s->c->nworkers; i++) {
+        while (s->pidfd[i] >= 0) {
+            struct pollfd fd = {s->pidfd[i], POLLIN, 0};
+            double left = deadline - sharr__now();
+            if (!killed && left <= 0) {
+                kill_all(s);
+                killed = true;
+            }
+            int ms = killed ? -1 : (int)(left * 1000) + 1;
+            if (poll(&fd, 1, ms) > 0) {
+                siginfo_t si;
+                reap_worker(s, i, &si);
+            }
+        }
+    }
+    sharr__notify(s->c->evfd);
+    sharr__child_exit(0);
+}
+
+static void on_command(struct sup *s)
+{
+    struct sup_cmd m;
+    ssize_t n = recv(s->cmd, &m, sizeof m, 0);
+
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+        sup_exit(s, 0); /* the caller is gone */
+    if (n != (ssize_t)sizeof m)
+        return;
+    if (m.op == CMD_KILL && m.worker >= 0 && m.worker < s->c->nworkers &&
+        s->pidfd[m.worker] >= 0 &&
+        atomic_load(&s->sh->slots[m.worker].gen) == m.gen)
+        pidfd_send_signal(s->pidfd[m.worker], SIGKILL, NULL, 0);
+    else if (m.op == CMD_SHUTDOWN)
+        sup_exit(s, m.grace);
+    else if (m.op == CMD_TERMINATE)
+        sup_exit(s, 0);
+}
+
+/* The caller's state that a worker must not inherit: signal handlers and
+ * mask, mappings of array segments, fds, guardians of temporary arrays. */
+static void clean_slate(struct sup *s)
+{
+    sigset_t none;
+    int keep[3] = {s->cmd, s->owner, s->c->evfd};
+
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL); /* glibc's internal signals say EINVAL */
+    signal(SIGINT, SIG_IGN);      /* Ctrl-C is for the caller to handle */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    prctl(PR_SET_NAME, "sharr-pool", 0, 0, 0);
+    sharr__guardian_drop_inherited();
+    for (int a = 0; a < 3; a++)
+        for (int b = a + 1; b < 3; b++)
+            if (keep[b] < keep[a]) {
+                int t = keep[a];
+                keep[a] = keep[b];
+                keep[b] = t;
+            }
+    close_other_fds(keep, 3);
+    sharr__unmap_segments();
+}
+
+__attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
+                                               int cmd, int owner)
+{
+    struct sup s;
+    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 2];
+
+    memset(&s, 0, sizeof s);
+    s.c = c;
+    s.sh = c->sh;
+    s.cmd = cmd;
+    s.owner = owner;
+    for (int i = 0; i < SHARR_POOL_MAX_WORKERS; i++)
+        s.pidfd[i] = s.pid[i] = -1;
+    clean_slate(&s);
+    for (int i = 0; i < c->nworkers; i++) {
+        int err = fork_worker(&s, i, 0);
+        if (err < 0) {
+            set_broken(&s, err, "fork of worker %d: %s", i, strerror(-err));
+            sharr__notify(c->evfd);
+            break;
+        }
+    }
+    for (;;) {
+        int n = 0;
+        fds[n++] = (struct pollfd){owner, POLLIN, 0};
+        fds[n++] = (struct pollfd){cmd, POLLIN, 0};
+        for (int i = 0; i < c->nworkers; i++)
+            fds[n++] = (struct pollfd){s.pidfd[i], POLLIN, 0};
+        if (poll(fds, (nfds_t)n, -1) < 0)
+            continue;
+        if (fds[0].revents)
+            sup_exit(&s, 0); /* the caller's process exited */
+        if (fds[1].revents)
+            on_command(&s);
+        for (int i = 0; i < c->nworkers; i++)
+            if (fds[i + 2].fd >= 0 && fds[i + 2].revents)
+                on_death(&s, i);
+    }
+}
+
+/* ---- the caller's side ---- */
+
+int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
+{
+    int sv[2] = {-1, -1}, self = -1, err;
+    pid_t pid;
+
+    s->pid = -1;
+    s->pidfd = s->cmd = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return sharr__fail_os(-errno, "socketpair for the pool supervisor");
+    /* A pidfd of this process (not thread): readable when it exits. */
+    if ((self = pidfd_open(getpid(), 0)) < 0) {
+        err = sharr__fail_os(-errno, "pidfd_open of the caller");
+        goto fail;
+    }
+    fflush(NULL); /* a child must not flush the caller's buffers again */
+    if ((pid = fork()) < 0) {
+        err = sharr__fail_os(-errno, "fork of the pool supervisor");
+        goto fail;
+    }
+    if (pid == 0) {
+        close(sv[1]);
+        sup_main(c, sv[0], self);
+    }
+    close(sv[0]);
+    close(self);
+    s->pid = pid;
+    s->cmd = sv[1];
+    if ((s->pidfd = pidfd_open(pid, 0)) < 0) {
+        err = sharr__fail_os(-errno, "pidfd_open of the pool supervisor");
+        kill(pid, SIGKILL); /* our unreaped child: the pid is still its */
+        waitpid(pid, NULL, 0);
+        close(s->cmd);
+        s->cmd = -1;
+        s->pid = -1;
+        return err;
+    }
+    return 0;
+fail:
+    close(sv[0]);
+    close(sv[1]);
+    if (self >= 0)
+        close(self);
+    return err;
+}
+
+static void send_cmd(const struct sharr__sup *s, const struct sup_cmd *m)
+{
+    ssize_t rc;
+    do {
+        rc = send(s->cmd, m, sizeof *m, MSG_NOSIGNAL);
+    } while (rc < 0 && errno == EINTR);
+}
+
+void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen)
+{
+    struct sup_cmd m = {CMD_KILL, i, gen, 0};
+    send_cmd(s, &m);
+}
+
+int sharr__sup_dead(const struct sharr__sup *s)
+{
+    struct pollfd fd = {s->pidfd, POLLIN, 0};
+    return s->pidfd < 0 || (poll(&fd, 1, 0) == 1 && fd.revents);
+}
+
+void sharr__sup_stop(struct sharr__sup *s, bool graceful, double grace)
+{
+    struct sup_cmd m = {graceful ? CMD_SHUTDOWN : CMD_TERMINATE, -1, 0,
+                        graceful ? grace : 0};
+    struct pollfd fd = {s->pidfd, POLLIN, 0};
+    siginfo_t si;
+
+    if (s->pidfd < 0)
+        return;
+    send_cmd(s, &m);
+    /* It reaps its workers before it exits: wait for that, bounded. */
+    if (poll(&fd, 1, (int)((graceful ? grace : 0) * 1000) + 2000) <= 0)
+        pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+    /* ECHILD: a SIGCHLD reaper of the host's took it; waitid on the pidfd
+     * can never take the status of another process. */
+    while (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED) < 0 &&
+           errno == EINTR)
+        ;
+    close(s->pidfd);
+    close(s->cmd);
+    s->pidfd = s->cmd = -1;
+    s->pid = -1;
+}

@@ -1,0 +1,382 @@
+/*
+ * worker.c - the worker process: waits for a job, claims its blocks, runs
+ * the kernel on each, and caches the arrays it attached.
+ *
+ * A worker is forked by the supervisor (supervisor.c), never by the caller,
+ * and dies with it (PR_SET_PDEATHSIG: the supervisor has one thread).  It
+ * leaves only through worker_exit(), which flushes stdio first.
+ *
+ * Publication (seqlock): job_seq is even when the descriptor is valid and
+ * odd while the caller rewrites it.  A worker sets its slot's `active` and
+ * then re-reads job_seq; the caller makes job_seq odd and then waits for
+ * every `active` to drop.  Both use sequentially consistent operations, so
+ * one always sees the other (Dekker).
+ *
+ * Claims (the abort race): before it looks at `abort` and claims a block, a
+ * worker sets its `block` to BLOCK_CLAIMING; the caller sets `abort` and
+ * then reads every `block`.  So when the caller sees no worker in a block
+ * after an abort, every later claim sees the abort: no kernel of an aborted
+ * job starts after the caller decided it was over.
+ *
+ * The cache: one entry per (name, id, writability).  Entries used by the
+ * running job are pinned and never closed under it (the same array may be
+ * passed twice with different open flags).  Whenever it goes to sleep,
+ * wakes (at least once a second) and starts a job after sleeping, the
+ * worker drops the entries whose segment lost its name, so removed arrays
+ * give their memory back; back-to-back jobs pay nothing for it.
+ */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+/* OpenBLAS's own call; the pool does not include cblas.h (only ops does). */
+extern void openblas_set_num_threads(int num_threads);
+
+#define CACHE_SIZE 32
+
+struct cache_entry {
+    sharr_array *a;
+    unsigned char id[16];
+    bool writable;
+    uint64_t used;            /* tick of the last job that used it */
+};
+
+struct worker {
+    const struct pool_conf *c;
+    struct pool_shared *sh;
+    struct worker_slot *slot;
+    int id;
+    pid_t parent;
+    uint32_t seen;
+    struct cache_entry cache[CACHE_SIZE];
+    uint64_t tick;            /* jobs started */
+    bool slept;               /* slept since the last sweep of the cache */
+};
+
+void sharr__notify(int evfd)
+{
+    uint64_t one = 1;
+    ssize_t rc;
+    do {
+        rc = write(evfd, &one, sizeof one);
+    } while (rc < 0 && errno == EINTR);
+}
+
+void sharr__record_error(struct pool_shared *sh, int code, size_t b,
+                         const char *msg)
+{
+    int32_t zero = 0;
+    if (atomic_compare_exchange_strong(&sh->error, &zero, code)) {
+        atomic_store(&sh->error_block, b);
+        snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
+    }
+    atomic_store(&sh->abort, 1);
+}
+
+__attribute__((noreturn)) static void worker_exit(struct worker *w, int st)
+{
+    fflush(NULL);
+    for (int i = 0; i < CACHE_SIZE; i++)
+        sharr_array_close(w->cache[i].a);
+    sharr__child_exit(st);
+}
+
+/* ---- the array cache ---- */
+
+static void cache_drop(struct cache_entry *e)
+{
+    sharr_array_close(e->a);
+    memset(e, 0, sizeof *e);
+}
+
+/* Close the entries not used by the previous job whose segment lost its
+ * name: a removed array must not stay pinned in /dev/shm by a worker. */
+static void cache_sweep(struct worker *w)
+{
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        struct cache_entry *e = &w->cache[i];
+        if (e->a && sharr__array_unlinked(e->a))
+            cache_drop(e);
+    }
+}
+
+/* The worker's mapping of job array `ja`, opening (or re-opening, when the
+ * name now holds another segment) as needed.  One entry per (name,
+ * writability); entries already used by this job (used == tick) are never
+ * closed, so one array passed twice with different flags stays mapped. */
+static int attach(struct worker *w, const struct job_array *ja,
+                  sharr_array **out)
+{
+    struct cache_entry *e = NULL, *victim = NULL;
+    bool want_write = !(ja->open_flags & SHARR_OPEN_RDONLY);
+    int err;
+
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        struct cache_entry *c = &w->cache[i];
+        if (c->a && c->writable == want_write &&
+            strcmp(sharr_array_name(c->a), ja->name) == 0)
+            e = c;
+        else if (c->used != w->tick &&
+                 (!victim || !c->a || (victim->a && c->used < victim->used)))
+            victim = c;
+    }
+    if (e && memcmp(e->id, ja->id, 16) == 0) {
+        e->used = w->tick;
+        *out = e->a;
+        return 0;
+    }
+    if (e && e->used != w->tick)
+        victim = e;
+    /* A job pins at most SHARR_JOB_MAX_ARRAYS < CACHE_SIZE entries. */
+    cache_drop(victim);
+    if ((err = sharr_array_open(ja->name, ja->open_flags, &victim->a)) < 0)
+        return sharr__fail(err, "worker %d cannot attach array '%s': %s",
+                           w->id, ja->name, sharr_errmsg());
+    sharr_array_id(victim->a, victim->id);
+    victim->writable = sharr_array_writable(victim->a) != 0;
+    victim->used = w->tick;
+    if (memcmp(victim->id, ja->id, 16) != 0 ||
+        sharr_array_rows(victim->a) != ja->rows ||
+        sharr_array_row_bytes(victim->a) != ja->row_bytes)
+        return sharr__fail(SHARR_ENOENT, "array '%s' was removed and created "
+                           "again since the caller opened it: the name no "
+                           "longer holds the caller's array", ja->name);
+    *out = victim->a;
+    return 0;
+}
+
+/* ---- blocks ---- */
+
+static void run_block(struct worker *w, const struct job_desc *d,
+                      sharr_array **arrays, size_t b)
+{
+    sharr_block blk;
+    char msg[ERRMSG_SIZE];
+    int rc;
+
+    memset(&blk, 0, sizeof blk);
+    sharr__block_rows(d, w->c->guided, b, &blk.r0, &blk.r1);
+    blk.index = b;
+    blk.worker = w->id;
+    blk.narrays = d->narrays;
+    for (size_t i = 0; i < d->narrays; i++) {
+        unsigned char *base = sharr_array_data(arrays[i]);
+        blk.array[i] = arrays[i];
+        blk.data[i] = d->arrays[i].whole
+                          ? base : base + blk.r0 * d->arrays[i].row_bytes;
+    }
+    blk.arg = d->arg;
+    blk.arg_size = d->arg_size;
+    blk.result = sharr__result_slot(d, w->c->results, b, blk.r0);
+    sharr__errmsg_clear();
+    rc = d->kernel(&blk);
+    /* What the kernel printed reaches a redirected stdout before the caller
+     * learns that the block is done (__fpending is a load, not a call into
+     * the stdio lock). */
+    if (__fpending(stdout) || __fpending(stderr)) {
+        fflush(stdout);
+        fflush(stderr);
+    }
+    if (rc != 0) {
+        const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
+                                               : sharr_strerror(rc);
+        if (d->plain_errors)
+            snprintf(msg, sizeof msg, "%s", detail);
+        else
+            snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker "
+                     "%d: %s", b, blk.r0, blk.r1, w->id, detail);
+        sharr__record_error(w->sh, rc < 0 ? rc : SHARR_EINVAL, b, msg);
+    }
+}
+
+/* Count a finished (or skipped) batch of blocks and wake a sleeping caller
+ * when the job is complete, after every block if it wants progress, and
+ * after every block of an aborted job (the caller then waits for the last
+ * block in progress, not for the count). */
+static void finish_blocks(struct worker *w, const struct job_desc *d,
+                          uint64_t n, bool skipped)
+{
+    struct pool_shared *sh = w->sh;
+    if (skipped)
+        atomic_fetch_add(&sh->skipped, n);
+    uint64_t done = atomic_fetch_add(&sh->done, n) + n;
+    if ((done == d->nblocks || d->notify_each || atomic_load(&sh->abort))
+        && atomic_load(&sh->caller_sleeping))
+        sharr__notify(w->c->evfd);
+}
+
+/* Claim the next block for this worker: `b` for a static share, the next
+ * free one otherwise.  Returns false when there is none or the job was
+ * aborted; then `block` is BLOCK_NONE again.  See "Claims" above. */
+static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
+{
+    struct pool_shared *sh = w->sh;
+
+    atomic_store(&w->slot->block, BLOCK_CLAIMING);
+    if (!atomic_load(&sh->abort)) {
+        if (!d->claim_static)
+            *b = atomic_fetch_add(&sh->next_block, 1);
+        if (*b < d->nblocks) {
+            atomic_store(&w->slot->block, (int64_t)*b);
+            return true;
+        }
+    }
+    atomic_store(&w->slot->block, BLOCK_NONE);
+    return false;
+}
+
+static void run_static(struct worker *w, const struct job_desc *d,
+                       sharr_array **arrays, uint32_t seq)
+{
+    size_t n = d->nworkers;
+    uint64_t b = (uint64_t)w->id;
+
+    /* A replacement joining a job must not run a share that an earlier
+     * incarnation of this slot took (only one incarnation lives at once). */
+    if (atomic_load(&w->slot->claimed_seq) == seq)
+        return;
+    atomic_store(&w->slot->claimed_seq, seq);
+    for (; b < d->nblocks; b += n) {
+        if (!claim(w, d, &b)) {
+            finish_blocks(w, d, (d->nblocks - b + n - 1) / n, true);
+            return;
+        }
+        run_block(w, d, arrays, b);
+        atomic_store(&w->slot->block, BLOCK_NONE);
+        finish_blocks(w, d, 1, false);
+    }
+}
+
+static void run_job(struct worker *w, uint32_t seq)
+{
+    const struct job_desc *d = &w->sh->desc;
+    struct pool_shared *sh = w->sh;
+    sharr_array *arrays[SHARR_JOB_MAX_ARRAYS];
+    uint64_t b = 0;
+    int err = 0;
+
+    w->tick++;
+    if (w->slept) {
+        w->slept = false;
+        cache_sweep(w);
+    }
+    for (size_t i = 0; i < d->narrays && err == 0; i++)
+        err = attach(w, &d->arrays[i], &arrays[i]);
+    if (err < 0)
+        sharr__record_error(sh, err, 0, sharr_errmsg());
+    if (d->claim_static) {
+        run_static(w, d, arrays, seq);
+        return;
+    }
+    while (claim(w, d, &b)) {
+        run_block(w, d, arrays, b);
+        atomic_store(&w->slot->block, BLOCK_NONE);
+        finish_blocks(w, d, 1, false);
+    }
+    if (atomic_load(&sh->abort)) {
+        b = atomic_exchange(&sh->next_block, d->nblocks);
+        if (b < d->nblocks)
+            finish_blocks(w, d, d->nblocks - b, true);
+    }
+}
+
+/* Wait until job_seq moves past w->seen to a published (even, non-zero)
+ * value; returns it. */
+static uint32_t wait_for_job(struct worker *w)
+{
+    struct pool_shared *sh = w->sh;
+    /* No spinning before the first job: a pool just made is often waited
+     * on by a caller that is still starting the other workers. */
+    double spin_end = w->tick ? sharr__now() + w->c->spin_us * 1e-6 : 0;
+    unsigned n = 0;
+
+    for (;;) {
+        uint32_t v = atomic_load(&sh->job_seq);
+        if (v != w->seen && v != 0 && !(v & 1u))
+            return v;
+        if (++n % 256 != 0 || sharr__now() < spin_end) {
+            spin_step(n, w->c->yield_every);
+            continue;
+        }
+        /* Idle: give back the memory of arrays removed meanwhile, now and
+         * at each wake-up (at least once a second), so no job is slowed. */
+        cache_sweep(w);
+        w->slept = true;
+        atomic_fetch_add(&sh->sleepers, 1);
+        if (atomic_load(&sh->job_seq) == v)
+            futex_wait(&sh->job_seq, v, 1.0);
+        atomic_fetch_sub(&sh->sleepers, 1);
+        if (getppid() != w->parent)
+            worker_exit(w, 0); /* the supervisor is gone */
+    }
+}
+
+static void set_up(struct worker *w)
+{
+    const sharr_pool_opts *o = &w->c->opts;
+    int cpu = w->c->pin_cpu[w->id];
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != w->parent) /* died before PDEATHSIG was armed */
+        worker_exit(w, 0);
+    prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
+    openblas_set_num_threads(o->blas_threads > 0 ? o->blas_threads : 1);
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((size_t)cpu, &set);
+        sched_setaffinity(0, sizeof set, &set);
+    }
+    if (o->init) {
+        sharr__errmsg_clear();
+        int rc = o->init(w->id, o->init_arg);
+        if (rc != 0) {
+            w->slot->init_error = rc < 0 ? rc : SHARR_EINVAL;
+            snprintf(w->slot->init_msg, sizeof w->slot->init_msg, "%s",
+                     sharr_errmsg()[0] ? sharr_errmsg() : sharr_strerror(rc));
+            atomic_store(&w->slot->state, W_INIT_FAILED);
+            sharr__notify(w->c->evfd);
+            worker_exit(w, 1);
+        }
+    }
+}
+
+void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen)
+{
+    struct worker w;
+
+    memset(&w, 0, sizeof w);
+    w.c = c;
+    w.sh = c->sh;
+    w.slot = &c->sh->slots[id];
+    w.id = id;
+    w.parent = getppid();
+    w.seen = seen;
+    /* Before READY: the caller may read the pid as soon as it sees READY,
+     * and the supervisor stores it only when fork() returns there. */
+    atomic_store(&w.slot->pid, getpid());
+    set_up(&w);
+    atomic_store(&w.slot->state, W_READY);
+    sharr__notify(c->evfd);
+    for (;;) {
+        uint32_t v = wait_for_job(&w);
+        atomic_store(&w.slot->active, 1);
+        if (atomic_load(&w.sh->job_seq) != v) {
+            atomic_store(&w.slot->active, 0); /* a new descriptor is coming */
+            continue;
+        }
+        w.seen = v;
+        if (atomic_load(&w.sh->shutdown))
+            worker_exit(&w, 0);
+        run_job(&w, v);
+        fflush(NULL);
+        atomic_store(&w.slot->active, 0);
+    }
+}
