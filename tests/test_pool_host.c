@@ -457,6 +457,46 @@ Test(host, wait_is_bounded_while_a_replacement_initializes_slowly)
     cr_assert_lt(tu_now() - t0, 1.0);
 }
 
+static int replacement_init_fails(int id, void *arg)
+{
+    if (atomic_fetch_add(init_calls, 1) >= (int)(intptr_t)arg)
+        return sharr_fail(SHARR_EIO, "no device left for worker %d", id);
+    return 0;
+}
+
+Test(host, a_worker_that_cannot_be_replaced_fails_the_job_instead_of_hanging,
+     .timeout = 20)
+{
+    init_calls = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sharr_pool_opts o = {.workers = 2, .init = replacement_init_fails,
+                         .init_arg = (void *)(intptr_t)2};
+    sharr_pool *p;
+    cr_assert_eq(sharr_pool_create(&o, &p), 0, "%s", sharr_errmsg());
+    /* Worker 0 dies while idle; its static share of the next job can only
+     * be run by a replacement, whose initializer fails. */
+    kill(sharr_pool_worker_pid(p, 0), SIGKILL);
+    sharr_job_spec spec = {.kernel = noop_kernel, .rows = 4};
+    sharr_job *job;
+    int err = sharr_pool_submit(p, &spec, &job);
+    if (err == 0) {
+        err = sharr_job_wait(job, -1);
+        sharr_job_free(job);
+    }
+    if (err == 0) /* the job ran before the worker was gone: try again */
+        err = run_noop(p, 4, -1);
+    for (int i = 0; i < 100 && err == 0; i++) {
+        usleep(20000);
+        err = run_noop(p, 4, -1);
+    }
+    cr_assert_eq(err, SHARR_EWORKER, "%d: %s", err, sharr_errmsg());
+    err = run_noop(p, 4, -1);
+    cr_assert_eq(err, SHARR_EWORKER);
+    cr_assert(strstr(sharr_errmsg(), "no device left for worker 0") != NULL,
+              "%s", sharr_errmsg());
+    sharr_pool_destroy(p);
+}
+
 /* ---- the abort race ---- */
 
 /* A shared scoreboard: which job the caller considers over, and how many

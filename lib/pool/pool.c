@@ -630,6 +630,10 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
     unsigned n = 0;
 
     for (;;) {
+        int broken = atomic_load(&sh->broken);
+        /* A worker that cannot be replaced leaves its share undone. */
+        if (broken && !atomic_load(&sh->abort))
+            sharr__record_error(sh, broken, 0, sh->broken_msg);
         report_progress(job, atomic_load(&sh->done));
         if (complete(p, job)) {
             finish(job);
