@@ -8,6 +8,7 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <hdf5.h>
 #include <poll.h>
 #include <pthread.h>
@@ -103,6 +104,82 @@ Test(host, workers_are_not_children_of_the_caller)
     cr_assert_neq(parent_of(sharr_pool_worker_pid(p, 0)), getpid(),
                   "the replacement is our child");
     sharr_pool_destroy(p);
+}
+
+/* The hex mask of field `key` ("SigCgt:" ...) in /proc/PID/status. */
+static unsigned long long status_mask(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    unsigned long long v = ~0ull;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            v = strtoull(line + strlen(key), NULL, 16);
+    fclose(f);
+    return v;
+}
+
+static void usr1_handler(int sig)
+{
+    (void)sig;
+}
+
+Test(host, workers_start_with_default_signals_and_only_stdio_open)
+{
+    struct sigaction sa = {.sa_handler = usr1_handler};
+    sigset_t usr2, old;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, &old);
+    signal(SIGPIPE, SIG_IGN);
+    int early = open("/proc/self/exe", O_RDONLY); /* no O_CLOEXEC */
+    sharr_pool *p = make_pool(2);
+    int late = open("/proc/self/exe", O_RDONLY);
+    kill_and_await_replacement(p, 1, SIGKILL);
+    for (int i = 0; i < 2; i++) {
+        pid_t w = sharr_pool_worker_pid(p, i);
+        /* Signals 32 and 33 are glibc's own (thread cancel, setxid). */
+        cr_assert_eq(status_mask(w, "SigCgt:") & ~(3ull << 31), 0,
+                     "worker %d has handlers", i);
+        cr_assert_eq(status_mask(w, "SigBlk:"), 0, "worker %d blocks signals",
+                     i);
+        cr_assert_eq(status_mask(w, "SigIgn:"), 1ull << (SIGINT - 1),
+                     "worker %d ignores more than SIGINT", i);
+        char dir[64], link[384], target[256];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", (int)w);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int n = 0;
+        cr_assert_not_null(d);
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            int fd = atoi(e->d_name);
+            snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+            ssize_t len = readlink(link, target, sizeof target - 1);
+            target[len > 0 ? len : 0] = '\0';
+            cr_assert(fd <= 2 || strstr(target, "eventfd") != NULL,
+                      "worker %d has fd %d open: %s", i, fd, target);
+            n++;
+        }
+        closedir(d);
+        cr_assert_leq(n, 4);
+    }
+    /* The supervisor ignores a SIGTERM for the whole group: the caller
+     * decides, and keeps its pool while it cleans up. */
+    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    cr_assert_eq(kill(sup, SIGTERM), 0);
+    usleep(20000);
+    cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
+    sharr_pool_destroy(p);
+    close(early);
+    close(late);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
 }
 
 static atomic_int hdf5_stop;

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +110,8 @@ static int fork_worker(struct sup *s, int i, uint32_t seen)
         return -errno;
     if (pid == 0) {
         int keep[] = {s->c->evfd};
+        signal(SIGTERM, SIG_DFL); /* only the supervisor ignores these */
+        signal(SIGHUP, SIG_DFL);
         close_other_fds(keep, 1);
         sharr__worker_main(s->c, i, seen);
     }
@@ -252,10 +255,18 @@ static void clean_slate(struct sup *s)
     sigset_t none;
     int keep[3] = {s->cmd, s->owner, s->c->evfd};
 
+    /* Signals are blocked since before the fork (sharr__sup_start), so no
+     * handler of the caller's runs here before it is reset. */
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL); /* glibc's internal signals say EINVAL */
-    signal(SIGINT, SIG_IGN);      /* Ctrl-C is for the caller to handle */
+    /* Ctrl-C and a SIGTERM or SIGHUP sent to the whole process group are
+     * for the caller to handle: workers ignore SIGINT (they inherit that),
+     * and the supervisor, which dies with the caller anyway, ignores all
+     * three so that a caller cleaning up after one keeps its pool. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_NAME, "sharr-pool", 0, 0, 0);
@@ -316,6 +327,7 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
 int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
 {
     int sv[2] = {-1, -1}, self = -1, err;
+    sigset_t all, old;
     pid_t pid;
 
     s->pid = -1;
@@ -328,13 +340,18 @@ int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
         goto fail;
     }
     fflush(NULL); /* a child must not flush the caller's buffers again */
-    if ((pid = fork()) < 0) {
-        err = sharr__fail_os(-errno, "fork of the pool supervisor");
-        goto fail;
-    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
     if (pid == 0) {
         close(sv[1]);
         sup_main(c, sv[0], self);
+    }
+    err = -errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        err = sharr__fail_os(err, "fork of the pool supervisor");
+        goto fail;
     }
     close(sv[0]);
     close(self);
