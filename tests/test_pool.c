@@ -21,25 +21,6 @@ static void no_children_left(void)
 
 TestSuite(pool, .init = tu_setup, .fini = tu_cleanup, .timeout = 60);
 
-static sharr_pool *make_pool(int workers)
-{
-    sharr_pool_opts o = {.workers = workers};
-    sharr_pool *p = NULL;
-    cr_assert_eq(sharr_pool_create(&o, &p), 0, "%s", sharr_errmsg());
-    cr_assert_eq(sharr_pool_workers(p), workers);
-    return p;
-}
-
-static sharr_array *make(const char *label, sharr_dtype dt, size_t rows,
-                         size_t cols)
-{
-    size_t shape[2] = {rows, cols};
-    sharr_array *a = NULL;
-    cr_assert_eq(sharr_array_create(tu_name(label), dt, cols ? 2 : 1, shape,
-                                    NULL, &a), 0, "%s", sharr_errmsg());
-    return a;
-}
-
 /* ---- every row exactly once ---- */
 
 /* Adds 1 to every element of its rows and records the block in the result. */
@@ -59,7 +40,7 @@ static int visit_kernel(const sharr_block *b)
 
 static void check_once(sharr_pool *p, size_t rows, sharr_schedule s)
 {
-    sharr_array *a = make("once", SHARR_U32, rows, 0);
+    sharr_array *a = tu_rows("once", SHARR_U32, rows, 0);
     sharr_job_spec spec = {.kernel = visit_kernel, .narrays = 1,
                            .arrays = &a, .result_size = sizeof(struct visit),
                            .schedule = s};
@@ -95,7 +76,7 @@ static void check_once(sharr_pool *p, size_t rows, sharr_schedule s)
 
 Test(pool, every_row_is_visited_exactly_once_for_every_schedule)
 {
-    sharr_pool *p = make_pool(3);
+    sharr_pool *p = tu_pool(3);
     size_t rows[] = {1, 2, 3, 7, 100, 1001};
     sharr_sched_kind kinds[] = {SHARR_SCHED_STATIC, SHARR_SCHED_DYNAMIC,
                                 SHARR_SCHED_GUIDED, SHARR_SCHED_AUTO};
@@ -116,7 +97,7 @@ static int range_kernel(const sharr_block *b);
 
 Test(pool, static_gives_one_even_block_per_worker)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 11,
                            .schedule = {SHARR_SCHED_STATIC, 0}};
     sharr_job *job;
@@ -146,7 +127,7 @@ static int range_kernel(const sharr_block *b)
 
 Test(pool, zero_arrays_is_a_plain_index_range_with_per_row_results)
 {
-    sharr_pool *p = make_pool(4);
+    sharr_pool *p = tu_pool(4);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 10007,
                            .result_size = 1, .per_row_results = 1,
                            .schedule = {SHARR_SCHED_DYNAMIC, 13}};
@@ -164,7 +145,7 @@ Test(pool, zero_arrays_is_a_plain_index_range_with_per_row_results)
 
 Test(pool, more_workers_than_rows_and_one_row)
 {
-    sharr_pool *p = make_pool(8);
+    sharr_pool *p = tu_pool(8);
     check_once(p, 1, (sharr_schedule){SHARR_SCHED_STATIC, 0});
     check_once(p, 3, (sharr_schedule){SHARR_SCHED_GUIDED, 0});
     check_once(p, 5, (sharr_schedule){SHARR_SCHED_DYNAMIC, 2});
@@ -173,7 +154,7 @@ Test(pool, more_workers_than_rows_and_one_row)
 
 Test(pool, guided_blocks_shrink_and_respect_the_chunk)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 1000,
                            .schedule = {SHARR_SCHED_GUIDED, 10}};
     sharr_job *job;
@@ -197,7 +178,7 @@ Test(pool, guided_blocks_shrink_and_respect_the_chunk)
 
 Test(pool, sharr_schedule_environment_overrides_the_default)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 100};
     sharr_job *job;
     setenv("SHARR_SCHEDULE", "dynamic,7", 1);
@@ -255,10 +236,10 @@ static void fill_range(sharr_array *a)
 
 Test(pool, multi_array_kernel_on_arrays_created_after_the_pool)
 {
-    sharr_pool *p = make_pool(2);
-    sharr_array *abc[3] = {make("x", SHARR_F64, 50, 4),
-                           make("y", SHARR_F64, 50, 4),
-                           make("z", SHARR_F64, 50, 4)};
+    sharr_pool *p = tu_pool(2);
+    sharr_array *abc[3] = {tu_rows("x", SHARR_F64, 50, 4),
+                           tu_rows("y", SHARR_F64, 50, 4),
+                           tu_rows("z", SHARR_F64, 50, 4)};
     fill_range(abc[0]);
     fill_range(abc[1]);
     sharr_job_spec spec = {.kernel = add_kernel, .narrays = 3,
@@ -275,9 +256,9 @@ Test(pool, multi_array_kernel_on_arrays_created_after_the_pool)
 
 Test(pool, split_arrays_must_share_their_row_count)
 {
-    sharr_pool *p = make_pool(2);
-    sharr_array *ab[2] = {make("r1", SHARR_F64, 10, 4),
-                          make("r2", SHARR_F64, 11, 4)};
+    sharr_pool *p = tu_pool(2);
+    sharr_array *ab[2] = {tu_rows("r1", SHARR_F64, 10, 4),
+                          tu_rows("r2", SHARR_F64, 11, 4)};
     sharr_job_spec spec = {.kernel = add_kernel, .narrays = 2, .arrays = ab};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), SHARR_ESHAPE);
@@ -313,16 +294,16 @@ static double first_seen_by_workers(sharr_pool *p, sharr_array *a)
 
 Test(pool, a_name_removed_and_created_again_is_detected_by_its_id)
 {
-    sharr_pool *p = make_pool(1);
+    sharr_pool *p = tu_pool(1);
     const char *n = tu_name("re");
-    sharr_array *a = make("re", SHARR_F64, 1, 0);
+    sharr_array *a = tu_rows("re", SHARR_F64, 1, 0);
     *(double *)sharr_array_data(a) = 1.0;
     cr_assert_eq(first_seen_by_workers(p, a), 1.0);   /* worker caches it */
 
     /* The name now means a new array: a worker holding the old mapping in
      * its cache must notice (by the id) and attach the new one. */
     cr_assert_eq(sharr_unlink(n), 0);
-    sharr_array *b = make("re", SHARR_F64, 1, 0);
+    sharr_array *b = tu_rows("re", SHARR_F64, 1, 0);
     *(double *)sharr_array_data(b) = 2.0;
     cr_assert_eq(first_seen_by_workers(p, b), 2.0);
     /* The caller's old handle no longer matches what the name holds: an
@@ -348,7 +329,7 @@ static int fail_on_3(const sharr_block *b)
 
 Test(pool, kernel_error_is_reported_with_its_block)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = fail_on_3, .rows = 10,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
     sharr_job *job;
@@ -402,7 +383,7 @@ static const unsigned nap_2ms = 2000, nap_5ms = 5000, nap_20ms = 20000;
 
 Test(pool, progress_callback_runs_in_the_caller_up_to_the_total)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = nap_kernel, .rows = 40,
                            .arg = &nap_2ms, .arg_size = sizeof nap_2ms,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1},
@@ -417,7 +398,7 @@ Test(pool, progress_callback_runs_in_the_caller_up_to_the_total)
 
 Test(pool, results_are_per_block_and_poll_does_not_cancel)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = worker_kernel, .rows = 2,
                            .result_size = sizeof(int),
                            .schedule = {SHARR_SCHED_STATIC, 0}};
@@ -438,7 +419,7 @@ Test(pool, results_are_per_block_and_poll_does_not_cancel)
 
 Test(pool, bad_specs_are_einval)
 {
-    sharr_pool *p = make_pool(1);
+    sharr_pool *p = tu_pool(1);
     static char big[SHARR_JOB_ARG_MAX + 1];
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 10};
     sharr_job *job;
@@ -502,7 +483,7 @@ static int init_marks(int id, void *arg)
 
 Test(pool, initializer_runs_once_in_each_worker)
 {
-    sharr_array *a = make("init", SHARR_I32, 4, 0);
+    sharr_array *a = tu_rows("init", SHARR_I32, 4, 0);
     sharr_pool_opts o = {.workers = 3, .init = init_marks,
                          .init_arg = (void *)tu_name("init")};
     sharr_pool *p;
@@ -578,7 +559,7 @@ static unsigned long long cpu_ticks(pid_t pid)
 
 Test(pool, idle_workers_sleep_instead_of_spinning)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 2};
     cr_assert_eq(sharr_pool_run(p, &spec), 0);
     usleep(100000); /* past the spin */
@@ -603,7 +584,7 @@ static int segv_on_2(const sharr_block *b)
 
 Test(pool, segfault_in_a_kernel_fails_the_job_fast_and_the_worker_is_replaced)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t before[2] = {sharr_pool_worker_pid(p, 0), sharr_pool_worker_pid(p, 1)};
     sharr_job_spec spec = {.kernel = segv_on_2, .rows = 6,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
@@ -625,7 +606,7 @@ Test(pool, segfault_in_a_kernel_fails_the_job_fast_and_the_worker_is_replaced)
 
 Test(pool, sigkill_of_a_worker_mid_job_gives_eworker_within_a_second)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = nap_kernel, .rows = 400,
                            .arg = &nap_20ms, .arg_size = sizeof nap_20ms,
                            .schedule = {SHARR_SCHED_DYNAMIC, 1}};
@@ -651,7 +632,7 @@ Test(pool, sigkill_of_a_worker_mid_job_gives_eworker_within_a_second)
 
 Test(pool, idle_worker_killed_between_jobs_is_replaced_at_next_submit)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t victim = sharr_pool_worker_pid(p, 0);
     kill(victim, SIGKILL);
     usleep(50000);
@@ -672,7 +653,7 @@ static int forever_on_0(const sharr_block *b)
 
 Test(pool, timeout_kills_the_stuck_worker_and_the_pool_recovers)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = forever_on_0, .rows = 4,
                            .schedule = {SHARR_SCHED_STATIC, 1}};
     sharr_job *job;
@@ -696,7 +677,7 @@ Test(pool, timeout_kills_the_stuck_worker_and_the_pool_recovers)
 
 Test(pool, cancel_skips_blocks_not_yet_started)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = nap_kernel, .rows = 200,
                            .arg = &nap_5ms, .arg_size = sizeof nap_5ms,
                            .result_size = sizeof(int),
@@ -721,7 +702,7 @@ Test(pool, cancel_skips_blocks_not_yet_started)
 
 Test(pool, destroy_with_a_job_in_flight_drains_and_reaps)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t w0 = sharr_pool_worker_pid(p, 0), w1 = sharr_pool_worker_pid(p, 1);
     sharr_job_spec spec = {.kernel = nap_kernel, .rows = 40,
                            .arg = &nap_5ms, .arg_size = sizeof nap_5ms,
@@ -739,7 +720,7 @@ Test(pool, destroy_with_a_job_in_flight_drains_and_reaps)
 
 Test(pool, terminate_kills_at_once)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
@@ -795,8 +776,8 @@ Test(pool, workers_die_when_the_parent_is_sigkilled)
 
 Test(pool, many_small_jobs_in_a_row)
 {
-    sharr_pool *p = make_pool(2);
-    sharr_array *a = make("many", SHARR_U32, 64, 0);
+    sharr_pool *p = tu_pool(2);
+    sharr_array *a = tu_rows("many", SHARR_U32, 64, 0);
     sharr_job_spec spec = {.kernel = visit_kernel, .narrays = 1,
                            .arrays = &a, .result_size = sizeof(struct visit),
                            .schedule = {SHARR_SCHED_DYNAMIC, 5}};

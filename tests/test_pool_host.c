@@ -18,24 +18,6 @@
 
 TestSuite(host, .init = tu_setup, .fini = tu_cleanup, .timeout = 60);
 
-static sharr_pool *make_pool(int workers)
-{
-    sharr_pool_opts o = {.workers = workers};
-    sharr_pool *p = NULL;
-    cr_assert_eq(sharr_pool_create(&o, &p), 0, "%s", sharr_errmsg());
-    return p;
-}
-
-static sharr_array *make(const char *label, sharr_dtype dt, size_t rows,
-                         size_t cols)
-{
-    size_t shape[2] = {rows, cols};
-    sharr_array *a = NULL;
-    cr_assert_eq(sharr_array_create(tu_name(label), dt, cols ? 2 : 1, shape,
-                                    NULL, &a), 0, "%s", sharr_errmsg());
-    return a;
-}
-
 static int noop_kernel(const sharr_block *b)
 {
     (void)b;
@@ -92,7 +74,7 @@ static pid_t parent_of(pid_t pid)
 
 Test(host, workers_are_not_children_of_the_caller)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     for (int i = 0; i < 2; i++) {
         pid_t w = sharr_pool_worker_pid(p, i);
         cr_assert_neq(parent_of(w), getpid(), "worker %d is our child", i);
@@ -136,7 +118,7 @@ Test(host, workers_start_with_default_signals_and_only_stdio_open)
     pthread_sigmask(SIG_BLOCK, &usr2, &old);
     signal(SIGPIPE, SIG_IGN);
     int early = open("/proc/self/exe", O_RDONLY); /* no O_CLOEXEC */
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     int late = open("/proc/self/exe", O_RDONLY);
     kill_and_await_replacement(p, 1, SIGKILL);
     for (int i = 0; i < 2; i++) {
@@ -204,7 +186,7 @@ Test(host, a_thread_inside_hdf5_while_workers_are_replaced, .timeout = 40)
     H5Gclose(H5Gcreate2(f, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(f);
 
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pthread_t t;
     atomic_store(&hdf5_stop, 0);
     cr_assert_eq(pthread_create(&t, NULL, hdf5_loop, busy), 0);
@@ -266,7 +248,7 @@ static int segv_on_0(const sharr_block *b)
 
 Test(host, a_sigchld_reaper_and_waitpid_loop_never_see_a_worker)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t workers[8];
     int nw = 0;
     struct sigaction sa = {.sa_handler = reap_all, .sa_flags = SA_RESTART};
@@ -318,7 +300,7 @@ Test(host, a_host_sigterm_handler_that_exits_never_runs_in_a_worker)
     host_pid = getpid();
     atexit(host_atexit);
     signal(SIGTERM, term_exits);
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     kill_and_await_replacement(p, 1, SIGTERM);
     cr_assert_eq(atomic_load(atexit_in_other), 0, "the host's atexit "
                  "handler ran in a worker");
@@ -329,7 +311,7 @@ Test(host, a_host_sigterm_handler_that_exits_never_runs_in_a_worker)
 
 Test(host, popen_after_the_pool_is_not_inherited_by_a_replacement)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     FILE *f = popen("cat >/dev/null", "w");
     cr_assert_not_null(f);
     kill_and_await_replacement(p, 0, SIGKILL);
@@ -345,7 +327,7 @@ Test(host, popen_after_the_pool_is_not_inherited_by_a_replacement)
 
 static void *create_pool_thread(void *out)
 {
-    *(sharr_pool **)out = make_pool(2);
+    *(sharr_pool **)out = tu_pool(2);
     return NULL;
 }
 
@@ -378,7 +360,7 @@ Test(host, a_pool_handed_between_threads_keeps_its_workers)
 
 Test(host, a_forked_child_cannot_touch_its_parents_pool)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t w[2] = {sharr_pool_worker_pid(p, 0), sharr_pool_worker_pid(p, 1)};
     pid_t child = fork();
     if (child == 0) {
@@ -441,7 +423,7 @@ Test(host, a_reused_pid_of_a_dead_worker_is_never_signalled)
     }
     struct sigaction sa = {.sa_handler = reap_all, .sa_flags = SA_RESTART};
     sigaction(SIGCHLD, &sa, NULL);
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     pid_t victim = sharr_pool_worker_pid(p, 1);
     kill(victim, SIGKILL);
     /* Wait until the pid is free (reaped by whoever may reap it). */
@@ -476,7 +458,7 @@ static int block_forever_on_0(const sharr_block *b)
 
 Test(host, poll_zero_notices_a_dead_worker)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = block_forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
@@ -615,7 +597,7 @@ Test(host, no_kernel_of_a_job_starts_or_runs_after_its_wait_returned,
                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     const char *env = getenv("SHARR_RACE_SECONDS");
     double secs = env ? atof(env) : 8.0;
-    sharr_pool *p = make_pool(3); /* more workers than cores: preemption */
+    sharr_pool *p = tu_pool(3); /* more workers than cores: preemption */
     unsigned jobs = 0;
     double t0 = tu_now();
     pid_t hogs[2];
@@ -666,7 +648,7 @@ static int result_kernel(const sharr_block *b)
 
 Test(host, a_job_outlives_its_pool_as_a_valid_handle)
 {
-    sharr_pool *p = make_pool(2);
+    sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = result_kernel, .rows = 10,
                            .result_size = sizeof(size_t)};
     sharr_job *job;
@@ -676,7 +658,7 @@ Test(host, a_job_outlives_its_pool_as_a_valid_handle)
     cr_assert_eq(*(const size_t *)sharr_job_result(job, 0), 100);
     sharr_job_free(job);         /* once, and only here */
 
-    p = make_pool(2);
+    p = tu_pool(2);
     sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
     cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
     sharr_pool_terminate(p);
@@ -699,8 +681,8 @@ static int copy_kernel(const sharr_block *b)
 
 Test(host, one_array_passed_twice_with_different_flags)
 {
-    sharr_pool *p = make_pool(2);
-    sharr_array *rw = make("twice", SHARR_F64, 4, 1000), *ro = NULL;
+    sharr_pool *p = tu_pool(2);
+    sharr_array *rw = tu_rows("twice", SHARR_F64, 4, 1000), *ro = NULL;
     cr_assert_eq(sharr_array_open(tu_name("twice"), SHARR_OPEN_RDONLY, &ro),
                  0);
     double *x = sharr_array_data(rw);
@@ -753,9 +735,9 @@ static int touch_kernel(const sharr_block *b)
 Test(host, workers_and_the_supervisor_let_go_of_a_removed_array)
 {
     /* Open before the pool: the supervisor starts with this mapping. */
-    sharr_array *early = make("early", SHARR_U8, 1 << 20, 0);
-    sharr_pool *p = make_pool(2);
-    sharr_array *a = make("gone", SHARR_U8, 1 << 20, 0);
+    sharr_array *early = tu_rows("early", SHARR_U8, 1 << 20, 0);
+    sharr_pool *p = tu_pool(2);
+    sharr_array *a = tu_rows("gone", SHARR_U8, 1 << 20, 0);
     sharr_job_spec spec = {.kernel = touch_kernel, .narrays = 1,
                            .arrays = &a};
     cr_assert_eq(sharr_pool_run(p, &spec), 0);

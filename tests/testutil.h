@@ -139,6 +139,27 @@ static inline void tu_gc_serialize(void)
         cr_assert_eq(errno, EINTR, "flock: %s", strerror(errno));
 }
 
+/* A pool of `workers` workers, or the test fails. */
+static inline sharr_pool *tu_pool(int workers)
+{
+    sharr_pool_opts o = {.workers = workers};
+    sharr_pool *p = NULL;
+    cr_assert_eq(sharr_pool_create(&o, &p), 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_pool_workers(p), workers);
+    return p;
+}
+
+/* Array tu_name(label) of `rows` rows (of `cols` columns; 0: 1-d). */
+static inline sharr_array *tu_rows(const char *label, sharr_dtype dt,
+                                   size_t rows, size_t cols)
+{
+    size_t shape[2] = {rows, cols};
+    sharr_array *a = NULL;
+    cr_assert_eq(sharr_array_create(tu_name(label), dt, cols ? 2 : 1, shape,
+                                    NULL, &a), 0, "%s", sharr_errmsg());
+    return a;
+}
+
 static inline double tu_now(void)
 {
     struct timespec ts;

@@ -597,7 +597,8 @@ static void on_timeout(sharr_pool *p, double waited)
 {
     struct pool_shared *sh = p->sh;
     char msg[ERRMSG_SIZE];
-    int len, killed = 0;
+    int len, killed = 0, victim[SHARR_POOL_MAX_WORKERS];
+    uint32_t gen[SHARR_POOL_MAX_WORKERS];
 
     len = snprintf(msg, sizeof msg, "the job timed out after %.3g s; killed "
                    "and replaced", waited);
@@ -611,12 +612,15 @@ static void on_timeout(sharr_pool *p, double waited)
             len += snprintf(msg + len, sizeof msg - (size_t)len, "%s worker "
                             "%d (block %lld)", killed ? "," : "", i,
                             (long long)b);
-        killed++;
-        sharr__sup_kill(&p->sup, i, atomic_load(&sh->slots[i].gen));
+        gen[killed] = atomic_load(&sh->slots[i].gen);
+        victim[killed++] = i;
     }
     if (!killed)
         snprintf(msg, sizeof msg, "the job timed out after %.3g s", waited);
+    /* The timeout is the job's error, not the deaths it causes. */
     sharr__record_error(sh, SHARR_ETIMEDOUT, 0, msg);
+    for (int k = 0; k < killed; k++)
+        sharr__sup_kill(&p->sup, victim[k], gen[k]);
 }
 
 /* 1 when the job finished, 0 when `deadline` passed first (deadline < 0:
