@@ -290,3 +290,60 @@ Test(h5io, npy_files_round_trip_and_bad_ones_are_refused)
     cr_assert(!tu_exists(tu_name("t")));
     sharr_array_close(a);
 }
+
+/* ---- crafted metadata (issue 7) ---- */
+
+/* Dataset `name` of `ndim` dims and chunks of one element: no chunk is
+ * ever written, so any shape costs a few hundred bytes of file. */
+static void huge_dataset(hid_t f, const char *name, hid_t type, int ndim,
+                         const hsize_t *dims)
+{
+    hsize_t ones[H5S_MAX_RANK];
+    for (int i = 0; i < ndim; i++)
+        ones[i] = 1;
+    hid_t s = H5Screate_simple(ndim, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(s >= 0 && H5Pset_chunk(dcpl, ndim, ones) >= 0);
+    hid_t d = H5Dcreate2(f, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert(d >= 0, "HDF5 refused the shape of %s", name);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+Test(h5io, crafted_huge_shapes_are_refused_and_the_caller_lives)
+{
+    static const struct { const char *name; int ndim; hsize_t dims[5]; } c[] = {
+        {"wrap3", 3, {1, (hsize_t)1 << 32, (hsize_t)1 << 32}}, /* the issue's */
+        {"wrap5", 5, {1, 1 << 16, 1 << 16, 1 << 16, 1 << 16}},
+        {"elems", 2, {(hsize_t)1 << 40, (hsize_t)1 << 40}},
+        {"bytes", 1, {(hsize_t)1 << 62}},
+    };
+    hid_t f = H5Fcreate(path("huge.h5"), H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        huge_dataset(f, c[i].name, i == 3 ? H5T_IEEE_F64LE : H5T_STD_U8LE,
+                     c[i].ndim, c[i].dims);
+    H5Fclose(f);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        for (int inline_ = 0; inline_ < 2; inline_++) {
+            sharr_array *b;
+            int rc = sharr_h5_load(inline_ ? NULL : pool2, path("huge.h5"),
+                                   c[i].name, tu_name("huge"), NULL, &b);
+            cr_assert_eq(rc, SHARR_EOVERFLOW, "%s: %s", c[i].name,
+                         sharr_errmsg());
+            cr_assert(strstr(sharr_errmsg(), "overflows a 64-bit size"),
+                      "%s", sharr_errmsg());
+            cr_assert_null(b);
+            cr_assert(!tu_exists(tu_name("huge")));
+        }
+    }
+    sharr_h5_entry *list;
+    size_t n;
+    cr_assert_eq(sharr_h5_list(NULL, path("huge.h5"), &list, &n), 0);
+    cr_assert_eq(n, 4);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!list[i].loadable && strstr(list[i].why, "overflows"),
+                  "%s: %s", list[i].path, list[i].why);
+    sharr_h5_list_free(list);
+}

@@ -41,6 +41,8 @@ struct h5_meta {
     int ndim;
     uint64_t dims[H5S_MAX_RANK];
     uint64_t chunk[H5S_MAX_RANK]; /* chunk shape; chunk[0] 0 if none */
+    int chunk_ndim;          /* dimensions of the chunk shape (0: none) */
+    uint64_t step;           /* rows per H5Dread (0: a block at once) */
     char layout[160], filters[160];
 };
 

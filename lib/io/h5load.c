@@ -127,19 +127,6 @@ static int load_kernel(const sharr_block *b)
     return err;
 }
 
-/* Rows per H5Dread for a chunked dataset: whole chunk rows, at most about
- * 4096 chunks at a time (0: unchunked, read a block at once). */
-static uint64_t read_step(const struct h5_meta *m)
-{
-    uint64_t per_chunk_row = 1;
-
-    if (!m->chunk[0])
-        return 0;
-    for (int i = 1; i < m->ndim; i++)
-        per_chunk_row *= (m->dims[i] + m->chunk[i] - 1) / m->chunk[i];
-    return m->chunk[0] * (per_chunk_row < 4096 ? 4096 / per_chunk_row : 1);
-}
-
 static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
                      const struct h5_meta *m, const sharr_run_opts *ro)
 {
@@ -161,8 +148,8 @@ static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
     } else if (m->chunk[0]) {
         /* Blocks of whole chunk rows, about four per worker, so that every
          * worker decompresses its own chunks and no chunk is read twice. */
-        size_t rows = sharr_array_rows(a), c = m->chunk[0];
-        size_t per = rows / (c * 4 * n);
+        size_t rows = sharr_array_rows(a), c = m->chunk[0], span;
+        size_t per = sharr__mul_ok(c, 4 * n, &span) ? rows / span : 0;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
         spec.schedule.chunk = c * (per ? per : 1);
         if (la->row_offset % c)
@@ -197,7 +184,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
     memset(&la, 0, sizeof la);
     la.where = *where;
     la.row_offset = r0;
-    la.step = read_step(&m);
+    la.step = m.ndim && m.step <= m.dims[0] ? m.step : 0;
     la.half = m.type.half;
     la.ndim = m.ndim;
     la.dtype = m.type.dtype;
