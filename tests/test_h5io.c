@@ -347,3 +347,124 @@ Test(h5io, crafted_huge_shapes_are_refused_and_the_caller_lives)
                   "%s: %s", list[i].path, list[i].why);
     sharr_h5_list_free(list);
 }
+
+/* A 1-d u8 dataset of n bytes kept in external file `ext`. */
+static void external_dataset(hid_t f, const char *name, const char *ext,
+                             hsize_t n)
+{
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(H5Pset_external(dcpl, ext, 0, n) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_U8LE, s, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    cr_assert(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+/* A virtual dataset of n u8 mapping all of src:/dset. */
+static void virtual_dataset(hid_t f, const char *name, const char *src,
+                            const char *dset, hsize_t n)
+{
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(H5Pset_virtual(dcpl, s, src, dset, s) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_U8LE, s, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    cr_assert(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *fp = fopen(p, "w");
+    cr_assert_not_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* dir/in/x.h5 with external data and virtual sources in and out of dir/in */
+static void sources_files(void)
+{
+    char in[128], p[160];
+    snprintf(in, sizeof in, "%s/in", dir);
+    mkdir(in, 0700);
+    write_file(path("secret.bin"), "the secret, outside");
+    snprintf(p, sizeof p, "%s/inside.bin", in);
+    write_file(p, "0123456789");
+    snprintf(p, sizeof p, "%s/link.bin", in);
+    cr_assert_eq(symlink("../secret.bin", p), 0);
+    hid_t s = H5Fcreate(path("src.h5"), H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    external_dataset(s, "data", "secret.bin", 10); /* fine where it is */
+    H5Fclose(s);
+    snprintf(p, sizeof p, "%s/nest.h5", in);
+    s = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    external_dataset(s, "data", "/etc/passwd", 10);
+    H5Fclose(s);
+    snprintf(p, sizeof p, "%s/x.h5", in);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    external_dataset(f, "passwd", "/etc/passwd", 10);
+    external_dataset(f, "dotdot", "../secret.bin", 10);
+    external_dataset(f, "link", "link.bin", 10);
+    external_dataset(f, "ok", "inside.bin", 10);
+    virtual_dataset(f, "vabs", path("src.h5"), "/data", 10);
+    virtual_dataset(f, "vdotdot", "../src.h5", "/data", 10);
+    virtual_dataset(f, "vnest", "nest.h5", "/data", 10);
+    virtual_dataset(f, "vself", ".", "/ok", 10);
+    external_dataset(f, "rel", "secret.bin", 10); /* not in in/ */
+    virtual_dataset(f, "vrel", ".", "/rel", 10);
+    H5Fclose(f);
+}
+
+Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
+{
+    static const char *refused[] = {"passwd", "dotdot", "link", "vabs",
+                                    "vdotdot", "vnest"};
+    char x[160];
+    sharr_array *b;
+    sources_files();
+    snprintf(x, sizeof x, "%s/in/x.h5", dir);
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        int rc = sharr_h5_load(i % 2 ? NULL : pool2, x, refused[i],
+                               tu_name("e"), NULL, &b);
+        cr_assert_eq(rc, SHARR_EACCES, "%s: %d %s", refused[i], rc,
+                     sharr_errmsg());
+        cr_assert(strstr(sharr_errmsg(), "is outside") &&
+                  strstr(sharr_errmsg(), "--allow-external"), "%s",
+                  sharr_errmsg());
+        cr_assert(!tu_exists(tu_name("e")));
+    }
+    cr_assert_eq(sharr_h5_load(pool2, x, "ok", tu_name("o"), NULL, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
+    sharr_array_close(b);
+    /* Behind a virtual dataset, HDF5 resolves external names against the
+     * current directory (of the caller here: pool NULL). */
+    char in[128];
+    snprintf(in, sizeof in, "%s/in", dir);
+    cr_assert_eq(chdir(in), 0);
+    cr_assert_eq(sharr_h5_load(NULL, x, "vself", tu_name("s"), NULL, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
+    sharr_array_close(b);
+    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(sharr_h5_load(NULL, x, "vrel", tu_name("r"), NULL, &b),
+                 SHARR_EACCES, "%s", sharr_errmsg());
+    cr_assert(strstr(sharr_errmsg(), "secret.bin"), "%s", sharr_errmsg());
+    sharr_load_opts o = {.allow_external = 1};
+    cr_assert_eq(sharr_h5_load(pool2, x, "dotdot", tu_name("d"), &o, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "the secret", 10), 0);
+    sharr_array_close(b);
+    sharr_h5_entry *list;
+    size_t n, refused_n = 0;
+    cr_assert_eq(sharr_h5_list(NULL, x, &list, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        refused_n += !list[i].loadable && strstr(list[i].why, "outside");
+    cr_assert_eq(refused_n, 7, "the six, and vrel seen from %s", dir);
+    sharr_h5_list_free(list);
+}

@@ -549,6 +549,8 @@ int sharr__h5_probe_kernel(const sharr_block *b)
         err = (int)d;
         goto done;
     }
+    if (!t->allow_external && (err = sharr__h5_check_sources(f, d, t->file)))
+        goto done;
     err = sharr__h5_read_meta(d, m);
     if (err < 0)
         sharr__errmsg_prefix("%s:%s", t->file, t->dset);

@@ -21,6 +21,7 @@
 struct h5_target {
     char file[FILE_MAX];
     char dset[DSET_MAX];
+    int allow_external;      /* read external data outside file's dir */
 };
 
 /* What a file type loads as. */
@@ -69,6 +70,11 @@ int sharr__h5_run_one(sharr_pool *pool, sharr_kernel kernel, const void *arg,
                       size_t arg_size, size_t narrays,
                       sharr_array *const *arrays, void *result,
                       size_t result_size, double timeout);
+
+/* Where the bytes come from (h5sources.c): 0 if every external raw-data
+ * file and virtual-dataset source of dataset d (of open file f, named
+ * `file`) resolves inside the directory of `file`, else SHARR_EACCES. */
+int sharr__h5_check_sources(hid_t f, hid_t d, const char *file);
 
 /* Paths */
 int sharr__h5_absolute_existing(const char *path, char *buf, size_t size);

@@ -44,7 +44,6 @@ static void describe_entry(struct list_ctx *c, const char *path,
             H5Dclose(d);
         return;
     }
-    H5Dclose(d);
     snprintf(e->cls, sizeof e->cls, "%s", m.type.cls);
     snprintf(e->type, sizeof e->type, "%s", m.type.desc);
     snprintf(e->layout, sizeof e->layout, "%s", m.layout);
@@ -55,6 +54,9 @@ static void describe_entry(struct list_ctx *c, const char *path,
         e->shape[i] = m.dims[i];
     e->dtype = m.type.dtype;
     int rc = sharr__h5_check_meta(&m);
+    if (rc == 0)
+        rc = sharr__h5_check_sources(c->f, d, c->file);
+    H5Dclose(d);
     e->loadable = rc >= 0;
     if (rc != 0)
         snprintf(e->why, sizeof e->why, "%s", sharr_errmsg());

@@ -231,6 +231,7 @@ int sharr_h5_load(sharr_pool *pool, const char *file, const char *dset,
         return sharr__fail(SHARR_EINVAL, "no file given");
     if (!o->into && (err = sharr_name_check(name)) < 0)
         return err;
+    where.allow_external = o->allow_external != 0;
     if ((err = sharr__h5_absolute_existing(file, where.file,
                                            sizeof where.file)) < 0 ||
         (err = sharr__h5_set_dset(where.dset, dset)) < 0)

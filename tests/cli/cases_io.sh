@@ -23,3 +23,49 @@ t "load rank 32" 1 '' "/rank: the dataset has 32 dimensions" \
 t "h5ls crafted says why" 0 "^/wrap .*  no  .*# the dataset's shape .* overflows" \
     '' -- "$SHARR" h5ls "$TMP/crafted.h5"
 ok "no array from crafted shapes" test ! -e "/dev/shm/sharr.$P.cr"
+
+# ---- external raw data and virtual sources stay in the file's directory --
+mkdir -p "$TMP/ext/in"
+$PY -c "
+import h5py, numpy as np, os
+d = '$TMP/ext'
+open(d + '/secret.bin', 'wb').write(b'outside!')
+open(d + '/in/data.bin', 'wb').write(b'inside!!')
+with h5py.File(d + '/src.h5', 'w') as f:
+    f['x'] = np.arange(8, dtype='u1')
+with h5py.File(d + '/in/f.h5', 'w') as f:
+    f.create_dataset('passwd', shape=(8,), dtype='u1',
+                     external=[('/etc/passwd', 0, 8)])
+    f.create_dataset('up', shape=(8,), dtype='u1',
+                     external=[('../secret.bin', 0, 8)])
+    f.create_dataset('ok', shape=(8,), dtype='u1',
+                     external=[('data.bin', 0, 8)])
+    for name, src in [('vabs', d + '/src.h5'), ('vup', '../src.h5')]:
+        lay = h5py.VirtualLayout(shape=(8,), dtype='u1')
+        lay[:] = h5py.VirtualSource(src, 'x', shape=(8,))
+        f.create_virtual_dataset(name, lay, fillvalue=0)
+"
+E="$TMP/ext/in/f.h5"
+t "external /etc/passwd refused" 1 '' \
+    "/passwd: external raw-data file /etc/passwd is outside .*/in \(the directory of the file\): pass --allow-external" \
+    -- "$SHARR" load "$E:/passwd" "$P.x"
+t "external ../ refused" 1 '' "external raw-data file .*\.\./secret\.bin .*is outside" \
+    -- "$SHARR" load "$E:/up" "$P.x" -j 2
+t "virtual source by absolute path refused" 1 '' \
+    "/vabs: virtual-dataset source .*/ext/src\.h5 is outside" \
+    -- "$SHARR" load "$E:/vabs" "$P.x"
+t "virtual source ../ refused" 1 '' "virtual-dataset source .*is outside" \
+    -- "$SHARR" load "$E:/vup" "$P.x"
+ok "nothing loaded from outside" test ! -e "/dev/shm/sharr.$P.x"
+t "external inside loads" 0 "^$P.x$" '' -- "$SHARR" load "$E:/ok" "$P.x"
+ok "external inside values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.x').tobytes() == b'inside!!'"
+t "--allow-external reads outside" 0 "^$P.y$" '' \
+    -- "$SHARR" load "$E:/up" "$P.y" --allow-external
+ok "--allow-external values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.y').tobytes() == b'outside!'"
+t "--allow-external virtual" 0 "^$P.z$" '' \
+    -- "$SHARR" load "$E:/vabs" "$P.z" --allow-external -j 2
+t "load --help documents --allow-external" 0 "--allow-external" '' \
+    -- "$SHARR" load --help
+t "h5ls marks outside data" 0 "^/passwd .*  no  .*is outside" '' \
+    -- "$SHARR" h5ls "$E"
+t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z"
