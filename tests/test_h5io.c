@@ -468,3 +468,86 @@ Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
     cr_assert_eq(refused_n, 7, "the six, and vrel seen from %s", dir);
     sharr_h5_list_free(list);
 }
+
+/* ---- crafted .npy headers (issue 7) ---- */
+
+/* A .npy 1.0 file whose header is exactly `text` (no padding, no newline:
+ * the parser's copy ends where the text does) and `data` bytes of zeros. */
+static void npy_file(const char *p, const char *text, size_t data)
+{
+    size_t n = strlen(text);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                             (unsigned char)n, (unsigned char)(n >> 8)};
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fwrite(pre, 1, sizeof pre, f);
+    fwrite(text, 1, n, f);
+    for (size_t i = 0; i < data; i++)
+        fputc(0, f);
+    fclose(f);
+}
+
+#define NPY_HEAD "{'descr': '<f8', 'fortran_order': False, "
+
+/* No pool here, so that the suite runs under valgrind (which knows no
+ * pidfd_open): the parser's overreads showed only there, not under ASan. */
+static void npy_setup(void)
+{
+    tu_setup();
+    snprintf(dir, sizeof dir, "/tmp/sharr-h5test.%d", (int)getpid());
+    mkdir(dir, 0700);
+}
+
+static void npy_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    tu_cleanup();
+}
+
+Test(npy, crafted_headers_are_refused_without_reading_past_them,
+     .init = npy_setup, .fini = npy_teardown, .timeout = 60)
+{
+    static const struct { const char *text; size_t data; int rc; } c[] = {
+        {NPY_HEAD "'shape': (12345", 0, SHARR_ECORRUPT}, /* ends in digits */
+        {NPY_HEAD "'shape': (", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (3, ", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (3,) ", 24, SHARR_ECORRUPT}, /* no '}' */
+        {"{'descr': '<f8", 0, SHARR_ECORRUPT},
+        {"{'descr': '<f8', 'fortran_order': Fals", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (99999999999999999999999,)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (-1,)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (+3,)}", 24, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1, 4, 4611686018427387904)}", 32,
+         SHARR_ECORRUPT}, /* elements x 8 bytes overflow */
+        {NPY_HEAD "'shape': (4294967296, 4294967296, 8)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1099511627776, 1048576)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1,1,1,1,1,1,1,1,1)}", 8, SHARR_EUNSUPPORTED},
+        {"{'descr': '<f8', 'shape': (2,)}", 16, SHARR_ECORRUPT}, /* no order */
+        {"{'fortran_order': False, 'shape': (2,)}", 16, SHARR_ECORRUPT},
+        {"{}", 0, SHARR_ECORRUPT},
+        {"", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'descr': '<i4', 'shape': (2,)}", 16, SHARR_ECORRUPT},
+        {"{'descr': '<f8' 'fortran_order': False 'shape': (2,)}", 16,
+         SHARR_ECORRUPT}, /* no commas */
+        {NPY_HEAD "'shape': (2,)}garbage", 16, SHARR_ECORRUPT},
+        {"{'descr': '<f8', 'fortran_order': Falsely, 'shape': (2,)}", 16,
+         SHARR_ECORRUPT},
+    };
+    sharr_array *b;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        npy_file(path("c.npy"), c[i].text, c[i].data);
+        int rc = sharr_npy_load(path("c.npy"), tu_name("c"), NULL, &b);
+        cr_assert_eq(rc, c[i].rc, "header %zu \"%s\": %d %s", i, c[i].text,
+                     rc, sharr_errmsg());
+        cr_assert_null(b);
+        cr_assert(!tu_exists(tu_name("c")));
+    }
+    /* What NumPy writes (and Python 2's "L" longs) still loads. */
+    npy_file(path("ok.npy"), NPY_HEAD "'shape': (2L, 1), }  \n", 16);
+    cr_assert_eq(sharr_npy_load(path("ok.npy"), tu_name("ok"), NULL, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_array_rows(b), 2);
+    sharr_array_close(b);
+}
