@@ -763,8 +763,10 @@ typedef struct sharr_h5_entry {
 } sharr_h5_entry;
 
 /* sharr_h5_list() : every dataset reachable by a link in `file`, in link
- * order, as a malloc'ed array (free with sharr_h5_list_free()).  Links that
- * lead nowhere are listed with loadable 0 and the reason.
+ * order, as a malloc'ed array (free with sharr_h5_list_free()), however
+ * many there are (a big file takes several jobs; a file changed meanwhile
+ * may list an entry twice or miss one).  Links that lead nowhere are listed
+ * with loadable 0 and the reason.
  * @return 0, SHARR_ENOENT, SHARR_EHDF5 (not an HDF5 file, or corrupt),
  * SHARR_EWORKER, SHARR_ENOMEM. */
 SHARR_API int sharr_h5_list(sharr_pool *pool, const char *file,

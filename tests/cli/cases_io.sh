@@ -69,3 +69,21 @@ t "load --help documents --allow-external" 0 "--allow-external" '' \
 t "h5ls marks outside data" 0 "^/passwd .*  no  .*is outside" '' \
     -- "$SHARR" h5ls "$E"
 t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z"
+
+# ---- h5ls of a file with more datasets than one job's result holds ----
+$PY -c "
+import h5py
+with h5py.File('$TMP/many.h5', 'w', libver='latest') as f:
+    for i in range(20000):
+        f.create_dataset('d%05d' % i, shape=(2,), dtype='i4')
+"
+"$SHARR" h5ls "$TMP/many.h5" --json >"$TMP/many.json" 2>"$TMP/many.err"
+ok "h5ls lists 20000 datasets, each once, in order" $PY -c "
+import json
+d = json.load(open('$TMP/many.json'))
+paths = [e['path'] for e in d]
+assert paths == ['/d%05d' % i for i in range(20000)], (len(paths), paths[:3])
+assert all(e['loads_as'] == 'i32' for e in d)
+"
+t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
+    -- "$SHARR" h5ls "$TMP/many.h5" -j 1
