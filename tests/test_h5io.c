@@ -551,3 +551,61 @@ Test(npy, crafted_headers_are_refused_without_reading_past_them,
     cr_assert_eq(sharr_array_rows(b), 2);
     sharr_array_close(b);
 }
+
+/* ---- a host's own HDF5 error handling (issue 7) ---- */
+
+static herr_t host_auto(hid_t stack, void *data)
+{
+    (void)stack;
+    ++*(int *)data;
+    return 0;
+}
+
+Test(h5io, a_null_pool_leaves_the_hosts_hdf5_error_handler_and_stack)
+{
+    size_t shape[] = {3};
+    sharr_array *a = make("hst", SHARR_F64, 1, shape, "range"), *b;
+    H5E_auto2_t func;
+    void *data;
+    int calls = 0;
+    cr_assert_eq(sharr_h5_save(pool2, a, path("host.h5"), "/x", NULL), 0);
+    write_file(path("nothdf5.h5"), "not an HDF5 file\n");
+
+    /* The host prints its own way, and one of its calls failed. */
+    H5Eset_auto2(H5E_DEFAULT, host_auto, &calls);
+    cr_assert(H5Fopen(path("none.h5"), H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
+    cr_assert_eq(calls, 1);
+    ssize_t pending = H5Eget_num(H5E_DEFAULT);
+    cr_assert(pending > 0);
+
+    sharr_h5_entry *list;
+    size_t n;
+    cr_assert_eq(sharr_h5_list(NULL, path("nothdf5.h5"), &list, &n),
+                 SHARR_EHDF5);
+    cr_assert_eq(sharr_h5_list(NULL, path("host.h5"), &list, &n), 0);
+    sharr_h5_list_free(list);
+    cr_assert_eq(sharr_h5_load(NULL, path("host.h5"), "/nope", tu_name("h"),
+                               NULL, &b), SHARR_ENOENT);
+    cr_assert_eq(sharr_h5_load(NULL, path("nothdf5.h5"), "/x", tu_name("h"),
+                               NULL, &b), SHARR_EHDF5);
+    cr_assert_eq(sharr_h5_load(NULL, path("host.h5"), "/x", tu_name("h"),
+                               NULL, &b), 0);
+    sharr_array_close(b);
+
+    cr_assert_eq(calls, 1, "sharr's own failures never reach the host");
+    /* The stack first: H5Eget_auto2 clears it. */
+    cr_assert_eq(H5Eget_num(H5E_DEFAULT), pending, "the stack is back");
+    cr_assert_eq(H5Eget_auto2(H5E_DEFAULT, &func, &data), 0);
+    cr_assert(func == host_auto && data == &calls, "the handler is back");
+    cr_assert(H5Fopen(path("none.h5"), H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
+    cr_assert_eq(calls, 2, "and it still works");
+
+    /* HDF5's default printing stays on too. */
+    H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)H5Eprint2, stderr);
+    cr_assert_eq(sharr_h5_list(NULL, path("nothdf5.h5"), &list, &n),
+                 SHARR_EHDF5);
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    cr_assert(func == (H5E_auto2_t)H5Eprint2 && data == stderr);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    sharr_array_close(a);
+}

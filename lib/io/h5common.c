@@ -64,6 +64,28 @@ void sharr__h5_quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+void sharr__h5_host_save(const sharr_pool *pool, struct h5_host *h)
+{
+    memset(h, 0, sizeof *h);
+    h->stack = -1;
+    if (pool)
+        return;
+    /* The stack first: most HDF5 calls (H5Eget_auto2 too) clear it.  This
+     * takes a copy and leaves the current stack empty. */
+    h->stack = H5Eget_current_stack();
+    h->saved = H5Eget_auto2(H5E_DEFAULT, &h->func, &h->data) >= 0;
+}
+
+void sharr__h5_host_restore(struct h5_host *h)
+{
+    if (h->saved)
+        H5Eset_auto2(H5E_DEFAULT, h->func, h->data);
+    if (h->stack >= 0) /* last, for the same reason */
+        H5Eset_current_stack(h->stack); /* also closes the copy */
+    h->saved = false;
+    h->stack = -1;
+}
+
 void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t))
 {
     if (*id >= 0)

@@ -53,6 +53,20 @@ int sharr__h5_fail(int code, const char *fmt, ...);
 void sharr__h5_quiet(void);
 void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t));
 
+/* What a host program set up for HDF5 errors in its own process: its
+ * automatic error function and its error stack.  With pool == NULL the
+ * kernels run in the host and silence HDF5 and clear its stack, so the
+ * public functions save both before and restore them after.  With a pool
+ * the host's HDF5 is never touched: both are no-ops. */
+struct h5_host {
+    bool saved;
+    H5E_auto2_t func;
+    void *data;
+    hid_t stack;
+};
+void sharr__h5_host_save(const sharr_pool *pool, struct h5_host *h);
+void sharr__h5_host_restore(struct h5_host *h);
+
 /* Types */
 hid_t sharr__h5_mem_type(sharr_dtype dt, const char *re, const char *im);
 hid_t sharr__h5_file_type(sharr_dtype dt, int matlab);

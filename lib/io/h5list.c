@@ -195,6 +195,7 @@ int sharr_h5_list(sharr_pool *pool, const char *file, sharr_h5_entry **out,
                   size_t *count)
 {
     struct list_arg a;
+    struct h5_host host;
     unsigned char *buf;
     int err;
 
@@ -208,7 +209,9 @@ int sharr_h5_list(sharr_pool *pool, const char *file, sharr_h5_entry **out,
         return err;
     if (!(buf = malloc(LIST_BYTES)))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
+    sharr__h5_host_save(pool, &host);
     err = list_rounds(pool, &a, buf, out, count);
+    sharr__h5_host_restore(&host);
     free(buf);
     if (err < 0) {
         free(*out);

@@ -223,6 +223,7 @@ int sharr_h5_load(sharr_pool *pool, const char *file, const char *dset,
     static const sharr_load_opts defaults;
     const sharr_load_opts *o = opts ? opts : &defaults;
     struct h5_target where;
+    struct h5_host host;
     int err;
 
     *out = NULL;
@@ -236,7 +237,9 @@ int sharr_h5_load(sharr_pool *pool, const char *file, const char *dset,
                                            sizeof where.file)) < 0 ||
         (err = sharr__h5_set_dset(where.dset, dset)) < 0)
         return err;
+    sharr__h5_host_save(pool, &host);
     err = load(pool, &where, name, o, out);
+    sharr__h5_host_restore(&host);
     /* Every failure names the file and the dataset, once. */
     if (err != 0 && strncmp(sharr_errmsg(), where.file,
                             strlen(where.file)) != 0)
