@@ -591,6 +591,10 @@ Test(h5io, a_null_pool_leaves_the_hosts_hdf5_error_handler_and_stack)
     cr_assert_eq(sharr_h5_load(NULL, path("host.h5"), "/x", tu_name("h"),
                                NULL, &b), 0);
     sharr_array_close(b);
+    cr_assert_eq(sharr_h5_save(NULL, a, path("host.h5"), "/x", NULL),
+                 SHARR_EEXIST);
+    sharr_save_opts gz = {.gzip = 1};
+    cr_assert_eq(sharr_h5_save(NULL, a, path("host.h5"), "/y", &gz), 0);
 
     cr_assert_eq(calls, 1, "sharr's own failures never reach the host");
     /* The stack first: H5Eget_auto2 clears it. */

@@ -689,6 +689,7 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
     char dir[FILE_MAX], base[256], final[FILE_MAX + 256];
     struct save_arg sa;
     struct stat st;
+    struct h5_host host;
     sharr_array *src = (sharr_array *)a;
     int err;
 
@@ -705,10 +706,12 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
         if ((err = copy_file(final, sa.where.file, st.st_mode & 07777)) < 0)
             return err;
     }
+    sharr__h5_host_save(pool, &host);
     err = sharr__h5_run_one(pool, create_kernel, &sa, sizeof sa, 1, &src,
                             NULL, 0, -1);
     if (err == 0 && !sa.write_data)
         err = save_filtered(pool, src, &sa, &o->run);
+    sharr__h5_host_restore(&host);
     if (err == 0)
         err = commit(sa.where.file, final, o->sync != 0);
     if (err < 0) {
