@@ -1,0 +1,722 @@
+/*
+ * h5save.c - a shared array into an HDF5 dataset.  A job creates the
+ * dataset (in a temporary file, under a temporary link); unfiltered data is
+ * written by the same worker; filtered data is compressed chunk by chunk in
+ * all workers into a staging array and stored by one worker with
+ * H5Dwrite_chunk; the last job moves the link and the caller renames the
+ * file into place, so an interrupted save never destroys the old file.
+ */
+#define _GNU_SOURCE
+#include "h5io.h"
+
+#include <zlib.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STAGING_MAX ((size_t)512 << 20)
+#define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
+
+/* ---- save ---- */
+
+struct save_arg {
+    struct h5_target where;    /* the temporary file; the final dset path */
+    char tmp_link[128];        /* dataset name while it is written */
+    int ndim;
+    uint64_t dims[SHARR_MAX_NDIM];
+    uint64_t chunk[SHARR_MAX_NDIM]; /* all 0: contiguous */
+    int gzip, shuffle, matlab, force;
+    int dtype;
+    uint64_t row_start;        /* array row of dataset row 0 */
+    uint64_t row_bytes;
+    int write_data;            /* create also writes (no filters) */
+    char source[SHARR_NAME_MAX + 1];
+};
+
+/* The parent group of the final path and the base name in it. */
+static void split_dset(const char *dset, char *parent, size_t psize,
+                       const char **base)
+{
+    const char *slash = strrchr(dset, '/');
+    size_t n = (size_t)(slash - dset);
+
+    snprintf(parent, psize, "%.*s", (int)(n ? n : 1), dset);
+    *base = slash + 1;
+}
+
+/* A scalar variable-length UTF-8 string attribute (h5py reads it as str). */
+static int write_attr(hid_t d, const char *key, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a = -1;
+    int err = 0;
+
+    if (t < 0 || s < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        (a = H5Acreate2(d, key, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, t, &value) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
+    sharr__h5_close_id(&a, H5Aclose);
+    sharr__h5_close_id(&s, H5Sclose);
+    sharr__h5_close_id(&t, H5Tclose);
+    return err;
+}
+
+static hid_t create_props(const struct save_arg *a)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[SHARR_MAX_NDIM];
+
+    if (dcpl < 0)
+        return -1;
+    /* No modification times: the same array saves to the same bytes. */
+    H5Pset_obj_track_times(dcpl, 0);
+    if (a->chunk[0]) {
+        for (int i = 0; i < a->ndim; i++)
+            chunk[i] = a->chunk[i];
+        if (H5Pset_chunk(dcpl, a->ndim, chunk) < 0 ||
+            (a->shuffle && H5Pset_shuffle(dcpl) < 0) ||
+            (a->gzip && H5Pset_deflate(dcpl, (unsigned)a->gzip) < 0) ||
+            H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
+            H5Pclose(dcpl);
+            return -1;
+        }
+    }
+    return dcpl;
+}
+
+static int create_dataset(hid_t f, const struct save_arg *a, hid_t *out)
+{
+    char parent[DSET_MAX], tmp[DSET_MAX + 160];
+    const char *base;
+    hsize_t dims[SHARR_MAX_NDIM];
+    hid_t ft = sharr__h5_file_type((sharr_dtype)a->dtype, a->matlab), sp = -1,
+          dcpl = create_props(a), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
+    int err = 0;
+
+    split_dset(a->where.dset, parent, sizeof parent, &base);
+    snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
+             a->tmp_link);
+    for (int i = 0; i < a->ndim; i++)
+        dims[i] = a->dims[i];
+    sp = a->ndim ? H5Screate_simple(a->ndim, dims, NULL)
+                 : H5Screate(H5S_SCALAR);
+    if (ft < 0 || sp < 0 || dcpl < 0 || lcpl < 0 ||
+        H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        (d = H5Dcreate2(f, tmp, ft, sp, lcpl, dcpl, H5P_DEFAULT)) < 0) {
+        err = sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot create the dataset",
+                             a->where.file, a->where.dset);
+        goto done;
+    }
+    if ((err = write_attr(d, "sharr_array", a->source)) < 0 ||
+        (err = write_attr(d, "sharr_dtype",
+                          sharr_dtype_name((sharr_dtype)a->dtype))) < 0)
+        goto done;
+    *out = d;
+    d = -1;
+done:
+    sharr__h5_close_id(&d, H5Dclose);
+    sharr__h5_close_id(&lcpl, H5Pclose);
+    sharr__h5_close_id(&dcpl, H5Pclose);
+    sharr__h5_close_id(&sp, H5Sclose);
+    sharr__h5_close_id(&ft, H5Tclose);
+    return err;
+}
+
+/* Replace (with force) and move the temporary link to the final name. */
+static int finish_link(hid_t f, const struct save_arg *a)
+{
+    char parent[DSET_MAX];
+    const char *base;
+    hid_t g;
+    int err = 0;
+
+    split_dset(a->where.dset, parent, sizeof parent, &base);
+    if ((g = H5Gopen2(f, parent, H5P_DEFAULT)) < 0)
+        return sharr__h5_fail(SHARR_EHDF5, "cannot open group %s", parent);
+    if (H5Lexists(g, base, H5P_DEFAULT) > 0 && H5Ldelete(g, base,
+                                                         H5P_DEFAULT) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot replace %s", a->where.dset);
+    else if (H5Lmove(g, a->tmp_link, g, base, H5P_DEFAULT, H5P_DEFAULT) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot name the dataset %s",
+                             a->where.dset);
+    H5Eclear2(H5E_DEFAULT);
+    H5Gclose(g);
+    return err;
+}
+
+/* Refuse an existing target unless forced, and never replace a group. */
+static int check_target(hid_t f, const struct save_arg *a)
+{
+    H5O_info_t oi;
+
+    if (!sharr__h5_path_exists(f, a->where.dset))
+        return 0;
+    if (!a->force)
+        return sharr__fail(SHARR_EEXIST, "%s already has %s: pass --force "
+                           "(force = 1) to replace it", a->where.file,
+                           a->where.dset);
+    if (H5Oget_info_by_name2(f, a->where.dset, &oi, H5O_INFO_BASIC,
+                             H5P_DEFAULT) >= 0 && oi.type != H5O_TYPE_DATASET)
+        return sharr__fail(SHARR_EINVAL, "%s is a group: only a dataset is "
+                           "ever replaced", a->where.dset);
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
+
+/* Create (in a new or copied temporary file) and, without filters, write
+ * the whole dataset and name it. */
+static int create_kernel(const sharr_block *b)
+{
+    const struct save_arg *a = b->arg;
+    struct stat st;
+    hid_t f = -1, d = -1, mt = -1;
+    int err;
+
+    sharr__h5_quiet();
+    f = stat(a->where.file, &st) == 0 && st.st_size > 0
+            ? sharr__h5_open_file(a->where.file, true)
+            : H5Fcreate(a->where.file, H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    if (f < 0)
+        return sharr__h5_fail(SHARR_EHDF5,
+                              "%s: cannot create or open for writing",
+                              a->where.file);
+    if ((err = check_target(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0)
+        goto done;
+    if (a->write_data) {
+        const unsigned char *src = (const unsigned char *)b->data[0] +
+                                   a->row_start * a->row_bytes;
+        mt = sharr__h5_mem_type((sharr_dtype)a->dtype, a->matlab ? "real" : "r",
+                                a->matlab ? "imag" : "i");
+        if (mt < 0 || H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, src) < 0) {
+            err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot write the data",
+                                 a->where.file);
+            goto done;
+        }
+        sharr__h5_close_id(&d, H5Dclose);
+        err = finish_link(f, a);
+    }
+done:
+    sharr__h5_close_id(&mt, H5Tclose);
+    sharr__h5_close_id(&d, H5Dclose);
+    if (f >= 0 && H5Fclose(f) < 0 && err == 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close", a->where.file);
+    return err;
+}
+
+/* ---- filtered saves: chunks compressed in parallel ---- */
+
+struct chunk_geom {
+    int ndim;
+    uint64_t dims[SHARR_MAX_NDIM], chunk[SHARR_MAX_NDIM],
+        grid[SHARR_MAX_NDIM];
+    uint64_t row_start, elem, chunk_bytes, slot_bytes, first;
+    int gzip, shuffle;
+};
+
+/* One step of the save pipeline: the blocks compress window k into one
+ * half of the staging array while block row 0 writes window k - 1 from the
+ * other half, so the single writer works while the others compress. */
+struct step_arg {
+    struct save_arg save;
+    struct chunk_geom g;
+    uint64_t window;         /* chunks per window */
+    uint64_t total;          /* chunks in all */
+    uint64_t nwindows;
+    uint64_t k;              /* this step */
+};
+
+/* Coordinates (in chunks) of linear chunk index c. */
+static void unravel(const struct chunk_geom *g, uint64_t c, uint64_t *coord)
+{
+    for (int i = g->ndim - 1; i >= 0; i--) {
+        coord[i] = c % g->grid[i];
+        c /= g->grid[i];
+    }
+}
+
+/* Copy chunk `coord` of the saved region out of the array, zero-padding
+ * past the edges, as HDF5 stores an edge chunk. */
+static void gather(const struct chunk_geom *g, const unsigned char *array,
+                   const uint64_t *coord, unsigned char *out)
+{
+    uint64_t idx[SHARR_MAX_NDIM] = {0}, start[SHARR_MAX_NDIM];
+    int last = g->ndim - 1;
+    uint64_t run;
+
+    memset(out, 0, g->chunk_bytes);
+    for (int i = 0; i < g->ndim; i++)
+        start[i] = coord[i] * g->chunk[i];
+    run = g->dims[last] - start[last] < g->chunk[last]
+              ? g->dims[last] - start[last] : g->chunk[last];
+    for (;;) {
+        uint64_t src = 0, dst = 0;
+        bool inside = true;
+        for (int i = 0; i < g->ndim; i++) {
+            uint64_t at = start[i] + (i == last ? 0 : idx[i]);
+            inside = inside && at < g->dims[i];
+            src = src * g->dims[i] + at + (i == 0 ? g->row_start : 0);
+            dst = dst * g->chunk[i] + (i == last ? 0 : idx[i]);
+        }
+        if (inside)
+            memcpy(out + dst * g->elem, array + src * g->elem, run * g->elem);
+        int d = last - 1;
+        for (; d >= 0; d--) {
+            if (++idx[d] < g->chunk[d])
+                break;
+            idx[d] = 0;
+        }
+        if (d < 0)
+            break;
+    }
+}
+
+/* HDF5's shuffle filter: byte j of element i goes to j * n + i.  Done in
+ * blocks of 4096 elements so each input byte is read from cache, not once
+ * per byte position from memory (which would not scale over workers). */
+static void shuffle(const unsigned char *in, unsigned char *out, size_t n,
+                    size_t elem)
+{
+    enum { BLOCK = 4096 };
+
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
+        for (size_t j = 0; j < elem; j++) {
+            unsigned char *o = out + j * n;
+            const unsigned char *p = in + j;
+            for (size_t i = i0; i < i1; i++)
+                o[i] = p[i * elem];
+        }
+    }
+}
+
+/* The first chunk and the chunk count of window w. */
+static void window_range(const struct step_arg *s, uint64_t w, uint64_t *first,
+                         uint64_t *count)
+{
+    *first = w * s->window;
+    *count = s->total - *first < s->window ? s->total - *first : s->window;
+}
+
+/* Slot i of window w: an 8-byte length, then the chunk's stored bytes. */
+static unsigned char *slot_of(const struct step_arg *s, unsigned char *staging,
+                              uint64_t w, uint64_t i)
+{
+    return staging + ((w % 2) * s->window + i) * s->g.slot_bytes;
+}
+
+/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, deflate) would
+ * have stored it; raw and shuf are chunk-sized scratch buffers. */
+static int compress_chunk(const struct chunk_geom *g, const unsigned char *array,
+                          uint64_t c, unsigned char *slot, unsigned char *raw,
+                          unsigned char *shuf)
+{
+    uint64_t coord[SHARR_MAX_NDIM], len = g->chunk_bytes;
+    const unsigned char *src = raw;
+
+    unravel(g, c, coord);
+    gather(g, array, coord, raw);
+    if (g->shuffle) {
+        shuffle(raw, shuf, g->chunk_bytes / g->elem, g->elem);
+        src = shuf;
+    }
+    if (g->gzip) {
+        uLongf out = (uLongf)(g->slot_bytes - 8);
+        if (compress2(slot + 8, &out, src, (uLong)g->chunk_bytes, g->gzip) !=
+            Z_OK)
+            return sharr__fail(SHARR_EIO, "zlib failed on chunk %llu",
+                               (unsigned long long)c);
+        len = out;
+    } else {
+        memcpy(slot + 8, src, g->chunk_bytes);
+    }
+    memcpy(slot, &len, 8);
+    return 0;
+}
+
+/* Store window w's chunks with H5Dwrite_chunk; after the last one, name
+ * the dataset. */
+static int write_window(const struct step_arg *s, unsigned char *staging,
+                        uint64_t w, bool last)
+{
+    char tmp[DSET_MAX + 160], parent[DSET_MAX];
+    const char *base;
+    uint64_t first, count;
+    hid_t f, d = -1;
+    int err = 0;
+
+    sharr__h5_quiet();
+    if ((f = sharr__h5_open_file(s->save.where.file, true)) < 0)
+        return SHARR_EHDF5;
+    split_dset(s->save.where.dset, parent, sizeof parent, &base);
+    snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
+             s->save.tmp_link);
+    if ((d = H5Dopen2(f, tmp, H5P_DEFAULT)) < 0) {
+        err = sharr__h5_fail(SHARR_EHDF5,
+                             "cannot reopen the dataset being saved");
+        goto done;
+    }
+    window_range(s, w, &first, &count);
+    for (uint64_t i = 0; i < count && err == 0; i++) {
+        const unsigned char *slot = slot_of(s, staging, w, i);
+        uint64_t coord[SHARR_MAX_NDIM], len;
+        hsize_t off[SHARR_MAX_NDIM];
+        memcpy(&len, slot, 8);
+        unravel(&s->g, first + i, coord);
+        for (int j = 0; j < s->g.ndim; j++)
+            off[j] = coord[j] * s->g.chunk[j];
+        if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, off, (size_t)len, slot + 8) < 0)
+            err = sharr__h5_fail(SHARR_EHDF5, "cannot write chunk %llu",
+                                 (unsigned long long)(first + i));
+    }
+    sharr__h5_close_id(&d, H5Dclose);
+    if (err == 0 && last)
+        err = finish_link(f, &s->save);
+done:
+    sharr__h5_close_id(&d, H5Dclose);
+    if (H5Fclose(f) < 0 && err == 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close",
+                             s->save.where.file);
+    return err;
+}
+
+/* Row 0 of a step after the first writes the previous window; every other
+ * row compresses one chunk of window k. */
+static int save_step_kernel(const sharr_block *b)
+{
+    const struct step_arg *s = b->arg;
+    const unsigned char *array = b->data[0];
+    unsigned char *staging = b->data[1];
+    /* Each worker's two scratch chunks live after the windows, so no block
+     * pays for fresh pages from malloc. */
+    unsigned char *raw = staging + 2 * s->window * s->g.slot_bytes +
+                         (uint64_t)b->worker * 2 * s->g.chunk_bytes;
+    unsigned char *shuf = raw + s->g.chunk_bytes;
+    bool writes = s->k > 0;
+    uint64_t first, count;
+    int err = 0;
+
+    window_range(s, s->k, &first, &count);
+    for (size_t r = b->r0; r < b->r1 && err == 0; r++) {
+        if (writes && r == 0) {
+            err = write_window(s, staging, s->k - 1, s->k == s->nwindows);
+            continue;
+        }
+        uint64_t i = r - (writes ? 1 : 0);
+        err = compress_chunk(&s->g, array, first + i,
+                             slot_of(s, staging, s->k, i), raw, shuf);
+    }
+    return err;
+}
+
+static void chunk_geometry(const struct save_arg *a, struct chunk_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    g->ndim = a->ndim;
+    g->elem = sharr_dtype_size((sharr_dtype)a->dtype);
+    g->chunk_bytes = g->elem;
+    for (int i = 0; i < a->ndim; i++) {
+        g->dims[i] = a->dims[i];
+        g->chunk[i] = a->chunk[i];
+        g->grid[i] = (a->dims[i] + a->chunk[i] - 1) / a->chunk[i];
+        g->chunk_bytes *= a->chunk[i];
+    }
+    g->row_start = a->row_start;
+    g->gzip = a->gzip;
+    g->shuffle = a->shuffle;
+    g->slot_bytes = 8 + (a->gzip ? compressBound((uLong)g->chunk_bytes)
+                                 : g->chunk_bytes);
+    g->slot_bytes = (g->slot_bytes + 7) & ~(uint64_t)7;
+}
+
+/* A staging array for `slots` compressed chunks: temporary, so a crash of
+ * the caller removes it. */
+static int make_staging(size_t bytes, sharr_array **out)
+{
+    static unsigned counter;
+    sharr_create_opts o = {SHARR_CREATE_TEMP, 0, 0};
+    char name[64];
+
+    snprintf(name, sizeof name, "save-staging.%d.%u", (int)getpid(),
+             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    return sharr_array_create(name, SHARR_U8, 1, &bytes, &o, out);
+}
+
+static int save_filtered(sharr_pool *pool, sharr_array *src,
+                         const struct save_arg *a, const sharr_run_opts *ro)
+{
+    struct step_arg st;
+    sharr_array *staging = NULL;
+    size_t n = (size_t)sharr_pool_workers(pool);
+    uint64_t cap;
+    int err;
+
+    memset(&st, 0, sizeof st);
+    st.save = *a;
+    chunk_geometry(a, &st.g);
+    st.total = 1;
+    for (int i = 0; i < a->ndim; i++)
+        st.total *= st.g.grid[i];
+    /* About four windows (so writing overlaps compressing), each at most
+     * half the staging space. */
+    cap = STAGING_MAX / 2 / st.g.slot_bytes;
+    st.window = (st.total + 3) / 4;
+    st.window = st.window > cap ? cap : st.window;
+    st.window = st.window < 1 ? 1 : st.window;
+    st.nwindows = (st.total + st.window - 1) / st.window;
+    if ((err = make_staging(2 * st.window * st.g.slot_bytes +
+                            n * 2 * st.g.chunk_bytes, &staging)) < 0)
+        return err;
+    for (st.k = 0; st.k <= st.nwindows && err == 0; st.k++) {
+        sharr_array *arrays[2] = {src, staging};
+        sharr_job_spec spec = {0};
+        uint64_t first, count = 0;
+        if (st.k < st.nwindows)
+            window_range(&st, st.k, &first, &count);
+        spec.kernel = save_step_kernel;
+        spec.narrays = 2;
+        spec.arrays = arrays;
+        spec.whole = 3;
+        spec.rows = count + (st.k > 0);
+        spec.arg = &st;
+        spec.arg_size = sizeof st;
+        spec.plain_errors = 1;
+        spec.schedule.kind = SHARR_SCHED_DYNAMIC;
+        spec.schedule.chunk = count / (2 * n) ? count / (2 * n) : 1;
+        if (ro) {
+            spec.progress = ro->progress;
+            spec.progress_ctx = ro->progress_ctx;
+        }
+        err = sharr_pool_run(pool, &spec);
+    }
+    sharr_unlink(sharr_array_name(staging));
+    sharr_array_close(staging);
+    return err;
+}
+
+_Static_assert(sizeof(struct step_arg) <= SHARR_JOB_ARG_MAX,
+               "a save step's argument must fit a job");
+
+/* ---- save: the caller's side ---- */
+
+/* Default chunks of about 1 MiB: whole trailing dimensions, halved while a
+ * single row is too big, then as many rows as fit. */
+static void default_chunk(const struct save_arg *a, uint64_t *chunk)
+{
+    uint64_t elem = sharr_dtype_size((sharr_dtype)a->dtype), bytes = elem;
+
+    chunk[0] = 1;
+    for (int i = 1; i < a->ndim; i++)
+        chunk[i] = a->dims[i];
+    for (;;) {
+        int big = 0;
+        bytes = elem;
+        for (int i = 1; i < a->ndim; i++) {
+            bytes *= chunk[i];
+            if (chunk[i] > chunk[big] || big == 0)
+                big = i;
+        }
+        if (bytes <= DEFAULT_CHUNK_BYTES || a->ndim == 1 || chunk[big] == 1)
+            break;
+        chunk[big] = (chunk[big] + 1) / 2;
+    }
+    chunk[0] = DEFAULT_CHUNK_BYTES / bytes;
+    if (chunk[0] < 1)
+        chunk[0] = 1;
+    if (chunk[0] > a->dims[0])
+        chunk[0] = a->dims[0];
+}
+
+static int check_chunks(const sharr_save_opts *o, struct save_arg *a)
+{
+    uint64_t bytes = sharr_dtype_size((sharr_dtype)a->dtype);
+    bool filtered = o->gzip || o->shuffle;
+
+    if (o->chunk_ndim == 0 && !filtered)
+        return 0;
+    if (a->ndim == 0)
+        return sharr__fail(SHARR_EINVAL, "a scalar cannot be chunked or "
+                           "compressed");
+    if (o->chunk_ndim > (size_t)a->ndim)
+        return sharr__fail(SHARR_EINVAL, "the chunk shape has %zu dimensions,"
+                           " the data %d", o->chunk_ndim, a->ndim);
+    if (o->chunk_ndim == 0) {
+        default_chunk(a, a->chunk);
+        return 0;
+    }
+    for (int i = 0; i < a->ndim; i++) {
+        a->chunk[i] = (size_t)i < o->chunk_ndim ? o->chunk[i] : a->dims[i];
+        if (a->chunk[i] == 0 || a->chunk[i] > a->dims[i])
+            return sharr__fail(SHARR_EINVAL, "chunk dimension %d is %llu; it "
+                               "must be 1..%llu", i,
+                               (unsigned long long)a->chunk[i],
+                               (unsigned long long)a->dims[i]);
+        bytes *= a->chunk[i];
+    }
+    if (bytes >= ((uint64_t)1 << 32))
+        return sharr__fail(SHARR_EINVAL, "a chunk of %llu bytes is over "
+                           "HDF5's 4 GiB limit", (unsigned long long)bytes);
+    return 0;
+}
+
+static int save_args(const sharr_array *arr, const char *dset,
+                     const sharr_save_opts *o, struct save_arg *a)
+{
+    size_t rows = sharr_array_rows(arr), r0, r1;
+    int err;
+
+    memset(a, 0, sizeof *a);
+    if ((err = sharr__h5_set_dset(a->where.dset, dset)) < 0)
+        return err;
+    if (strcmp(a->where.dset, "/") == 0 ||
+        a->where.dset[strlen(a->where.dset) - 1] == '/')
+        return sharr__fail(SHARR_EINVAL, "'%s' does not name a dataset", dset);
+    if (o->gzip < 0 || o->gzip > 9)
+        return sharr__fail(SHARR_EINVAL, "gzip level %d: use 1..9 (0: none)",
+                           o->gzip);
+    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
+        return err;
+    a->dtype = sharr_array_dtype(arr);
+    a->ndim = (int)sharr_array_ndim(arr);
+    for (int i = 0; i < a->ndim; i++)
+        a->dims[i] = sharr_array_shape(arr)[i];
+    if (a->ndim)
+        a->dims[0] = r1 - r0;
+    else if (o->row_start || o->row_end > 1)
+        return sharr__fail(SHARR_EINVAL, "a scalar has no rows to choose");
+    a->row_start = r0;
+    a->row_bytes = sharr_array_row_bytes(arr);
+    a->gzip = o->gzip;
+    a->shuffle = o->shuffle != 0;
+    a->matlab = o->complex_matlab != 0;
+    a->force = o->force != 0;
+    a->write_data = !(o->gzip || o->shuffle);
+    snprintf(a->source, sizeof a->source, "%s", sharr_array_name(arr));
+    /* A fixed name: the save works on its own temporary file, and a name
+     * with a pid would leave different bytes in the group's heap. */
+    snprintf(a->tmp_link, sizeof a->tmp_link, ".sharr-partial");
+    return check_chunks(o, a);
+}
+
+/* "<dir>/.<base>.sharr-<pid>-<n>.tmp": hidden, next to the target, so the
+ * final rename stays on one file system. */
+static int temp_name(const char *dir, const char *base, char *out,
+                     size_t size)
+{
+    static unsigned counter;
+    int n = snprintf(out, size, "%s/.%s.sharr-%d-%u.tmp", dir, base,
+                     (int)getpid(),
+                     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    if (n < 0 || (size_t)n >= size)
+        return sharr__fail(SHARR_EINVAL, "%s/%s: path too long", dir, base);
+    return 0;
+}
+
+/* Copy `from` to the new file `to` with `mode`, in the kernel. */
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, err = 0;
+    struct stat st;
+
+    if (in < 0)
+        return sharr__fail_os(-errno, "%s", from);
+    if (fstat(in, &st) < 0 ||
+        (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0) {
+        err = sharr__fail_os(-errno, "%s", to);
+        goto done;
+    }
+    fchmod(out, mode);
+    for (off_t left = st.st_size; left > 0;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n <= 0) {
+            err = sharr__fail_os(n < 0 ? -errno : SHARR_EIO, "copying %s",
+                                 from);
+            goto done;
+        }
+        left -= n;
+    }
+done:
+    if (out >= 0 && close(out) < 0 && err == 0)
+        err = sharr__fail_os(-errno, "%s", to);
+    close(in);
+    return err;
+}
+
+/* Where the file goes: its directory made absolute, and its base name. */
+static int resolve_target(const char *file, char *dir, size_t dsize,
+                          char *base, size_t bsize)
+{
+    char tmp[PATH_MAX];
+    const char *slash = strrchr(file, '/');
+
+    if (!file || !*file || (slash && !slash[1]))
+        return sharr__fail(SHARR_EINVAL, "'%s' is not a file name",
+                           file ? file : "");
+    snprintf(tmp, sizeof tmp, "%.*s", slash ? (int)(slash - file + 1) : 1,
+             slash ? file : ".");
+    snprintf(base, bsize, "%s", slash ? slash + 1 : file);
+    return sharr__h5_absolute_existing(tmp, dir, dsize);
+}
+
+/* Make the complete temporary file the target (durably with sync). */
+static int commit(const char *tmp, const char *final, bool sync)
+{
+    int fd = sync ? open(tmp, O_RDONLY | O_CLOEXEC) : -1;
+
+    if (sync && (fd < 0 || fsync(fd) < 0)) {
+        int err = sharr__fail_os(-errno, "%s", tmp);
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rename(tmp, final) < 0)
+        return sharr__fail_os(-errno, "renaming %s to %s", tmp, final);
+    return 0;
+}
+
+int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
+                  const char *dset, const sharr_save_opts *opts)
+{
+    static const sharr_save_opts defaults;
+    const sharr_save_opts *o = opts ? opts : &defaults;
+    char dir[FILE_MAX], base[256], final[FILE_MAX + 256];
+    struct save_arg sa;
+    struct stat st;
+    struct h5_host host;
+    sharr_array *src = (sharr_array *)a;
+    int err;
+
+    if ((err = save_args(a, dset, o, &sa)) < 0 ||
+        (err = resolve_target(file, dir, sizeof dir, base, sizeof base)) < 0 ||
+        (err = temp_name(dir, base, sa.where.file, sizeof sa.where.file)) < 0)
+        return err;
+    snprintf(final, sizeof final, "%s/%s", dir, base);
+    if (stat(final, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return sharr__fail(SHARR_EINVAL, "%s is not a regular file",
+                               final);
+        /* Work on a copy: the original is untouched until the rename. */
+        if ((err = copy_file(final, sa.where.file, st.st_mode & 07777)) < 0)
+            return err;
+    }
+    sharr__h5_host_save(pool, &host);
+    err = sharr__h5_run_one(pool, create_kernel, &sa, sizeof sa, 1, &src,
+                            NULL, 0, -1);
+    if (err == 0 && !sa.write_data)
+        err = save_filtered(pool, src, &sa, &o->run);
+    sharr__h5_host_restore(&host);
+    if (err == 0)
+        err = commit(sa.where.file, final, o->sync != 0);
+    if (err < 0) {
+        unlink(sa.where.file);
+        sharr__errmsg_replace(sa.where.file, file);
+    }
+    return err;
+}
