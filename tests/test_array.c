@@ -1071,8 +1071,10 @@ Test(array, gc_never_removes_live_temporaries_across_pid_namespaces,
     }
     ssize_t got = read(report[0], r, 2);
     struct gc_seen g = {0};
+    sharr_info in = {0};
     int removed_inner = -1;
     if (got == 2) {
+        sharr_stat(inner, &in);
         sharr_gc_report(0, note_event, &g);
         removed_inner = !tu_exists(inner);
     }
@@ -1084,6 +1086,10 @@ Test(array, gc_never_removes_live_temporaries_across_pid_namespaces,
     cr_assert_eq(got, 2, "the child in the new namespace did not report "
                  "(exit %d)", WEXITSTATUS(st));
     cr_assert_eq(r[0], 'y', "create in the new namespace failed");
+    /* Its owner's pid is one that is dead here: judged here, it is gone. */
+    cr_assert_eq(in.creator, target, "owner pid %d, not %d", (int)in.creator,
+                 (int)target);
+    cr_assert_eq(in.creator_alive, -1);
     cr_assert_eq(r[1], 'y', "gc in the new namespace removed the parent's "
                  "live temporary array");
     cr_assert_eq(removed_inner, 0, "gc removed the live temporary array of a "
