@@ -1,8 +1,15 @@
 #!/bin/sh
 # Tests name their segments t.<pid>.* (unit) or tc.<pid>.* (CLI) or
-# ti.<pid>.* (interop): any that survive a run mean a test leaked.  They
-# are removed here, and the run fails.
-left=$(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb)\.[0-9]+\.' || true)
+# ti.<pid>.* (interop): any that survive the test process <pid> mean a test
+# leaked.  They are removed here, and the run fails.  Segments of a test
+# process that is still running (another run on the same machine) are not
+# ours to judge.
+left=""
+for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb)\.[0-9]+\.' || true); do
+    pid=$(echo "$f" | cut -d. -f3)
+    [ -d "/proc/$pid" ] || left="$left
+$f"
+done
 # Hidden builds ("sharr..new.PID.HEX") whose creator is gone: a create was
 # interrupted and nobody cleaned up.
 for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.\.new\.[0-9]+\.' || true); do
