@@ -44,6 +44,8 @@ with h5py.File(d + '/in/f.h5', 'w') as f:
         lay = h5py.VirtualLayout(shape=(8,), dtype='u1')
         lay[:] = h5py.VirtualSource(src, 'x', shape=(8,))
         f.create_virtual_dataset(name, lay, fillvalue=0)
+    f['lup'] = h5py.ExternalLink('../src.h5', '/x')
+    f['lok'] = h5py.ExternalLink('f.h5', '/ok')
 "
 E="$TMP/ext/in/f.h5"
 t "external /etc/passwd refused" 1 '' \
@@ -56,7 +58,11 @@ t "virtual source by absolute path refused" 1 '' \
     -- "$SHARR" load "$E:/vabs" "$P.x"
 t "virtual source ../ refused" 1 '' "virtual-dataset source .*is outside" \
     -- "$SHARR" load "$E:/vup" "$P.x"
+t "external link ../ refused" 1 '' \
+    "/lup: external link target .*\.\./src\.h5 .*is outside" \
+    -- "$SHARR" load "$E:/lup" "$P.x"
 ok "nothing loaded from outside" test ! -e "/dev/shm/sharr.$P.x"
+t "external link inside loads" 0 "^$P.w$" '' -- "$SHARR" load "$E:/lok" "$P.w"
 t "external inside loads" 0 "^$P.x$" '' -- "$SHARR" load "$E:/ok" "$P.x"
 ok "external inside values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.x').tobytes() == b'inside!!'"
 t "--allow-external reads outside" 0 "^$P.y$" '' \
@@ -68,7 +74,7 @@ t "load --help documents --allow-external" 0 "--allow-external" '' \
     -- "$SHARR" load --help
 t "h5ls marks outside data" 0 "^/passwd .*  no  .*is outside" '' \
     -- "$SHARR" h5ls "$E"
-t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z"
+t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z" "$P.w"
 
 # ---- h5ls of a file with more datasets than one job's result holds ----
 $PY -c "
