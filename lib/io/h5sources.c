@@ -127,7 +127,9 @@ static bool expand_prefix(const char *prefix, const char *origin, char *out,
  * property of the call that opened the dataset: our "${ORIGIN}" for the
  * dataset the user named (depth 0), none for the datasets behind a
  * virtual one (HDF5 opens those inside H5Dread, with default properties),
- * whose names therefore resolve against the current directory. */
+ * whose names therefore resolve against the current directory.  (Those it
+ * opens inside H5Dopen2, to size an unlimited mapping, get our prefix: so
+ * a name behind a virtual dataset is checked both ways.) */
 static bool prefix_of(const char *env_name, const char *file, int depth,
                       char *out, size_t size)
 {
@@ -143,10 +145,13 @@ static bool prefix_of(const char *env_name, const char *file, int depth,
 static int check_external(const struct h5_dir *d, hid_t dcpl,
                           const char *file, int depth)
 {
-    char prefix[PATH_MAX], name[PATH_MAX], full[PATH_MAX];
+    char prefix[PATH_MAX], origin[PATH_MAX], name[PATH_MAX], full[PATH_MAX];
     bool has = prefix_of("HDF5_EXTFILE_PREFIX", file, depth, prefix,
                          sizeof prefix);
+    bool both = depth > 0 && !has; /* see prefix_of */
     int n = H5Pget_external_count(dcpl), err;
+
+    origin_of(file, origin, sizeof origin);
 
     for (int i = 0; i < n; i++) {
         off_t off;
@@ -161,6 +166,10 @@ static int check_external(const struct h5_dir *d, hid_t dcpl,
                                "is too long to check: %s", i, allow_hint);
         if ((err = join(has ? prefix : NULL, name, full, sizeof full)) < 0 ||
             (err = check_path(d, full, "external raw-data file")) < 0)
+            return err;
+        if (both && ((err = join(origin, name, full, sizeof full)) < 0 ||
+                     (err = check_path(d, full, "external raw-data file")) <
+                         0))
             return err;
     }
     return 0;
