@@ -765,10 +765,11 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * or a zero-length dimension) is not an error but an empty result: no array
  * is made and the load returns SHARR_H5_EMPTY.  External raw data and
  * virtual-dataset sources resolve relative to the file's own directory,
- * and a load refuses (SHARR_EACCES) a dataset whose external files or
- * virtual sources (followed into their own files) lie anywhere else once
- * symlinks and ".." are resolved, e.g. a file naming /etc/passwd as its
- * raw data, unless sharr_load_opts.allow_external is set.
+ * and a load refuses (SHARR_EACCES) a dataset reached through an external
+ * link, or whose external files or virtual sources (followed into their
+ * own files), lie anywhere else once symlinks and ".." are resolved, e.g.
+ * a file naming /etc/passwd as its raw data, unless
+ * sharr_load_opts.allow_external is set.
  *
  * With a pool, every HDF5 call runs in a worker: the caller never opens an
  * HDF5 handle (so nothing HDF5 holds is ever duplicated by fork), and a file
@@ -795,9 +796,10 @@ typedef struct sharr_load_opts {
                                  and shape) instead of creating one */
     sharr_create_opts create; /* for the new array (temp, mode, owner) */
     sharr_run_opts run;       /* schedule and progress of the read */
-    int allow_external;       /* 1: read external raw data and virtual-
-                                 dataset sources wherever they are (by
-                                 default only inside the file's directory) */
+    int allow_external;       /* 1: follow external links and read external
+                                 raw data and virtual-dataset sources
+                                 wherever they are (by default only inside
+                                 the file's directory) */
 } sharr_load_opts;
 
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file

@@ -417,13 +417,21 @@ static void sources_files(void)
     virtual_dataset(f, "vself", ".", "/ok", 10);
     external_dataset(f, "rel", "secret.bin", 10); /* not in in/ */
     virtual_dataset(f, "vrel", ".", "/rel", 10);
+    H5Lcreate_external(path("src.h5"), "/data", f, "labs", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("../src.h5", "/", f, "gdotdot", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("nest.h5", "/data", f, "lnest", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("x.h5", "/ok", f, "lok", H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(f);
 }
 
 Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
 {
     static const char *refused[] = {"passwd", "dotdot", "link", "vabs",
-                                    "vdotdot", "vnest"};
+                                    "vdotdot", "vnest", "labs",
+                                    "gdotdot/data", "lnest"};
     char x[160];
     sharr_array *b;
     sources_files();
@@ -438,10 +446,14 @@ Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
                   sharr_errmsg());
         cr_assert(!tu_exists(tu_name("e")));
     }
-    cr_assert_eq(sharr_h5_load(pool2, x, "ok", tu_name("o"), NULL, &b), 0,
-                 "%s", sharr_errmsg());
-    cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
-    sharr_array_close(b);
+    for (int via_link = 0; via_link < 2; via_link++) {
+        cr_assert_eq(sharr_h5_load(pool2, x, via_link ? "lok" : "ok",
+                                   tu_name("o"), NULL, &b), 0, "%s",
+                     sharr_errmsg());
+        cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
+        sharr_array_close(b);
+        sharr_unlink(tu_name("o"));
+    }
     /* Behind a virtual dataset, HDF5 resolves external names against the
      * current directory (of the caller here: pool NULL). */
     char in[128];
@@ -460,12 +472,17 @@ Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
                  "%s", sharr_errmsg());
     cr_assert_eq(memcmp(sharr_array_data(b), "the secret", 10), 0);
     sharr_array_close(b);
+    cr_assert_eq(sharr_h5_load(pool2, x, "gdotdot/data", tu_name("g"), &o,
+                               &b), 0, "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "the secret", 10), 0);
+    sharr_array_close(b);
     sharr_h5_entry *list;
     size_t n, refused_n = 0;
     cr_assert_eq(sharr_h5_list(NULL, x, &list, &n), 0);
     for (size_t i = 0; i < n; i++)
         refused_n += !list[i].loadable && strstr(list[i].why, "outside");
-    cr_assert_eq(refused_n, 7, "the six, and vrel seen from %s", dir);
+    cr_assert_eq(refused_n, 9, "the eight listed, and vrel seen from %s",
+                 dir);
     sharr_h5_list_free(list);
 }
 

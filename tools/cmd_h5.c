@@ -106,10 +106,10 @@ static const char load_usage[] =
     "      --temp       remove the array when the process that ran sharr\n"
     "                   (your shell or script) exits\n"
     "      --allow-external\n"
-    "                   read external raw-data files and virtual-dataset\n"
-    "                   sources outside the file's directory too (refused\n"
-    "                   by default: a file may name /etc/passwd or\n"
-    "                   ../secret as its data)\n"
+    "                   follow external links and read external raw data\n"
+    "                   and virtual-dataset sources outside the file's\n"
+    "                   directory too (refused by default: a file may name\n"
+    "                   /etc/passwd or ../secret as its data)\n"
     "  -j, --jobs N     worker processes (default: one per CPU)\n"
     "  -h, --help       show this help\n";
 

@@ -397,29 +397,47 @@ int sharr__h5_path_exists(hid_t f, const char *path)
     }
 }
 
+/* The failure of an open through dapl: the guard's refusal of an external
+ * link if it made the open fail, else HDF5's. */
+static int open_failed(const struct h5_target *t, const struct h5_dir *guard,
+                       const char *what)
+{
+    if (guard->err < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return guard->err;
+    }
+    return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the %s", t->file,
+                          t->dset, what);
+}
+
 hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t)
 {
+    struct h5_dir guard = {.err = 0};
     H5O_info_t oi;
-    hid_t dapl, d;
+    hid_t dapl = -1, d = -1;
+    int err;
 
     if (strcmp(t->dset, "/") != 0 && !sharr__h5_path_exists(f, t->dset))
         return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset", t->file,
                            t->dset);
-    if (H5Oget_info_by_name2(f, t->dset, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the object",
-                              t->file, t->dset);
-    if (oi.type != H5O_TYPE_DATASET)
-        return sharr__fail(SHARR_EINVAL, "%s:%s is a %s, not a dataset",
-                           t->file, t->dset, oi.type == H5O_TYPE_GROUP
-                               ? "group" : "named datatype");
-    dapl = dataset_access();
-    d = H5Dopen2(f, t->dset, dapl);
-    if (dapl >= 0)
-        H5Pclose(dapl);
-    if (d < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the dataset",
-                              t->file, t->dset);
-    return d;
+    if ((dapl = dataset_access()) < 0)
+        return sharr__h5_fail(SHARR_EHDF5, "cannot make access properties");
+    /* External links are followed only into the file's directory. */
+    if (!t->allow_external &&
+        ((err = sharr__h5_dir_of(t->file, &guard)) < 0 ||
+         (err = sharr__h5_guard_elinks(dapl, &guard)) < 0))
+        goto done;
+    if (H5Oget_info_by_name2(f, t->dset, &oi, H5O_INFO_BASIC, dapl) < 0)
+        err = open_failed(t, &guard, "object");
+    else if (oi.type != H5O_TYPE_DATASET)
+        err = sharr__fail(SHARR_EINVAL, "%s:%s is a %s, not a dataset",
+                          t->file, t->dset, oi.type == H5O_TYPE_GROUP
+                              ? "group" : "named datatype");
+    else if ((d = H5Dopen2(f, t->dset, dapl)) < 0)
+        err = open_failed(t, &guard, "dataset");
+done:
+    H5Pclose(dapl);
+    return d >= 0 ? d : err;
 }
 
 /* ---- layout description ---- */
@@ -571,7 +589,7 @@ int sharr__h5_probe_kernel(const sharr_block *b)
         err = (int)d;
         goto done;
     }
-    if (!t->allow_external && (err = sharr__h5_check_sources(f, d, t->file)))
+    if (!t->allow_external && (err = sharr__h5_check_sources(d, t->file)))
         goto done;
     err = sharr__h5_read_meta(d, m);
     if (err < 0)

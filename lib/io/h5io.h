@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <hdf5.h>
+#include <limits.h>
 
 #define FILE_MAX 2048
 #define DSET_MAX 1024
@@ -85,10 +86,20 @@ int sharr__h5_run_one(sharr_pool *pool, sharr_kernel kernel, const void *arg,
                       sharr_array *const *arrays, void *result,
                       size_t result_size, double timeout);
 
-/* Where the bytes come from (h5sources.c): 0 if every external raw-data
- * file and virtual-dataset source of dataset d (of open file f, named
- * `file`) resolves inside the directory of `file`, else SHARR_EACCES. */
-int sharr__h5_check_sources(hid_t f, hid_t d, const char *file);
+/* Where the bytes come from (h5sources.c).  A load reads only files that
+ * resolve inside the directory of the file the user named. */
+struct h5_dir {
+    char path[PATH_MAX];     /* that directory, a real path */
+    size_t len;
+    int err;                 /* why an external link was refused, or 0 */
+};
+int sharr__h5_dir_of(const char *file, struct h5_dir *dir);
+/* 0 if every external raw-data file and virtual-dataset source of dataset
+ * d resolves inside the directory of `file`, else SHARR_EACCES. */
+int sharr__h5_check_sources(hid_t d, const char *file);
+/* Opens through lapl (a dataset access list is one) refuse external links
+ * to files outside dir: the open fails and dir->err says why. */
+int sharr__h5_guard_elinks(hid_t lapl, struct h5_dir *dir);
 
 /* Paths */
 int sharr__h5_absolute_existing(const char *path, char *buf, size_t size);

@@ -51,6 +51,7 @@ static void describe_entry(struct list_ctx *c, const char *path,
     hid_t d;
 
     memset(e, 0, sizeof *e);
+    memset(&t, 0, sizeof t);
     snprintf(e->path, sizeof e->path, "%s", path);
     snprintf(e->via, sizeof e->via, "%s", via);
     snprintf(t.file, sizeof t.file, "%s", c->file);
@@ -75,7 +76,7 @@ static void describe_entry(struct list_ctx *c, const char *path,
     e->dtype = m.type.dtype;
     int rc = sharr__h5_check_meta(&m);
     if (rc == 0)
-        rc = sharr__h5_check_sources(c->f, d, c->file);
+        rc = sharr__h5_check_sources(d, c->file);
     H5Dclose(d);
     e->loadable = rc >= 0;
     if (rc != 0)

@@ -1,12 +1,13 @@
 /*
- * h5sources.c - where a dataset's bytes come from.  External raw-data files
- * (H5Pset_external) and virtual-dataset sources (H5Pset_virtual) name other
- * files, which HDF5 looks for under prefixes, in the environment's search
- * paths and in the current directory; an absolute or ".." name escapes any
- * prefix.  Before a load reads a dataset, every file HDF5 could open for it
- * must resolve (symlinks included, by realpath) inside the directory of the
- * file the user named; virtual sources are followed into their own files.
- * Runs where the dataset is opened: in a worker with a pool.
+ * h5sources.c - where a dataset's bytes come from.  External links,
+ * external raw-data files (H5Pset_external) and virtual-dataset sources
+ * (H5Pset_virtual) name other files, which HDF5 looks for under prefixes, in
+ * the environment's search paths and in the current directory; an absolute
+ * or ".." name escapes any prefix.  Before a load reads a dataset, every
+ * file HDF5 could open for it must resolve (symlinks included, by realpath)
+ * inside the directory of the file the user named; virtual sources are
+ * followed into their own files.  Runs where the dataset is opened: in a
+ * worker with a pool.
  */
 #define _GNU_SOURCE
 #include "h5io.h"
@@ -22,46 +23,59 @@
 #define SEEN_MAX 4096        /* datasets checked behind one dataset */
 
 struct confine {
-    char dir[PATH_MAX];      /* real path of the user's file's directory */
-    size_t dlen;
-    size_t nseen;
+    struct h5_dir *dir;
+    size_t nseen, cap;
     struct seen {            /* datasets checked: where, and whether as */
         unsigned long fileno; /* the one named (names resolve otherwise) */
         haddr_t addr;
         bool top;
-    } seen[SEEN_MAX];
+    } *seen;
 };
 
-static int check_dataset(struct confine *c, hid_t d, const char *file,
-                         hid_t f, int depth);
+static int check_dataset(struct confine *c, hid_t d, int depth);
 
 static const char allow_hint[] = "pass --allow-external (allow_external = 1)"
                                  " to read it";
 
 /* ---- paths ---- */
 
-static bool inside(const struct confine *c, const char *real)
+int sharr__h5_dir_of(const char *file, struct h5_dir *d)
 {
-    if (strcmp(c->dir, "/") == 0)
+    const char *slash = strrchr(file, '/');
+    char dir[PATH_MAX];
+
+    memset(d, 0, sizeof *d);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file + 1) : 1,
+             slash ? file : ".");
+    if (!realpath(dir, d->path))
+        return sharr__fail_os(-errno, "%s", dir);
+    d->len = strlen(d->path);
+    return 0;
+}
+
+static bool inside(const struct h5_dir *d, const char *real)
+{
+    if (strcmp(d->path, "/") == 0)
         return true;
-    return strncmp(real, c->dir, c->dlen) == 0 && real[c->dlen] == '/';
+    return strncmp(real, d->path, d->len) == 0 && real[d->len] == '/';
 }
 
 /* 1 if `path` exists and resolves inside the directory, 0 if it does not
  * exist (HDF5 cannot open it either), else SHARR_EACCES. */
-static int check_path(const struct confine *c, const char *path,
+static int check_path(const struct h5_dir *d, const char *path,
                       const char *what)
 {
     char real[PATH_MAX];
 
     if (!realpath(path, real))
         return 0;
-    if (!inside(c, real))
+    if (!inside(d, real))
         return sharr__fail(SHARR_EACCES, "%s %s%s%s%s is outside %s (the "
                            "directory of the file): %s", what, path,
                            strcmp(path, real) ? " (" : "",
                            strcmp(path, real) ? real : "",
-                           strcmp(path, real) ? ")" : "", c->dir, allow_hint);
+                           strcmp(path, real) ? ")" : "", d->path,
+                           allow_hint);
     return 1;
 }
 
@@ -113,7 +127,9 @@ static bool expand_prefix(const char *prefix, const char *origin, char *out,
  * property of the call that opened the dataset: our "${ORIGIN}" for the
  * dataset the user named (depth 0), none for the datasets behind a
  * virtual one (HDF5 opens those inside H5Dread, with default properties),
- * whose names therefore resolve against the current directory. */
+ * whose names therefore resolve against the current directory.  (Those it
+ * opens inside H5Dopen2, to size an unlimited mapping, get our prefix: so
+ * a name behind a virtual dataset is checked both ways.) */
 static bool prefix_of(const char *env_name, const char *file, int depth,
                       char *out, size_t size)
 {
@@ -126,13 +142,16 @@ static bool prefix_of(const char *env_name, const char *file, int depth,
 }
 
 /* HDF5 opens prefix/name, or an absolute name as it is. */
-static int check_external(const struct confine *c, hid_t dcpl,
+static int check_external(const struct h5_dir *d, hid_t dcpl,
                           const char *file, int depth)
 {
-    char prefix[PATH_MAX], name[PATH_MAX], full[PATH_MAX];
+    char prefix[PATH_MAX], origin[PATH_MAX], name[PATH_MAX], full[PATH_MAX];
     bool has = prefix_of("HDF5_EXTFILE_PREFIX", file, depth, prefix,
                          sizeof prefix);
+    bool both = depth > 0 && !has; /* see prefix_of */
     int n = H5Pget_external_count(dcpl), err;
+
+    origin_of(file, origin, sizeof origin);
 
     for (int i = 0; i < n; i++) {
         off_t off;
@@ -146,7 +165,11 @@ static int check_external(const struct confine *c, hid_t dcpl,
             return sharr__fail(SHARR_EACCES, "the name of external file %d "
                                "is too long to check: %s", i, allow_hint);
         if ((err = join(has ? prefix : NULL, name, full, sizeof full)) < 0 ||
-            (err = check_path(c, full, "external raw-data file")) < 0)
+            (err = check_path(d, full, "external raw-data file")) < 0)
+            return err;
+        if (both && ((err = join(origin, name, full, sizeof full)) < 0 ||
+                     (err = check_path(d, full, "external raw-data file")) <
+                         0))
             return err;
     }
     return 0;
@@ -217,8 +240,6 @@ static char *mapping_name(hid_t dcpl, size_t i, bool dset)
 
 struct visit {
     struct confine *c;
-    const char *file;
-    hid_t f;
     int depth, err;
 };
 
@@ -234,17 +255,17 @@ static herr_t visit_dataset(hid_t g, const char *name, const H5O_info_t *oi,
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
-    v->err = check_dataset(v->c, d, v->file, v->f, v->depth);
+    v->err = check_dataset(v->c, d, v->depth);
     H5Dclose(d);
     return v->err < 0 ? 1 : 0;
 }
 
 /* The source dataset `dset` of open file f: every dataset of the file when
  * the name is a pattern (which datasets it means depends on the extent). */
-static int check_in_file(struct confine *c, const char *file, hid_t f,
-                         const char *dset, int depth)
+static int check_in_file(struct confine *c, hid_t f, const char *dset,
+                         int depth)
 {
-    struct visit v = {c, file, f, depth, 0};
+    struct visit v = {c, depth, 0};
     char name[DSET_MAX];
     hid_t d;
 
@@ -261,7 +282,7 @@ static int check_in_file(struct confine *c, const char *file, hid_t f,
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
-    v.err = check_dataset(c, d, file, f, depth);
+    v.err = check_dataset(c, d, depth);
     H5Dclose(d);
     return v.err;
 }
@@ -277,36 +298,49 @@ static int check_file(struct confine *c, const char *path, const char *dset,
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
-    err = check_in_file(c, path, f, dset, depth);
+    err = check_in_file(c, f, dset, depth);
     H5Fclose(f);
     if (err < 0)
         sharr__errmsg_prefix("in virtual-dataset source %s:%s", path, dset);
     return err;
 }
 
+/* What names a file, and how: a virtual mapping (a printf-like name whose
+ * source dataset is checked in turn) or an external link (a plain name;
+ * HDF5 checks the object it leads to when it is opened). */
+struct naming {
+    struct confine *c;       /* virtual: datasets seen; NULL for a link */
+    struct h5_dir *dir;
+    const char *what;
+    const char *dset;        /* virtual: the source dataset */
+    int depth;
+};
+
 /* Candidate prefix/temp: `prefix` is a plain path (NULL: none), `temp` the
- * source name as the mapping stores it, a pattern in its last component at
- * most.  Each file it names that exists must be inside, and its source
- * dataset is checked in turn. */
-static int check_candidate(struct confine *c, const char *prefix,
-                           const char *temp, const char *dset, int depth)
+ * name as stored, for a virtual source a pattern in its last component at
+ * most.  Each file it names that exists must be inside. */
+static int check_candidate(const struct naming *w, const char *prefix,
+                           const char *temp)
 {
     const char *slash = strrchr(temp, '/'), *base = slash ? slash + 1 : temp;
     char part[PATH_MAX], dir[PATH_MAX], one[PATH_MAX];
+    bool vds = w->c != NULL;
     struct dirent *e;
     DIR *dp;
     int err;
 
     snprintf(one, sizeof one, "%.*s", slash ? (int)(base - temp) : 0, temp);
-    unescape(one, part, sizeof part);
+    vds ? unescape(one, part, sizeof part)
+        : (void)snprintf(part, sizeof part, "%s", one);
     if ((err = join(prefix, part, dir, sizeof dir)) < 0)
         return err;
-    if (!has_block(base)) {
-        unescape(base, part, sizeof part);
+    if (!vds || !has_block(base)) {
+        vds ? unescape(base, part, sizeof part)
+            : (void)snprintf(part, sizeof part, "%s", base);
         if ((err = join(dir, part, one, sizeof one)) < 0 ||
-            (err = check_path(c, one, "virtual-dataset source")) <= 0)
-            return err;
-        return check_file(c, one, dset, depth);
+            (err = check_path(w->dir, one, w->what)) <= 0 || !vds)
+            return err < 0 ? err : 0;
+        return check_file(w->c, one, w->dset, w->depth);
     }
     if (!(dp = opendir(dir[0] ? dir : ".")))
         return 0;
@@ -314,59 +348,70 @@ static int check_candidate(struct confine *c, const char *prefix,
         if (!matches(base, e->d_name) ||
             join(dir, e->d_name, one, sizeof one) < 0)
             continue;
-        if ((err = check_path(c, one, "virtual-dataset source")) > 0)
-            err = check_file(c, one, dset, depth);
+        if ((err = check_path(w->dir, one, w->what)) > 0)
+            err = check_file(w->c, one, w->dset, w->depth);
     }
     closedir(dp);
     return err;
 }
 
-/* Every place H5F_prefix_open_file() (HDF5 1.10) tries for source `src` of
- * a dataset in `file`: the name itself if absolute (then its last
- * component), under each path of $HDF5_VDS_PREFIX, under the prefix (see
- * prefix_of), beside the file, as given (relative to the current
- * directory), and beside the file's real path.
- * All that exist must be inside: which one HDF5 takes depends on which it
- * can open. */
-static int check_source(struct confine *c, const char *file, hid_t f,
-                        const char *src, const char *dset, int depth)
+/* Every place H5F_prefix_open_file() (HDF5 1.10) tries for a file `name`
+ * given in `file`: the name itself if absolute (then its last component),
+ * under each path of $`env` (HDF5_VDS_PREFIX, HDF5_EXT_PREFIX), under
+ * `prefix` (NULL: none), beside the file, as given (relative to the current
+ * directory), and beside the file's real path.  All that exist must be
+ * inside: which one HDF5 takes depends on which it can open. */
+static int check_named(const struct naming *w, const char *file,
+                       const char *name, const char *env_name,
+                       const char *prefix)
 {
-    const char *env = getenv("HDF5_VDS_PREFIX"), *temp = src;
-    const char *slash = strrchr(src, '/');
-    char origin[PATH_MAX], prefix[PATH_MAX], real[PATH_MAX];
+    const char *env = getenv(env_name), *temp = name;
+    char origin[PATH_MAX], real[PATH_MAX];
     char *paths = NULL, *save = NULL;
     int err = 0;
 
-    if (strcmp(src, ".") == 0)
-        return check_in_file(c, file, f, dset, depth);
-    if (slash && has_block(src) && !has_block(slash + 1))
-        return sharr__fail(SHARR_EACCES, "virtual-dataset source '%s' has "
-                           "a block number in a directory: it cannot be "
-                           "checked: %s", src, allow_hint);
     origin_of(file, origin, sizeof origin);
-    if (src[0] == '/') {
-        if ((err = check_candidate(c, NULL, src, dset, depth)) < 0)
+    if (name[0] == '/') {
+        if ((err = check_candidate(w, NULL, name)) < 0)
             return err;
-        temp = slash + 1;
+        temp = strrchr(name, '/') + 1;
     }
     if (env && *env && !(paths = strdup(env)))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     for (char *p = paths ? strtok_r(paths, ":", &save) : NULL; p && !err;
          p = strtok_r(NULL, ":", &save))
-        err = check_candidate(c, p, temp, dset, depth);
+        err = check_candidate(w, p, temp);
     free(paths);
-    if (err == 0 && prefix_of("HDF5_VDS_PREFIX", file, depth - 1, prefix,
-                              sizeof prefix))
-        err = check_candidate(c, prefix, temp, dset, depth);
+    if (err == 0 && prefix)
+        err = check_candidate(w, prefix, temp);
     if (err == 0 && origin[0])
-        err = check_candidate(c, origin, temp, dset, depth);
+        err = check_candidate(w, origin, temp);
     if (err == 0)
-        err = check_candidate(c, NULL, temp, dset, depth);
+        err = check_candidate(w, NULL, temp);
     if (err == 0 && realpath(file, real)) {
         origin_of(real, origin, sizeof origin);
-        err = check_candidate(c, origin, temp, dset, depth);
+        err = check_candidate(w, origin, temp);
     }
     return err;
+}
+
+/* Source `src`:`dset` of a virtual dataset in file f (named `file`). */
+static int check_source(struct confine *c, const char *file, hid_t f,
+                        const char *src, const char *dset, int depth)
+{
+    const char *slash = strrchr(src, '/');
+    struct naming w = {c, c->dir, "virtual-dataset source", dset, depth};
+    char prefix[PATH_MAX];
+
+    if (strcmp(src, ".") == 0)
+        return check_in_file(c, f, dset, depth);
+    if (slash && has_block(src) && !has_block(slash + 1))
+        return sharr__fail(SHARR_EACCES, "virtual-dataset source '%s' has "
+                           "a block number in a directory: it cannot be "
+                           "checked: %s", src, allow_hint);
+    return check_named(&w, file, src, "HDF5_VDS_PREFIX",
+                       prefix_of("HDF5_VDS_PREFIX", file, depth - 1, prefix,
+                                 sizeof prefix) ? prefix : NULL);
 }
 
 static int check_virtual(struct confine *c, hid_t dcpl, const char *file,
@@ -396,33 +441,56 @@ static int check_virtual(struct confine *c, hid_t dcpl, const char *file,
     return err;
 }
 
-/* Each dataset once (a virtual dataset may map itself, or two mappings
- * one source), or twice when it is also the one the user named. */
-static int check_dataset(struct confine *c, hid_t d, const char *file,
-                         hid_t f, int depth)
+/* Remember dataset oi: 1, or 0 if it was checked already (or an error). */
+static int first_time(struct confine *c, const H5O_info_t *oi, bool top)
 {
-    H5O_info_t oi;
-    hid_t dcpl;
-    int err = 0;
-
-    if (H5Oget_info2(d, &oi, H5O_INFO_BASIC) < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "cannot identify a dataset");
     for (size_t i = 0; i < c->nseen; i++)
-        if (c->seen[i].fileno == oi.fileno && c->seen[i].addr == oi.addr &&
-            c->seen[i].top == (depth == 0))
+        if (c->seen[i].fileno == oi->fileno && c->seen[i].addr == oi->addr &&
+            c->seen[i].top == top)
             return 0;
     if (c->nseen == SEEN_MAX)
         return sharr__fail(SHARR_EACCES, "more than %d datasets lie behind "
                            "this virtual dataset: they cannot all be "
                            "checked: %s", SEEN_MAX, allow_hint);
-    c->seen[c->nseen++] = (struct seen){oi.fileno, oi.addr, depth == 0};
-    if ((dcpl = H5Dget_create_plist(d)) < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "cannot read a dataset's layout");
-    if (H5Pget_external_count(dcpl) > 0)
-        err = check_external(c, dcpl, file, depth);
+    if (c->nseen == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        struct seen *s = realloc(c->seen, cap * sizeof *s);
+        if (!s)
+            return sharr__fail(SHARR_ENOMEM, "out of memory");
+        c->seen = s;
+        c->cap = cap;
+    }
+    c->seen[c->nseen++] = (struct seen){oi->fileno, oi->addr, top};
+    return 1;
+}
+
+/* Each dataset once (a virtual dataset may map itself, or two mappings
+ * one source), or twice when it is also the one the user named.  Names
+ * resolve from the file the dataset is in (an external link may have led
+ * to another). */
+static int check_dataset(struct confine *c, hid_t d, int depth)
+{
+    char file[PATH_MAX];
+    H5O_info_t oi;
+    hid_t dcpl = -1, f = -1;
+    int err;
+
+    if (H5Oget_info2(d, &oi, H5O_INFO_BASIC) < 0)
+        return sharr__h5_fail(SHARR_EHDF5, "cannot identify a dataset");
+    if ((err = first_time(c, &oi, depth == 0)) <= 0)
+        return err;
+    ssize_t n = H5Fget_name(d, file, sizeof file);
+    if (n < 0 || (size_t)n >= sizeof file ||
+        (dcpl = H5Dget_create_plist(d)) < 0 || (f = H5Iget_file_id(d)) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot read a dataset's layout");
+    else if (H5Pget_external_count(dcpl) > 0)
+        err = check_external(c->dir, dcpl, file, depth);
     else if (H5Pget_layout(dcpl) == H5D_VIRTUAL)
         err = check_virtual(c, dcpl, file, f, depth);
-    H5Pclose(dcpl);
+    else
+        err = 0;
+    sharr__h5_close_id(&dcpl, H5Pclose);
+    sharr__h5_close_id(&f, H5Fclose);
     return err;
 }
 
@@ -438,23 +506,46 @@ static bool self_contained(hid_t d)
     return plain;
 }
 
-int sharr__h5_check_sources(hid_t f, hid_t d, const char *file)
+int sharr__h5_check_sources(hid_t d, const char *file)
 {
-    struct confine *c;
-    char origin[PATH_MAX];
+    struct confine c = {0};
+    struct h5_dir dir;
     int err;
 
     if (self_contained(d))
         return 0;
-    if (!(c = calloc(1, sizeof *c)))
-        return sharr__fail(SHARR_ENOMEM, "out of memory");
-    origin_of(file, origin, sizeof origin);
-    if (!realpath(origin[0] ? origin : ".", c->dir)) {
-        err = sharr__fail_os(-errno, "%s", origin);
-    } else {
-        c->dlen = strlen(c->dir);
-        err = check_dataset(c, d, file, f, 0);
-    }
-    free(c);
+    if ((err = sharr__h5_dir_of(file, &dir)) < 0)
+        return err;
+    c.dir = &dir;
+    err = check_dataset(&c, d, 0);
+    free(c.seen);
     return err;
+}
+
+/* ---- external links ---- */
+
+/* Before HDF5 opens the target file of an external link (H5Pset_elink_cb):
+ * refuse one outside the directory, and say why in dir->err. */
+static herr_t elink_cb(const char *parent_file, const char *parent_group,
+                       const char *child_file, const char *child_object,
+                       unsigned *acc_flags, hid_t fapl, void *data)
+{
+    struct h5_dir *dir = data;
+    struct naming w = {NULL, dir, "external link target", NULL, 0};
+
+    (void)parent_group;
+    (void)child_object;
+    (void)acc_flags;
+    (void)fapl;
+    dir->err = check_named(&w, parent_file, child_file, "HDF5_EXT_PREFIX",
+                           NULL);
+    return dir->err < 0 ? -1 : 0;
+}
+
+int sharr__h5_guard_elinks(hid_t lapl, struct h5_dir *dir)
+{
+    dir->err = 0;
+    if (H5Pset_elink_cb(lapl, elink_cb, dir) < 0)
+        return sharr__h5_fail(SHARR_EHDF5, "cannot guard external links");
+    return 0;
 }

@@ -44,6 +44,8 @@ with h5py.File(d + '/in/f.h5', 'w') as f:
         lay = h5py.VirtualLayout(shape=(8,), dtype='u1')
         lay[:] = h5py.VirtualSource(src, 'x', shape=(8,))
         f.create_virtual_dataset(name, lay, fillvalue=0)
+    f['lup'] = h5py.ExternalLink('../src.h5', '/x')
+    f['lok'] = h5py.ExternalLink('f.h5', '/ok')
 "
 E="$TMP/ext/in/f.h5"
 t "external /etc/passwd refused" 1 '' \
@@ -56,7 +58,11 @@ t "virtual source by absolute path refused" 1 '' \
     -- "$SHARR" load "$E:/vabs" "$P.x"
 t "virtual source ../ refused" 1 '' "virtual-dataset source .*is outside" \
     -- "$SHARR" load "$E:/vup" "$P.x"
+t "external link ../ refused" 1 '' \
+    "/lup: external link target .*\.\./src\.h5 .*is outside" \
+    -- "$SHARR" load "$E:/lup" "$P.x"
 ok "nothing loaded from outside" test ! -e "/dev/shm/sharr.$P.x"
+t "external link inside loads" 0 "^$P.w$" '' -- "$SHARR" load "$E:/lok" "$P.w"
 t "external inside loads" 0 "^$P.x$" '' -- "$SHARR" load "$E:/ok" "$P.x"
 ok "external inside values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.x').tobytes() == b'inside!!'"
 t "--allow-external reads outside" 0 "^$P.y$" '' \
@@ -68,7 +74,7 @@ t "load --help documents --allow-external" 0 "--allow-external" '' \
     -- "$SHARR" load --help
 t "h5ls marks outside data" 0 "^/passwd .*  no  .*is outside" '' \
     -- "$SHARR" h5ls "$E"
-t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z"
+t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z" "$P.w"
 
 # ---- h5ls of a file with more datasets than one job's result holds ----
 $PY -c "
@@ -87,3 +93,62 @@ assert all(e['loads_as'] == 'i32' for e in d)
 "
 t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
     -- "$SHARR" h5ls "$TMP/many.h5" -j 1
+
+# ---- an in-place apply or fill interrupted says so ----
+# interrupt.py SHARR NAME apply|fill INT|TERM: start the work on a 4-filled
+# array, send the signal as soon as some element changed, and check that
+# sharr died of it (status 128 + N in the shell) saying the array was
+# partly modified.  If the work finished first it retries with a bigger
+# array or fewer workers: it never passes without an interruption.
+cat >"$TMP/interrupt.py" <<'PYEOF'
+import os, re, signal, subprocess, sys, time
+import numpy as np
+
+sharr, name, cmd, signame = sys.argv[1:5]
+sig = getattr(signal, "SIG" + signame)
+
+def attempt(rows, jobs):
+    subprocess.run([sharr, "create", name, "--shape", "%dx4096" % rows,
+                    "--fill", "4"], check=True)
+    try:
+        seg = np.load("/dev/shm/sharr." + name, mmap_mode="r").reshape(-1)
+        sample = seg[::4099]
+        args = [sharr, cmd, name, "sqrt" if cmd == "apply" else "ones",
+                "-j", str(jobs)]
+        # A signal ignored by whoever started us must not stay ignored.
+        p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(
+                                 signal.SIGINT, signal.SIG_DFL))
+        t0 = time.time()
+        while p.poll() is None and not (sample != 4).any():
+            if time.time() - t0 > 20:
+                break
+        p.send_signal(sig)
+        err = p.communicate()[1]
+        return p.returncode, err, int((seg != 4).sum()), seg.size
+    finally:
+        subprocess.run([sharr, "rm", name])
+
+for rows, jobs in [(2048, 2), (8192, 2), (8192, 1), (32768, 1)]:
+    rc, err, changed, total = attempt(rows, jobs)
+    if rc == 0 and changed == total:
+        print("  (%s finished before the signal at %dx4096 -j %d; again)"
+              % (cmd, rows, jobs))
+        continue
+    want = ("^sharr: %s: interrupted by SIG%s: array '%s' (was|may be) "
+            "partly modified: (no block had finished|[0-9]+ of [0-9]+ "
+            "blocks were done|every block had finished)" % (cmd, signame, name))
+    ok = rc == -sig and 0 < changed and re.search(want, err, re.M)
+    if not ok:
+        print("  rc %r (want %d), %d of %d changed, stderr %r"
+              % (rc, -sig, changed, total, err))
+    sys.exit(0 if ok else 1)
+print("  never interrupted: the work always finished first")
+sys.exit(1)
+PYEOF
+ok "apply interrupted by SIGINT: note on stderr, status 130" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply INT
+ok "apply interrupted by SIGTERM: note on stderr, status 143" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply TERM
+ok "fill interrupted by SIGINT: note on stderr, status 130" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" fill INT
