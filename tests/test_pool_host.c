@@ -9,6 +9,11 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <hdf5.h>
 #include <poll.h>
 #include <pthread.h>
@@ -446,7 +451,7 @@ Test(host, a_reused_pid_of_a_dead_worker_is_never_signalled)
     close(pidfd);
 }
 
-/* ---- bounded waits ---- */
+/* ---- a kernel without pidfds (before 5.3), or valgrind 3.19 ---- */
 
 static int block_forever_on_0(const sharr_block *b)
 {
@@ -455,6 +460,73 @@ static int block_forever_on_0(const sharr_block *b)
             pause();
     return 0;
 }
+
+
+/* From now on pidfd_open and pidfd_send_signal fail with ENOSYS in this
+ * process and every process it forks. */
+static void deny_pidfds(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_send_signal, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    cr_assert_lt(pidfd_open(getpid(), 0), 0);
+    cr_assert_eq(errno, ENOSYS);
+}
+
+Test(host, without_pidfds_the_pool_still_reaps_replaces_and_dies_with_us)
+{
+    deny_pidfds();
+    sharr_pool *p = tu_pool(2);
+    sharr_job_spec segv = {.kernel = segv_on_0, .rows = 2};
+    cr_assert_eq(sharr_pool_run(p, &segv), SHARR_EWORKER);
+    cr_assert(strstr(sharr_errmsg(), "signal 11") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
+    kill_and_await_replacement(p, 1, SIGKILL);
+    sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
+    cr_assert_eq(sharr_job_wait(job, 0.2), SHARR_ETIMEDOUT);
+    sharr_job_free(job);
+    cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
+    pid_t w[2] = {sharr_pool_worker_pid(p, 0), sharr_pool_worker_pid(p, 1)};
+    sharr_pool_destroy(p);
+    errno = 0;
+    cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "a child is left");
+    cr_assert_eq(errno, ECHILD);
+    cr_assert(kill(w[0], 0) < 0 && kill(w[1], 0) < 0, "a worker survived");
+
+    /* A caller killed outright still takes its workers down. */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t caller = fork();
+    if (caller == 0) {
+        sharr_pool *q = tu_pool(2);
+        pid_t qw[2] = {sharr_pool_worker_pid(q, 0), sharr_pool_worker_pid(q, 1)};
+        (void)!write(fds[1], qw, sizeof qw);
+        pause();
+        _exit(0);
+    }
+    cr_assert_eq(read(fds[0], w, sizeof w), (ssize_t)sizeof w);
+    kill(caller, SIGKILL);
+    tu_reap(caller);
+    double t0 = tu_now();
+    while (kill(w[0], 0) == 0 || kill(w[1], 0) == 0) {
+        cr_assert_lt(tu_now() - t0, 3.0, "workers outlived their caller");
+        usleep(10000);
+    }
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ---- bounded waits ---- */
 
 Test(host, poll_zero_notices_a_dead_worker)
 {

@@ -102,9 +102,10 @@ static int foreign_fail(const sharr_pool *p)
  * forever).  Notices the supervisor's death. */
 static void sleep_on_pool(sharr_pool *p, double secs)
 {
-    struct pollfd fds[2] = {{p->conf.evfd, POLLIN, 0},
-                            {p->sup.pidfd, POLLIN, 0}};
+    struct pollfd fds[2] = {{p->conf.evfd, POLLIN, 0}, {-1, 0, 0}};
     int ms = secs < 0 ? -1 : (int)(secs * 1000) + 1;
+
+    fds[1].fd = sharr__sup_waitfd(&p->sup, &fds[1].events);
 
     if (poll(fds, 2, ms) <= 0)
         return;
@@ -113,7 +114,7 @@ static void sleep_on_pool(sharr_pool *p, double secs)
         char msg[ERRMSG_SIZE];
         p->sup_gone = true;
         snprintf(msg, sizeof msg, "the pool's supervisor (pid %d) died; "
-                 "its workers died with it", (int)p->sup.pid);
+                 "its workers died with it", (int)p->sup.proc.pid);
         sharr__record_error(p->sh, SHARR_EWORKER, 0, msg);
         if (!atomic_load(&p->sh->broken)) {
             snprintf(p->sh->broken_msg, sizeof p->sh->broken_msg, "%s", msg);
@@ -239,8 +240,8 @@ int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     p->conf.evfd = -1;
     p->sh = MAP_FAILED;
-    p->sup.pid = -1;
-    p->sup.pidfd = p->sup.cmd = -1;
+    p->sup.proc.pid = -1;
+    p->sup.proc.pidfd = p->sup.cmd = -1;
     p->owner = getpid();
     if ((err = configure(p, opts)) < 0 || (err = map_shared(p)) < 0)
         goto fail;
@@ -290,8 +291,8 @@ static void detach_job(sharr_pool *p, const char *why)
 
 static void free_pool(sharr_pool *p)
 {
-    if (p->sup.pidfd >= 0)
-        close(p->sup.pidfd);
+    if (p->sup.proc.pidfd >= 0)
+        close(p->sup.proc.pidfd);
     if (p->sup.cmd >= 0)
         close(p->sup.cmd);
     if (p->conf.evfd >= 0)

@@ -202,26 +202,33 @@ __attribute__((noreturn)) void sharr__worker_main(const struct pool_conf *c,
 
 /* ---- supervisor.c ---- */
 
-struct sharr__sup {
+/* A child process: its pidfd when the kernel gives one, else -1 and only
+ * the pid (safe to signal and wait for while we have not reaped it). */
+struct sharr__child {
     pid_t pid;
-    int pidfd;                /* the supervisor's, held by the caller */
+    int pidfd;
+};
+
+struct sharr__sup {
+    struct sharr__child proc; /* the supervisor */
     int cmd;                  /* the caller's end of the command socket */
 };
 
 /* Fork the supervisor, which forks the workers.  On failure *s is unset
- * (pid -1, fds -1).  @return 0 or -errno of the failing call. */
+ * (pids -1, fds -1).  @return 0 or -errno of the failing call. */
 int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s);
 
 /* Ask the supervisor to SIGKILL worker i if it is still incarnation gen. */
 void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen);
 
+/* The fd (and poll events) that tell the caller the supervisor died. */
+int sharr__sup_waitfd(const struct sharr__sup *s, short *events);
+
 /* Stop: graceful (workers leave on the shutdown flag, laggards are killed
  * after `grace` seconds) or not (kill every worker now).  Waits until the
  * supervisor has reaped every worker and exited, at most grace + 2 s, then
- * kills it; reaps it.  Closes the fds of *s. */
+ * kills it; reaps it.  Closes the command socket; the pidfd stays for
+ * free_pool. */
 void sharr__sup_stop(struct sharr__sup *s, bool graceful, double grace);
-
-/* 1 if the supervisor has exited (its pidfd is readable). */
-int sharr__sup_dead(const struct sharr__sup *s);
 
 #endif /* SHARR_POOL_POOL_H */

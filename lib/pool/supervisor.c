@@ -23,6 +23,13 @@
  * worker, pid, block and signal, *before* the slot is cleared, so a caller
  * that sees the slot free also sees the error) and the caller is woken
  * through the eventfd it polls.
+ *
+ * Without pidfds (kernels before 5.3, or valgrind 3.19, which does not know
+ * pidfd_open) the same guarantees rest on pids of *unreaped children*,
+ * which the kernel cannot hand to another process: the supervisor learns
+ * of deaths from a signalfd of SIGCHLD and of the caller's from the command
+ * socket and a change of its parent; the caller learns of the supervisor's
+ * death from a hang-up of the command socket.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -47,6 +55,7 @@ struct sup_cmd {
     uint32_t op;
     int32_t worker;
     uint32_t gen;
+    uint32_t reserved;    /* no padding: every byte sent is initialized */
     double grace;
 };
 
@@ -54,11 +63,67 @@ struct sup {
     const struct pool_conf *c;
     struct pool_shared *sh;
     int cmd;                              /* the supervisor's end */
-    int owner;                            /* pidfd of the caller */
-    int pidfd[SHARR_POOL_MAX_WORKERS];
-    pid_t pid[SHARR_POOL_MAX_WORKERS];
+    int owner;                            /* pidfd of the caller, or -1 */
+    pid_t owner_pid;
+    int sigchld;                          /* signalfd without pidfds, or -1 */
+    struct sharr__child w[SHARR_POOL_MAX_WORKERS];
     bool stopping;
 };
+
+/* ---- a child process: its pidfd, or only its pid ---- */
+
+/* Track our new child `pid`.  @return 0 or -errno (not ENOSYS: then only
+ * the pid is kept, safe while we have not reaped it). */
+static int child_track(pid_t pid, struct sharr__child *c)
+{
+    c->pid = pid;
+    if ((c->pidfd = pidfd_open(pid, 0)) < 0 && errno != ENOSYS)
+        return -errno;
+    return 0;
+}
+
+/* SIGKILL a child we have not reaped, or one whose pidfd we hold. */
+static void child_kill(const struct sharr__child *c)
+{
+    if (c->pidfd >= 0)
+        pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+    else if (c->pid > 0)
+        kill(c->pid, SIGKILL); /* unreaped: the pid is still this child's */
+}
+
+/* 1 if the child has exited (not reaped yet), without blocking. */
+static int child_exited(const struct sharr__child *c)
+{
+    siginfo_t si;
+    if (c->pid <= 0)
+        return 0;
+    if (c->pidfd >= 0) {
+        struct pollfd fd = {c->pidfd, POLLIN, 0};
+        return poll(&fd, 1, 0) == 1;
+    }
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return errno == ECHILD; /* reaped by someone else: gone too */
+    return si.si_pid != 0;
+}
+
+/* Reap the child (blocking until it exits) into *si; forget it. */
+static void child_reap(struct sharr__child *c, siginfo_t *si)
+{
+    memset(si, 0, sizeof *si);
+    if (c->pid <= 0)
+        return;
+    /* ECHILD: a SIGCHLD reaper of the host's took it.  waitid on a pidfd
+     * can never take the status of another process. */
+    while (waitid(c->pidfd >= 0 ? P_PIDFD : P_PID,
+                  (id_t)(c->pidfd >= 0 ? c->pidfd : c->pid), si,
+                  WEXITED) < 0 && errno == EINTR)
+        ;
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    c->pidfd = -1;
+    c->pid = -1;
+}
 
 /* ---- the supervisor process ---- */
 
@@ -71,23 +136,13 @@ static void describe_death(const siginfo_t *si, char *buf, size_t size)
         snprintf(buf, size, "exited with status %d", si->si_status);
 }
 
-/* Reap worker i, whose pidfd is readable (or which was just killed). */
-static void reap_worker(struct sup *s, int i, siginfo_t *si)
-{
-    memset(si, 0, sizeof *si);
-    while (waitid(P_PIDFD, (id_t)s->pidfd[i], si, WEXITED) < 0 &&
-           errno == EINTR)
-        ;
-    close(s->pidfd[i]);
-    s->pidfd[i] = -1;
-    s->pid[i] = -1;
-}
-
 /* Keep 0, 1, 2 and the fds in keep[] (sorted, n of them); close the rest. */
 static void close_other_fds(const int *keep, int n)
 {
     unsigned from = 3;
     for (int k = 0; k < n; k++) {
+        if (keep[k] < 0)
+            continue;
         if ((unsigned)keep[k] > from)
             close_range(from, (unsigned)keep[k] - 1, 0);
         if ((unsigned)keep[k] + 1 > from)
@@ -100,7 +155,7 @@ static int fork_worker(struct sup *s, int i, uint32_t seen)
 {
     struct worker_slot *slot = &s->sh->slots[i];
     pid_t pid;
-    int fd;
+    int err;
 
     atomic_store(&slot->block, BLOCK_NONE);
     atomic_store(&slot->active, 0);
@@ -110,20 +165,20 @@ static int fork_worker(struct sup *s, int i, uint32_t seen)
         return -errno;
     if (pid == 0) {
         int keep[] = {s->c->evfd};
+        sigset_t none;
         signal(SIGTERM, SIG_DFL); /* only the supervisor ignores these */
         signal(SIGHUP, SIG_DFL);
+        sigemptyset(&none);       /* SIGCHLD is blocked without pidfds */
+        sigprocmask(SIG_SETMASK, &none, NULL);
         close_other_fds(keep, 1);
         sharr__worker_main(s->c, i, seen);
     }
-    /* Our unreaped child: the pid cannot have been reused yet. */
-    if ((fd = pidfd_open(pid, 0)) < 0) {
-        int err = -errno;
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+    if ((err = child_track(pid, &s->w[i])) < 0) {
+        siginfo_t si;
+        child_kill(&s->w[i]);
+        child_reap(&s->w[i], &si);
         return err;
     }
-    s->pid[i] = pid;
-    s->pidfd[i] = fd;
     atomic_store(&slot->pid, pid);
     return 0;
 }
@@ -147,13 +202,13 @@ static void set_broken(struct sup *s, int code, const char *fmt, ...)
 static void on_death(struct sup *s, int i)
 {
     struct worker_slot *slot = &s->sh->slots[i];
-    pid_t pid = s->pid[i];
+    pid_t pid = s->w[i].pid;
     siginfo_t si;
     char why[128], msg[ERRMSG_SIZE];
     int64_t block = atomic_load(&slot->block);
     uint32_t state = atomic_load(&slot->state);
 
-    reap_worker(s, i, &si);
+    child_reap(&s->w[i], &si);
     describe_death(&si, why, sizeof why);
     if (block >= 0) {
         size_t r0, r1;
@@ -196,8 +251,7 @@ static void on_death(struct sup *s, int i)
 static void kill_all(struct sup *s)
 {
     for (int i = 0; i < s->c->nworkers; i++)
-        if (s->pidfd[i] >= 0)
-            pidfd_send_signal(s->pidfd[i], SIGKILL, NULL, 0);
+        child_kill(&s->w[i]);
 }
 
 /* Leave: kill the workers still there (after `grace` seconds for them to
@@ -211,17 +265,23 @@ __attribute__((noreturn)) static void sup_exit(struct sup *s, double grace)
     if (killed)
         kill_all(s);
     for (int i = 0; i < s->c->nworkers; i++) {
-        while (s->pidfd[i] >= 0) {
-            struct pollfd fd = {s->pidfd[i], POLLIN, 0};
+        while (s->w[i].pid > 0) {
             double left = deadline - sharr__now();
+            siginfo_t si;
             if (!killed && left <= 0) {
                 kill_all(s);
                 killed = true;
             }
-            int ms = killed ? -1 : (int)(left * 1000) + 1;
-            if (poll(&fd, 1, ms) > 0) {
-                siginfo_t si;
-                reap_worker(s, i, &si);
+            if (killed || child_exited(&s->w[i])) {
+                child_reap(&s->w[i], &si); /* a SIGKILL is never ignored */
+                continue;
+            }
+            struct pollfd fd = {s->w[i].pidfd >= 0 ? s->w[i].pidfd
+                                                   : s->sigchld, POLLIN, 0};
+            int ms = (int)(left * 1000) + 1;
+            if (poll(&fd, 1, ms < 50 ? ms : 50) > 0 && fd.fd == s->sigchld) {
+                struct signalfd_siginfo ssi;
+                (void)!read(s->sigchld, &ssi, sizeof ssi);
             }
         }
     }
@@ -239,9 +299,8 @@ static void on_command(struct sup *s)
     if (n != (ssize_t)sizeof m)
         return;
     if (m.op == CMD_KILL && m.worker >= 0 && m.worker < s->c->nworkers &&
-        s->pidfd[m.worker] >= 0 &&
         atomic_load(&s->sh->slots[m.worker].gen) == m.gen)
-        pidfd_send_signal(s->pidfd[m.worker], SIGKILL, NULL, 0);
+        child_kill(&s->w[m.worker]);
     else if (m.op == CMD_SHUTDOWN)
         sup_exit(s, m.grace);
     else if (m.op == CMD_TERMINATE)
@@ -253,7 +312,7 @@ static void on_command(struct sup *s)
 static void clean_slate(struct sup *s)
 {
     sigset_t none;
-    int keep[3] = {s->cmd, s->owner, s->c->evfd};
+    int keep[3] = {s->owner, s->cmd, s->c->evfd}; /* -1 sorts first */
 
     /* Signals are blocked since before the fork (sharr__sup_start), so no
      * handler of the caller's runs here before it is reset. */
@@ -268,6 +327,12 @@ static void clean_slate(struct sup *s)
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     sigemptyset(&none);
+    if (s->owner < 0) {
+        /* No pidfds: deaths of workers come as SIGCHLD on a signalfd. */
+        sigaddset(&none, SIGCHLD);
+        s->sigchld = signalfd(-1, &none, SFD_CLOEXEC | SFD_NONBLOCK);
+        keep[0] = s->sigchld;
+    }
     sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_NAME, "sharr-pool", 0, 0, 0);
     sharr__guardian_drop_inherited();
@@ -282,20 +347,31 @@ static void clean_slate(struct sup *s)
     sharr__unmap_segments();
 }
 
+/* Without a pidfd of the caller: it is gone when our parent changed. */
+static void check_owner(struct sup *s)
+{
+    if (s->owner < 0 && getppid() != s->owner_pid)
+        sup_exit(s, 0);
+}
+
 __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
-                                               int cmd, int owner)
+                                               int cmd, int owner,
+                                               pid_t owner_pid)
 {
     struct sup s;
-    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 2];
+    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 3];
 
     memset(&s, 0, sizeof s);
     s.c = c;
     s.sh = c->sh;
     s.cmd = cmd;
     s.owner = owner;
+    s.owner_pid = owner_pid;
+    s.sigchld = -1;
     for (int i = 0; i < SHARR_POOL_MAX_WORKERS; i++)
-        s.pidfd[i] = s.pid[i] = -1;
+        s.w[i].pid = s.w[i].pidfd = -1;
     clean_slate(&s);
+    check_owner(&s);
     for (int i = 0; i < c->nworkers; i++) {
         int err = fork_worker(&s, i, 0);
         if (err < 0) {
@@ -306,18 +382,26 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
     }
     for (;;) {
         int n = 0;
-        fds[n++] = (struct pollfd){owner, POLLIN, 0};
+        fds[n++] = (struct pollfd){s.owner, POLLIN, 0};
         fds[n++] = (struct pollfd){cmd, POLLIN, 0};
+        fds[n++] = (struct pollfd){s.sigchld, POLLIN, 0};
         for (int i = 0; i < c->nworkers; i++)
-            fds[n++] = (struct pollfd){s.pidfd[i], POLLIN, 0};
-        if (poll(fds, (nfds_t)n, -1) < 0)
+            fds[n++] = (struct pollfd){s.w[i].pidfd, POLLIN, 0};
+        if (poll(fds, (nfds_t)n, s.owner >= 0 ? -1 : 1000) < 0)
             continue;
+        check_owner(&s);
         if (fds[0].revents)
             sup_exit(&s, 0); /* the caller's process exited */
         if (fds[1].revents)
             on_command(&s);
+        if (fds[2].revents) {
+            struct signalfd_siginfo ssi;
+            while (read(s.sigchld, &ssi, sizeof ssi) > 0)
+                ;
+        }
         for (int i = 0; i < c->nworkers; i++)
-            if (fds[i + 2].fd >= 0 && fds[i + 2].revents)
+            if (s.w[i].pidfd >= 0 ? fds[i + 3].revents != 0
+                                  : child_exited(&s.w[i]))
                 on_death(&s, i);
     }
 }
@@ -327,25 +411,27 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
 int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
 {
     int sv[2] = {-1, -1}, self = -1, err;
+    pid_t caller = getpid(), pid;
     sigset_t all, old;
-    pid_t pid;
 
-    s->pid = -1;
-    s->pidfd = s->cmd = -1;
+    s->proc.pid = -1;
+    s->proc.pidfd = s->cmd = -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return sharr__fail_os(-errno, "socketpair for the pool supervisor");
     /* A pidfd of this process (not thread): readable when it exits. */
-    if ((self = pidfd_open(getpid(), 0)) < 0) {
+    if ((self = pidfd_open(caller, 0)) < 0 && errno != ENOSYS) {
         err = sharr__fail_os(-errno, "pidfd_open of the caller");
         goto fail;
     }
     fflush(NULL); /* a child must not flush the caller's buffers again */
+    /* Blocked across the fork, so that no handler of ours runs in the
+     * supervisor before it has reset them. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0) {
         close(sv[1]);
-        sup_main(c, sv[0], self);
+        sup_main(c, sv[0], self, caller);
     }
     err = -errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -354,17 +440,16 @@ int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
         goto fail;
     }
     close(sv[0]);
-    close(self);
-    s->pid = pid;
+    if (self >= 0)
+        close(self);
     s->cmd = sv[1];
-    if ((s->pidfd = pidfd_open(pid, 0)) < 0) {
-        err = sharr__fail_os(-errno, "pidfd_open of the pool supervisor");
-        kill(pid, SIGKILL); /* our unreaped child: the pid is still its */
-        waitpid(pid, NULL, 0);
+    if ((err = child_track(pid, &s->proc)) < 0) {
+        siginfo_t si;
+        child_kill(&s->proc);
+        child_reap(&s->proc, &si);
         close(s->cmd);
         s->cmd = -1;
-        s->pid = -1;
-        return err;
+        return sharr__fail_os(err, "pidfd_open of the pool supervisor");
     }
     return 0;
 fail:
@@ -385,36 +470,34 @@ static void send_cmd(const struct sharr__sup *s, const struct sup_cmd *m)
 
 void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen)
 {
-    struct sup_cmd m = {CMD_KILL, i, gen, 0};
+    struct sup_cmd m = {CMD_KILL, i, gen, 0, 0};
     send_cmd(s, &m);
 }
 
-int sharr__sup_dead(const struct sharr__sup *s)
+int sharr__sup_waitfd(const struct sharr__sup *s, short *events)
 {
-    struct pollfd fd = {s->pidfd, POLLIN, 0};
-    return s->pidfd < 0 || (poll(&fd, 1, 0) == 1 && fd.revents);
+    /* The supervisor's end of the socket is in no other process (workers
+     * close it), so its hang-up is the supervisor's death. */
+    *events = s->proc.pidfd >= 0 ? POLLIN : POLLHUP;
+    return s->proc.pidfd >= 0 ? s->proc.pidfd : s->cmd;
 }
 
 void sharr__sup_stop(struct sharr__sup *s, bool graceful, double grace)
 {
-    struct sup_cmd m = {graceful ? CMD_SHUTDOWN : CMD_TERMINATE, -1, 0,
+    struct sup_cmd m = {graceful ? CMD_SHUTDOWN : CMD_TERMINATE, -1, 0, 0,
                         graceful ? grace : 0};
-    struct pollfd fd = {s->pidfd, POLLIN, 0};
+    struct pollfd fd;
     siginfo_t si;
 
-    if (s->pidfd < 0)
+    if (s->proc.pid <= 0)
         return;
+    fd.fd = sharr__sup_waitfd(s, &fd.events);
     send_cmd(s, &m);
     /* It reaps its workers before it exits: wait for that, bounded. */
-    if (poll(&fd, 1, (int)((graceful ? grace : 0) * 1000) + 2000) <= 0)
-        pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
-    /* ECHILD: a SIGCHLD reaper of the host's took it; waitid on the pidfd
-     * can never take the status of another process. */
-    while (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED) < 0 &&
-           errno == EINTR)
-        ;
-    close(s->pidfd);
+    if (poll(&fd, 1, (int)((graceful ? grace : 0) * 1000) + 2000) <= 0 &&
+        (s->proc.pidfd >= 0 || !child_exited(&s->proc)))
+        child_kill(&s->proc);
+    child_reap(&s->proc, &si);
     close(s->cmd);
-    s->pidfd = s->cmd = -1;
-    s->pid = -1;
+    s->cmd = -1;
 }
