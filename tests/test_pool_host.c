@@ -108,6 +108,21 @@ static unsigned long long status_mask(pid_t pid, const char *key)
     return v;
 }
 
+/* The state letter of /proc/PID/stat ('?' if it is gone). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] ? rp[2] : '?';
+}
+
 static void usr1_handler(int sig)
 {
     (void)sig;
@@ -133,8 +148,10 @@ Test(host, workers_start_with_default_signals_and_only_stdio_open)
                      "worker %d has handlers", i);
         cr_assert_eq(status_mask(w, "SigBlk:"), 0, "worker %d blocks signals",
                      i);
-        cr_assert_eq(status_mask(w, "SigIgn:"), 1ull << (SIGINT - 1),
-                     "worker %d ignores more than SIGINT", i);
+        /* As at exec: what the host ignores stays ignored (SIGPIPE). */
+        cr_assert_eq(status_mask(w, "SigIgn:"),
+                     (1ull << (SIGINT - 1)) | (1ull << (SIGPIPE - 1)),
+                     "worker %d ignores other than SIGINT and SIGPIPE", i);
         char dir[64], link[384], target[256];
         snprintf(dir, sizeof dir, "/proc/%d/fd", (int)w);
         DIR *d = opendir(dir);
@@ -155,11 +172,16 @@ Test(host, workers_start_with_default_signals_and_only_stdio_open)
         closedir(d);
         cr_assert_leq(n, 4);
     }
-    /* The supervisor ignores a SIGTERM for the whole group: the caller
-     * decides, and keeps its pool while it cleans up. */
+    /* The supervisor ignores what a terminal or a kill of the process group
+     * sends: the caller decides, and keeps its pool while it cleans up. */
     pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
-    cr_assert_eq(kill(sup, SIGTERM), 0);
+    int group[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP};
+    for (size_t k = 0; k < sizeof group / sizeof *group; k++)
+        cr_assert_eq(kill(sup, group[k]), 0);
     usleep(20000);
+    char state = proc_state(sup);
+    cr_assert(state != 'T' && state != 'Z' && state != '?',
+              "the supervisor is in state %c", state);
     cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
     sharr_pool_destroy(p);
     close(early);
@@ -493,7 +515,8 @@ Test(host, without_pidfds_the_pool_still_reaps_replaces_and_dies_with_us)
     sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
-    cr_assert_eq(sharr_job_wait(job, 0.2), SHARR_ETIMEDOUT);
+    int err = sharr_job_wait(job, 0.2);
+    cr_assert_eq(err, SHARR_ETIMEDOUT, "%d: %s", err, sharr_errmsg());
     sharr_job_free(job);
     cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
     pid_t w[2] = {sharr_pool_worker_pid(p, 0), sharr_pool_worker_pid(p, 1)};
@@ -710,6 +733,187 @@ Test(host, no_kernel_of_a_job_starts_or_runs_after_its_wait_returned,
     sharr_pool_destroy(p);
 }
 
+/* ---- cancel, stale kills, a stopped or dead supervisor ---- */
+
+static int mark_kernel(const sharr_block *b)
+{
+    *(int *)b->result = 1;
+    return 0;
+}
+
+Test(host, a_cancelled_job_never_reports_success_with_blocks_not_run)
+{
+    sharr_pool *p = tu_pool(2);
+    for (int trial = 0; trial < 200; trial++) {
+        sharr_job_spec spec = {.kernel = mark_kernel, .rows = 100,
+                               .result_size = sizeof(int),
+                               .schedule = {SHARR_SCHED_DYNAMIC, 1}};
+        sharr_job *job;
+        size_t done, total, ran = 0;
+        cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
+        sharr_job_cancel(job);
+        int err = sharr_job_wait(job, 10);
+        for (size_t i = 0; i < 100; i++)
+            ran += *(const int *)sharr_job_result(job, i);
+        sharr_job_progress(job, &done, &total);
+        cr_assert(err == 0 || err == SHARR_ECANCELED, "%d", err);
+        cr_assert(err != 0 || ran == 100, "trial %d: success with %zu of 100 "
+                  "blocks run", trial, ran);
+        cr_assert(err == 0 || ran < 100, "cancelled, yet every block ran");
+        cr_assert_eq(done, ran, "progress says %zu, %zu ran", done, ran);
+        sharr_job_free(job);
+    }
+    sharr_pool_destroy(p);
+}
+
+static int nap_on_0(const sharr_block *b)
+{
+    if (b->index == 0)
+        usleep(300000);
+    return 0;
+}
+
+struct later {
+    pid_t pid;
+    int sig;
+    useconds_t after;
+};
+
+static void *signal_later(void *arg)
+{
+    const struct later *l = arg;
+    usleep(l->after);
+    kill(l->pid, l->sig);
+    return NULL;
+}
+
+Test(host, a_kill_asked_by_a_timeout_never_lands_in_the_next_job)
+{
+    sharr_pool *p = tu_pool(2);
+    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    sharr_job_spec slow = {.kernel = nap_on_0, .rows = 2};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &slow, &job), 0);
+    /* The supervisor does not run while the kill is asked for; the block
+     * ends by itself, and the wait returns. */
+    kill(sup, SIGSTOP);
+    cr_assert_eq(sharr_job_wait(job, 0.1), SHARR_ETIMEDOUT);
+    sharr_job_free(job);
+    struct later cont = {sup, SIGCONT, 200000};
+    pthread_t t;
+    pthread_create(&t, NULL, signal_later, &cont);
+    /* Now the supervisor wakes up and carries out the old command. */
+    cr_assert_eq(run_noop(p, 2, 10.0), 0, "the next job was hit: %s",
+                 sharr_errmsg());
+    cr_assert_eq(run_noop(p, 2, 10.0), 0, "%s", sharr_errmsg());
+    pthread_join(t, NULL);
+    sharr_pool_destroy(p);
+}
+
+Test(host, a_stopped_supervisor_bounds_wait_and_terminate)
+{
+    sharr_pool *p = tu_pool(2);
+    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
+    usleep(20000);
+    kill(sup, SIGSTOP);
+    double t0 = tu_now();
+    int err = sharr_job_wait(job, 0.3);
+    cr_assert_lt(tu_now() - t0, 2.5, "wait(0.3) took %.2f s", tu_now() - t0);
+    cr_assert(err == SHARR_ETIMEDOUT || err == SHARR_EWORKER, "%d", err);
+    sharr_job_free(job);
+    t0 = tu_now();
+    sharr_pool_terminate(p);
+    cr_assert_lt(tu_now() - t0, 3.0);
+    errno = 0;
+    cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1);
+}
+
+Test(host, poll_zero_notices_that_the_supervisor_died)
+{
+    sharr_pool *p = tu_pool(2);
+    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
+    kill(sup, SIGKILL);
+    double t0 = tu_now();
+    while (sharr_job_poll(job, 0) == 0)
+        cr_assert_lt(tu_now() - t0, 3.0, "poll(job, 0) never noticed");
+    cr_assert_eq(sharr_job_wait(job, 0), SHARR_EWORKER);
+    cr_assert(strstr(sharr_errmsg(), "supervisor") != NULL, "%s",
+              sharr_errmsg());
+    sharr_job_free(job);
+    sharr_pool_destroy(p);
+}
+
+Test(host, a_stopped_idle_worker_is_killed_and_replaced_at_a_timeout)
+{
+    sharr_pool *p = tu_pool(2);
+    pid_t victim = sharr_pool_worker_pid(p, 1);
+    usleep(10000);
+    kill(victim, SIGSTOP);
+    usleep(10000);
+    sharr_job_spec spec = {.kernel = noop_kernel, .rows = 2,
+                           .schedule = {SHARR_SCHED_STATIC, 0}};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
+    int err = sharr_job_wait(job, 0.3);
+    sharr_job_free(job);
+    if (err == 0) { /* it had joined before it stopped: nothing to show */
+        kill(victim, SIGCONT);
+        sharr_pool_destroy(p);
+        cr_skip_test("skipped: worker 1 joined before it was stopped");
+    }
+    cr_assert_eq(err, SHARR_ETIMEDOUT, "%s", sharr_errmsg());
+    cr_assert(strstr(sharr_errmsg(), "worker 1") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_eq(run_noop(p, 2, 10.0), 0, "%s", sharr_errmsg());
+    cr_assert_neq(sharr_pool_worker_pid(p, 1), victim);
+    sharr_pool_destroy(p);
+}
+
+static void *read_stdin(void *arg)
+{
+    char line[64];
+    (void)arg;
+    (void)!fgets(line, sizeof line, stdin);
+    return NULL;
+}
+
+Test(host, create_while_another_thread_reads_stdin)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        dup2(fds[0], 0);
+        pthread_t t;
+        pthread_create(&t, NULL, read_stdin, NULL);
+        usleep(50000); /* the thread now holds stdin's lock in fgets */
+        sharr_pool *p;
+        sharr_pool_opts o = {.workers = 1};
+        int err = sharr_pool_create(&o, &p);
+        sharr_pool_destroy(p);
+        _exit(err == 0 ? 0 : 1);
+    }
+    double t0 = tu_now();
+    int st = 0;
+    while (waitpid(child, &st, WNOHANG) == 0) {
+        if (tu_now() - t0 > 5.0) {
+            kill(child, SIGKILL);
+            tu_reap(child);
+            cr_assert_fail("sharr_pool_create blocked on stdin's lock");
+        }
+        usleep(10000);
+    }
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* ---- jobs outliving their pool ---- */
 
 static int result_kernel(const sharr_block *b)
@@ -832,6 +1036,31 @@ Test(host, workers_and_the_supervisor_let_go_of_a_removed_array)
         usleep(20000);
     }
     sharr_array_close(early);
+    sharr_pool_destroy(p);
+}
+
+Test(host, a_removed_array_is_let_go_of_during_back_to_back_jobs)
+{
+    setenv("SHARR_SPIN_US", "5000000", 1); /* workers never go to sleep */
+    sharr_pool *p = tu_pool(2);
+    unsetenv("SHARR_SPIN_US");
+    sharr_array *a = tu_rows("b2b", SHARR_U8, 1 << 20, 0);
+    sharr_job_spec spec = {.kernel = touch_kernel, .narrays = 1,
+                           .arrays = &a, .schedule = {SHARR_SCHED_STATIC, 0}};
+    cr_assert_eq(sharr_pool_run(p, &spec), 0);
+    ino_t gone = inode_of(tu_name("b2b"));
+    sharr_array_close(a);
+    cr_assert_eq(sharr_unlink(tu_name("b2b")), 0);
+    double t0 = tu_now();
+    for (;;) {
+        cr_assert_eq(run_noop(p, 2, 10.0), 0);
+        int held = maps_inode(sharr_pool_worker_pid(p, 0), gone) +
+                   maps_inode(sharr_pool_worker_pid(p, 1), gone);
+        if (!held)
+            break;
+        cr_assert_lt(tu_now() - t0, 0.5, "still mapped after %.2f s of "
+                     "back-to-back jobs", tu_now() - t0);
+    }
     sharr_pool_destroy(p);
 }
 

@@ -45,6 +45,7 @@ struct sharr_pool {
     int ncpus;                /* CPUs this process may run on */
     int cpus[SHARR_POOL_MAX_WORKERS];
     sharr_job *job;           /* the job not yet freed, if any */
+    uint32_t kill_sent[SHARR_POOL_MAX_WORKERS]; /* gen + 1 already asked */
 };
 
 struct sharr_job {
@@ -98,29 +99,37 @@ static int foreign_fail(const sharr_pool *p)
                        (int)p->owner, (int)getpid());
 }
 
+/* The supervisor is gone (it died, or was abandoned): its workers died
+ * with it, so every job fails and the pool is broken. */
+static void on_sup_gone(sharr_pool *p)
+{
+    char msg[ERRMSG_SIZE];
+
+    if (p->sup_gone)
+        return;
+    p->sup_gone = true;
+    snprintf(msg, sizeof msg, "the pool's supervisor (pid %d) died; its "
+             "workers died with it", (int)p->sup.proc.pid);
+    sharr__record_error(p->sh, SHARR_EWORKER, 0, msg);
+    if (!atomic_load(&p->sh->broken)) {
+        snprintf(p->sh->broken_msg, sizeof p->sh->broken_msg, "%s", msg);
+        atomic_store(&p->sh->broken, SHARR_EWORKER);
+    }
+}
+
 /* Sleep until a worker or the supervisor wakes us, or `secs` pass (< 0:
- * forever).  Notices the supervisor's death. */
+ * forever; 0: just look).  Notices the supervisor's death. */
 static void sleep_on_pool(sharr_pool *p, double secs)
 {
     struct pollfd fds[2] = {{p->conf.evfd, POLLIN, 0}, {-1, 0, 0}};
-    int ms = secs < 0 ? -1 : (int)(secs * 1000) + 1;
+    int ms = secs < 0 ? -1 : secs == 0 ? 0 : (int)(secs * 1000) + 1;
 
     fds[1].fd = sharr__sup_waitfd(&p->sup, &fds[1].events);
-
     if (poll(fds, 2, ms) <= 0)
         return;
     drain(p->conf.evfd);
-    if (fds[1].revents && !p->sup_gone) {
-        char msg[ERRMSG_SIZE];
-        p->sup_gone = true;
-        snprintf(msg, sizeof msg, "the pool's supervisor (pid %d) died; "
-                 "its workers died with it", (int)p->sup.proc.pid);
-        sharr__record_error(p->sh, SHARR_EWORKER, 0, msg);
-        if (!atomic_load(&p->sh->broken)) {
-            snprintf(p->sh->broken_msg, sizeof p->sh->broken_msg, "%s", msg);
-            atomic_store(&p->sh->broken, SHARR_EWORKER);
-        }
-    }
+    if (fds[1].revents)
+        on_sup_gone(p);
 }
 
 /* ---- creating and destroying ---- */
@@ -249,8 +258,12 @@ int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
         err = sharr__fail_os(-errno, "eventfd");
         goto fail;
     }
-    if ((err = sharr__sup_start(&p->conf, &p->sup)) < 0 ||
-        (err = await_ready(p)) < 0)
+    if ((err = sharr__sup_start(&p->conf, &p->sup)) < 0)
+        goto fail;
+    /* Pools created later, and the caller's own forks, do not inherit this
+     * area (a forked child never touches it: see foreign()). */
+    madvise(p->sh, p->map_size, MADV_DONTFORK);
+    if ((err = await_ready(p)) < 0)
         goto fail;
     *out = p;
     return 0;
@@ -361,39 +374,67 @@ pid_t sharr_pool_worker_pid(const sharr_pool *p, int i)
     if (!p || i < 0 || i >= p->nworkers || foreign(p))
         return -1;
     const struct worker_slot *slot = &p->sh->slots[i];
-    return atomic_load(&slot->state) == W_EMPTY ? -1
-                                                : atomic_load(&slot->pid);
+    pid_t pid = atomic_load(&slot->pid);
+    return atomic_load(&slot->state) == W_EMPTY || pid <= 0 ? -1 : pid;
 }
 
 /* ---- jobs ---- */
 
+/* Have the supervisor kill incarnation `gen` of worker i, once; abandon a
+ * supervisor that does not take the command (its workers die with it). */
+static void ask_kill(sharr_pool *p, int i, uint32_t gen)
+{
+    if (p->kill_sent[i] == gen + 1)
+        return;
+    p->kill_sent[i] = gen + 1;
+    atomic_fetch_add(&p->sh->kills_sent, 1);
+    if (sharr__sup_kill(&p->sup, i, gen) < 0) {
+        sharr__sup_abandon(&p->sup);
+        on_sup_gone(p);
+    }
+}
+
 /* Make the descriptor writable: odd seq, then wait until no worker is
- * inside the previous job.  Bounded: a worker that stays inside (stopped,
- * or dead and not yet reaped) fails the submit after QUIESCE_S. */
+ * inside the previous job and every kill asked for it was carried out (so
+ * none lands in the next job).  Bounded: a worker that stays inside after
+ * QUIESCE_S (stopped?) is killed, and if even that is not confirmed within
+ * 2 s more, the submit fails with SHARR_ETIMEDOUT. */
 static int quiesce(sharr_pool *p)
 {
     struct pool_shared *sh = p->sh;
     uint32_t s = atomic_load(&sh->job_seq);
     double deadline = 0;
+    bool killed = false;
 
     if (!(s & 1u))
         atomic_store(&sh->job_seq, s + 1);
-    for (int i = 0; i < p->nworkers; i++) {
-        unsigned n = 0;
-        while (atomic_load(&sh->slots[i].active) && !p->sup_gone) {
-            if (++n < 4096) {
-                spin_step(n, p->conf.yield_every);
-                continue;
-            }
-            double t = sharr__now();
-            if (deadline == 0)
-                deadline = t + QUIESCE_S;
-            if (t >= deadline)
-                return sharr__fail(SHARR_ETIMEDOUT, "worker %d did not "
-                                   "leave the previous job within %g s "
-                                   "(stopped?)", i, QUIESCE_S);
-            sleep_on_pool(p, 0.001);
+    for (unsigned n = 0; !p->sup_gone; n++) {
+        int busy = -1;
+        for (int i = 0; i < p->nworkers && busy < 0; i++)
+            if (atomic_load(&sh->slots[i].active))
+                busy = i;
+        if (busy < 0 && atomic_load(&sh->kills_done) >=
+                            atomic_load(&sh->kills_sent))
+            return 0;
+        if (n < 4096) {
+            spin_step(n, p->conf.yield_every);
+            continue;
         }
+        double t = sharr__now();
+        if (deadline == 0)
+            deadline = t + QUIESCE_S;
+        if (t >= deadline && busy >= 0 && !killed) {
+            for (int i = 0; i < p->nworkers; i++)
+                if (atomic_load(&sh->slots[i].active))
+                    ask_kill(p, i, atomic_load(&sh->slots[i].gen));
+            killed = true;
+            deadline = t + 2.0;
+        } else if (t >= deadline) {
+            return sharr__fail(SHARR_ETIMEDOUT, "worker %d did not leave "
+                               "the previous job within %g s (stopped?)",
+                               busy >= 0 ? busy : 0, QUIESCE_S);
+        }
+        sleep_on_pool(p, 0.001);
     }
     return 0;
 }
@@ -404,7 +445,10 @@ static void publish(sharr_pool *p)
     struct pool_shared *sh = p->sh;
     uint32_t s = atomic_load(&sh->job_seq);
 
-    atomic_store(&sh->job_seq, (s | 1u) + 1);
+    uint32_t next = (s | 1u) + 1;
+
+    /* 0 means "nothing published" to a worker: skip it when seq wraps. */
+    atomic_store(&sh->job_seq, next ? next : 2);
     if (atomic_load(&sh->sleepers) > 0)
         futex_wake_all(&sh->job_seq);
 }
@@ -509,7 +553,8 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
         memset(p->conf.results, 0, job->results_len);
     atomic_store(&sh->next_block, 0);
     atomic_store(&sh->done, 0);
-    atomic_store(&sh->skipped, 0);
+    atomic_store(&sh->ran, 0);
+    sh->job_no++;
     atomic_store(&sh->abort, 0);
     atomic_store(&sh->error, 0);
     atomic_store(&sh->error_block, 0);
@@ -577,13 +622,12 @@ static void finish(sharr_job *job)
 {
     struct pool_shared *sh = job->pool->sh;
     size_t done = atomic_load(&sh->done);
-    size_t skipped = atomic_load(&sh->skipped);
 
-    job->ran = done - skipped;
+    job->ran = atomic_load(&sh->ran);
     job->status = atomic_load(&sh->error);
     job->error_block = atomic_load(&sh->error_block);
     snprintf(job->errmsg, sizeof job->errmsg, "%s", sh->errmsg);
-    if (job->status == 0 && job->canceled && skipped > 0) {
+    if (job->status == 0 && job->canceled && job->ran < job->geom.nblocks) {
         job->status = SHARR_ECANCELED;
         snprintf(job->errmsg, sizeof job->errmsg, "the job was cancelled "
                  "after %zu of %zu blocks", job->ran, (size_t)job->geom.nblocks);
@@ -592,8 +636,26 @@ static void finish(sharr_job *job)
     job->finished = true;
 }
 
+/* Worker i must die for the job to end: inside one of its blocks (or
+ * claiming one), or, for a static schedule, ready but never joined
+ * (stopped?) while its share is still to run. */
+static bool stuck(const sharr_pool *p, int i, int64_t *block)
+{
+    const struct worker_slot *slot = &p->sh->slots[i];
+
+    *block = atomic_load(&slot->block);
+    if (*block != BLOCK_NONE)
+        return true;
+    return p->sh->desc.claim_static && (size_t)i < p->sh->desc.nblocks &&
+           atomic_load(&slot->state) == W_READY &&
+           !atomic_load(&slot->active) &&
+           atomic_load(&slot->claimed_job) != p->sh->job_no;
+}
+
 /* The deadline passed: fail the job and have the supervisor kill the
- * workers inside one of its blocks (they are replaced in the background). */
+ * workers that hold it up (they are replaced in the background).  Each
+ * incarnation is asked once; a supervisor that does not take the command
+ * is abandoned (killed, and its workers with it). */
 static void on_timeout(sharr_pool *p, double waited)
 {
     struct pool_shared *sh = p->sh;
@@ -606,22 +668,27 @@ static void on_timeout(sharr_pool *p, double waited)
     /* Abort first: a worker not yet in a block then never enters one. */
     atomic_store(&sh->abort, 1);
     for (int i = 0; i < p->nworkers; i++) {
-        int64_t b = atomic_load(&sh->slots[i].block);
-        if (b < 0)
+        /* gen before block: a kill meant for this incarnation never
+         * reaches its replacement. */
+        uint32_t g = atomic_load(&sh->slots[i].gen);
+        int64_t b;
+        if (!stuck(p, i, &b))
             continue;
         if (len > 0 && (size_t)len < sizeof msg)
             len += snprintf(msg + len, sizeof msg - (size_t)len, "%s worker "
-                            "%d (block %lld)", killed ? "," : "", i,
-                            (long long)b);
-        gen[killed] = atomic_load(&sh->slots[i].gen);
+                            "%d (%s %lld)", killed ? "," : "", i,
+                            b >= 0 ? "block" : "not started, block",
+                            (long long)(b >= 0 ? b : i));
+        gen[killed] = g;
         victim[killed++] = i;
     }
     if (!killed)
         snprintf(msg, sizeof msg, "the job timed out after %.3g s", waited);
-    /* The timeout is the job's error, not the deaths it causes. */
+    /* The timeout is the job's error, not the deaths it causes: record it
+     * before any kill is asked for. */
     sharr__record_error(sh, SHARR_ETIMEDOUT, 0, msg);
     for (int k = 0; k < killed; k++)
-        sharr__sup_kill(&p->sup, victim[k], gen[k]);
+        ask_kill(p, victim[k], gen[k]);
 }
 
 /* 1 when the job finished, 0 when `deadline` passed first (deadline < 0:
@@ -632,6 +699,7 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
     sharr_pool *p = job->pool;
     struct pool_shared *sh = p->sh;
     double start = sharr__now(), spin_end = start + WAIT_SPIN_US * 1e-6;
+    double give_up = -1; /* after a timeout: when to abandon the supervisor */
     unsigned n = 0;
 
     for (;;) {
@@ -646,8 +714,22 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
         }
         double t = sharr__now();
         if (deadline >= 0 && t >= deadline) {
-            if (!may_kill)
-                return 0;
+            if (!may_kill) {
+                sleep_on_pool(p, 0); /* a dead supervisor ends the job */
+                if (!p->sup_gone)
+                    return 0;
+                continue;
+            }
+            if (give_up < 0)
+                give_up = t + 1.0;
+            if (t >= give_up) {
+                /* The kills were not carried out within a second: the
+                 * supervisor does not run (stopped?).  Killing it kills
+                 * every worker, so nothing of the job runs afterwards. */
+                sharr__sup_abandon(&p->sup);
+                on_sup_gone(p);
+                continue;
+            }
             on_timeout(p, t - start);
             deadline = t + 0.05; /* look again soon for late claimers */
             continue;
@@ -700,10 +782,10 @@ void sharr_job_progress(const sharr_job *job, size_t *done, size_t *total)
 
     *total = n;
     if (job->pool && !job->finished) {
-        size_t d = atomic_load(&job->pool->sh->done);
+        size_t d = foreign(job->pool) ? 0 : atomic_load(&job->pool->sh->done);
         *done = d < n ? d : n;
     } else {
-        *done = job->inline_run ? job->done_inline : job->finished ? n : 0;
+        *done = job->inline_run ? job->done_inline : job->ran;
     }
 }
 

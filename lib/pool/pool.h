@@ -36,9 +36,10 @@
 #define BLOCK_NONE ((int64_t)-1)
 #define BLOCK_CLAIMING ((int64_t)-2) /* between its abort check and a claim */
 
-/* job_seq values: 0 is "nothing published yet"; a replacement worker starts
- * with `seen` = JOIN_ANY (odd, so never a published value) and joins the job
- * in progress, if any. */
+/* job_seq values: 0 is "nothing published yet" (publish() skips it when
+ * the counter wraps); a replacement worker starts with `seen` = JOIN_ANY
+ * (odd, so never a published value) and joins the job in progress, if
+ * any. */
 #define JOIN_ANY 1u
 
 enum geometry { GEOM_EVEN, GEOM_CHUNK, GEOM_GUIDED };
@@ -80,13 +81,10 @@ struct worker_slot {
     _Atomic uint32_t state;
     _Atomic uint32_t active;          /* inside a job (see pool.c) */
     _Atomic int64_t block;            /* a block, BLOCK_NONE or _CLAIMING */
-    _Atomic uint32_t claimed_seq;     /* job whose static share was taken */
-    _Atomic int32_t pid;              /* written by the supervisor */
+    _Atomic uint64_t claimed_job;     /* job whose static share was taken */
+    _Atomic int32_t pid;              /* -1 while there is no live worker */
     _Atomic uint32_t gen;             /* incarnation, +1 at each fork */
-    _Atomic uint32_t deaths;          /* incarnations that died */
-    int32_t init_error;
     char init_msg[ERRMSG_SIZE];
-    char death_msg[ERRMSG_SIZE];      /* the last death, for the caller */
 } __attribute__((aligned(64)));
 
 struct pool_shared {
@@ -95,7 +93,9 @@ struct pool_shared {
     _Atomic uint32_t shutdown;
     _Atomic uint64_t next_block __attribute__((aligned(64)));
     _Atomic uint64_t done __attribute__((aligned(64)));
-    _Atomic uint64_t skipped;         /* counted in done, never run */
+    _Atomic uint64_t ran;             /* blocks whose kernel ran (in done) */
+    uint64_t job_no;                  /* the published job's number, from 1;
+                                         never wraps (unlike job_seq) */
     _Atomic uint32_t abort;
     _Atomic uint32_t caller_sleeping;
     _Atomic int32_t error __attribute__((aligned(64)));
@@ -103,6 +103,8 @@ struct pool_shared {
     char errmsg[ERRMSG_SIZE];
     _Atomic int32_t broken;           /* a worker cannot be (re)started */
     char broken_msg[ERRMSG_SIZE];
+    _Atomic uint64_t kills_sent;      /* kill commands the caller sent */
+    _Atomic uint64_t kills_done;      /* ... the supervisor carried out */
     struct job_desc desc;
     struct worker_slot slots[SHARR_POOL_MAX_WORKERS];
 };
@@ -195,10 +197,12 @@ void *sharr__result_slot(const struct job_desc *d, unsigned char *results,
 
 /* ---- worker.c ---- */
 
-/* The body of worker `id`, forked by the supervisor; never returns.
- * `seen`: the job_seq value it must not run (JOIN_ANY for a replacement). */
+/* The body of worker `id`, forked by the supervisor `parent`; never
+ * returns.  `seen`: the job_seq value it must not run (JOIN_ANY for a
+ * replacement). */
 __attribute__((noreturn)) void sharr__worker_main(const struct pool_conf *c,
-                                                  int id, uint32_t seen);
+                                                  int id, uint32_t seen,
+                                                  pid_t parent);
 
 /* ---- supervisor.c ---- */
 
@@ -218,8 +222,13 @@ struct sharr__sup {
  * (pids -1, fds -1).  @return 0 or -errno of the failing call. */
 int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s);
 
-/* Ask the supervisor to SIGKILL worker i if it is still incarnation gen. */
-void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen);
+/* Ask the supervisor to SIGKILL worker i if it is still incarnation gen
+ * (it then adds one to kills_done).  @return 0, or -1 when the command
+ * could not be sent (the supervisor does not read: stopped?). */
+int sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen);
+
+/* SIGKILL the supervisor itself (its workers die with it). */
+void sharr__sup_abandon(struct sharr__sup *s);
 
 /* The fd (and poll events) that tell the caller the supervisor died. */
 int sharr__sup_waitfd(const struct sharr__sup *s, short *events);

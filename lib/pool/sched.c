@@ -149,6 +149,9 @@ static int describe_arrays(const sharr_job_spec *spec, struct job_desc *d,
     if (spec->narrays > SHARR_JOB_MAX_ARRAYS)
         return sharr__fail(SHARR_EINVAL, "%zu arrays: a job takes at most %d",
                            spec->narrays, SHARR_JOB_MAX_ARRAYS);
+    if (spec->narrays && !spec->arrays)
+        return sharr__fail(SHARR_EINVAL, "%zu arrays but `arrays` is NULL",
+                           spec->narrays);
     *rows = spec->rows;
     d->narrays = (uint32_t)spec->narrays;
     for (size_t i = 0; i < spec->narrays; i++) {

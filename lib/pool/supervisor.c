@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -67,8 +68,15 @@ struct sup {
     pid_t owner_pid;
     int sigchld;                          /* signalfd without pidfds, or -1 */
     struct sharr__child w[SHARR_POOL_MAX_WORKERS];
+    sigset_t host_ignored;                /* SIG_IGN in the caller */
     bool stopping;
 };
+
+/* What the supervisor ignores beyond the caller's own SIG_IGN: signals a
+ * terminal or a process-group kill sends to the whole job, which are for
+ * the caller to handle (the supervisor dies with the caller anyway). */
+static const int sup_ignores[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP,
+                                  SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
 
 /* ---- a child process: its pidfd, or only its pid ---- */
 
@@ -136,27 +144,48 @@ static void describe_death(const siginfo_t *si, char *buf, size_t size)
         snprintf(buf, size, "exited with status %d", si->si_status);
 }
 
-/* Keep 0, 1, 2 and the fds in keep[] (sorted, n of them); close the rest. */
+/* Keep 0, 1, 2 and the fds in keep[] (sorted, n of them, negative ones
+ * ignored); close the rest.  Without close_range (Linux < 5.9), walk
+ * /proc/self/fd. */
 static void close_other_fds(const int *keep, int n)
 {
     unsigned from = 3;
+    bool ok = true;
+
     for (int k = 0; k < n; k++) {
         if (keep[k] < 0)
             continue;
         if ((unsigned)keep[k] > from)
-            close_range(from, (unsigned)keep[k] - 1, 0);
+            ok = ok && close_range(from, (unsigned)keep[k] - 1, 0) == 0;
         if ((unsigned)keep[k] + 1 > from)
             from = (unsigned)keep[k] + 1;
     }
-    close_range(from, ~0u, 0);
+    ok = ok && close_range(from, ~0u, 0) == 0;
+    if (ok)
+        return;
+    for (int pass = 0; pass < 2; pass++) { /* closing changes the listing */
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        if (!d)
+            return;
+        while ((e = readdir(d)) != NULL) {
+            int fd = atoi(e->d_name), kept = fd <= 2 || fd == dirfd(d);
+            for (int k = 0; k < n; k++)
+                kept |= fd == keep[k];
+            if (e->d_name[0] != '.' && !kept)
+                close(fd);
+        }
+        closedir(d);
+    }
 }
 
 static int fork_worker(struct sup *s, int i, uint32_t seen)
 {
     struct worker_slot *slot = &s->sh->slots[i];
-    pid_t pid;
+    pid_t self = getpid(), pid;
     int err;
 
+    atomic_store(&slot->pid, -1);
     atomic_store(&slot->block, BLOCK_NONE);
     atomic_store(&slot->active, 0);
     atomic_store(&slot->state, W_STARTING);
@@ -166,12 +195,16 @@ static int fork_worker(struct sup *s, int i, uint32_t seen)
     if (pid == 0) {
         int keep[] = {s->c->evfd};
         sigset_t none;
-        signal(SIGTERM, SIG_DFL); /* only the supervisor ignores these */
-        signal(SIGHUP, SIG_DFL);
+        /* Only the supervisor ignores these; workers ignore SIGINT (and
+         * what the caller ignored), as the pool always did. */
+        for (size_t k = 0; k < sizeof sup_ignores / sizeof *sup_ignores; k++)
+            if (sup_ignores[k] != SIGINT &&
+                !sigismember(&s->host_ignored, sup_ignores[k]))
+                signal(sup_ignores[k], SIG_DFL);
         sigemptyset(&none);       /* SIGCHLD is blocked without pidfds */
         sigprocmask(SIG_SETMASK, &none, NULL);
         close_other_fds(keep, 1);
-        sharr__worker_main(s->c, i, seen);
+        sharr__worker_main(s->c, i, seen, self);
     }
     if ((err = child_track(pid, &s->w[i])) < 0) {
         siginfo_t si;
@@ -208,6 +241,7 @@ static void on_death(struct sup *s, int i)
     int64_t block = atomic_load(&slot->block);
     uint32_t state = atomic_load(&slot->state);
 
+    atomic_store(&slot->pid, -1); /* before the pid can be reused */
     child_reap(&s->w[i], &si);
     describe_death(&si, why, sizeof why);
     if (block >= 0) {
@@ -221,11 +255,9 @@ static void on_death(struct sup *s, int i)
         snprintf(msg, sizeof msg, "worker %d (pid %d) %s %s", i, (int)pid,
                  why, state == W_READY ? "between blocks" : "while starting");
     }
-    snprintf(slot->death_msg, sizeof slot->death_msg, "%s", msg);
     if (atomic_load(&slot->active))
         sharr__record_error(s->sh, SHARR_EWORKER,
                             block >= 0 ? (size_t)block : 0, msg);
-    atomic_fetch_add(&slot->deaths, 1);
     /* Workers leave by themselves on the shutdown flag of a destroy. */
     s->stopping = s->stopping || atomic_load(&s->sh->shutdown);
     if (state == W_INIT_FAILED)
@@ -241,8 +273,8 @@ static void on_death(struct sup *s, int i)
         int err = fork_worker(s, i, JOIN_ANY);
         if (err < 0) {
             atomic_store(&slot->state, W_EMPTY);
-            set_broken(s, err, "worker %d could not be replaced: fork: %s", i,
-                       strerror(-err));
+            set_broken(s, SHARR_EWORKER, "worker %d could not be replaced: "
+                       "fork: %s", i, strerror(-err));
         }
     }
     sharr__notify(s->c->evfd);
@@ -298,9 +330,12 @@ static void on_command(struct sup *s)
         sup_exit(s, 0); /* the caller is gone */
     if (n != (ssize_t)sizeof m)
         return;
-    if (m.op == CMD_KILL && m.worker >= 0 && m.worker < s->c->nworkers &&
-        atomic_load(&s->sh->slots[m.worker].gen) == m.gen)
-        child_kill(&s->w[m.worker]);
+    if (m.op == CMD_KILL) {
+        if (m.worker >= 0 && m.worker < s->c->nworkers &&
+            atomic_load(&s->sh->slots[m.worker].gen) == m.gen)
+            child_kill(&s->w[m.worker]);
+        atomic_fetch_add(&s->sh->kills_done, 1); /* carried out or moot */
+    }
     else if (m.op == CMD_SHUTDOWN)
         sup_exit(s, m.grace);
     else if (m.op == CMD_TERMINATE)
@@ -315,17 +350,20 @@ static void clean_slate(struct sup *s)
     int keep[3] = {s->owner, s->cmd, s->c->evfd}; /* -1 sorts first */
 
     /* Signals are blocked since before the fork (sharr__sup_start), so no
-     * handler of the caller's runs here before it is reset. */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL); /* glibc's internal signals say EINVAL */
-    /* Ctrl-C and a SIGTERM or SIGHUP sent to the whole process group are
-     * for the caller to handle: workers ignore SIGINT (they inherit that),
-     * and the supervisor, which dies with the caller anyway, ignores all
-     * three so that a caller cleaning up after one keeps its pool. */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
+     * handler of the caller's runs here before it is reset.  As at exec:
+     * handled signals go back to the default, ignored ones stay ignored. */
+    sigemptyset(&s->host_ignored);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction old;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old))
+            continue; /* glibc's internal signals say EINVAL */
+        if (old.sa_handler == SIG_IGN)
+            sigaddset(&s->host_ignored, sig);
+        else if (old.sa_handler != SIG_DFL)
+            signal(sig, SIG_DFL);
+    }
+    for (size_t k = 0; k < sizeof sup_ignores / sizeof *sup_ignores; k++)
+        signal(sup_ignores[k], SIG_IGN);
     sigemptyset(&none);
     if (s->owner < 0) {
         /* No pidfds: deaths of workers come as SIGCHLD on a signalfd. */
@@ -375,7 +413,8 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
     for (int i = 0; i < c->nworkers; i++) {
         int err = fork_worker(&s, i, 0);
         if (err < 0) {
-            set_broken(&s, err, "fork of worker %d: %s", i, strerror(-err));
+            set_broken(&s, SHARR_EWORKER, "fork of worker %d: %s", i,
+                       strerror(-err));
             sharr__notify(c->evfd);
             break;
         }
@@ -423,7 +462,11 @@ int sharr__sup_start(const struct pool_conf *c, struct sharr__sup *s)
         err = sharr__fail_os(-errno, "pidfd_open of the caller");
         goto fail;
     }
-    fflush(NULL); /* a child must not flush the caller's buffers again */
+    /* A child must not write the caller's buffered output again.  Only
+     * stdout and stderr: fflush(NULL) would wait for the lock of a stream
+     * another thread is reading (stdin), and workers flush only these. */
+    fflush(stdout);
+    fflush(stderr);
     /* Blocked across the fork, so that no handler of ours runs in the
      * supervisor before it has reset them. */
     sigfillset(&all);
@@ -460,18 +503,26 @@ fail:
     return err;
 }
 
-static void send_cmd(const struct sharr__sup *s, const struct sup_cmd *m)
+/* The caller's end is non-blocking: a supervisor that does not read (it
+ * is stopped) makes this fail with EAGAIN instead of blocking the caller. */
+static int send_cmd(const struct sharr__sup *s, const struct sup_cmd *m)
 {
     ssize_t rc;
     do {
-        rc = send(s->cmd, m, sizeof *m, MSG_NOSIGNAL);
+        rc = send(s->cmd, m, sizeof *m, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (rc < 0 && errno == EINTR);
+    return rc == (ssize_t)sizeof *m ? 0 : -1;
 }
 
-void sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen)
+int sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen)
 {
     struct sup_cmd m = {CMD_KILL, i, gen, 0, 0};
-    send_cmd(s, &m);
+    return send_cmd(s, &m);
+}
+
+void sharr__sup_abandon(struct sharr__sup *s)
+{
+    child_kill(&s->proc);
 }
 
 int sharr__sup_waitfd(const struct sharr__sup *s, short *events)
@@ -492,9 +543,9 @@ void sharr__sup_stop(struct sharr__sup *s, bool graceful, double grace)
     if (s->proc.pid <= 0)
         return;
     fd.fd = sharr__sup_waitfd(s, &fd.events);
-    send_cmd(s, &m);
     /* It reaps its workers before it exits: wait for that, bounded. */
-    if (poll(&fd, 1, (int)((graceful ? grace : 0) * 1000) + 2000) <= 0 &&
+    if ((send_cmd(s, &m) < 0 ||
+         poll(&fd, 1, (int)((graceful ? grace : 0) * 1000) + 2000) <= 0) &&
         (s->proc.pidfd >= 0 || !child_exited(&s->proc)))
         child_kill(&s->proc);
     child_reap(&s->proc, &si);

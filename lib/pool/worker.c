@@ -58,6 +58,9 @@ struct worker {
     struct cache_entry cache[CACHE_SIZE];
     uint64_t tick;            /* jobs started */
     bool slept;               /* slept since the last sweep of the cache */
+    double swept;             /* when the cache was last swept */
+    sharr_array *arrays[SHARR_JOB_MAX_ARRAYS]; /* this job's, once attached */
+    bool attached;
 };
 
 void sharr__notify(int evfd)
@@ -80,9 +83,17 @@ void sharr__record_error(struct pool_shared *sh, int code, size_t b,
     atomic_store(&sh->abort, 1);
 }
 
+/* Only stdout and stderr: other FILEs were the caller's at pool creation,
+ * and their fds are closed here (their numbers may be reused since). */
+static void flush_stdio(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+}
+
 __attribute__((noreturn)) static void worker_exit(struct worker *w, int st)
 {
-    fflush(NULL);
+    flush_stdio();
     for (int i = 0; i < CACHE_SIZE; i++)
         sharr_array_close(w->cache[i].a);
     sharr__child_exit(st);
@@ -96,10 +107,12 @@ static void cache_drop(struct cache_entry *e)
     memset(e, 0, sizeof *e);
 }
 
-/* Close the entries not used by the previous job whose segment lost its
- * name: a removed array must not stay pinned in /dev/shm by a worker. */
+/* Close the entries whose segment lost its name (one lstat each): a removed
+ * array must not stay pinned in /dev/shm by a worker. */
 static void cache_sweep(struct worker *w)
 {
+    w->swept = sharr__now();
+    w->slept = false;
     for (int i = 0; i < CACHE_SIZE; i++) {
         struct cache_entry *e = &w->cache[i];
         if (e->a && sharr__array_unlinked(e->a))
@@ -124,8 +137,8 @@ static int attach(struct worker *w, const struct job_array *ja,
             strcmp(sharr_array_name(c->a), ja->name) == 0)
             e = c;
         else if (c->used != w->tick &&
-                 (!victim || !c->a || (victim->a && c->used < victim->used)))
-            victim = c;
+                 (!victim || (victim->a && (!c->a || c->used < victim->used))))
+            victim = c; /* the first empty entry, else the least recent */
     }
     if (e && memcmp(e->id, ja->id, 16) == 0) {
         e->used = w->tick;
@@ -180,10 +193,8 @@ static void run_block(struct worker *w, const struct job_desc *d,
     /* What the kernel printed reaches a redirected stdout before the caller
      * learns that the block is done (__fpending is a load, not a call into
      * the stdio lock). */
-    if (__fpending(stdout) || __fpending(stderr)) {
-        fflush(stdout);
-        fflush(stderr);
-    }
+    if (__fpending(stdout) || __fpending(stderr))
+        flush_stdio();
     if (rc != 0) {
         const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
                                                : sharr_strerror(rc);
@@ -199,17 +210,37 @@ static void run_block(struct worker *w, const struct job_desc *d,
 /* Count a finished (or skipped) batch of blocks and wake a sleeping caller
  * when the job is complete, after every block if it wants progress, and
  * after every block of an aborted job (the caller then waits for the last
- * block in progress, not for the count). */
+ * block in progress, not for the count).  A block that ran is counted while
+ * the worker's `block` still names it, so a caller that sees no worker in
+ * a block also sees every count. */
 static void finish_blocks(struct worker *w, const struct job_desc *d,
-                          uint64_t n, bool skipped)
+                          uint64_t n, bool ran)
 {
     struct pool_shared *sh = w->sh;
-    if (skipped)
-        atomic_fetch_add(&sh->skipped, n);
+    if (ran)
+        atomic_fetch_add(&sh->ran, n);
     uint64_t done = atomic_fetch_add(&sh->done, n) + n;
     if ((done == d->nblocks || d->notify_each || atomic_load(&sh->abort))
         && atomic_load(&sh->caller_sleeping))
         sharr__notify(w->c->evfd);
+}
+
+/* The job's arrays, attached at the first block this worker claims (a
+ * replacement joining a job that is over never touches them). */
+static bool attach_all(struct worker *w, const struct job_desc *d, size_t b)
+{
+    int err = 0;
+
+    if (w->attached)
+        return true;
+    for (size_t i = 0; i < d->narrays && err == 0; i++)
+        err = attach(w, &d->arrays[i], &w->arrays[i]);
+    if (err < 0) {
+        sharr__record_error(w->sh, err, b, sharr_errmsg());
+        return false;
+    }
+    w->attached = true;
+    return true;
 }
 
 /* Claim the next block for this worker: `b` for a static share, the next
@@ -225,65 +256,67 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
             *b = atomic_fetch_add(&sh->next_block, 1);
         if (*b < d->nblocks) {
             atomic_store(&w->slot->block, (int64_t)*b);
-            return true;
+            if (attach_all(w, d, (size_t)*b))
+                return true;
+            if (!d->claim_static) /* a static share is counted by its loop */
+                finish_blocks(w, d, 1, false);
         }
     }
     atomic_store(&w->slot->block, BLOCK_NONE);
     return false;
 }
 
+/* Run claimed block b, count it, then leave it. */
+static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
+{
+    run_block(w, d, w->arrays, (size_t)b);
+    finish_blocks(w, d, 1, true);
+    atomic_store(&w->slot->block, BLOCK_NONE);
+}
+
 static void run_static(struct worker *w, const struct job_desc *d,
-                       sharr_array **arrays, uint32_t seq)
+                       uint64_t job)
 {
     size_t n = d->nworkers;
     uint64_t b = (uint64_t)w->id;
 
     /* A replacement joining a job must not run a share that an earlier
      * incarnation of this slot took (only one incarnation lives at once). */
-    if (atomic_load(&w->slot->claimed_seq) == seq)
+    if (atomic_load(&w->slot->claimed_job) == job)
         return;
-    atomic_store(&w->slot->claimed_seq, seq);
+    atomic_store(&w->slot->claimed_job, job);
     for (; b < d->nblocks; b += n) {
         if (!claim(w, d, &b)) {
-            finish_blocks(w, d, (d->nblocks - b + n - 1) / n, true);
+            if (b < d->nblocks)
+                finish_blocks(w, d, (d->nblocks - b + n - 1) / n, false);
             return;
         }
-        run_block(w, d, arrays, b);
-        atomic_store(&w->slot->block, BLOCK_NONE);
-        finish_blocks(w, d, 1, false);
+        do_block(w, d, b);
     }
 }
 
-static void run_job(struct worker *w, uint32_t seq)
+static void run_job(struct worker *w, uint64_t job)
 {
     const struct job_desc *d = &w->sh->desc;
     struct pool_shared *sh = w->sh;
-    sharr_array *arrays[SHARR_JOB_MAX_ARRAYS];
     uint64_t b = 0;
-    int err = 0;
 
     w->tick++;
-    if (w->slept) {
-        w->slept = false;
+    w->attached = false;
+    /* Removed arrays are let go of at a job's start, at most once a
+     * millisecond (an lstat per cached array), and whenever idle. */
+    if (w->slept || sharr__now() - w->swept > 1e-3)
         cache_sweep(w);
-    }
-    for (size_t i = 0; i < d->narrays && err == 0; i++)
-        err = attach(w, &d->arrays[i], &arrays[i]);
-    if (err < 0)
-        sharr__record_error(sh, err, 0, sharr_errmsg());
     if (d->claim_static) {
-        run_static(w, d, arrays, seq);
+        run_static(w, d, job);
         return;
     }
-    while (claim(w, d, &b)) {
-        run_block(w, d, arrays, b);
-        atomic_store(&w->slot->block, BLOCK_NONE);
-        finish_blocks(w, d, 1, false);
-    }
+    while (claim(w, d, &b))
+        do_block(w, d, b);
     if (atomic_load(&sh->abort)) {
         b = atomic_exchange(&sh->next_block, d->nblocks);
         if (b < d->nblocks)
-            finish_blocks(w, d, d->nblocks - b, true);
+            finish_blocks(w, d, d->nblocks - b, false);
     }
 }
 
@@ -308,7 +341,7 @@ static uint32_t wait_for_job(struct worker *w)
         /* Idle: give back the memory of arrays removed meanwhile, now and
          * at each wake-up (at least once a second), so no job is slowed. */
         cache_sweep(w);
-        w->slept = true;
+        w->slept = true; /* sweep again at the next job: time passed */
         atomic_fetch_add(&sh->sleepers, 1);
         if (atomic_load(&sh->job_seq) == v)
             futex_wait(&sh->job_seq, v, 1.0);
@@ -338,17 +371,21 @@ static void set_up(struct worker *w)
         sharr__errmsg_clear();
         int rc = o->init(w->id, o->init_arg);
         if (rc != 0) {
-            w->slot->init_error = rc < 0 ? rc : SHARR_EINVAL;
             snprintf(w->slot->init_msg, sizeof w->slot->init_msg, "%s",
                      sharr_errmsg()[0] ? sharr_errmsg() : sharr_strerror(rc));
             atomic_store(&w->slot->state, W_INIT_FAILED);
             sharr__notify(w->c->evfd);
             worker_exit(w, 1);
         }
+        /* An initializer that changed uid or gid cleared PDEATHSIG. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != w->parent)
+            worker_exit(w, 0);
     }
 }
 
-void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen)
+void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
+                        pid_t parent)
 {
     struct worker w;
 
@@ -357,7 +394,7 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen)
     w.sh = c->sh;
     w.slot = &c->sh->slots[id];
     w.id = id;
-    w.parent = getppid();
+    w.parent = parent; /* not getppid(): it may have died already */
     w.seen = seen;
     /* Before READY: the caller may read the pid as soon as it sees READY,
      * and the supervisor stores it only when fork() returns there. */
@@ -375,8 +412,8 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen)
         w.seen = v;
         if (atomic_load(&w.sh->shutdown))
             worker_exit(&w, 0);
-        run_job(&w, v);
-        fflush(NULL);
+        run_job(&w, w.sh->job_no);
+        flush_stdio();
         atomic_store(&w.slot->active, 0);
     }
 }
