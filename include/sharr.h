@@ -724,6 +724,18 @@ typedef struct sharr_save_opts {
                                  (a crash of the saver never hurts the
                                  target either way) */
     sharr_run_opts run;
+    int append;               /* 1: HDF5 only: add the dataset to the
+                                 existing file in place, without copying it
+                                 (see "Appending" below) */
+    int force_hardlinks;      /* 1: save even if the target has several hard
+                                 links; the other names keep the old file */
+    double lock_wait;         /* seconds to wait while another process
+                                 holds the target's HDF5 lock; 0: the value
+                                 of $SHARR_LOCK_WAIT, else 5; < 0: no wait;
+                                 INFINITY: for ever */
+    void (*waiting)(const char *file, double lock_wait, void *ctx);
+    void *waiting_ctx;        /* waiting(), if set, is called once when a
+                                 save starts to wait for the lock */
 } sharr_save_opts;
 
 /* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset
@@ -775,6 +787,27 @@ SHARR_API int sharr_npy_load(const char *path, const char *name,
  * opts are used.  @return 0, SHARR_EEXIST (no force), or an OS error. */
 SHARR_API int sharr_npy_save(const sharr_array *a, const char *path,
                              const sharr_save_opts *opts);
+
+/* sharr_save_remove_temps() : unlink the temporary files of the saves that
+ * threads of this process are running (never those of a parent it was
+ * forked from).  Async-signal-safe: call it from a SIGINT/SIGTERM/SIGHUP
+ * handler before the process dies, so that an interrupted save leaves
+ * nothing beside its target (the save itself then fails).  The sharr tool
+ * does this; a program that links sharr and handles signals should too. */
+SHARR_API void sharr_save_remove_temps(void);
+
+/* sharr_save_gc() : remove from directory `dir` the temporary files that
+ * saves killed before their end left beside their targets
+ * (".NAME.sharr-PID-START-PIDNS-BOOT-RANDOM.tmp").  Only regular files of
+ * the calling user, whose saver ran in this boot and PID namespace and is
+ * gone (pid and start time); any other is kept.  Every save does this in
+ * its target's directory.  With dry_run nothing is removed.  If `removed`
+ * is not NULL, calls removed(path, ctx) for each.
+ * @return the number of files removed (or that would be), or the error of
+ * opening `dir`. */
+SHARR_API int sharr_save_gc(const char *dir, int dry_run,
+                            void (*removed)(const char *path, void *ctx),
+                            void *ctx);
 
 #ifdef __cplusplus
 }
