@@ -317,10 +317,14 @@ int cmd_rm(int argc, char **argv)
 }
 
 static const char gc_usage[] =
-    "Usage: sharr gc [--dry-run]\n\n"
+    "Usage: sharr gc [--dry-run]\n"
+    "       sharr gc [--dry-run] DIR...\n\n"
     "Remove your temporary arrays whose owner process is gone, and the\n"
     "hidden remains of creations that were interrupted (their creator died\n"
     "before finishing).\n"
+    "With DIR: instead, remove from each directory DIR the temporary files\n"
+    "(.NAME.sharr-...tmp) of saves that were killed: only yours, and only\n"
+    "if the saver ran in this PID namespace since this boot and is gone.\n"
     "Prints each name removed.  Arrays of other users are never touched.\n\n"
     "      --dry-run   only print what would be removed\n"
     "  -h, --help      show this help\n";
@@ -339,9 +343,10 @@ int cmd_gc(int argc, char **argv)
 
     if ((n = cli_options(argc, argv, lo, gc_usage)) >= 0)
         return n;
-    if (optind != argc)
-        return cli_usage("unexpected argument '%s'", argv[optind]);
-    if ((n = sharr_gc(dry, print_removed, &dry)) < 0)
+    for (int i = optind; i < argc; i++)
+        if ((n = sharr_save_gc(argv[i], dry, print_removed, &dry)) < 0)
+            return cli_fail(n);
+    if (optind == argc && (n = sharr_gc(dry, print_removed, &dry)) < 0)
         return cli_fail(n);
     return EXIT_OK;
 }
