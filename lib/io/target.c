@@ -54,6 +54,12 @@ static void self_saver(struct saver *s)
 
     memset(s, 0, sizeof *s);
     s->pid = (long)getpid();
+    snprintf(s->boot, sizeof s->boot, "00000000");
+    /* A /proc of another PID namespace (unshare -p without a new mount)
+     * numbers processes differently: then nothing can be judged. */
+    n = readlink("/proc/self", buf, sizeof buf - 1);
+    if (n <= 0 || (buf[n] = '\0', strtol(buf, NULL, 10) != s->pid))
+        return;
     s->start = sharr__proc_start(getpid());
     n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
     if (n > 0) {
@@ -61,11 +67,10 @@ static void self_saver(struct saver *s)
         if (sscanf(buf, "pid:[%llu]", &s->pidns) != 1)
             s->pidns = 0;
     }
-    snprintf(s->boot, sizeof s->boot, "00000000");
     fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        if (read(fd, buf, 8) == 8 &&
-            strspn(buf, "0123456789abcdef") >= 8)
+        if (read(fd, buf, 8) == 8 && (buf[8] = '\0', true) &&
+            strspn(buf, "0123456789abcdef") == 8)
             memcpy(s->boot, buf, 8);
         close(fd);
     }
