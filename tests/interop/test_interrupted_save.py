@@ -8,6 +8,12 @@ contiguous and chunked + gzip.  After every kill the target must be either
 absent / as before, or complete and correct, as h5py reads it; the staging
 segments of killed saves must be gone (their guardian removes them).
 
+Then the temporary files (issue 7): a save interrupted by SIGINT (to its
+process group, as Ctrl-C), SIGTERM or SIGHUP leaves none beside its target;
+one SIGKILLed leaves one, which `sharr gc DIR` and the next save into the
+directory remove, while temporaries of live savers, of other PID
+namespaces, of another boot or of another user stay.
+
     /usr/bin/python3 tests/interop/test_interrupted_save.py /path/to/sharr [N]
 """
 import glob
@@ -81,6 +87,119 @@ def dataset_state(path, dset, want):
         return "CORRUPT: %s" % e
 
 
+def temporaries(d):
+    return sorted(n for n in os.listdir(d) if ".sharr-" in n)
+
+
+def signalled_save(name, target, sig, after, group):
+    """A save into `target` that gets `sig` after `after` seconds (sent to
+    its process group, as a terminal's Ctrl-C does, or to it alone)."""
+    p = subprocess.Popen([SHARR, "save", name, target, "-j", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    time.sleep(after)
+    if group:
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
+    return p.wait()
+
+
+def signals_remove_the_temporary(name, rng, rounds):
+    d = os.path.join(TMP, "signals")
+    os.mkdir(d)
+    big = os.path.join(d, "big.h5")
+    subprocess.run([SHARR, "save", name, big + ":/d0"], check=True)
+    span = 1.3 * timed_save(name, big + ":/calib", False)
+    interrupted = 0
+    for r in range(rounds):
+        for sig, group in ((signal.SIGINT, True), (signal.SIGTERM, False),
+                           (signal.SIGHUP, False)):
+            rc = signalled_save(name, big + ":/s%d_%d" % (r, sig), sig,
+                                rng.uniform(0.05, span), group)
+            interrupted += rc == -sig
+            check(rc in (0, -sig), "save got %s: exit %d" % (sig.name, rc))
+            left = temporaries(d)
+            check(not left, "%s left %s" % (sig.name, left))
+            for n in left:
+                os.unlink(os.path.join(d, n))
+    check(interrupted >= rounds, "only %d saves were interrupted"
+          % interrupted)
+    return interrupted
+
+
+def killed_leaving_a_temporary(name, target, d):
+    """SIGKILL a save once its temporary exists; the temporary's name."""
+    before = set(temporaries(d))
+    p = subprocess.Popen([SHARR, "save", name, target, "-j", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(2000):
+        if set(temporaries(d)) - before:
+            break
+        time.sleep(0.001)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    left = sorted(set(temporaries(d)) - before)
+    check(len(left) == 1, "a SIGKILLed save left %s" % left)
+    return left[0] if left else None
+
+
+def own_start_time():
+    with open("/proc/self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def fake_temporaries(d):
+    """Temporaries of savers that cannot be judged gone: {name: why}."""
+    ns = int(os.readlink("/proc/self/ns/pid")[5:-1])
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read()[:8]
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    fmt = ".x.h5.sharr-%d-%d-%d-%s-%016x.tmp"
+    keep = {fmt % (os.getpid(), own_start_time(), ns, boot, 1): "alive",
+            fmt % (dead.pid, 1, ns + 1, boot, 2): "other PID namespace",
+            fmt % (dead.pid, 1, ns, "%08x" % (int(boot, 16) ^ 1), 3):
+                "other boot",
+            fmt % (dead.pid, 1, ns, boot, 4): "another user's",
+            ".x.h5.sharr-%d-0.tmp" % dead.pid: "old format"}
+    gone = fmt % (dead.pid, 1, ns, boot, 5)
+    for n in list(keep) + [gone]:
+        with open(os.path.join(d, n), "w") as f:
+            f.write("x")
+    os.chown(os.path.join(d, fmt % (dead.pid, 1, ns, boot, 4)), 65534, 65534)
+    return keep, gone
+
+
+def killed_temporaries_are_removed_later(name):
+    d = os.path.join(TMP, "killed")
+    os.mkdir(d)
+    big = os.path.join(d, "big.h5")
+    subprocess.run([SHARR, "save", name, big + ":/d0"], check=True)
+    left = killed_leaving_a_temporary(name, big + ":/k1", d)
+    r = subprocess.run([SHARR, "gc", "--dry-run", d], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "would remove %s/%s" % (d, left) in r.stdout,
+          "gc --dry-run DIR: %d %s %s" % (r.returncode, r.stdout, r.stderr))
+    check(temporaries(d) == [left], "gc --dry-run removed something")
+    keep, gone = fake_temporaries(d)
+    r = subprocess.run([SHARR, "gc", d], capture_output=True, text=True)
+    check(r.returncode == 0 and "removed %s/%s" % (d, left) in r.stdout and
+          "removed %s/%s" % (d, gone) in r.stdout,
+          "gc DIR: %d %s %s" % (r.returncode, r.stdout, r.stderr))
+    check(temporaries(d) == sorted(keep),
+          "gc DIR kept %s, not just %s" % (temporaries(d), sorted(keep)))
+    # The next save into the directory removes a killed save's temporary.
+    left = killed_leaving_a_temporary(name, big + ":/k2", d)
+    subprocess.run([SHARR, "save", name, os.path.join(d, "other.npy")],
+                   check=True)
+    check(temporaries(d) == sorted(keep),
+          "the next save left %s" % [n for n in temporaries(d)
+                                     if n not in keep])
+    for n in keep:
+        os.unlink(os.path.join(d, n))
+
+
 def main():
     rng = random.Random(1234)
     name = PREFIX + "a"
@@ -152,11 +271,14 @@ def main():
         hidden = [p for p in glob.glob("/dev/shm/sharr..new.*")
                   if not os.path.exists("/proc/" + p.split(".")[3])]
         check(not hidden, "hidden builds of killed saves left: %s" % hidden)
+        signalled = signals_remove_the_temporary(name, rng, max(2, ROUNDS // 5))
+        killed_temporaries_are_removed_later(name)
     finally:
         subprocess.run([SHARR, "rm", name], stderr=subprocess.DEVNULL)
         shutil.rmtree(TMP, ignore_errors=True)
-    print("interrupted save and load: %d kills, outcomes %s"
-          % (5 * ROUNDS, outcomes))
+    print("interrupted save and load: %d kills, outcomes %s; %d saves "
+          "interrupted by SIGINT/SIGTERM/SIGHUP" % (5 * ROUNDS, outcomes,
+                                                    signalled))
     return report("interrupted save")
 
 
