@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,20 @@
 #define DEFAULT_LOCK_WAIT 5.0   /* seconds */
 #define BASE_IN_TEMP 96         /* bytes of the target's name in a temp's */
 #define TEMPS_MAX 16
+
+/* A failure of the file system: the detail, then strerror's words (these
+ * are files, not arrays: "No such file or directory"). */
+__attribute__((format(printf, 2, 3)))
+static int file_fail(int code, const char *fmt, ...)
+{
+    char msg[PATH_MAX + 256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return sharr__fail(code, "%s: %s", msg, strerror(-code));
+}
 
 /* ---- who a saver is ---- */
 
@@ -166,7 +181,7 @@ int sharr_save_gc(const char *dir, int dry_run,
     int n = 0;
 
     if (!(d = opendir(dir)))
-        return sharr__fail_os(-errno, "%s", dir);
+        return file_fail(-errno, "%s", dir);
     self_saver(&self);
     while ((e = readdir(d)) != NULL) {
         /* Only our own regular files: a link or another user's file is
@@ -206,7 +221,7 @@ static int resolve_new(struct sharr__target *t, const char *file)
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file + 1) : 1,
              slash ? file : ".");
     if (!realpath(dir, t->dir))
-        return sharr__fail_os(-errno, "%s", dir);
+        return file_fail(-errno, "%s", dir);
     if ((size_t)snprintf(t->path, sizeof t->path, "%s/%s",
                          strcmp(t->dir, "/") ? t->dir : "",
                          slash ? slash + 1 : file) >= sizeof t->path)
@@ -226,7 +241,7 @@ static int resolve(struct sharr__target *t, const char *file)
                            file ? file : "");
     if (lstat(file, &st) < 0) {
         if (errno != ENOENT)
-            return sharr__fail_os(-errno, "%s", file);
+            return file_fail(-errno, "%s", file);
         return resolve_new(t, file);
     }
     if (!realpath(file, t->path))
@@ -235,9 +250,9 @@ static int resolve(struct sharr__target *t, const char *file)
                                  "missing file: a save writes into the file "
                                  "a link points to; create it or remove the "
                                  "link", file)
-                   : sharr__fail_os(-errno, "%s", file);
+                   : file_fail(-errno, "%s", file);
     if (stat(t->path, &t->st) < 0)
-        return sharr__fail_os(-errno, "%s", t->path);
+        return file_fail(-errno, "%s", t->path);
     if (!S_ISREG(t->st.st_mode))
         return sharr__fail(SHARR_EINVAL, "%s is not a regular file", file);
     t->exists = true;
@@ -305,7 +320,7 @@ static int wait_lock(const struct sharr__target *t, int fd,
         if (errno == EINTR)
             continue;
         if (errno != EWOULDBLOCK)
-            return sharr__fail_os(-errno, "locking %s", t->path);
+            return file_fail(-errno, "locking %s", t->path);
         double left = start + wait - now_seconds();
         if (left <= 0)
             return busy(t, fd, now_seconds() - start);
@@ -342,7 +357,7 @@ static int lock_target(struct sharr__target *t, const sharr_save_opts *o)
             return 0;
         }
         if (fd < 0)
-            return sharr__fail_os(fd, "%s", t->path);
+            return errno = -fd, file_fail(-errno, "%s", t->path);
         if ((err = wait_lock(t, fd, o, start, wait)) < 0) {
             close(fd);
             return err;
@@ -419,7 +434,7 @@ static int copy_into(const struct sharr__target *t, int out)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return sharr__fail_os(n < 0 ? -errno : SHARR_EIO, "copying %s",
+            return file_fail(n < 0 ? -errno : SHARR_EIO, "copying %s",
                                   t->path);
         left -= n;
     }
@@ -439,7 +454,7 @@ int sharr__target_temp(struct sharr__target *t, bool copy, int *fd_out)
     fd = open(t->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
               t->exists ? 0600 : 0666);
     if (fd < 0) {
-        err = sharr__fail_os(-errno, "%s", t->tmp);
+        err = file_fail(-errno, "%s", t->tmp);
         temps_drop(&t->slot);
         t->tmp[0] = '\0'; /* not ours: never unlink it */
         return err;
@@ -454,7 +469,7 @@ int sharr__target_temp(struct sharr__target *t, bool copy, int *fd_out)
     }
     if ((copy && t->exists && t->lock_fd >= 0 &&
          (err = copy_into(t, fd)) < 0) ||
-        (fstat(fd, &st) < 0 && (err = sharr__fail_os(-errno, "%s",
+        (fstat(fd, &st) < 0 && (err = file_fail(-errno, "%s",
                                                      t->tmp)) < 0)) {
         close(fd);
         return err;
@@ -475,7 +490,7 @@ static int sync_path(const char *path, int flags)
     int fd = open(path, flags | O_CLOEXEC), err = 0;
 
     if (fd < 0 || fsync(fd) < 0)
-        err = sharr__fail_os(-errno, "syncing %s", path);
+        err = file_fail(-errno, "syncing %s", path);
     if (fd >= 0)
         close(fd);
     return err;
@@ -508,7 +523,7 @@ int sharr__target_commit(struct sharr__target *t, bool sync, bool replace)
     if (err == -EEXIST && !replace)
         return SHARR__TARGET_TAKEN;
     if (err < 0)
-        return sharr__fail_os(err, "renaming %s to %s", t->tmp, t->path);
+        return file_fail(err, "renaming %s to %s", t->tmp, t->path);
     t->tmp[0] = '\0';
     temps_drop(&t->slot);
     if (sync && (err = sync_path(t->dir, O_RDONLY | O_DIRECTORY)) < 0)
