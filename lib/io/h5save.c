@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "h5io.h"
+#include "h5ordered.h"
 #include "target.h"
 
 #include <zlib.h>
@@ -37,6 +38,8 @@ struct save_arg {
     uint64_t file_dev;         /* the inode where.file must name */
     uint64_t file_ino;
     int fresh;                 /* where.file is empty: create an HDF5 file */
+    int append;                /* where.file is the target: h5ordered.c */
+    int sync;
     char tmp_link[128];        /* dataset name while it is written */
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM];
@@ -181,14 +184,15 @@ static int drop_partial(hid_t f, const struct save_arg *a)
 /* Open (or, fresh, create) the file a save writes, in a kernel.  The path
  * must still name the inode the caller made or locked, never something put
  * there since, and HDF5 opens that inode through /proc/self/fd, not the
- * name.  HDF5's own file locking is off: the caller holds the target's
- * lock (a second flock here, on another open file, would conflict with
- * it).  Close with close_verified(). */
+ * name (an append: through h5ordered.c, on that fd).  HDF5's own file
+ * locking is off: the caller holds the target's lock (a second flock here,
+ * on another open file, would conflict with it).  Close with
+ * close_verified(). */
 static hid_t open_verified(const struct save_arg *a, bool fresh, int *fd)
 {
     char proc[64];
     struct stat st;
-    hid_t fapl, f = -1;
+    hid_t fapl = -1, f = -1;
 
     *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (*fd < 0 || fstat(*fd, &st) < 0) {
@@ -202,8 +206,11 @@ static hid_t open_verified(const struct save_arg *a, bool fresh, int *fd)
         goto fail;
     }
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", *fd);
-    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) >= 0 &&
-        H5Pset_file_locking(fapl, 0, 1) >= 0)
+    if (a->append)
+        f = (fapl = sharr__h5_ordered_fapl(*fd, a->sync != 0)) < 0
+                ? -1 : H5Fopen(a->where.file, H5F_ACC_RDWR, fapl);
+    else if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) >= 0 &&
+             H5Pset_file_locking(fapl, 0, 1) >= 0)
         f = fresh ? H5Fcreate(proc, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
                   : H5Fopen(proc, H5F_ACC_RDWR, fapl);
     if (fapl >= 0)
@@ -219,8 +226,11 @@ fail:
     return -1;
 }
 
+/* A failed append leaves the target as it was (h5ordered.c). */
 static int close_verified(hid_t f, int fd, const struct save_arg *a, int err)
 {
+    if (f >= 0 && err < 0)
+        sharr__h5_ordered_discard(f);
     if (f >= 0 && H5Fclose(f) < 0 && err == 0)
         err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close", a->where.file);
     if (fd >= 0)
@@ -663,6 +673,7 @@ static int save_args(const sharr_array *arr, const char *dset,
     a->shuffle = o->shuffle != 0;
     a->matlab = o->complex_matlab != 0;
     a->force = o->force != 0;
+    a->sync = o->sync != 0;
     a->write_data = !(o->gzip || o->shuffle);
     snprintf(a->source, sizeof a->source, "%s", sharr_array_name(arr));
     /* A fixed name: the save works on its own temporary file, and a name
@@ -686,6 +697,7 @@ static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
     sa->file_dev = append ? (uint64_t)t->st.st_dev : (uint64_t)t->tmp_dev;
     sa->file_ino = append ? (uint64_t)t->st.st_ino : (uint64_t)t->tmp_ino;
     sa->fresh = !t->exists;
+    sa->append = append;
     return 0;
 }
 

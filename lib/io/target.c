@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #define DEFAULT_LOCK_WAIT 5.0   /* seconds */
 #define BASE_IN_TEMP 96         /* bytes of the target's name in a temp's */
 #define TEMPS_MAX 16
+#define LOCKS_MAX 16
 
 /* A failure of the file system: the detail, then strerror's words (these
  * are files, not arrays: "No such file or directory"). */
@@ -166,6 +168,49 @@ void sharr_save_remove_temps(void)
         if (__atomic_load_n(&temps[i].state, __ATOMIC_ACQUIRE) == 2 &&
             temps[i].pid == self)
             unlink(temps[i].path);
+}
+
+/* ---- locks that a fork must not take along ---- */
+
+/* A forked child (a guardian, a user's child) shares our open file and so
+ * our flock: the lock would outlive this process's close() for as long as
+ * the child lives.  The child drops its copies at once (pthread_atfork). */
+static int locks[LOCKS_MAX]; /* fd + 1 of each lock held; 0: free */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void drop_locks_in_child(void)
+{
+    for (int i = 0; i < LOCKS_MAX; i++) {
+        int v = __atomic_exchange_n(&locks[i], 0, __ATOMIC_ACQ_REL);
+        if (v > 0)
+            close(v - 1);
+    }
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, drop_locks_in_child);
+}
+
+static void locks_add(int fd)
+{
+    pthread_once(&atfork_once, install_atfork);
+    for (int i = 0; i < LOCKS_MAX; i++) {
+        int free_slot = 0;
+        if (__atomic_compare_exchange_n(&locks[i], &free_slot, fd + 1, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return;
+    }
+}
+
+static void locks_drop(int fd)
+{
+    for (int i = 0; i < LOCKS_MAX; i++) {
+        int mine = fd + 1;
+        if (__atomic_compare_exchange_n(&locks[i], &mine, 0, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return;
+    }
 }
 
 /* ---- removal of temporaries of savers that are gone ---- */
@@ -358,17 +403,20 @@ static int lock_target(struct sharr__target *t, const sharr_save_opts *o)
         }
         if (fd < 0)
             return errno = -fd, file_fail(-errno, "%s", t->path);
+        locks_add(fd); /* before the lock: no fork may take it along */
         if ((err = wait_lock(t, fd, o, start, wait)) < 0) {
+            locks_drop(fd);
             close(fd);
             return err;
         }
+        t->lock_fd = fd;
         if (fstat(fd, &t->st) == 0 && stat(t->path, &named) == 0 &&
-            named.st_dev == t->st.st_dev && named.st_ino == t->st.st_ino) {
-            t->lock_fd = fd;
+            named.st_dev == t->st.st_dev && named.st_ino == t->st.st_ino)
             return S_ISREG(t->st.st_mode)
                        ? 0 : sharr__fail(SHARR_EINVAL, "%s is not a regular"
                                          " file", t->path);
-        }
+        t->lock_fd = -1;
+        locks_drop(fd);
         close(fd); /* renamed over while we waited: lock the new file */
     }
     return sharr__fail(SHARR_EBUSY, "%s keeps being replaced", t->path);
@@ -541,8 +589,10 @@ void sharr__target_close(struct sharr__target *t)
     temps_drop(&t->slot);
     /* After the unlink: nobody may lock the target while our temporary
      * of it still exists. */
-    if (t->lock_fd >= 0)
+    if (t->lock_fd >= 0) {
+        locks_drop(t->lock_fd);
         close(t->lock_fd);
+    }
     t->lock_fd = -1;
     errno = saved;
 }
