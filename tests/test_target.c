@@ -139,7 +139,8 @@ Test(target, a_held_lock_is_waited_for_bounded_then_ebusy_naming_the_file)
     clock_gettime(CLOCK_MONOTONIC, &b);
     sharr__target_close(&t);
     close(fd);
-    double took = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+    double took = (double)(b.tv_sec - a.tv_sec) +
+                  (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
     cr_assert_eq(err, SHARR_EBUSY);
     cr_assert(strstr(sharr_errmsg(), "held.h5 open for writing (HDF5 file "
                      "lock)"), "%s", sharr_errmsg());

@@ -19,8 +19,9 @@
  * leaves).  A kill before that phase leaves every old byte as it was; one
  * during it can still tear a group (at a page boundary of the one write,
  * or between the writes): documented in sharr.h.  An append that fails
- * discards its in-place writes and the file gets its old size back.  One process, one thread: a worker's kernel (or a caller
- * without pool) uses it for one H5Fopen..H5Fclose.
+ * discards its in-place writes and the file gets its old size back.  One
+ * process, one thread: a worker's kernel (or a caller without pool) uses
+ * it for one H5Fopen..H5Fclose.
  */
 #define _GNU_SOURCE
 #include "h5ordered.h"
