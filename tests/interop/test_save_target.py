@@ -24,7 +24,7 @@ import numpy as np
 from harness import Sharr, check, run_tests
 
 sharr = Sharr(sys.argv[1])
-PREFIX = "tt.%d." % os.getpid()
+PREFIX = "ti.%d.st." % os.getpid()
 TMP = tempfile.mkdtemp(prefix="sharr-target-")
 A = PREFIX + "a"
 WANT = np.arange(12.0).reshape(3, 4)
