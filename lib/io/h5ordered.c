@@ -220,8 +220,6 @@ static int apply(ordered_t *f)
                             f->p[i].addr) < 0)
                 return -1;
     }
-    if (f->eoa < f->old_eof && ftruncate(f->fd, (off_t)f->eoa) < 0)
-        return -1;
     return f->sync && fdatasync(f->fd) < 0 ? -1 : 0;
 }
 
@@ -351,8 +349,10 @@ static herr_t drv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl,
     return 0;
 }
 
-/* The file ends at the end-of-allocation address; it never shrinks below
- * its old size before the final phase (old bytes may still be needed). */
+/* The file ends at the end-of-allocation address, but never shrinks below
+ * its old size: HDF5 may have freed space at its end, but the old bytes
+ * stay until the final phase, and a kill may come first (HDF5 is content
+ * with a file longer than it needs). */
 static herr_t drv_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
 {
     ordered_t *f = (ordered_t *)file;

@@ -21,8 +21,15 @@ t "append creates the file" 0 '' '' -- "$SHARR" save "$S" "$SD/ap.h5:/one" --app
 t "append adds a dataset" 0 '' '' -- "$SHARR" save "$S" "$SD/ap.h5:/g/two" --append --gzip 1
 t "append: both datasets" 0 "^/g/two  float" '' -- "$SHARR" h5ls "$SD/ap.h5"
 t "append: the first dataset" 0 "^/one  float" '' -- "$SHARR" h5ls "$SD/ap.h5"
+sum_before=$(md5sum <"$SD/ap.h5")
 t "append refuses an existing dataset" 1 '' "already has /one: pass --force" \
     -- "$SHARR" save "$S" "$SD/ap.h5:/one" --append
+ok "a failed append leaves the file byte for byte" test "$(md5sum <"$SD/ap.h5")" = "$sum_before"
+head -c 5000 /dev/urandom >"$SD/junk.h5"
+sum_before=$(md5sum <"$SD/junk.h5")
+t "append to a file that is not HDF5" 1 '' "junk.h5: cannot open as an HDF5 file" \
+    -- "$SHARR" save "$S" "$SD/junk.h5:/x" --append
+ok "the file that is not HDF5 is untouched" test "$(md5sum <"$SD/junk.h5")" = "$sum_before"
 
 # HDF5's lock: flock(1) holds it as an HDF5 writer would.
 flock "$SD/ap.h5" sleep 1.5 &
