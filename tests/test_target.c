@@ -323,3 +323,30 @@ Test(target, a_filtered_append_leaves_the_file_unlocked_in_a_living_process)
     sharr_array_close(a);
     sharr_pool_destroy(pool);
 }
+
+/* Without a pool the kernels run in the caller, which holds the lock
+ * itself: HDF5 must not try to take it a second time. */
+Test(target, saves_and_appends_run_in_the_caller_without_a_pool)
+{
+    sharr_save_opts app = {.append = 1}, gz = {.append = 1, .gzip = 1};
+    size_t shape[2] = {16, 50}, n = 0;
+    sharr_h5_entry *list = NULL;
+    sharr_array *a;
+
+    cr_assert_eq(sharr_array_create(tu_name("nc"), SHARR_F64, 2, shape, NULL,
+                                    &a), 0);
+    cr_assert_eq(sharr_h5_save(NULL, a, path("nc.h5"), "/one", NULL), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_h5_save(NULL, a, path("nc.h5"), "/two", &app), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_h5_save(NULL, a, path("nc.h5"), "/g/three", &gz), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_h5_save(NULL, a, path("nc.h5"), "/four", NULL), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_h5_list(NULL, path("nc.h5"), &list, &n), 0, "%s",
+                 sharr_errmsg());
+    cr_assert_eq(n, 4);
+    sharr_h5_list_free(list);
+    cr_assert_not(locked_elsewhere(path("nc.h5")));
+    sharr_array_close(a);
+}
