@@ -202,7 +202,8 @@ static int apply(ordered_t *f)
 
     if (f->sync && fdatasync(f->fd) < 0)
         return -1;
-    qsort(f->p, f->n, sizeof *f->p, by_rank);
+    if (f->n)
+        qsort(f->p, f->n, sizeof *f->p, by_rank);
     for (; i < f->n && f->p[i].rank == 0; i++)
         if (pwrite_full(f->fd, f->p[i].buf, f->p[i].size, f->p[i].addr) < 0)
             return -1;
