@@ -667,7 +667,12 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * dataset, its class and why.  A dataset with no elements (null dataspace
  * or a zero-length dimension) is not an error but an empty result: no array
  * is made and the load returns SHARR_H5_EMPTY.  External raw data and
- * virtual-dataset sources resolve relative to the file's own directory.
+ * virtual-dataset sources resolve relative to the file's own directory,
+ * and a load refuses (SHARR_EACCES) a dataset reached through an external
+ * link, or whose external files or virtual sources (followed into their
+ * own files), lie anywhere else once symlinks and ".." are resolved, e.g.
+ * a file naming /etc/passwd as its raw data, unless
+ * sharr_load_opts.allow_external is set.
  *
  * With a pool, every HDF5 call runs in a worker: the caller never opens an
  * HDF5 handle (so nothing HDF5 holds is ever duplicated by fork), and a file
@@ -725,6 +730,10 @@ typedef struct sharr_load_opts {
                                  and shape) instead of creating one */
     sharr_create_opts create; /* for the new array (temp, mode, owner) */
     sharr_run_opts run;       /* schedule and progress of the read */
+    int allow_external;       /* 1: follow external links and read external
+                                 raw data and virtual-dataset sources
+                                 wherever they are (by default only inside
+                                 the file's directory) */
 } sharr_load_opts;
 
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
@@ -734,7 +743,9 @@ typedef struct sharr_load_opts {
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not
- * match), SHARR_EWORKER (HDF5 crashed the worker), or a create error. */
+ * match), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
+ * (external data outside the file's directory), SHARR_EWORKER (HDF5 crashed
+ * the worker), or a create error. */
 SHARR_API int sharr_h5_load(sharr_pool *pool, const char *file,
                             const char *dset, const char *name,
                             const sharr_load_opts *opts, sharr_array **out);
@@ -800,8 +811,10 @@ typedef struct sharr_h5_entry {
 } sharr_h5_entry;
 
 /* sharr_h5_list() : every dataset reachable by a link in `file`, in link
- * order, as a malloc'ed array (free with sharr_h5_list_free()).  Links that
- * lead nowhere are listed with loadable 0 and the reason.
+ * order, as a malloc'ed array (free with sharr_h5_list_free()), however
+ * many there are (a big file takes several jobs; a file changed meanwhile
+ * may list an entry twice or miss one).  Links that lead nowhere are listed
+ * with loadable 0 and the reason.
  * @return 0, SHARR_ENOENT, SHARR_EHDF5 (not an HDF5 file, or corrupt),
  * SHARR_EWORKER, SHARR_ENOMEM. */
 SHARR_API int sharr_h5_list(sharr_pool *pool, const char *file,

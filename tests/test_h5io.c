@@ -290,3 +290,343 @@ Test(h5io, npy_files_round_trip_and_bad_ones_are_refused)
     cr_assert(!tu_exists(tu_name("t")));
     sharr_array_close(a);
 }
+
+/* ---- crafted metadata (issue 7) ---- */
+
+/* Dataset `name` of `ndim` dims and chunks of one element: no chunk is
+ * ever written, so any shape costs a few hundred bytes of file. */
+static void huge_dataset(hid_t f, const char *name, hid_t type, int ndim,
+                         const hsize_t *dims)
+{
+    hsize_t ones[H5S_MAX_RANK];
+    for (int i = 0; i < ndim; i++)
+        ones[i] = 1;
+    hid_t s = H5Screate_simple(ndim, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(s >= 0 && H5Pset_chunk(dcpl, ndim, ones) >= 0);
+    hid_t d = H5Dcreate2(f, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert(d >= 0, "HDF5 refused the shape of %s", name);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+Test(h5io, crafted_huge_shapes_are_refused_and_the_caller_lives)
+{
+    static const struct { const char *name; int ndim; hsize_t dims[5]; } c[] = {
+        {"wrap3", 3, {1, (hsize_t)1 << 32, (hsize_t)1 << 32}}, /* the issue's */
+        {"wrap5", 5, {1, 1 << 16, 1 << 16, 1 << 16, 1 << 16}},
+        {"elems", 2, {(hsize_t)1 << 40, (hsize_t)1 << 40}},
+        {"bytes", 1, {(hsize_t)1 << 62}},
+    };
+    hid_t f = H5Fcreate(path("huge.h5"), H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        huge_dataset(f, c[i].name, i == 3 ? H5T_IEEE_F64LE : H5T_STD_U8LE,
+                     c[i].ndim, c[i].dims);
+    H5Fclose(f);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        for (int inline_ = 0; inline_ < 2; inline_++) {
+            sharr_array *b;
+            int rc = sharr_h5_load(inline_ ? NULL : pool2, path("huge.h5"),
+                                   c[i].name, tu_name("huge"), NULL, &b);
+            cr_assert_eq(rc, SHARR_EOVERFLOW, "%s: %s", c[i].name,
+                         sharr_errmsg());
+            cr_assert(strstr(sharr_errmsg(), "overflows a 64-bit size"),
+                      "%s", sharr_errmsg());
+            cr_assert_null(b);
+            cr_assert(!tu_exists(tu_name("huge")));
+        }
+    }
+    sharr_h5_entry *list;
+    size_t n;
+    cr_assert_eq(sharr_h5_list(NULL, path("huge.h5"), &list, &n), 0);
+    cr_assert_eq(n, 4);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!list[i].loadable && strstr(list[i].why, "overflows"),
+                  "%s: %s", list[i].path, list[i].why);
+    sharr_h5_list_free(list);
+}
+
+/* A 1-d u8 dataset of n bytes kept in external file `ext`. */
+static void external_dataset(hid_t f, const char *name, const char *ext,
+                             hsize_t n)
+{
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(H5Pset_external(dcpl, ext, 0, n) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_U8LE, s, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    cr_assert(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+/* A virtual dataset of n u8 mapping all of src:/dset. */
+static void virtual_dataset(hid_t f, const char *name, const char *src,
+                            const char *dset, hsize_t n)
+{
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    cr_assert(H5Pset_virtual(dcpl, s, src, dset, s) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_U8LE, s, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    cr_assert(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+}
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *fp = fopen(p, "w");
+    cr_assert_not_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* dir/in/x.h5 with external data and virtual sources in and out of dir/in */
+static void sources_files(void)
+{
+    char in[128], p[160];
+    snprintf(in, sizeof in, "%s/in", dir);
+    mkdir(in, 0700);
+    write_file(path("secret.bin"), "the secret, outside");
+    snprintf(p, sizeof p, "%s/inside.bin", in);
+    write_file(p, "0123456789");
+    snprintf(p, sizeof p, "%s/link.bin", in);
+    cr_assert_eq(symlink("../secret.bin", p), 0);
+    hid_t s = H5Fcreate(path("src.h5"), H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    external_dataset(s, "data", "secret.bin", 10); /* fine where it is */
+    H5Fclose(s);
+    snprintf(p, sizeof p, "%s/nest.h5", in);
+    s = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    external_dataset(s, "data", "/etc/passwd", 10);
+    H5Fclose(s);
+    snprintf(p, sizeof p, "%s/x.h5", in);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    external_dataset(f, "passwd", "/etc/passwd", 10);
+    external_dataset(f, "dotdot", "../secret.bin", 10);
+    external_dataset(f, "link", "link.bin", 10);
+    external_dataset(f, "ok", "inside.bin", 10);
+    virtual_dataset(f, "vabs", path("src.h5"), "/data", 10);
+    virtual_dataset(f, "vdotdot", "../src.h5", "/data", 10);
+    virtual_dataset(f, "vnest", "nest.h5", "/data", 10);
+    virtual_dataset(f, "vself", ".", "/ok", 10);
+    external_dataset(f, "rel", "secret.bin", 10); /* not in in/ */
+    virtual_dataset(f, "vrel", ".", "/rel", 10);
+    H5Lcreate_external(path("src.h5"), "/data", f, "labs", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("../src.h5", "/", f, "gdotdot", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("nest.h5", "/data", f, "lnest", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    H5Lcreate_external("x.h5", "/ok", f, "lok", H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(f);
+}
+
+Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
+{
+    static const char *refused[] = {"passwd", "dotdot", "link", "vabs",
+                                    "vdotdot", "vnest", "labs",
+                                    "gdotdot/data", "lnest"};
+    char x[160];
+    sharr_array *b;
+    sources_files();
+    snprintf(x, sizeof x, "%s/in/x.h5", dir);
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        int rc = sharr_h5_load(i % 2 ? NULL : pool2, x, refused[i],
+                               tu_name("e"), NULL, &b);
+        cr_assert_eq(rc, SHARR_EACCES, "%s: %d %s", refused[i], rc,
+                     sharr_errmsg());
+        cr_assert(strstr(sharr_errmsg(), "is outside") &&
+                  strstr(sharr_errmsg(), "--allow-external"), "%s",
+                  sharr_errmsg());
+        cr_assert(!tu_exists(tu_name("e")));
+    }
+    for (int via_link = 0; via_link < 2; via_link++) {
+        cr_assert_eq(sharr_h5_load(pool2, x, via_link ? "lok" : "ok",
+                                   tu_name("o"), NULL, &b), 0, "%s",
+                     sharr_errmsg());
+        cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
+        sharr_array_close(b);
+        sharr_unlink(tu_name("o"));
+    }
+    /* Behind a virtual dataset, HDF5 resolves external names against the
+     * current directory (of the caller here: pool NULL). */
+    char in[128];
+    snprintf(in, sizeof in, "%s/in", dir);
+    cr_assert_eq(chdir(in), 0);
+    cr_assert_eq(sharr_h5_load(NULL, x, "vself", tu_name("s"), NULL, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "0123456789", 10), 0);
+    sharr_array_close(b);
+    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(sharr_h5_load(NULL, x, "vrel", tu_name("r"), NULL, &b),
+                 SHARR_EACCES, "%s", sharr_errmsg());
+    cr_assert(strstr(sharr_errmsg(), "secret.bin"), "%s", sharr_errmsg());
+    sharr_load_opts o = {.allow_external = 1};
+    cr_assert_eq(sharr_h5_load(pool2, x, "dotdot", tu_name("d"), &o, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "the secret", 10), 0);
+    sharr_array_close(b);
+    cr_assert_eq(sharr_h5_load(pool2, x, "gdotdot/data", tu_name("g"), &o,
+                               &b), 0, "%s", sharr_errmsg());
+    cr_assert_eq(memcmp(sharr_array_data(b), "the secret", 10), 0);
+    sharr_array_close(b);
+    sharr_h5_entry *list;
+    size_t n, refused_n = 0;
+    cr_assert_eq(sharr_h5_list(NULL, x, &list, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        refused_n += !list[i].loadable && strstr(list[i].why, "outside");
+    cr_assert_eq(refused_n, 9, "the eight listed, and vrel seen from %s",
+                 dir);
+    sharr_h5_list_free(list);
+}
+
+/* ---- crafted .npy headers (issue 7) ---- */
+
+/* A .npy 1.0 file whose header is exactly `text` (no padding, no newline:
+ * the parser's copy ends where the text does) and `data` bytes of zeros. */
+static void npy_file(const char *p, const char *text, size_t data)
+{
+    size_t n = strlen(text);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                             (unsigned char)n, (unsigned char)(n >> 8)};
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fwrite(pre, 1, sizeof pre, f);
+    fwrite(text, 1, n, f);
+    for (size_t i = 0; i < data; i++)
+        fputc(0, f);
+    fclose(f);
+}
+
+#define NPY_HEAD "{'descr': '<f8', 'fortran_order': False, "
+
+/* No pool here, so that the suite runs under valgrind (which knows no
+ * pidfd_open): the parser's overreads showed only there, not under ASan. */
+static void npy_setup(void)
+{
+    tu_setup();
+    snprintf(dir, sizeof dir, "/tmp/sharr-h5test.%d", (int)getpid());
+    mkdir(dir, 0700);
+}
+
+static void npy_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    tu_cleanup();
+}
+
+Test(npy, crafted_headers_are_refused_without_reading_past_them,
+     .init = npy_setup, .fini = npy_teardown, .timeout = 60)
+{
+    static const struct { const char *text; size_t data; int rc; } c[] = {
+        {NPY_HEAD "'shape': (12345", 0, SHARR_ECORRUPT}, /* ends in digits */
+        {NPY_HEAD "'shape': (", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (3, ", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (3,) ", 24, SHARR_ECORRUPT}, /* no '}' */
+        {"{'descr': '<f8", 0, SHARR_ECORRUPT},
+        {"{'descr': '<f8', 'fortran_order': Fals", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (99999999999999999999999,)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (-1,)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (+3,)}", 24, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1, 4, 4611686018427387904)}", 32,
+         SHARR_ECORRUPT}, /* elements x 8 bytes overflow */
+        {NPY_HEAD "'shape': (4294967296, 4294967296, 8)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1099511627776, 1048576)}", 8, SHARR_ECORRUPT},
+        {NPY_HEAD "'shape': (1,1,1,1,1,1,1,1,1)}", 8, SHARR_EUNSUPPORTED},
+        {"{'descr': '<f8', 'shape': (2,)}", 16, SHARR_ECORRUPT}, /* no order */
+        {"{'fortran_order': False, 'shape': (2,)}", 16, SHARR_ECORRUPT},
+        {"{}", 0, SHARR_ECORRUPT},
+        {"", 0, SHARR_ECORRUPT},
+        {NPY_HEAD "'descr': '<i4', 'shape': (2,)}", 16, SHARR_ECORRUPT},
+        {"{'descr': '<f8' 'fortran_order': False 'shape': (2,)}", 16,
+         SHARR_ECORRUPT}, /* no commas */
+        {NPY_HEAD "'shape': (2,)}garbage", 16, SHARR_ECORRUPT},
+        {"{'descr': '<f8', 'fortran_order': Falsely, 'shape': (2,)}", 16,
+         SHARR_ECORRUPT},
+    };
+    sharr_array *b;
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        npy_file(path("c.npy"), c[i].text, c[i].data);
+        int rc = sharr_npy_load(path("c.npy"), tu_name("c"), NULL, &b);
+        cr_assert_eq(rc, c[i].rc, "header %zu \"%s\": %d %s", i, c[i].text,
+                     rc, sharr_errmsg());
+        cr_assert_null(b);
+        cr_assert(!tu_exists(tu_name("c")));
+    }
+    /* What NumPy writes (and Python 2's "L" longs) still loads. */
+    npy_file(path("ok.npy"), NPY_HEAD "'shape': (2L, 1), }  \n", 16);
+    cr_assert_eq(sharr_npy_load(path("ok.npy"), tu_name("ok"), NULL, &b), 0,
+                 "%s", sharr_errmsg());
+    cr_assert_eq(sharr_array_rows(b), 2);
+    sharr_array_close(b);
+}
+
+/* ---- a host's own HDF5 error handling (issue 7) ---- */
+
+static herr_t host_auto(hid_t stack, void *data)
+{
+    (void)stack;
+    ++*(int *)data;
+    return 0;
+}
+
+Test(h5io, a_null_pool_leaves_the_hosts_hdf5_error_handler_and_stack)
+{
+    size_t shape[] = {3};
+    sharr_array *a = make("hst", SHARR_F64, 1, shape, "range"), *b;
+    H5E_auto2_t func;
+    void *data;
+    int calls = 0;
+    cr_assert_eq(sharr_h5_save(pool2, a, path("host.h5"), "/x", NULL), 0);
+    write_file(path("nothdf5.h5"), "not an HDF5 file\n");
+
+    /* The host prints its own way, and one of its calls failed. */
+    H5Eset_auto2(H5E_DEFAULT, host_auto, &calls);
+    cr_assert(H5Fopen(path("none.h5"), H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
+    cr_assert_eq(calls, 1);
+    ssize_t pending = H5Eget_num(H5E_DEFAULT);
+    cr_assert(pending > 0);
+
+    sharr_h5_entry *list;
+    size_t n;
+    cr_assert_eq(sharr_h5_list(NULL, path("nothdf5.h5"), &list, &n),
+                 SHARR_EHDF5);
+    cr_assert_eq(sharr_h5_list(NULL, path("host.h5"), &list, &n), 0);
+    sharr_h5_list_free(list);
+    cr_assert_eq(sharr_h5_load(NULL, path("host.h5"), "/nope", tu_name("h"),
+                               NULL, &b), SHARR_ENOENT);
+    cr_assert_eq(sharr_h5_load(NULL, path("nothdf5.h5"), "/x", tu_name("h"),
+                               NULL, &b), SHARR_EHDF5);
+    cr_assert_eq(sharr_h5_load(NULL, path("host.h5"), "/x", tu_name("h"),
+                               NULL, &b), 0);
+    sharr_array_close(b);
+    cr_assert_eq(sharr_h5_save(NULL, a, path("host.h5"), "/x", NULL),
+                 SHARR_EEXIST);
+    sharr_save_opts gz = {.gzip = 1};
+    cr_assert_eq(sharr_h5_save(NULL, a, path("host.h5"), "/y", &gz), 0);
+
+    cr_assert_eq(calls, 1, "sharr's own failures never reach the host");
+    /* The stack first: H5Eget_auto2 clears it. */
+    cr_assert_eq(H5Eget_num(H5E_DEFAULT), pending, "the stack is back");
+    cr_assert_eq(H5Eget_auto2(H5E_DEFAULT, &func, &data), 0);
+    cr_assert(func == host_auto && data == &calls, "the handler is back");
+    cr_assert(H5Fopen(path("none.h5"), H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
+    cr_assert_eq(calls, 2, "and it still works");
+
+    /* HDF5's default printing stays on too. */
+    H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)H5Eprint2, stderr);
+    cr_assert_eq(sharr_h5_list(NULL, path("nothdf5.h5"), &list, &n),
+                 SHARR_EHDF5);
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    cr_assert(func == (H5E_auto2_t)H5Eprint2 && data == stderr);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    sharr_array_close(a);
+}

@@ -113,6 +113,16 @@ void cli_progress_init(struct cli_progress *p, const char *label,
                        sharr_run_opts *ro);
 void cli_progress_done(struct cli_progress *p);
 
+/* ---- in-place work interrupted (tools/cmd_compute.c) ---- */
+
+/* Between begin and end, SIGINT or SIGTERM prints on stderr that array
+ * `name` was partly modified by `sub`, with the blocks done so far (ro's
+ * progress callback counts them and still feeds the bar), then kills the
+ * process with that signal (status 130 or 143).  A signal the process
+ * inherited as ignored stays ignored.  One at a time per process. */
+void cli_inplace_begin(const char *sub, const char *name, sharr_run_opts *ro);
+void cli_inplace_end(void);
+
 /* ---- the subcommands (tools/cmd_*.c) ---- */
 int cmd_create(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

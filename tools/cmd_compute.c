@@ -1,13 +1,19 @@
 /*
  * cmd_compute.c - the compute subcommands, run on a pool of workers:
- * apply, axpy, stat, gemm.
+ * apply, axpy, stat, gemm; and the note that in-place work (apply, fill)
+ * was interrupted.  Its signal handler only reads atomics set by the
+ * progress callback and calls write(), raise() and sigaction().
  */
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define COMMON_LONGOPTS {"help", no_argument, NULL, 'h'}, \
                         {"version", no_argument, NULL, 'V'}
@@ -103,6 +109,121 @@ static int parse_value(sharr_dtype dt, const char *text, const char *what,
     return 0;
 }
 
+/* ---- in-place work interrupted ---- */
+
+static struct {
+    char sub[64];            /* "sharr: SUB: interrupted by " */
+    char what[320];          /* ": array 'NAME' " */
+    pid_t pid;               /* the CLI; a forked worker just dies */
+    atomic_size_t done, total;
+    void (*bar)(size_t, size_t, void *);
+    void *bar_ctx;
+    struct sigaction old_int, old_term;
+    bool on_int, on_term;
+} inplace;
+
+static void note_progress(size_t done, size_t total, void *ctx)
+{
+    atomic_store(&inplace.done, done);
+    atomic_store(&inplace.total, total);
+    if (inplace.bar)
+        inplace.bar(done, total, ctx);
+}
+
+/* n in decimal at buf + *len (async-signal-safe). */
+static void put_count(char *buf, size_t *len, size_t size, size_t n)
+{
+    char digits[24];
+    int k = 0;
+
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
+    while (k > 0 && *len + 1 < size)
+        buf[(*len)++] = digits[--k];
+}
+
+static void put_text(char *buf, size_t *len, size_t size, const char *s)
+{
+    while (*s && *len + 1 < size)
+        buf[(*len)++] = *s++;
+}
+
+static void on_inplace_signal(int sig)
+{
+    size_t done = atomic_load(&inplace.done);
+    size_t total = atomic_load(&inplace.total);
+    char buf[1024];
+    size_t len = 0;
+    int saved = errno;
+
+    if (getpid() == inplace.pid) {
+        put_text(buf, &len, sizeof buf, inplace.sub);
+        put_text(buf, &len, sizeof buf, sig == SIGINT ? "SIGINT" : "SIGTERM");
+        put_text(buf, &len, sizeof buf, inplace.what);
+        put_text(buf, &len, sizeof buf, done ? "was partly modified: "
+                                             : "may be partly modified: ");
+        if (total && done >= total) {
+            put_text(buf, &len, sizeof buf, "every block had finished");
+        } else if (total && done) {
+            put_count(buf, &len, sizeof buf, done);
+            put_text(buf, &len, sizeof buf, " of ");
+            put_count(buf, &len, sizeof buf, total);
+            put_text(buf, &len, sizeof buf, " blocks were done; the rows of "
+                     "the others may hold old, new or mixed values");
+        } else {
+            put_text(buf, &len, sizeof buf, "no block had finished; "
+                     "any row may hold old, new or mixed values");
+        }
+        put_text(buf, &len, sizeof buf, "\n");
+        (void)!write(STDERR_FILENO, buf, len);
+    }
+    /* Die of the signal, so the shell sees 128 + sig and a script stops. */
+    signal(sig, SIG_DFL);
+    errno = saved;
+    raise(sig);
+}
+
+/* Install the handler for sig unless the process inherited it ignored. */
+static bool catch_signal(int sig, struct sigaction *old)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_inplace_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    if (sigaction(sig, NULL, old) < 0 || old->sa_handler == SIG_IGN)
+        return false;
+    return sigaction(sig, &sa, NULL) == 0;
+}
+
+void cli_inplace_begin(const char *sub, const char *name, sharr_run_opts *ro)
+{
+    snprintf(inplace.sub, sizeof inplace.sub, "sharr: %s: interrupted by ",
+             sub);
+    snprintf(inplace.what, sizeof inplace.what, ": array '%s' ", name);
+    inplace.pid = getpid();
+    atomic_store(&inplace.done, 0);
+    atomic_store(&inplace.total, 0);
+    inplace.bar = ro->progress;
+    inplace.bar_ctx = ro->progress_ctx;
+    ro->progress = note_progress;
+    ro->progress_ctx = inplace.bar_ctx;
+    inplace.on_int = catch_signal(SIGINT, &inplace.old_int);
+    inplace.on_term = catch_signal(SIGTERM, &inplace.old_term);
+}
+
+void cli_inplace_end(void)
+{
+    if (inplace.on_int)
+        sigaction(SIGINT, &inplace.old_int, NULL);
+    if (inplace.on_term)
+        sigaction(SIGTERM, &inplace.old_term, NULL);
+    inplace.on_int = inplace.on_term = false;
+}
+
 /* ---- apply ---- */
 
 static const char apply_usage[] =
@@ -121,7 +242,9 @@ static const char apply_usage[] =
     "  normalize-rows  divide each row by its 2-norm (a zero row stays 0)\n\n"
     "Values have the array's dtype; negative ones are values, not options:\n"
     "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
-    "error is found before anything is written: the array is unchanged.\n\n"
+    "error is found before anything is written: the array is unchanged.\n"
+    "Interrupted (Ctrl-C, SIGTERM), it says on stderr that the array was\n"
+    "partly modified and how many blocks were done.\n\n"
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
     "                      (default static; $SHARR_SCHEDULE when unset)\n"
@@ -142,8 +265,11 @@ static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
     if ((rc = cli_pool(o->jobs, &pool)) != 0)
         return rc;
     cli_progress_init(&bar, sharr_op_name(op), &o->ro);
+    /* After the pool: workers forked now do not inherit the handler. */
+    cli_inplace_begin("apply", sharr_array_name(a), &o->ro);
     err = sharr_apply(pool, a, op, nvals > 0 ? z[0] : NULL,
                       nvals > 1 ? z[1] : NULL, &o->ro);
+    cli_inplace_end();
     cli_progress_done(&bar);
     sharr_pool_destroy(pool);
     if (err == SHARR_EINVAL)

@@ -92,7 +92,7 @@ static const char *default_name(const struct source *s, char *buf,
 
 static const char load_usage[] =
     "Usage: sharr load FILE:/path/to/dataset [NAME] [--rows A:B] [-j N]\n"
-    "                  [--temp] [--into NAME]\n"
+    "                  [--temp] [--into NAME] [--allow-external]\n"
     "       sharr load FILE.npy [NAME] ...\n\n"
     "Load an HDF5 dataset (or a NumPy .npy file) into a new shared array\n"
     "NAME (default: the dataset's last path component) and print its name.\n"
@@ -107,6 +107,11 @@ static const char load_usage[] =
     "                   shape instead of creating one\n"
     "      --temp       remove the array when the process that ran sharr\n"
     "                   (your shell or script) exits\n"
+    "      --allow-external\n"
+    "                   follow external links and read external raw data\n"
+    "                   and virtual-dataset sources outside the file's\n"
+    "                   directory too (refused by default: a file may name\n"
+    "                   /etc/passwd or ../secret as its data)\n"
     "  -j, --jobs N     worker processes (default: one per CPU)\n"
     "  -h, --help       show this help\n";
 
@@ -153,7 +158,8 @@ int cmd_load(int argc, char **argv)
         {"rows", required_argument, NULL, 'r'},
         {"jobs", required_argument, NULL, 'j'},
         {"into", required_argument, NULL, 'i'},
-        {"temp", no_argument, NULL, 'T'}, COMMON_LONGOPTS, {0}};
+        {"temp", no_argument, NULL, 'T'},
+        {"allow-external", no_argument, NULL, 'E'}, COMMON_LONGOPTS, {0}};
     struct load_args l;
     int ch, rc = 0;
 
@@ -167,6 +173,7 @@ int cmd_load(int argc, char **argv)
         case 'i': if (!(l.o.into = cli_name(optarg))) rc = EXIT_USAGE; break;
         case 'T': l.o.create.flags |= SHARR_CREATE_TEMP;
                   l.o.create.owner = getppid(); break;
+        case 'E': l.o.allow_external = 1; break;
         case 'h': return cli_help(load_usage);
         case 'V': return cli_version();
         default: return cli_bad_option(ch, argv);

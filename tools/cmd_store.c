@@ -364,7 +364,9 @@ static const char fill_usage[] =
     "                   integers wrap as C conversion does)\n"
     "  random[:SEED]    reproducible values (seed 0 by default), the same\n"
     "                   for any -j: floats in [0,1), complex both parts,\n"
-    "                   integers all bits random\n\n"
+    "                   integers all bits random\n"
+    "Interrupted (Ctrl-C, SIGTERM), it says on stderr that NAME was partly\n"
+    "filled.\n\n"
     "  -j, --jobs N   worker processes (default: one per CPU)\n"
     "  -h, --help     show this help\n";
 
@@ -383,7 +385,9 @@ static int run_fill(const char *name, const char *how, int jobs)
         rc = cli_usage("%s", sharr_errmsg());
     } else if ((rc = cli_pool(jobs, &pool)) == 0) {
         cli_progress_init(&bar, "fill", &ro);
+        cli_inplace_begin("fill", name, &ro);
         err = sharr_fill(pool, a, &spec, &ro);
+        cli_inplace_end();
         cli_progress_done(&bar);
         rc = err < 0 ? cli_fail(err) : EXIT_OK;
     }

@@ -64,6 +64,28 @@ void sharr__h5_quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+void sharr__h5_host_save(const sharr_pool *pool, struct h5_host *h)
+{
+    memset(h, 0, sizeof *h);
+    h->stack = -1;
+    if (pool)
+        return;
+    /* The stack first: most HDF5 calls (H5Eget_auto2 too) clear it.  This
+     * takes a copy and leaves the current stack empty. */
+    h->stack = H5Eget_current_stack();
+    h->saved = H5Eget_auto2(H5E_DEFAULT, &h->func, &h->data) >= 0;
+}
+
+void sharr__h5_host_restore(struct h5_host *h)
+{
+    if (h->saved)
+        H5Eset_auto2(H5E_DEFAULT, h->func, h->data);
+    if (h->stack >= 0) /* last, for the same reason */
+        H5Eset_current_stack(h->stack); /* also closes the copy */
+    h->saved = false;
+    h->stack = -1;
+}
+
 void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t))
 {
     if (*id >= 0)
@@ -375,40 +397,60 @@ int sharr__h5_path_exists(hid_t f, const char *path)
     }
 }
 
+/* The failure of an open through dapl: the guard's refusal of an external
+ * link if it made the open fail, else HDF5's. */
+static int open_failed(const struct h5_target *t, const struct h5_dir *guard,
+                       const char *what)
+{
+    if (guard->err < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return guard->err;
+    }
+    return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the %s", t->file,
+                          t->dset, what);
+}
+
 hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t)
 {
+    struct h5_dir guard = {.err = 0};
     H5O_info_t oi;
-    hid_t dapl, d;
+    hid_t dapl = -1, d = -1;
+    int err;
 
     if (strcmp(t->dset, "/") != 0 && !sharr__h5_path_exists(f, t->dset))
         return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset", t->file,
                            t->dset);
-    if (H5Oget_info_by_name2(f, t->dset, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the object",
-                              t->file, t->dset);
-    if (oi.type != H5O_TYPE_DATASET)
-        return sharr__fail(SHARR_EINVAL, "%s:%s is a %s, not a dataset",
-                           t->file, t->dset, oi.type == H5O_TYPE_GROUP
-                               ? "group" : "named datatype");
-    dapl = dataset_access();
-    d = H5Dopen2(f, t->dset, dapl);
-    if (dapl >= 0)
-        H5Pclose(dapl);
-    if (d < 0)
-        return sharr__h5_fail(SHARR_EHDF5, "%s:%s: cannot open the dataset",
-                              t->file, t->dset);
-    return d;
+    if ((dapl = dataset_access()) < 0)
+        return sharr__h5_fail(SHARR_EHDF5, "cannot make access properties");
+    /* External links are followed only into the file's directory. */
+    if (!t->allow_external &&
+        ((err = sharr__h5_dir_of(t->file, &guard)) < 0 ||
+         (err = sharr__h5_guard_elinks(dapl, &guard)) < 0))
+        goto done;
+    if (H5Oget_info_by_name2(f, t->dset, &oi, H5O_INFO_BASIC, dapl) < 0)
+        err = open_failed(t, &guard, "object");
+    else if (oi.type != H5O_TYPE_DATASET)
+        err = sharr__fail(SHARR_EINVAL, "%s:%s is a %s, not a dataset",
+                          t->file, t->dset, oi.type == H5O_TYPE_GROUP
+                              ? "group" : "named datatype");
+    else if ((d = H5Dopen2(f, t->dset, dapl)) < 0)
+        err = open_failed(t, &guard, "dataset");
+done:
+    H5Pclose(dapl);
+    return d >= 0 ? d : err;
 }
 
 /* ---- layout description ---- */
 
 static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
-                            char *filters, size_t fsize, uint64_t *chunk)
+                            char *filters, size_t fsize, uint64_t *chunk,
+                            int *chunk_ndim)
 {
     hsize_t cdims[H5S_MAX_RANK];
     int n = 0, nf;
 
     chunk[0] = 0;
+    *chunk_ndim = 0;
     snprintf(layout, lsize, "?");
     snprintf(filters, fsize, "none");
     if (dcpl < 0)
@@ -433,6 +475,7 @@ static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
             snprintf(layout + n, lsize - (size_t)n, ")");
         for (int i = 0; i < r; i++)
             chunk[i] = cdims[i];
+        *chunk_ndim = r > 0 ? r : 0;
         break;
     }
     default: break;
@@ -496,12 +539,40 @@ int sharr__h5_read_meta(hid_t d, struct h5_meta *m)
             m->dims[i] = dims[i];
     }
     describe_layout(dcpl, m->layout, sizeof m->layout, m->filters,
-                    sizeof m->filters, m->chunk);
+                    sizeof m->filters, m->chunk, &m->chunk_ndim);
 done:
     sharr__h5_close_id(&dcpl, H5Pclose);
     sharr__h5_close_id(&s, H5Sclose);
     sharr__h5_close_id(&t, H5Tclose);
     return err;
+}
+
+/* Rows per H5Dread for a chunked dataset: whole chunk rows, at most about
+ * 4096 chunks at a time (0: unchunked, read a block at once).  Every
+ * operand comes from the file, so nothing may overflow or divide by zero:
+ * counts saturate, and the step is at most the rows there are. */
+static uint64_t read_step(const struct h5_meta *m)
+{
+    uint64_t per_chunk_row = 1, step;
+
+    if (m->ndim < 1 || m->ndim > H5S_MAX_RANK || !m->chunk[0] ||
+        m->chunk_ndim != m->ndim)
+        return 0;
+    for (int i = 1; i < m->ndim; i++) {
+        uint64_t c = m->chunk[i], n;
+        if (c == 0)
+            return 0;
+        n = m->dims[i] / c + (m->dims[i] % c != 0);
+        if (__builtin_mul_overflow(per_chunk_row, n, &per_chunk_row))
+            per_chunk_row = UINT64_MAX;
+    }
+    if (per_chunk_row == 0) /* a dimension is 0: there is nothing to read */
+        per_chunk_row = 1;
+    if (__builtin_mul_overflow(m->chunk[0], per_chunk_row < 4096
+                                                ? 4096 / per_chunk_row : 1,
+                               &step) || step > m->dims[0])
+        step = m->dims[0];
+    return step;
 }
 
 int sharr__h5_probe_kernel(const sharr_block *b)
@@ -518,9 +589,13 @@ int sharr__h5_probe_kernel(const sharr_block *b)
         err = (int)d;
         goto done;
     }
+    if (!t->allow_external && (err = sharr__h5_check_sources(d, t->file)))
+        goto done;
     err = sharr__h5_read_meta(d, m);
     if (err < 0)
         sharr__errmsg_prefix("%s:%s", t->file, t->dset);
+    else
+        m->step = read_step(m);
 done:
     sharr__h5_close_id(&d, H5Dclose);
     sharr__h5_close_id(&f, H5Fclose);
@@ -559,8 +634,52 @@ int sharr__h5_run_one(sharr_pool *pool, sharr_kernel kernel, const void *arg,
 }
 
 /* The empty-result and unsupported cases of a probed dataset. */
+/* "1x4294967296x4294967296" */
+static void format_dims(const uint64_t *dims, int ndim, char *buf,
+                        size_t size)
+{
+    int n = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && n >= 0 && (size_t)n < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, "%s%llu", i ? "x" : "",
+                      (unsigned long long)dims[i]);
+}
+
+/* The products of the shape a file declares: the element count and byte
+ * size must fit a size_t, and a chunk shape must match the dataset's and
+ * have no zero dimension (the load divides by it). */
+static int check_sizes(const struct h5_meta *m)
+{
+    size_t bytes = sharr_dtype_size(m->type.dtype);
+    char shape[H5S_MAX_RANK * 21 + 1];
+
+    for (int i = 0; i < m->ndim; i++) {
+        if (!sharr__mul_ok(bytes, m->dims[i], &bytes)) {
+            format_dims(m->dims, m->ndim, shape, sizeof shape);
+            return sharr__fail(SHARR_EOVERFLOW, "the dataset's shape %s of "
+                               "%zu-byte elements overflows a 64-bit size",
+                               shape, sharr_dtype_size(m->type.dtype));
+        }
+    }
+    if (!m->chunk_ndim)
+        return 0;
+    if (m->chunk_ndim != m->ndim)
+        return sharr__fail(SHARR_EHDF5, "the chunk shape has %d dimensions, "
+                           "the dataset %d: the file is corrupt",
+                           m->chunk_ndim, m->ndim);
+    for (int i = 0; i < m->ndim; i++)
+        if (m->chunk[i] == 0)
+            return sharr__fail(SHARR_EHDF5, "chunk dimension %d is 0: the "
+                               "file is corrupt", i);
+    return 0;
+}
+
 int sharr__h5_check_meta(const struct h5_meta *m)
 {
+    if (m->ndim < 0 || m->ndim > H5S_MAX_RANK)
+        return sharr__fail(SHARR_EHDF5, "the dataset has %d dimensions: the "
+                           "file is corrupt", m->ndim);
     if (!m->type.loadable)
         return sharr__fail(SHARR_EUNSUPPORTED, "cannot load %s data (%s): "
                            "%s", m->type.cls, m->type.desc, m->type.why);
@@ -575,7 +694,7 @@ int sharr__h5_check_meta(const struct h5_meta *m)
         return sharr__fail(SHARR_EUNSUPPORTED, "the dataset has %d "
                            "dimensions; sharr arrays have at most %d",
                            m->ndim, SHARR_MAX_NDIM);
-    return 0;
+    return check_sizes(m);
 }
 
 /* ---- paths ---- */

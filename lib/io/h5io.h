@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <hdf5.h>
+#include <limits.h>
 
 #define FILE_MAX 2048
 #define DSET_MAX 1024
@@ -21,6 +22,7 @@
 struct h5_target {
     char file[FILE_MAX];
     char dset[DSET_MAX];
+    int allow_external;      /* read external data outside file's dir */
 };
 
 /* What a file type loads as. */
@@ -41,6 +43,8 @@ struct h5_meta {
     int ndim;
     uint64_t dims[H5S_MAX_RANK];
     uint64_t chunk[H5S_MAX_RANK]; /* chunk shape; chunk[0] 0 if none */
+    int chunk_ndim;          /* dimensions of the chunk shape (0: none) */
+    uint64_t step;           /* rows per H5Dread (0: a block at once) */
     char layout[160], filters[160];
 };
 
@@ -49,6 +53,20 @@ __attribute__((format(printf, 2, 3)))
 int sharr__h5_fail(int code, const char *fmt, ...);
 void sharr__h5_quiet(void);
 void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t));
+
+/* What a host program set up for HDF5 errors in its own process: its
+ * automatic error function and its error stack.  With pool == NULL the
+ * kernels run in the host and silence HDF5 and clear its stack, so the
+ * public functions save both before and restore them after.  With a pool
+ * the host's HDF5 is never touched: both are no-ops. */
+struct h5_host {
+    bool saved;
+    H5E_auto2_t func;
+    void *data;
+    hid_t stack;
+};
+void sharr__h5_host_save(const sharr_pool *pool, struct h5_host *h);
+void sharr__h5_host_restore(struct h5_host *h);
 
 /* Types */
 hid_t sharr__h5_mem_type(sharr_dtype dt, const char *re, const char *im);
@@ -67,6 +85,21 @@ int sharr__h5_run_one(sharr_pool *pool, sharr_kernel kernel, const void *arg,
                       size_t arg_size, size_t narrays,
                       sharr_array *const *arrays, void *result,
                       size_t result_size, double timeout);
+
+/* Where the bytes come from (h5sources.c).  A load reads only files that
+ * resolve inside the directory of the file the user named. */
+struct h5_dir {
+    char path[PATH_MAX];     /* that directory, a real path */
+    size_t len;
+    int err;                 /* why an external link was refused, or 0 */
+};
+int sharr__h5_dir_of(const char *file, struct h5_dir *dir);
+/* 0 if every external raw-data file and virtual-dataset source of dataset
+ * d resolves inside the directory of `file`, else SHARR_EACCES. */
+int sharr__h5_check_sources(hid_t d, const char *file);
+/* Opens through lapl (a dataset access list is one) refuse external links
+ * to files outside dir: the open fails and dir->err says why. */
+int sharr__h5_guard_elinks(hid_t lapl, struct h5_dir *dir);
 
 /* Paths */
 int sharr__h5_absolute_existing(const char *path, char *buf, size_t size);

@@ -1,8 +1,10 @@
 /*
  * h5list.c - the datasets of an HDF5 file, as sharr_h5_list() reports them.
- * One job visits every link and describes each dataset (type, shape,
+ * A job visits the links and describes each dataset (type, shape,
  * layout, filters, whether it loads and why not) into the job's result;
- * the caller copies the entries out.  Dangling links are listed too.
+ * the caller copies the entries out.  Dangling links are listed too.  A
+ * file with more entries than one result holds takes several jobs, each
+ * skipping the links the ones before it went through.
  */
 #define _GNU_SOURCE
 #include "h5io.h"
@@ -12,6 +14,22 @@
 #include <string.h>
 
 #define LIST_BYTES ((size_t)16 << 20)
+#define LIST_HEAD 64         /* struct list_head, then the entries */
+
+/* A round of the listing: go through `skip` links quietly first. */
+struct list_arg {
+    struct h5_target t;
+    uint64_t skip;
+};
+
+/* What a round reports at the start of its result. */
+struct list_head {
+    uint64_t n;              /* entries that follow */
+    uint64_t links;          /* links gone through, the skipped ones too */
+    uint64_t more;           /* 1: stopped full; another round goes on */
+};
+
+_Static_assert(sizeof(struct list_head) <= LIST_HEAD, "list head fits");
 
 /* ---- listing ---- */
 
@@ -20,6 +38,8 @@ struct list_ctx {
     hid_t f;
     sharr_h5_entry *e;
     size_t n, cap;
+    uint64_t skip, links;
+    bool more;
 };
 
 static void describe_entry(struct list_ctx *c, const char *path,
@@ -31,6 +51,7 @@ static void describe_entry(struct list_ctx *c, const char *path,
     hid_t d;
 
     memset(e, 0, sizeof *e);
+    memset(&t, 0, sizeof t);
     snprintf(e->path, sizeof e->path, "%s", path);
     snprintf(e->via, sizeof e->via, "%s", via);
     snprintf(t.file, sizeof t.file, "%s", c->file);
@@ -44,7 +65,6 @@ static void describe_entry(struct list_ctx *c, const char *path,
             H5Dclose(d);
         return;
     }
-    H5Dclose(d);
     snprintf(e->cls, sizeof e->cls, "%s", m.type.cls);
     snprintf(e->type, sizeof e->type, "%s", m.type.desc);
     snprintf(e->layout, sizeof e->layout, "%s", m.layout);
@@ -55,6 +75,9 @@ static void describe_entry(struct list_ctx *c, const char *path,
         e->shape[i] = m.dims[i];
     e->dtype = m.type.dtype;
     int rc = sharr__h5_check_meta(&m);
+    if (rc == 0)
+        rc = sharr__h5_check_sources(d, c->file);
+    H5Dclose(d);
     e->loadable = rc >= 0;
     if (rc != 0)
         snprintf(e->why, sizeof e->why, "%s", sharr_errmsg());
@@ -70,8 +93,15 @@ static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info,
                       : info->type == H5L_TYPE_EXTERNAL ? "external link"
                       : info->type == H5L_TYPE_HARD ? "" : "user-defined link";
 
-    if (c->n == c->cap)
-        return 1; /* stop: full */
+    if (c->links < c->skip) {
+        c->links++;
+        return 0; /* listed by an earlier round */
+    }
+    if (c->n == c->cap) {
+        c->more = true;
+        return 1; /* stop: full; the next round starts at this link */
+    }
+    c->links++;
     if ((size_t)snprintf(path, sizeof path, "/%s", name) >= sizeof path)
         return 0; /* a link path beyond DSET_MAX cannot be loaded anyway */
     if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
@@ -92,56 +122,105 @@ static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info,
 
 static int list_kernel(const sharr_block *b)
 {
-    const struct h5_target *t = b->arg;
+    const struct list_arg *a = b->arg;
+    struct list_head head;
     struct list_ctx c;
     herr_t rc;
 
     sharr__h5_quiet();
     memset(&c, 0, sizeof c);
-    c.file = t->file;
-    c.e = (sharr_h5_entry *)((unsigned char *)b->result + 64);
-    c.cap = (LIST_BYTES - 64) / sizeof *c.e;
-    if ((c.f = sharr__h5_open_file(t->file, false)) < 0)
+    c.file = a->t.file;
+    c.e = (sharr_h5_entry *)((unsigned char *)b->result + LIST_HEAD);
+    c.cap = (LIST_BYTES - LIST_HEAD) / sizeof *c.e;
+    c.skip = a->skip;
+    if ((c.f = sharr__h5_open_file(a->t.file, false)) < 0)
         return SHARR_EHDF5;
     rc = H5Lvisit(c.f, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &c);
     H5Fclose(c.f);
-    memcpy(b->result, &c.n, sizeof c.n);
+    head = (struct list_head){c.n, c.links, c.more};
+    memcpy(b->result, &head, sizeof head);
     if (rc < 0)
         return sharr__h5_fail(SHARR_EHDF5, "%s: cannot list the file's links",
-                              t->file);
-    if (c.n == c.cap)
-        return sharr__fail(SHARR_ENOMEM, "%s has more than %zu datasets",
-                           t->file, c.cap);
+                              a->t.file);
     return 0;
+}
+
+/* Append a round's entries to *list (of *count, room for *cap). */
+static int append(sharr_h5_entry **list, size_t *count, size_t *cap,
+                  const unsigned char *buf, size_t n)
+{
+    if (*count + n > *cap) {
+        size_t want = *cap ? *cap : 64;
+        while (want < *count + n)
+            want *= 2;
+        sharr_h5_entry *grown = realloc(*list, want * sizeof **list);
+        if (!grown)
+            return sharr__fail(SHARR_ENOMEM, "out of memory for %zu "
+                               "entries", *count + n);
+        *list = grown;
+        *cap = want;
+    }
+    memcpy(*list + *count, buf + LIST_HEAD, n * sizeof **list);
+    *count += n;
+    return 0;
+}
+
+/* Rounds until one goes through the last link. */
+static int list_rounds(sharr_pool *pool, struct list_arg *a,
+                       unsigned char *buf, sharr_h5_entry **out,
+                       size_t *count)
+{
+    size_t cap = 0, most = (LIST_BYTES - LIST_HEAD) / sizeof **out;
+    struct list_head head;
+    int err;
+
+    for (;;) {
+        if ((err = sharr__h5_run_one(pool, list_kernel, a, sizeof *a, 0, NULL,
+                                     buf, LIST_BYTES, PROBE_TIMEOUT)) < 0)
+            return err;
+        memcpy(&head, buf, sizeof head);
+        if (head.n > most || (head.more && head.links <= a->skip))
+            return sharr__fail(SHARR_EHDF5, "%s: the listing went wrong "
+                               "(%llu entries, link %llu)", a->t.file,
+                               (unsigned long long)head.n,
+                               (unsigned long long)head.links);
+        if ((err = append(out, count, &cap, buf, (size_t)head.n)) < 0)
+            return err;
+        if (!head.more)
+            return 0;
+        a->skip = head.links;
+    }
 }
 
 int sharr_h5_list(sharr_pool *pool, const char *file, sharr_h5_entry **out,
                   size_t *count)
 {
-    struct h5_target t;
+    struct list_arg a;
+    struct h5_host host;
     unsigned char *buf;
-    size_t n;
     int err;
 
     *out = NULL;
     *count = 0;
-    memset(&t, 0, sizeof t);
+    memset(&a, 0, sizeof a);
     if (!file)
         return sharr__fail(SHARR_EINVAL, "no file given");
-    if ((err = sharr__h5_absolute_existing(file, t.file, sizeof t.file)) < 0)
+    if ((err = sharr__h5_absolute_existing(file, a.t.file,
+                                           sizeof a.t.file)) < 0)
         return err;
     if (!(buf = malloc(LIST_BYTES)))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
-    err = sharr__h5_run_one(pool, list_kernel, &t, sizeof t, 0, NULL, buf,
-                            LIST_BYTES, PROBE_TIMEOUT);
-    if (err == 0) {
-        memcpy(&n, buf, sizeof n);
-        memmove(buf, buf + 64, n * sizeof **out);
-        *out = (sharr_h5_entry *)(void *)buf;
-        *count = n;
-        return 0;
-    }
+    sharr__h5_host_save(pool, &host);
+    err = list_rounds(pool, &a, buf, out, count);
+    sharr__h5_host_restore(&host);
     free(buf);
+    if (err < 0) {
+        free(*out);
+        *out = NULL;
+        *count = 0;
+    } else if (!*out && !(*out = malloc(sizeof **out))) {
+        err = sharr__fail(SHARR_ENOMEM, "out of memory");
+    }
     return err;
 }
 

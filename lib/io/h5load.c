@@ -127,19 +127,6 @@ static int load_kernel(const sharr_block *b)
     return err;
 }
 
-/* Rows per H5Dread for a chunked dataset: whole chunk rows, at most about
- * 4096 chunks at a time (0: unchunked, read a block at once). */
-static uint64_t read_step(const struct h5_meta *m)
-{
-    uint64_t per_chunk_row = 1;
-
-    if (!m->chunk[0])
-        return 0;
-    for (int i = 1; i < m->ndim; i++)
-        per_chunk_row *= (m->dims[i] + m->chunk[i] - 1) / m->chunk[i];
-    return m->chunk[0] * (per_chunk_row < 4096 ? 4096 / per_chunk_row : 1);
-}
-
 static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
                      const struct h5_meta *m, const sharr_run_opts *ro)
 {
@@ -161,8 +148,8 @@ static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
     } else if (m->chunk[0]) {
         /* Blocks of whole chunk rows, about four per worker, so that every
          * worker decompresses its own chunks and no chunk is read twice. */
-        size_t rows = sharr_array_rows(a), c = m->chunk[0];
-        size_t per = rows / (c * 4 * n);
+        size_t rows = sharr_array_rows(a), c = m->chunk[0], span;
+        size_t per = sharr__mul_ok(c, 4 * n, &span) ? rows / span : 0;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
         spec.schedule.chunk = c * (per ? per : 1);
         if (la->row_offset % c)
@@ -197,7 +184,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
     memset(&la, 0, sizeof la);
     la.where = *where;
     la.row_offset = r0;
-    la.step = read_step(&m);
+    la.step = m.ndim && m.step <= m.dims[0] ? m.step : 0;
     la.half = m.type.half;
     la.ndim = m.ndim;
     la.dtype = m.type.dtype;
@@ -236,6 +223,7 @@ int sharr_h5_load(sharr_pool *pool, const char *file, const char *dset,
     static const sharr_load_opts defaults;
     const sharr_load_opts *o = opts ? opts : &defaults;
     struct h5_target where;
+    struct h5_host host;
     int err;
 
     *out = NULL;
@@ -244,11 +232,14 @@ int sharr_h5_load(sharr_pool *pool, const char *file, const char *dset,
         return sharr__fail(SHARR_EINVAL, "no file given");
     if (!o->into && (err = sharr_name_check(name)) < 0)
         return err;
+    where.allow_external = o->allow_external != 0;
     if ((err = sharr__h5_absolute_existing(file, where.file,
                                            sizeof where.file)) < 0 ||
         (err = sharr__h5_set_dset(where.dset, dset)) < 0)
         return err;
+    sharr__h5_host_save(pool, &host);
     err = load(pool, &where, name, o, out);
+    sharr__h5_host_restore(&host);
     /* Every failure names the file and the dataset, once. */
     if (err != 0 && strncmp(sharr_errmsg(), where.file,
                             strlen(where.file)) != 0)

@@ -707,6 +707,7 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
                      const sharr_save_opts *o, struct save_arg *sa)
 {
     struct sharr__target t;
+    struct h5_host host;
     unsigned flags = SHARR__TARGET_LOCK |
                      (o->append ? SHARR__TARGET_LINKS_OK : 0);
     bool append;
@@ -717,10 +718,12 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
     append = o->append && t.exists;
     if ((err = prepare(&t, append, sa)) < 0)
         goto done;
+    sharr__h5_host_save(pool, &host);
     err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa, 1, &src,
                             NULL, 0, -1);
     if (err == 0 && !sa->write_data)
         err = save_filtered(pool, src, sa, &o->run);
+    sharr__h5_host_restore(&host);
     if (err == 0 && append && o->sync && fsync(t.lock_fd) < 0)
         err = sharr__fail_os(-errno, "syncing %s", t.path);
     if (err == 0 && !append)

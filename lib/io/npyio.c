@@ -70,7 +70,7 @@ static bool read_string(struct cursor *c, char *buf, size_t size)
         return false;
     q = *c->p++;
     while (c->p < c->end && *c->p != q) {
-        if (n + 1 >= size)
+        if (n + 1 >= size || *c->p == '\0')
             return false;
         buf[n++] = *c->p++;
     }
@@ -89,25 +89,46 @@ static bool read_word(struct cursor *c, const char *word)
     return false;
 }
 
+/* A decimal size (Python 2 wrote longs as "3L"), read digit by digit up
+ * to the end of the text, never beyond: the text is not NUL-terminated.
+ * @return 1, 0 if there is no number here, -1 if it overflows a size_t. */
+static int read_size(struct cursor *c, size_t *out)
+{
+    const char *start;
+    size_t v = 0;
+
+    skip_space(c);
+    for (start = c->p; c->p < c->end && *c->p >= '0' && *c->p <= '9';
+         c->p++)
+        if (!sharr__mul_ok(v, 10, &v) ||
+            !sharr__add_ok(v, (size_t)(*c->p - '0'), &v))
+            return -1;
+    if (c->p == start)
+        return 0;
+    if (c->p < c->end && *c->p == 'L')
+        c->p++;
+    *out = v;
+    return 1;
+}
+
 static int read_shape(struct cursor *c, struct npy_header *h)
 {
     if (!take(c, '('))
         return sharr__fail(SHARR_ECORRUPT, "'shape' is not a tuple");
     h->ndim = 0;
     while (!take(c, ')')) {
-        char *endp;
-        unsigned long long v;
-        skip_space(c);
-        errno = 0;
-        v = strtoull(c->p, &endp, 10);
-        if (endp == c->p || errno || c->p[0] == '-')
+        size_t v;
+        int rc = read_size(c, &v);
+        if (rc < 0)
+            return sharr__fail(SHARR_ECORRUPT, "'shape' holds a dimension "
+                               "beyond 2^64");
+        if (rc == 0)
             return sharr__fail(SHARR_ECORRUPT, "'shape' holds something "
                                "that is not a size");
-        c->p = endp;
         if (h->ndim == SHARR_MAX_NDIM)
             return sharr__fail(SHARR_EUNSUPPORTED, "the array has more than "
                                "%d dimensions", SHARR_MAX_NDIM);
-        h->shape[h->ndim++] = (size_t)v;
+        h->shape[h->ndim++] = v;
         if (v == 0)
             h->empty = true;
         if (!take(c, ',') && !(skip_space(c), c->p < c->end && *c->p == ')'))
@@ -142,6 +163,8 @@ static int parse_descr(const char *d, struct npy_header *h)
                        "equivalent (i1..i8, u1..u8, f2, f4, f8, c8, c16)", d);
 }
 
+/* Each key once, entries separated by commas, nothing but white space
+ * after the closing brace (NumPy pads with spaces and a newline). */
 static int parse_dict(const char *text, size_t len, struct npy_header *h)
 {
     struct cursor c = {text, text + len};
@@ -155,8 +178,17 @@ static int parse_dict(const char *text, size_t len, struct npy_header *h)
         if (!read_string(&c, key, sizeof key) || !take(&c, ':'))
             return sharr__fail(SHARR_ECORRUPT, "the header dict is "
                                "malformed");
+        if ((strcmp(key, "descr") == 0 && seen_descr) ||
+            (strcmp(key, "fortran_order") == 0 && seen_order) ||
+            (strcmp(key, "shape") == 0 && seen_shape))
+            return sharr__fail(SHARR_ECORRUPT, "header key '%s' appears "
+                               "twice", key);
         if (strcmp(key, "descr") == 0) {
-            if (!read_string(&c, descr, sizeof descr))
+            bool quoted = read_string(&c, descr, sizeof descr);
+            if (!quoted && c.p >= c.end)
+                return sharr__fail(SHARR_ECORRUPT, "the header ends inside "
+                                   "'descr'");
+            if (!quoted)
                 return sharr__fail(SHARR_EUNSUPPORTED, "structured dtypes "
                                    "are not supported");
             if ((err = parse_descr(descr, h)) < 0)
@@ -179,8 +211,14 @@ static int parse_dict(const char *text, size_t len, struct npy_header *h)
             return sharr__fail(SHARR_ECORRUPT, "unknown header key '%s'",
                                key);
         }
-        take(&c, ',');
+        if (!take(&c, ',') && !(skip_space(&c), c.p < c.end && *c.p == '}'))
+            return sharr__fail(SHARR_ECORRUPT, "the header dict is "
+                               "malformed after '%s'", key);
     }
+    skip_space(&c);
+    if (c.p != c.end)
+        return sharr__fail(SHARR_ECORRUPT, "the header has bytes after its "
+                           "dict");
     if (!seen_descr || !seen_order || !seen_shape)
         return sharr__fail(SHARR_ECORRUPT, "the header lacks descr, "
                            "fortran_order or shape");
@@ -221,6 +259,17 @@ static int read_header(int fd, struct npy_header *h)
     free(text);
     h->data_offset = start + hlen;
     return err;
+}
+
+/* Elements times their size in the file and in memory fit a size_t. */
+static bool shape_fits(const struct npy_header *h)
+{
+    size_t n = sharr_dtype_size(h->dtype);
+
+    for (size_t i = 0; i < h->ndim; i++)
+        if (!sharr__mul_ok(n, h->shape[i], &n))
+            return false;
+    return true;
 }
 
 /* ---- the data ---- */
@@ -292,6 +341,11 @@ int sharr_npy_load(const char *path, const char *name,
     memcpy(shape, h.shape, sizeof shape);
     if (h.ndim)
         shape[0] = r1 - r0;
+    if (!shape_fits(&h)) {
+        err = sharr__fail(SHARR_ECORRUPT, "the header's shape overflows a "
+                          "64-bit byte size");
+        goto fail;
+    }
     if (!sharr__mul_ok(rows, per_row, &need) ||
         !sharr__mul_ok(need, h.file_item, &need) ||
         (size_t)st.st_size < h.data_offset ||

@@ -1,0 +1,154 @@
+# CLI cases for hostile input files and interrupted in-place work (issue
+# 7), sourced by tests/cli/run.sh: uses t(), ok(), $SHARR, $P, $TMP, $PY.
+
+# ---- crafted shapes: a clear error, exit 1, never a crash ----
+$PY -c "
+import h5py
+with h5py.File('$TMP/crafted.h5', 'w') as f:
+    f.create_dataset('wrap', shape=(1, 2**32, 2**32), chunks=(1, 1, 1),
+                     dtype='u1')
+    f.create_dataset('bytes', shape=(2**62,), chunks=(1,), dtype='f8')
+    f.create_dataset('rank', shape=(4,) * 32, chunks=(1,) * 32, dtype='u1')
+"
+ok "crafted file is small" test "$(stat -c %s "$TMP/crafted.h5")" -lt 8192
+for j in 1 2; do
+    t "load 1x2^32x2^32 chunked 1x1x1 -j $j" 1 '' \
+        "/wrap: the dataset's shape 1x4294967296x4294967296 of 1-byte elements overflows a 64-bit size" \
+        -- "$SHARR" load "$TMP/crafted.h5:/wrap" "$P.cr" -j $j
+    t "load 2^62 f8 -j $j" 1 '' "/bytes: .*overflows a 64-bit size" \
+        -- "$SHARR" load "$TMP/crafted.h5:/bytes" "$P.cr" -j $j
+done
+t "load rank 32" 1 '' "/rank: the dataset has 32 dimensions" \
+    -- "$SHARR" load "$TMP/crafted.h5:/rank" "$P.cr"
+t "h5ls crafted says why" 0 "^/wrap .*  no  .*# the dataset's shape .* overflows" \
+    '' -- "$SHARR" h5ls "$TMP/crafted.h5"
+ok "no array from crafted shapes" test ! -e "/dev/shm/sharr.$P.cr"
+
+# ---- external raw data and virtual sources stay in the file's directory --
+mkdir -p "$TMP/ext/in"
+$PY -c "
+import h5py, numpy as np, os
+d = '$TMP/ext'
+open(d + '/secret.bin', 'wb').write(b'outside!')
+open(d + '/in/data.bin', 'wb').write(b'inside!!')
+with h5py.File(d + '/src.h5', 'w') as f:
+    f['x'] = np.arange(8, dtype='u1')
+with h5py.File(d + '/in/f.h5', 'w') as f:
+    f.create_dataset('passwd', shape=(8,), dtype='u1',
+                     external=[('/etc/passwd', 0, 8)])
+    f.create_dataset('up', shape=(8,), dtype='u1',
+                     external=[('../secret.bin', 0, 8)])
+    f.create_dataset('ok', shape=(8,), dtype='u1',
+                     external=[('data.bin', 0, 8)])
+    for name, src in [('vabs', d + '/src.h5'), ('vup', '../src.h5')]:
+        lay = h5py.VirtualLayout(shape=(8,), dtype='u1')
+        lay[:] = h5py.VirtualSource(src, 'x', shape=(8,))
+        f.create_virtual_dataset(name, lay, fillvalue=0)
+    f['lup'] = h5py.ExternalLink('../src.h5', '/x')
+    f['lok'] = h5py.ExternalLink('f.h5', '/ok')
+"
+E="$TMP/ext/in/f.h5"
+t "external /etc/passwd refused" 1 '' \
+    "/passwd: external raw-data file /etc/passwd is outside .*/in \(the directory of the file\): pass --allow-external" \
+    -- "$SHARR" load "$E:/passwd" "$P.x"
+t "external ../ refused" 1 '' "external raw-data file .*\.\./secret\.bin .*is outside" \
+    -- "$SHARR" load "$E:/up" "$P.x" -j 2
+t "virtual source by absolute path refused" 1 '' \
+    "/vabs: virtual-dataset source .*/ext/src\.h5 is outside" \
+    -- "$SHARR" load "$E:/vabs" "$P.x"
+t "virtual source ../ refused" 1 '' "virtual-dataset source .*is outside" \
+    -- "$SHARR" load "$E:/vup" "$P.x"
+t "external link ../ refused" 1 '' \
+    "/lup: external link target .*\.\./src\.h5 .*is outside" \
+    -- "$SHARR" load "$E:/lup" "$P.x"
+ok "nothing loaded from outside" test ! -e "/dev/shm/sharr.$P.x"
+t "external link inside loads" 0 "^$P.w$" '' -- "$SHARR" load "$E:/lok" "$P.w"
+t "external inside loads" 0 "^$P.x$" '' -- "$SHARR" load "$E:/ok" "$P.x"
+ok "external inside values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.x').tobytes() == b'inside!!'"
+t "--allow-external reads outside" 0 "^$P.y$" '' \
+    -- "$SHARR" load "$E:/up" "$P.y" --allow-external
+ok "--allow-external values" $PY -c "import numpy as np; assert np.load('/dev/shm/sharr.$P.y').tobytes() == b'outside!'"
+t "--allow-external virtual" 0 "^$P.z$" '' \
+    -- "$SHARR" load "$E:/vabs" "$P.z" --allow-external -j 2
+t "load --help documents --allow-external" 0 "--allow-external" '' \
+    -- "$SHARR" load --help
+t "h5ls marks outside data" 0 "^/passwd .*  no  .*is outside" '' \
+    -- "$SHARR" h5ls "$E"
+t "rm external arrays" 0 '' '' -- "$SHARR" rm "$P.x" "$P.y" "$P.z" "$P.w"
+
+# ---- h5ls of a file with more datasets than one job's result holds ----
+$PY -c "
+import h5py
+with h5py.File('$TMP/many.h5', 'w', libver='latest') as f:
+    for i in range(20000):
+        f.create_dataset('d%05d' % i, shape=(2,), dtype='i4')
+"
+"$SHARR" h5ls "$TMP/many.h5" --json >"$TMP/many.json" 2>"$TMP/many.err"
+ok "h5ls lists 20000 datasets, each once, in order" $PY -c "
+import json
+d = json.load(open('$TMP/many.json'))
+paths = [e['path'] for e in d]
+assert paths == ['/d%05d' % i for i in range(20000)], (len(paths), paths[:3])
+assert all(e['loads_as'] == 'i32' for e in d)
+"
+t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
+    -- "$SHARR" h5ls "$TMP/many.h5" -j 1
+
+# ---- an in-place apply or fill interrupted says so ----
+# interrupt.py SHARR NAME apply|fill INT|TERM: start the work on a 4-filled
+# array, send the signal as soon as some element changed, and check that
+# sharr died of it (status 128 + N in the shell) saying the array was
+# partly modified.  If the work finished first it retries with a bigger
+# array or fewer workers: it never passes without an interruption.
+cat >"$TMP/interrupt.py" <<'PYEOF'
+import os, re, signal, subprocess, sys, time
+import numpy as np
+
+sharr, name, cmd, signame = sys.argv[1:5]
+sig = getattr(signal, "SIG" + signame)
+
+def attempt(rows, jobs):
+    subprocess.run([sharr, "create", name, "--shape", "%dx4096" % rows,
+                    "--fill", "4"], check=True)
+    try:
+        seg = np.load("/dev/shm/sharr." + name, mmap_mode="r").reshape(-1)
+        sample = seg[::4099]
+        args = [sharr, cmd, name, "sqrt" if cmd == "apply" else "ones",
+                "-j", str(jobs)]
+        # A signal ignored by whoever started us must not stay ignored.
+        p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(
+                                 signal.SIGINT, signal.SIG_DFL))
+        t0 = time.time()
+        while p.poll() is None and not (sample != 4).any():
+            if time.time() - t0 > 20:
+                break
+        p.send_signal(sig)
+        err = p.communicate()[1]
+        return p.returncode, err, int((seg != 4).sum()), seg.size
+    finally:
+        subprocess.run([sharr, "rm", name])
+
+for rows, jobs in [(2048, 2), (8192, 2), (8192, 1), (32768, 1)]:
+    rc, err, changed, total = attempt(rows, jobs)
+    if rc == 0 and changed == total:
+        print("  (%s finished before the signal at %dx4096 -j %d; again)"
+              % (cmd, rows, jobs))
+        continue
+    want = ("^sharr: %s: interrupted by SIG%s: array '%s' (was|may be) "
+            "partly modified: (no block had finished|[0-9]+ of [0-9]+ "
+            "blocks were done|every block had finished)" % (cmd, signame, name))
+    ok = rc == -sig and 0 < changed and re.search(want, err, re.M)
+    if not ok:
+        print("  rc %r (want %d), %d of %d changed, stderr %r"
+              % (rc, -sig, changed, total, err))
+    sys.exit(0 if ok else 1)
+print("  never interrupted: the work always finished first")
+sys.exit(1)
+PYEOF
+ok "apply interrupted by SIGINT: note on stderr, status 130" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply INT
+ok "apply interrupted by SIGTERM: note on stderr, status 143" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply TERM
+ok "fill interrupted by SIGINT: note on stderr, status 130" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" fill INT
