@@ -502,7 +502,8 @@ int sharr__target_temp(struct sharr__target *t, bool copy, int *fd_out)
     fd = open(t->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
               t->exists ? 0600 : 0666);
     if (fd < 0) {
-        err = file_fail(-errno, "%s", t->tmp);
+        err = file_fail(-errno, "cannot create a temporary file in %s (a "
+                        "save writes beside its target)", t->dir);
         temps_drop(&t->slot);
         t->tmp[0] = '\0'; /* not ours: never unlink it */
         return err;
