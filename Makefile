@@ -128,6 +128,7 @@ interop: $(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_numpy.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
 
 # The external HDF5 corpus, when ../shared/corpus/hdf5 is there.
 corpus: $(SHARR)

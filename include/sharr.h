@@ -784,6 +784,37 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * the link, and renames the file over the target.  HDF5's error printing is
  * off; its error stack ends up in sharr_errmsg().  With pool == NULL the
  * same runs in the caller.
+ *
+ * Targets (HDF5 and .npy): a symbolic link is followed (the file it points
+ * to is written, beside it); a file with several hard links is refused
+ * unless force_hardlinks.  The temporary has a random name, is created
+ * O_EXCL|O_NOFOLLOW with the target's mode, and is opened by the workers
+ * only after checking it is the inode the caller made.  An HDF5 save holds
+ * flock(LOCK_EX) on an existing target (the lock HDF5 takes on a file open
+ * for writing; LOCK_SH for reading) from before the copy to after the
+ * rename, so saves into one file take turns and never lose a dataset, and
+ * a file another process (h5py ...) holds open is waited for (lock_wait)
+ * and then refused with SHARR_EBUSY.  Other HDF5 programs cannot open the
+ * file while a save runs, as with any HDF5 writer.  A new target is
+ * created without replacing one that appeared meanwhile (the save then
+ * adds to it).  Temporaries of saves killed outright are removed by the
+ * next save into the directory, or sharr_save_gc().
+ *
+ * Appending (opts->append): the dataset is added to the existing file in
+ * place, under the same lock, without copying the file, through a file
+ * driver of sharr's (lib/io/h5ordered.c) that writes everything new after
+ * the file's old end first and changes its old bytes only when HDF5 closes
+ * the file: the superblock first, then the rest in one write when it lies
+ * within 64 KiB, else in an order where what is named is written before
+ * what names it.  A kill or failure before that last phase leaves every
+ * old byte as it was (failures also restore the old size; a kill may leave
+ * a hidden ".sharr-partial" dataset, removed by the next save into that
+ * group).  HDF5 has no journal, so a kill during that phase (microseconds;
+ * several separate writes when the receiving group's metadata is spread
+ * over the file) or a power failure without sync can tear the group that
+ * receives the dataset: its other datasets' bytes remain, but HDF5 may no
+ * longer find them.  Filtered appends (gzip, shuffle) have one such phase
+ * per batch of chunks written.  The copy save has no such window.
  */
 
 #define SHARR_H5_EMPTY 1    /* the dataset has no elements: nothing loaded */
@@ -832,14 +863,29 @@ typedef struct sharr_save_opts {
                                  (a crash of the saver never hurts the
                                  target either way) */
     sharr_run_opts run;
+    int append;               /* 1: HDF5 only: add the dataset to the
+                                 existing file in place, without copying it
+                                 (see "Appending" below) */
+    int force_hardlinks;      /* 1: save even if the target has several hard
+                                 links; the other names keep the old file */
+    double lock_wait;         /* seconds to wait while another process
+                                 holds the target's HDF5 lock; 0: the value
+                                 of $SHARR_LOCK_WAIT, else 5; < 0: no wait;
+                                 INFINITY: for ever */
+    void (*waiting)(const char *file, double lock_wait, void *ctx);
+    void *waiting_ctx;        /* waiting(), if set, is called once when a
+                                 save starts to wait for the lock */
 } sharr_save_opts;
 
 /* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset
  * `dset` of `file`, creating the file or adding to it, with attributes
  * sharr_array (the array's name) and sharr_dtype.  opts may be NULL.
  * @return 0, SHARR_EEXIST (the dataset exists and no force), SHARR_EINVAL
- * (bad rows, chunk shape, level), SHARR_EHDF5, SHARR_ENOSPC, an OS error of
- * the file system, or a pool failure.  On failure the target is as it was. */
+ * (bad rows, chunk shape, level; not a regular file), SHARR_EBUSY (another
+ * process holds the file open: the detail names it and how long the save
+ * waited), SHARR_EPERM (several hard links), SHARR_ENOENT (no directory; a
+ * symlink to nothing), SHARR_EHDF5, SHARR_ENOSPC, an OS error of the file
+ * system, or a pool failure.  On failure the target is as it was. */
 SHARR_API int sharr_h5_save(sharr_pool *pool, const sharr_array *a,
                             const char *file, const char *dset,
                             const sharr_save_opts *opts);
@@ -881,10 +927,34 @@ SHARR_API int sharr_npy_load(const char *path, const char *name,
                              const sharr_load_opts *opts, sharr_array **out);
 
 /* sharr_npy_save() : write `a` (or rows of it) as a .npy file, through a
- * temporary file renamed into place.  Only row_start, row_end and force of
- * opts are used.  @return 0, SHARR_EEXIST (no force), or an OS error. */
+ * temporary file beside the real target renamed into place (see "Targets"
+ * above; no lock: NumPy takes none).  Only row_start, row_end, force,
+ * force_hardlinks and sync of opts are used.  @return 0, SHARR_EEXIST (no
+ * force, or the file appeared meanwhile), SHARR_EPERM (hard links), or an
+ * OS error. */
 SHARR_API int sharr_npy_save(const sharr_array *a, const char *path,
                              const sharr_save_opts *opts);
+
+/* sharr_save_remove_temps() : unlink the temporary files of the saves that
+ * threads of this process are running (never those of a parent it was
+ * forked from).  Async-signal-safe: call it from a SIGINT/SIGTERM/SIGHUP
+ * handler before the process dies, so that an interrupted save leaves
+ * nothing beside its target (the save itself then fails).  The sharr tool
+ * does this; a program that links sharr and handles signals should too. */
+SHARR_API void sharr_save_remove_temps(void);
+
+/* sharr_save_gc() : remove from directory `dir` the temporary files that
+ * saves killed before their end left beside their targets
+ * (".NAME.sharr-PID-START-PIDNS-BOOT-RANDOM.tmp").  Only regular files of
+ * the calling user, whose saver ran in this boot and PID namespace and is
+ * gone (pid and start time); any other is kept.  Every save does this in
+ * its target's directory.  With dry_run nothing is removed.  If `removed`
+ * is not NULL, calls removed(path, ctx) for each.
+ * @return the number of files removed (or that would be), or the error of
+ * opening `dir`. */
+SHARR_API int sharr_save_gc(const char *dir, int dry_run,
+                            void (*removed)(const char *path, void *ctx),
+                            void *ctx);
 
 #ifdef __cplusplus
 }

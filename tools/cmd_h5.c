@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -202,12 +204,22 @@ static const char save_usage[] =
     "Usage: sharr save NAME FILE:/path/to/dataset [--rows A:B]\n"
     "                  [--chunk R[xC...]] [--gzip L] [--shuffle]\n"
     "                  [--complex h5py|matlab] [--force] [--sync] [-j N]\n"
+    "                  [--append] [--force-hardlinks] [--wait SECONDS]\n"
     "       sharr save NAME FILE.npy [--rows A:B] [--force] [--sync]\n\n"
     "Save the array NAME as an HDF5 dataset (creating the file, or adding to\n"
     "it) or as a .npy file.  The target never holds a partial result: the\n"
     "file is written next to it under a temporary name (a copy, when it\n"
     "exists) and renamed into place.  Complex data is h5py's compound\n"
     "{r, i}, which h5py, HDF5.jl and PyTables read as complex.\n\n"
+    "A symbolic link is followed: the file it points to gets the data.  A\n"
+    "file with several hard links is refused (a new file would replace\n"
+    "this name only).  While the save runs it holds HDF5's own lock on the\n"
+    "file: other saves wait for it, and HDF5 programs cannot open the file\n"
+    "meanwhile, as with any HDF5 writer; a file that another process holds\n"
+    "open is waited for (5 s, --wait), then refused.  An interrupted save\n"
+    "(Ctrl-C, SIGTERM, SIGHUP) removes its temporary file; one killed\n"
+    "outright leaves it, and the next save into the directory (or\n"
+    "'sharr gc DIR') removes it.\n\n"
     "  -r, --rows A:B        only array rows A..B-1 (negative from the end)\n"
     "  -c, --chunk R[xC...]  chunk shape (missing trailing dimensions take\n"
     "                        the full extent); default contiguous, or about\n"
@@ -221,6 +233,21 @@ static const char save_usage[] =
     "                        (h5repack reclaims it)\n"
     "      --sync            flush the file to disk before it replaces the\n"
     "                        target, so a power failure cannot lose it\n"
+    "  -a, --append          HDF5: add the dataset to the existing file in\n"
+    "                        place, without copying the file (the default\n"
+    "                        copies it, which costs its whole size).  If an\n"
+    "                        append is killed, the new dataset is absent\n"
+    "                        or complete; but HDF5 has no journal, so a kill\n"
+    "                        while it writes the file's metadata at the end\n"
+    "                        (or a power failure) can damage the group that\n"
+    "                        gets the dataset: see README, 'Appending'\n"
+    "      --force-hardlinks save into a file with several hard links anyway:\n"
+    "                        this name gets the new file, the others keep\n"
+    "                        the old one (--append writes into the file\n"
+    "                        they all share)\n"
+    "      --wait SECONDS    wait that long for another process to release\n"
+    "                        the file (default 5, or $SHARR_LOCK_WAIT; 0: do\n"
+    "                        not wait; inf: for ever)\n"
     "  -j, --jobs N          worker processes (default: one per CPU)\n"
     "  -h, --help            show this help\n";
 
@@ -230,6 +257,20 @@ static int parse_chunk(const char *text, sharr_save_opts *o)
         return EXIT_USAGE;
     if (o->chunk_ndim == 0)
         return cli_usage("--chunk needs at least one dimension");
+    return 0;
+}
+
+/* --wait SECONDS: >= 0 or inf; 0 becomes "no wait" (the library's 0 is
+ * "the default"). */
+static int parse_wait(const char *text, double *out)
+{
+    char *end;
+    double w = strtod(text, &end);
+
+    if (end == text || *end || isnan(w) || w < 0)
+        return cli_usage("--wait needs seconds >= 0 (or inf), not '%s'",
+                         text);
+    *out = w == 0 ? -1 : w;
     return 0;
 }
 
@@ -255,9 +296,46 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
         return 0;
     case 'f': o->force = 1; return 0;
     case 'Y': o->sync = 1; return 0;
+    case 'a': o->append = 1; return 0;
+    case 'H': o->force_hardlinks = 1; return 0;
+    case 'W': return parse_wait(optarg, &o->lock_wait);
     case 'j': return cli_parse_jobs(optarg, jobs);
     default: return -1;
     }
+}
+
+/* A signal that would kill the tool removes the temporary file of the save
+ * first, then kills it as it would have (same exit status). */
+static void remove_temps_and_die(int sig)
+{
+    sharr_save_remove_temps();
+    raise(sig); /* blocked until we return; SA_RESETHAND: the default */
+}
+
+static void remove_temps_on_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temps_and_die;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < 3; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
+static void say_waiting(const char *file, double wait, void *ctx)
+{
+    (void)ctx;
+    if (isinf(wait))
+        fprintf(stderr, "sharr: save: %s is open in another process (HDF5 "
+                "file lock); waiting for it\n", file);
+    else
+        fprintf(stderr, "sharr: save: %s is open in another process (HDF5 "
+                "file lock); waiting up to %g s\n", file, wait);
 }
 
 static int run_save(const sharr_array *a, const struct source *dst,
@@ -272,11 +350,14 @@ static int run_save(const sharr_array *a, const struct source *dst,
         return rc;
     o->row_start = r0;
     o->row_end = r1;
+    o->waiting = say_waiting;
     if (!dst->dset) {
+        remove_temps_on_signals();
         err = sharr_npy_save(a, dst->file, o);
     } else {
         if ((rc = cli_pool(jobs, &pool)) != 0)
             return rc;
+        remove_temps_on_signals(); /* after the fork of the workers */
         cli_progress_init(&bar, "save", &o->run);
         err = sharr_h5_save(pool, a, dst->file, dst->dset, o);
         cli_progress_done(&bar);
@@ -297,6 +378,9 @@ int cmd_save(int argc, char **argv)
         {"complex", required_argument, NULL, 'C'},
         {"force", no_argument, NULL, 'f'},
         {"sync", no_argument, NULL, 'Y'},
+        {"append", no_argument, NULL, 'a'},
+        {"force-hardlinks", no_argument, NULL, 'H'},
+        {"wait", required_argument, NULL, 'W'},
         {"jobs", required_argument, NULL, 'j'}, COMMON_LONGOPTS, {0}};
     sharr_save_opts o;
     struct source dst;
@@ -305,7 +389,7 @@ int cmd_save(int argc, char **argv)
     int ch, rc, jobs = 0, err;
 
     memset(&o, 0, sizeof o);
-    while ((ch = getopt_long(argc, argv, ":r:c:z:fj:hV", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":r:c:z:faj:hV", lo, NULL)) != -1) {
         if (ch == 'h') return cli_help(save_usage);
         if (ch == 'V') return cli_version();
         if ((rc = parse_save_option(ch, &o, &rows, &jobs)) < 0)
@@ -319,8 +403,9 @@ int cmd_save(int argc, char **argv)
     if (!(name = cli_name(argv[optind])) ||
         (rc = parse_source(cli_arg(argv[optind + 1]), &dst)) != 0)
         return name ? rc : EXIT_USAGE;
-    if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim))
-        return cli_usage("--chunk, --gzip and --shuffle apply to HDF5 only");
+    if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim || o.append))
+        return cli_usage("--chunk, --gzip, --shuffle and --append apply to "
+                         "HDF5 only");
     if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY, &a)) < 0)
         return cli_fail(err);
     rc = run_save(a, &dst, &o, rows, jobs);

@@ -339,7 +339,8 @@ int cmd_rm(int argc, char **argv)
 }
 
 static const char gc_usage[] =
-    "Usage: sharr gc [--dry-run]\n\n"
+    "Usage: sharr gc [--dry-run]\n"
+    "       sharr gc [--dry-run] DIR...\n\n"
     "Remove your temporary arrays whose owner process is gone, and the\n"
     "hidden remains of creations that were interrupted (their creator died\n"
     "before finishing).\n"
@@ -348,17 +349,24 @@ static const char gc_usage[] =
     "arrays of another container sharing /dev/shm (or made by an older\n"
     "sharr) are kept and printed as 'skipped NAME: owner unknown: ...'.\n"
     "Entries that are not sharr segments are printed as 'skipped NAME:\n"
-    "invalid: ...' (remove them with sharr rm if they are yours).\n\n"
+    "invalid: ...' (remove them with sharr rm if they are yours).\n"
+    "With DIR: instead, remove from each directory DIR the temporary files\n"
+    "(.NAME.sharr-...tmp) of saves that were killed: only yours, and only\n"
+    "if the saver ran in this PID namespace since this boot and is gone.\n\n"
     "      --dry-run   only print what would be removed\n"
     "  -h, --help      show this help\n";
+
+static void print_removed(const char *name, void *ctx)
+{
+    printf("%s %s\n", *(const int *)ctx ? "would remove" : "removed", name);
+}
 
 static void print_gc(const char *name, sharr_gc_event ev, const char *detail,
                      void *ctx)
 {
     switch (ev) {
     case SHARR_GC_REMOVED:
-        printf("%s %s\n", *(const int *)ctx ? "would remove" : "removed",
-               name);
+        print_removed(name, ctx);
         break;
     case SHARR_GC_UNKNOWN:
         printf("skipped %s: owner unknown: %s\n", name, detail);
@@ -381,9 +389,10 @@ int cmd_gc(int argc, char **argv)
 
     if ((n = cli_options(argc, argv, lo, gc_usage)) >= 0)
         return n;
-    if (optind != argc)
-        return cli_usage("unexpected argument '%s'", argv[optind]);
-    if ((n = sharr_gc_report(dry, print_gc, &dry)) < 0)
+    for (int i = optind; i < argc; i++)
+        if ((n = sharr_save_gc(argv[i], dry, print_removed, &dry)) < 0)
+            return cli_fail(n);
+    if (optind == argc && (n = sharr_gc_report(dry, print_gc, &dry)) < 0)
         return cli_fail(n);
     return EXIT_OK;
 }

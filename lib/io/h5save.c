@@ -5,9 +5,16 @@
  * all workers into a staging array and stored by one worker with
  * H5Dwrite_chunk; the last job moves the link and the caller renames the
  * file into place, so an interrupted save never destroys the old file.
+ * The caller holds the target's lock (HDF5's flock, target.c) from before
+ * the copy to after the rename; an append writes the locked target itself.
+ * Kernels open the file only after checking that its path names the inode
+ * the caller prepared, and then through /proc/self/fd, so a link planted in
+ * between is never followed; HDF5's own locking is off in them.
  */
 #define _GNU_SOURCE
 #include "h5io.h"
+#include "h5ordered.h"
+#include "target.h"
 
 #include <zlib.h>
 
@@ -25,7 +32,14 @@
 /* ---- save ---- */
 
 struct save_arg {
-    struct h5_target where;    /* the temporary file; the final dset path */
+    struct h5_target where;    /* the file the kernels write (the temporary,
+                                  or the target itself for an append); the
+                                  final dataset path */
+    uint64_t file_dev;         /* the inode where.file must name */
+    uint64_t file_ino;
+    int fresh;                 /* where.file is empty: create an HDF5 file */
+    int append;                /* where.file is the target: h5ordered.c */
+    int sync;
     char tmp_link[128];        /* dataset name while it is written */
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM];
@@ -149,6 +163,81 @@ static int finish_link(hid_t f, const struct save_arg *a)
     return err;
 }
 
+/* Remove a dataset under the temporary link: a killed append's, since the
+ * caller holds the target's lock and no save of ours is running on it. */
+static int drop_partial(hid_t f, const struct save_arg *a)
+{
+    char parent[DSET_MAX], tmp[DSET_MAX + 160];
+    const char *base;
+    int err = 0;
+
+    split_dset(a->where.dset, parent, sizeof parent, &base);
+    snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
+             a->tmp_link);
+    if (sharr__h5_path_exists(f, tmp) && H5Ldelete(f, tmp, H5P_DEFAULT) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot remove %s, left by an "
+                             "interrupted save", tmp);
+    H5Eclear2(H5E_DEFAULT);
+    return err;
+}
+
+/* Open (or, fresh, create) the file a save writes, in a kernel.  The path
+ * must still name the inode the caller made or locked, never something put
+ * there since, and HDF5 opens that inode through /proc/self/fd, not the
+ * name (an append: through h5ordered.c, on that fd).  HDF5's own file
+ * locking is off: the caller holds the target's lock (a second flock here,
+ * on another open file, would conflict with it).  Close with
+ * close_verified(). */
+static hid_t open_verified(const struct save_arg *a, bool fresh, int *fd)
+{
+    char proc[64];
+    struct stat st;
+    hid_t fapl = -1, f = -1;
+
+    *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0 || fstat(*fd, &st) < 0) {
+        sharr__fail_os(-errno, "%s", a->where.file);
+        goto fail;
+    }
+    if ((uint64_t)st.st_dev != a->file_dev ||
+        (uint64_t)st.st_ino != a->file_ino || !S_ISREG(st.st_mode)) {
+        sharr__fail(SHARR_EBUSY, "%s was replaced while being saved into",
+                    a->where.file);
+        goto fail;
+    }
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", *fd);
+    if (a->append)
+        f = (fapl = sharr__h5_ordered_fapl(*fd, a->sync != 0)) < 0
+                ? -1 : H5Fopen(a->where.file, H5F_ACC_RDWR, fapl);
+    else if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) >= 0 &&
+             H5Pset_file_locking(fapl, 0, 1) >= 0)
+        f = fresh ? H5Fcreate(proc, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                  : H5Fopen(proc, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (f >= 0)
+        return f;
+    sharr__h5_fail(SHARR_EHDF5, "%s: cannot %s", a->where.file,
+                   fresh ? "create" : "open as an HDF5 file for writing");
+fail:
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+/* A failed append leaves the target as it was (h5ordered.c). */
+static int close_verified(hid_t f, int fd, const struct save_arg *a, int err)
+{
+    if (f >= 0 && err < 0)
+        sharr__h5_ordered_discard(f);
+    if (f >= 0 && H5Fclose(f) < 0 && err == 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close", a->where.file);
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
 /* Refuse an existing target unless forced, and never replace a group. */
 static int check_target(hid_t f, const struct save_arg *a)
 {
@@ -173,20 +262,14 @@ static int check_target(hid_t f, const struct save_arg *a)
 static int create_kernel(const sharr_block *b)
 {
     const struct save_arg *a = b->arg;
-    struct stat st;
     hid_t f = -1, d = -1, mt = -1;
-    int err;
+    int fd, err;
 
     sharr__h5_quiet();
-    f = stat(a->where.file, &st) == 0 && st.st_size > 0
-            ? sharr__h5_open_file(a->where.file, true)
-            : H5Fcreate(a->where.file, H5F_ACC_TRUNC, H5P_DEFAULT,
-                        H5P_DEFAULT);
-    if (f < 0)
-        return sharr__h5_fail(SHARR_EHDF5,
-                              "%s: cannot create or open for writing",
-                              a->where.file);
-    if ((err = check_target(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0)
+    if ((f = open_verified(a, a->fresh, &fd)) < 0)
+        return SHARR_EHDF5;
+    if ((err = check_target(f, a)) < 0 || (err = drop_partial(f, a)) < 0 ||
+        (err = create_dataset(f, a, &d)) < 0)
         goto done;
     if (a->write_data) {
         const unsigned char *src = (const unsigned char *)b->data[0] +
@@ -204,9 +287,7 @@ static int create_kernel(const sharr_block *b)
 done:
     sharr__h5_close_id(&mt, H5Tclose);
     sharr__h5_close_id(&d, H5Dclose);
-    if (f >= 0 && H5Fclose(f) < 0 && err == 0)
-        err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close", a->where.file);
-    return err;
+    return close_verified(f, fd, a, err);
 }
 
 /* ---- filtered saves: chunks compressed in parallel ---- */
@@ -348,10 +429,10 @@ static int write_window(const struct step_arg *s, unsigned char *staging,
     const char *base;
     uint64_t first, count;
     hid_t f, d = -1;
-    int err = 0;
+    int fd, err = 0;
 
     sharr__h5_quiet();
-    if ((f = sharr__h5_open_file(s->save.where.file, true)) < 0)
+    if ((f = open_verified(&s->save, false, &fd)) < 0)
         return SHARR_EHDF5;
     split_dset(s->save.where.dset, parent, sizeof parent, &base);
     snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
@@ -379,10 +460,7 @@ static int write_window(const struct step_arg *s, unsigned char *staging,
         err = finish_link(f, &s->save);
 done:
     sharr__h5_close_id(&d, H5Dclose);
-    if (H5Fclose(f) < 0 && err == 0)
-        err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close",
-                             s->save.where.file);
-    return err;
+    return close_verified(f, fd, &s->save, err);
 }
 
 /* Row 0 of a step after the first writes the previous window; every other
@@ -595,6 +673,7 @@ static int save_args(const sharr_array *arr, const char *dset,
     a->shuffle = o->shuffle != 0;
     a->matlab = o->complex_matlab != 0;
     a->force = o->force != 0;
+    a->sync = o->sync != 0;
     a->write_data = !(o->gzip || o->shuffle);
     snprintf(a->source, sizeof a->source, "%s", sharr_array_name(arr));
     /* A fixed name: the save works on its own temporary file, and a name
@@ -603,82 +682,57 @@ static int save_args(const sharr_array *arr, const char *dset,
     return check_chunks(o, a);
 }
 
-/* "<dir>/.<base>.sharr-<pid>-<n>.tmp": hidden, next to the target, so the
- * final rename stays on one file system. */
-static int temp_name(const char *dir, const char *base, char *out,
-                     size_t size)
+/* Point the kernels at the file they write: the target itself for an
+ * append, else a temporary beside it (a copy of it, if it exists). */
+static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
 {
-    static unsigned counter;
-    int n = snprintf(out, size, "%s/.%s.sharr-%d-%u.tmp", dir, base,
-                     (int)getpid(),
-                     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    if (n < 0 || (size_t)n >= size)
-        return sharr__fail(SHARR_EINVAL, "%s/%s: path too long", dir, base);
-    return 0;
-}
+    const char *file = append ? t->path : t->tmp;
+    int err;
 
-/* Copy `from` to the new file `to` with `mode`, in the kernel. */
-static int copy_file(const char *from, const char *to, mode_t mode)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, err = 0;
-    struct stat st;
-
-    if (in < 0)
-        return sharr__fail_os(-errno, "%s", from);
-    if (fstat(in, &st) < 0 ||
-        (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0) {
-        err = sharr__fail_os(-errno, "%s", to);
-        goto done;
-    }
-    fchmod(out, mode);
-    for (off_t left = st.st_size; left > 0;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-        if (n <= 0) {
-            err = sharr__fail_os(n < 0 ? -errno : SHARR_EIO, "copying %s",
-                                 from);
-            goto done;
-        }
-        left -= n;
-    }
-done:
-    if (out >= 0 && close(out) < 0 && err == 0)
-        err = sharr__fail_os(-errno, "%s", to);
-    close(in);
-    return err;
-}
-
-/* Where the file goes: its directory made absolute, and its base name. */
-static int resolve_target(const char *file, char *dir, size_t dsize,
-                          char *base, size_t bsize)
-{
-    char tmp[PATH_MAX];
-    const char *slash = strrchr(file, '/');
-
-    if (!file || !*file || (slash && !slash[1]))
-        return sharr__fail(SHARR_EINVAL, "'%s' is not a file name",
-                           file ? file : "");
-    snprintf(tmp, sizeof tmp, "%.*s", slash ? (int)(slash - file + 1) : 1,
-             slash ? file : ".");
-    snprintf(base, bsize, "%s", slash ? slash + 1 : file);
-    return sharr__h5_absolute_existing(tmp, dir, dsize);
-}
-
-/* Make the complete temporary file the target (durably with sync). */
-static int commit(const char *tmp, const char *final, bool sync)
-{
-    int fd = sync ? open(tmp, O_RDONLY | O_CLOEXEC) : -1;
-
-    if (sync && (fd < 0 || fsync(fd) < 0)) {
-        int err = sharr__fail_os(-errno, "%s", tmp);
-        if (fd >= 0)
-            close(fd);
+    if (!append && (err = sharr__target_temp(t, t->exists, NULL)) < 0)
         return err;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (rename(tmp, final) < 0)
-        return sharr__fail_os(-errno, "renaming %s to %s", tmp, final);
+    if (strlen(file) >= sizeof sa->where.file)
+        return sharr__fail(SHARR_EINVAL, "%s: path too long", file);
+    snprintf(sa->where.file, sizeof sa->where.file, "%s", file);
+    sa->file_dev = append ? (uint64_t)t->st.st_dev : (uint64_t)t->tmp_dev;
+    sa->file_ino = append ? (uint64_t)t->st.st_ino : (uint64_t)t->tmp_ino;
+    sa->fresh = !t->exists;
+    sa->append = append;
     return 0;
+}
+
+/* One attempt: lock, prepare, write, commit.  SHARR__TARGET_TAKEN when a
+ * new target was created by someone else meanwhile. */
+static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
+                     const sharr_save_opts *o, struct save_arg *sa)
+{
+    struct sharr__target t;
+    struct h5_host host;
+    unsigned flags = SHARR__TARGET_LOCK |
+                     (o->append ? SHARR__TARGET_LINKS_OK : 0);
+    bool append;
+    int err;
+
+    if ((err = sharr__target_open(&t, file, o, flags)) < 0)
+        goto done;
+    append = o->append && t.exists;
+    if ((err = prepare(&t, append, sa)) < 0)
+        goto done;
+    sharr__h5_host_save(pool, &host);
+    err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa, 1, &src,
+                            NULL, 0, -1);
+    if (err == 0 && !sa->write_data)
+        err = save_filtered(pool, src, sa, &o->run);
+    sharr__h5_host_restore(&host);
+    if (err == 0 && append && o->sync && fsync(t.lock_fd) < 0)
+        err = sharr__fail_os(-errno, "syncing %s", t.path);
+    if (err == 0 && !append)
+        err = sharr__target_commit(&t, o->sync, t.exists);
+done:
+    if (err < 0 && t.tmp[0])
+        sharr__errmsg_replace(t.tmp, file);
+    sharr__target_close(&t);
+    return err;
 }
 
 int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
@@ -686,37 +740,16 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
 {
     static const sharr_save_opts defaults;
     const sharr_save_opts *o = opts ? opts : &defaults;
-    char dir[FILE_MAX], base[256], final[FILE_MAX + 256];
     struct save_arg sa;
-    struct stat st;
-    struct h5_host host;
-    sharr_array *src = (sharr_array *)a;
     int err;
 
-    if ((err = save_args(a, dset, o, &sa)) < 0 ||
-        (err = resolve_target(file, dir, sizeof dir, base, sizeof base)) < 0 ||
-        (err = temp_name(dir, base, sa.where.file, sizeof sa.where.file)) < 0)
+    if ((err = save_args(a, dset, o, &sa)) < 0)
         return err;
-    snprintf(final, sizeof final, "%s/%s", dir, base);
-    if (stat(final, &st) == 0) {
-        if (!S_ISREG(st.st_mode))
-            return sharr__fail(SHARR_EINVAL, "%s is not a regular file",
-                               final);
-        /* Work on a copy: the original is untouched until the rename. */
-        if ((err = copy_file(final, sa.where.file, st.st_mode & 07777)) < 0)
+    /* A new file that another process created meanwhile: add to it. */
+    for (int attempt = 0; attempt < 16; attempt++)
+        if ((err = save_once(pool, (sharr_array *)a, file, o, &sa)) !=
+            SHARR__TARGET_TAKEN)
             return err;
-    }
-    sharr__h5_host_save(pool, &host);
-    err = sharr__h5_run_one(pool, create_kernel, &sa, sizeof sa, 1, &src,
-                            NULL, 0, -1);
-    if (err == 0 && !sa.write_data)
-        err = save_filtered(pool, src, &sa, &o->run);
-    sharr__h5_host_restore(&host);
-    if (err == 0)
-        err = commit(sa.where.file, final, o->sync != 0);
-    if (err < 0) {
-        unlink(sa.where.file);
-        sharr__errmsg_replace(sa.where.file, file);
-    }
-    return err;
+    return sharr__fail(SHARR_EBUSY, "%s keeps being created by other "
+                       "processes while this save writes it", file);
 }

@@ -7,10 +7,12 @@
  * order) strictly: anything unexpected is SHARR_ECORRUPT or, for a valid
  * file sharr cannot hold, SHARR_EUNSUPPORTED.  Big-endian data is swapped
  * and float16 widened to f32 on the way in.  Saves go through a temporary
- * file renamed into place, like HDF5 saves.
+ * file beside the real target, renamed into place (target.c), like HDF5
+ * saves.
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "target.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -390,43 +392,59 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-int sharr_npy_save(const sharr_array *a, const char *path,
-                   const sharr_save_opts *opts)
+/* Header and rows into fd. */
+static int write_npy(int fd, const sharr_array *a, size_t r0, size_t r1)
 {
-    static const sharr_save_opts defaults;
-    const sharr_save_opts *o = opts ? opts : &defaults;
     unsigned char header[SHARR_DATA_OFFSET];
-    size_t shape[SHARR_MAX_NDIM], rows = sharr_array_rows(a), r0, r1;
-    char tmp[PATH_MAX];
-    struct stat st;
-    int fd, err;
+    size_t shape[SHARR_MAX_NDIM];
+    const unsigned char *data = (const unsigned char *)sharr_array_data(a) +
+                                r0 * sharr_array_row_bytes(a);
+    int err;
 
-    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
-        return err;
-    if (!o->force && stat(path, &st) == 0)
-        return sharr__fail(SHARR_EEXIST, "%s exists: pass --force (force = 1)"
-                           " to replace it", path);
     memcpy(shape, sharr_array_shape(a), sizeof shape);
     if (sharr_array_ndim(a))
         shape[0] = r1 - r0;
     sharr__npy_header(sharr_array_dtype(a), sharr_array_ndim(a), shape,
                       header);
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.sharr-%d.tmp", path,
-                         (int)getpid()) >= sizeof tmp)
-        return sharr__fail(SHARR_EINVAL, "%s: path too long", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
-        return sharr__fail_os(-errno, "%s", tmp);
-    const unsigned char *data = (const unsigned char *)sharr_array_data(a) +
-                                r0 * sharr_array_row_bytes(a);
     if ((err = write_all(fd, header, sizeof header)) == 0)
         err = write_all(fd, data, (r1 - r0) * sharr_array_row_bytes(a));
-    if (err == 0 && o->sync && fsync(fd) < 0)
-        err = sharr__fail_os(-errno, "%s", tmp);
+    return err;
+}
+
+/* Through a temporary beside the real file (target.c): the target is
+ * replaced whole or not at all, and without force a file that appears
+ * meanwhile is not replaced either. */
+int sharr_npy_save(const sharr_array *a, const char *path,
+                   const sharr_save_opts *opts)
+{
+    static const sharr_save_opts defaults;
+    const sharr_save_opts *o = opts ? opts : &defaults;
+    size_t rows = sharr_array_rows(a), r0, r1;
+    struct sharr__target t;
+    int fd = -1, err;
+
+    if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
+        return err;
+    if ((err = sharr__target_open(&t, path, o, 0)) < 0)
+        goto done;
+    if (t.exists && !o->force) {
+        err = sharr__fail(SHARR_EEXIST, "%s exists: pass --force (force = 1)"
+                          " to replace it", path);
+        goto done;
+    }
+    if ((err = sharr__target_temp(&t, false, &fd)) < 0)
+        goto done;
+    err = write_npy(fd, a, r0, r1);
     if (close(fd) < 0 && err == 0)
-        err = sharr__fail_os(-errno, "%s", tmp);
-    if (err == 0 && rename(tmp, path) < 0)
-        err = sharr__fail_os(-errno, "renaming %s to %s", tmp, path);
-    if (err < 0)
-        unlink(tmp);
+        err = sharr__fail_os(-errno, "%s", t.tmp);
+    if (err == 0 &&
+        (err = sharr__target_commit(&t, o->sync, o->force)) ==
+            SHARR__TARGET_TAKEN)
+        err = sharr__fail(SHARR_EEXIST, "%s was created meanwhile: pass "
+                          "--force (force = 1) to replace it", path);
+done:
+    if (err < 0 && t.tmp[0])
+        sharr__errmsg_replace(t.tmp, path);
+    sharr__target_close(&t);
     return err;
 }

@@ -164,7 +164,7 @@ for _ in $(seq 50); do [ -e "/dev/shm/sharr.$P.tmp" ] || { gone=yes; break; }; s
 ok "temp removed when its shell exits" test "$gone" = yes
 t "gc dry run" 0 - '' -- "$SHARR" gc --dry-run
 t "gc" 0 - '' -- "$SHARR" gc
-t "gc extra arg" 2 '' "unexpected" -- "$SHARR" gc now
+t "gc of a missing directory" 1 '' "now: No such file or directory" -- "$SHARR" gc now
 
 # ---- a full /dev/shm, as in a container started with a small --shm-size ----
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then

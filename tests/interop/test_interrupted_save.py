@@ -8,6 +8,17 @@ contiguous and chunked + gzip.  After every kill the target must be either
 absent / as before, or complete and correct, as h5py reads it; the staging
 segments of killed saves must be gone (their guardian removes them).
 
+Then the temporary files (issue 7): a save interrupted by SIGINT (to its
+process group, as Ctrl-C), SIGTERM or SIGHUP leaves none beside its target;
+one SIGKILLed leaves one, which `sharr gc DIR` and the next save into the
+directory remove, while temporaries of live savers, of other PID
+namespaces, of another boot or of another user stay.
+
+Then `--append` (issue 7): appends SIGKILLed at random moments, for about
+20 s, never lose a dataset that was in the file (the new one is absent or
+complete).  And, with strace, appends killed before each of their writes
+in turn, into files of both HDF5 formats: never a damaged file.
+
     /usr/bin/python3 tests/interop/test_interrupted_save.py /path/to/sharr [N]
 """
 import glob
@@ -81,6 +92,230 @@ def dataset_state(path, dset, want):
         return "CORRUPT: %s" % e
 
 
+def temporaries(d):
+    return sorted(n for n in os.listdir(d) if ".sharr-" in n)
+
+
+def signalled_save(name, target, sig, after, group):
+    """A save into `target` that gets `sig` after `after` seconds (sent to
+    its process group, as a terminal's Ctrl-C does, or to it alone)."""
+    p = subprocess.Popen([SHARR, "save", name, target, "-j", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    time.sleep(after)
+    if group:
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
+    return p.wait()
+
+
+def signals_remove_the_temporary(name, rng, rounds):
+    d = os.path.join(TMP, "signals")
+    os.mkdir(d)
+    big = os.path.join(d, "big.h5")
+    subprocess.run([SHARR, "save", name, big + ":/d0"], check=True)
+    span = 1.3 * timed_save(name, big + ":/calib", False)
+    interrupted = 0
+    for r in range(rounds):
+        for sig, group in ((signal.SIGINT, True), (signal.SIGTERM, False),
+                           (signal.SIGHUP, False)):
+            rc = signalled_save(name, big + ":/s%d_%d" % (r, sig), sig,
+                                rng.uniform(0.05, span), group)
+            interrupted += rc == -sig
+            check(rc in (0, -sig), "save got %s: exit %d" % (sig.name, rc))
+            left = temporaries(d)
+            check(not left, "%s left %s" % (sig.name, left))
+            for n in left:
+                os.unlink(os.path.join(d, n))
+    check(interrupted >= rounds, "only %d saves were interrupted"
+          % interrupted)
+    return interrupted
+
+
+def killed_leaving_a_temporary(name, target, d):
+    """SIGKILL a save once its temporary exists; the temporary's name."""
+    before = set(temporaries(d))
+    p = subprocess.Popen([SHARR, "save", name, target, "-j", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(2000):
+        if set(temporaries(d)) - before:
+            break
+        time.sleep(0.001)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    left = sorted(set(temporaries(d)) - before)
+    check(len(left) == 1, "a SIGKILLed save left %s" % left)
+    return left[0] if left else None
+
+
+def own_start_time():
+    with open("/proc/self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def fake_temporaries(d):
+    """Temporaries of savers that cannot be judged gone: {name: why}."""
+    ns = int(os.readlink("/proc/self/ns/pid")[5:-1])
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read()[:8]
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    fmt = ".x.h5.sharr-%d-%d-%d-%s-%016x.tmp"
+    keep = {fmt % (os.getpid(), own_start_time(), ns, boot, 1): "alive",
+            fmt % (dead.pid, 1, ns + 1, boot, 2): "other PID namespace",
+            fmt % (dead.pid, 1, ns, "%08x" % (int(boot, 16) ^ 1), 3):
+                "other boot",
+            fmt % (dead.pid, 1, ns, boot, 4): "another user's",
+            ".x.h5.sharr-%d-0.tmp" % dead.pid: "old format"}
+    gone = fmt % (dead.pid, 1, ns, boot, 5)
+    for n in list(keep) + [gone]:
+        with open(os.path.join(d, n), "w") as f:
+            f.write("x")
+    os.chown(os.path.join(d, fmt % (dead.pid, 1, ns, boot, 4)), 65534, 65534)
+    return keep, gone
+
+
+def killed_temporaries_are_removed_later(name):
+    d = os.path.join(TMP, "killed")
+    os.mkdir(d)
+    big = os.path.join(d, "big.h5")
+    subprocess.run([SHARR, "save", name, big + ":/d0"], check=True)
+    left = killed_leaving_a_temporary(name, big + ":/k1", d)
+    r = subprocess.run([SHARR, "gc", "--dry-run", d], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "would remove %s/%s" % (d, left) in r.stdout,
+          "gc --dry-run DIR: %d %s %s" % (r.returncode, r.stdout, r.stderr))
+    check(temporaries(d) == [left], "gc --dry-run removed something")
+    keep, gone = fake_temporaries(d)
+    r = subprocess.run([SHARR, "gc", d], capture_output=True, text=True)
+    check(r.returncode == 0 and "removed %s/%s" % (d, left) in r.stdout and
+          "removed %s/%s" % (d, gone) in r.stdout,
+          "gc DIR: %d %s %s" % (r.returncode, r.stdout, r.stderr))
+    check(temporaries(d) == sorted(keep),
+          "gc DIR kept %s, not just %s" % (temporaries(d), sorted(keep)))
+    # The next save into the directory removes a killed save's temporary.
+    left = killed_leaving_a_temporary(name, big + ":/k2", d)
+    subprocess.run([SHARR, "save", name, os.path.join(d, "other.npy")],
+                   check=True)
+    check(temporaries(d) == sorted(keep),
+          "the next save left %s" % [n for n in temporaries(d)
+                                     if n not in keep])
+    for n in keep:
+        os.unlink(os.path.join(d, n))
+
+
+OLD = {"/old%d" % i: np.arange(50 + i) * i for i in range(10)}
+OLD["/g/inner"] = np.arange(7.0)
+
+
+def old_datasets_file(path):
+    """An h5py file (its default, pre-1.8 format) with datasets to keep."""
+    with h5py.File(path, "w") as f:
+        for k, v in OLD.items():
+            f[k] = v
+        f["/old0"].attrs["note"] = "keep me"
+
+
+def append_state(path, expect, dset, want):
+    """None if every dataset of `expect` is intact, else what is wrong;
+    and whether `dset` is there, complete."""
+    try:
+        with h5py.File(path, "r") as f:
+            for k, v in expect.items():
+                if not np.array_equal(f[k][...], v):
+                    return "%s changed" % k, False
+            if dset not in f:
+                return None, False
+            try:
+                return (None, True) if np.array_equal(f[dset][...], want) \
+                    else ("%s is named but wrong" % dset, False)
+            except Exception as e:
+                return "%s is named but unreadable: %s" % (dset, e), False
+    except Exception as e:
+        return "the file does not open: %s" % e, False
+
+
+def killed_appends(name, want, rng, budget):
+    d = os.path.join(TMP, "append")
+    os.mkdir(d)
+    target = os.path.join(d, "run.h5")
+    old_datasets_file(target)
+    expect = dict(OLD)
+    span = 1.3 * timed_save(name, target + ":/calib", False)
+    expect["/calib"] = want
+    kills, complete, t0, r = 0, 0, time.time(), 0
+    while time.time() - t0 < budget:
+        r += 1
+        dset = "/a%d" % r if r % 2 else "/g/a%d" % r
+        filtered = r % 3 == 0
+        cmd = save_cmd(name, target + ":" + dset, filtered) + ["--append"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, span))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        kills += 1
+        wrong, there = append_state(target, expect, dset, want)
+        check(wrong is None, "append killed (round %d): %s" % (r, wrong))
+        if wrong:
+            break
+        if there:
+            expect[dset] = want
+            complete += 1
+        if os.path.getsize(target) > 400e6:  # keep /tmp small
+            old_datasets_file(target)
+            expect = dict(OLD)
+    # A killed append leaves a hidden partial dataset at most; the next
+    # append removes it and works.
+    subprocess.run(save_cmd(name, target + ":/last", True) + ["--append"],
+                   check=True)
+    wrong, there = append_state(target, expect, "/last", want)
+    check(wrong is None and there, "append after the kills: %s" % wrong)
+    return kills, complete
+
+
+def append_kill_points(name, want):
+    """Kill an append before each of its writes in turn (strace injects the
+    SIGKILL), into files of h5py's default format and of libver='latest',
+    into the root group and a subgroup, with and without gzip: no kill may
+    damage the file, nor name a dataset that is not complete."""
+    if not shutil.which("strace"):
+        print("SKIP: append kill points: strace is not installed")
+        return 0
+    d = os.path.join(TMP, "points")
+    os.mkdir(d)
+    target, runs = os.path.join(d, "t.h5"), 0
+    for libver in ("earliest", "latest"):
+        pristine = os.path.join(d, "p-%s.h5" % libver)
+        with h5py.File(pristine, "w", libver=libver) as f:
+            for k, v in OLD.items():
+                f[k] = v
+        for dset, filtered in (("/new", False), ("/g/new", False),
+                               ("/new", True), ("/g/new", True)):
+            cmd = save_cmd(name, target + ":" + dset, filtered) + [
+                "-j", "1", "--append"]
+            shutil.copy(pristine, target)
+            trace = os.path.join(d, "trace")
+            subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e",
+                            "trace=pwrite64"] + cmd, check=True)
+            with open(trace) as f:
+                writes = sum("pwrite64(" in line for line in f)
+            for k in range(1, writes + 1):
+                shutil.copy(pristine, target)
+                subprocess.run(["strace", "-f", "-qq", "-o", os.devnull, "-e",
+                                "trace=pwrite64", "-e",
+                                "inject=pwrite64:signal=KILL:when=%d" % k]
+                               + cmd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                runs += 1
+                wrong, _ = append_state(target, OLD, dset, want)
+                check(wrong is None, "%s append to %s (%s) killed before "
+                      "write %d of %d: %s" % ("gzip" if filtered else "plain",
+                                              dset, libver, k, writes, wrong))
+    return runs
+
+
 def main():
     rng = random.Random(1234)
     name = PREFIX + "a"
@@ -152,11 +387,23 @@ def main():
         hidden = [p for p in glob.glob("/dev/shm/sharr..new.*")
                   if not os.path.exists("/proc/" + p.split(".")[3])]
         check(not hidden, "hidden builds of killed saves left: %s" % hidden)
+        signalled = signals_remove_the_temporary(name, rng, max(2, ROUNDS // 5))
+        killed_temporaries_are_removed_later(name)
+        appended = killed_appends(name, want, rng, 20)
+        subprocess.run([SHARR, "create", PREFIX + "small", "--shape",
+                        "30x400", "--fill", "range"], check=True)
+        points = append_kill_points(PREFIX + "small",
+                                    np.arange(12000.0).reshape(30, 400))
     finally:
+        subprocess.run([SHARR, "rm", PREFIX + "small"],
+                       stderr=subprocess.DEVNULL)
         subprocess.run([SHARR, "rm", name], stderr=subprocess.DEVNULL)
         shutil.rmtree(TMP, ignore_errors=True)
-    print("interrupted save and load: %d kills, outcomes %s"
-          % (5 * ROUNDS, outcomes))
+    print("interrupted save and load: %d kills, outcomes %s; %d saves "
+          "interrupted by SIGINT/SIGTERM/SIGHUP; %d appends killed at random "
+          "(%d complete), %d before each write in turn"
+          % (5 * ROUNDS, outcomes, signalled, appended[0], appended[1],
+             points))
     return report("interrupted save")
 
 

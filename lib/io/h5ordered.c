@@ -1,0 +1,423 @@
+/*
+ * h5ordered.c - the HDF5 file driver of appends: the bytes a file already
+ * had change last, all together.
+ *
+ * HDF5 has no journal: it updates a file in place (superblock, the heap and
+ * B-tree of the group that gets a link, status flags) in whatever order its
+ * metadata cache flushes, so an append killed between two writes can leave a
+ * group naming an object not yet written, a superblock whose end-of-file
+ * address hides it, or a file flagged "open for writing".  This driver does
+ * POSIX I/O on an fd the kernel opened and checked, writes everything beyond
+ * the file's old end at once, and keeps every write below it in memory
+ * (reads see them) until the file is closed.  Then, after the new bytes
+ * (and fsync with sync), it writes the superblock (its larger end address
+ * is harmless alone), then the other old bytes' new values with one pwrite
+ * from the first changed byte to the last (gaps rewritten as they are) when
+ * that spans at most 64 KiB, as it does when the group's metadata sits
+ * together; else one write each, in an order where what is named comes
+ * before what names it (heap data, heap headers, B-tree nodes, symbol-table
+ * leaves).  A kill before that phase leaves every old byte as it was; one
+ * during it can still tear a group (at a page boundary of the one write,
+ * or between the writes): documented in sharr.h.  An append that fails
+ * discards its in-place writes and the file gets its old size back.  One
+ * process, one thread: a worker's kernel (or a caller without pool) uses
+ * it for one H5Fopen..H5Fclose.
+ */
+#define _GNU_SOURCE
+#include "h5ordered.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAXADDR (((haddr_t)1 << (8 * sizeof(off_t) - 1)) - 1)
+#define SPAN_MAX ((haddr_t)64 << 10)  /* bytes of the one final write */
+
+struct ordered_fa {
+    int fd;
+    int sync;
+};
+
+/* A write below the old end of the file, kept until the close. */
+struct patch {
+    haddr_t addr;
+    size_t size;
+    int rank;                /* the order class of the final writes */
+    size_t seq;              /* write order within a class */
+    unsigned char *buf;
+};
+
+typedef struct {
+    H5FD_t pub;              /* first: HDF5 sees this */
+    int fd;                  /* H5Fget_vfd_handle() points here */
+    haddr_t eoa, eof, old_eof;
+    dev_t dev;
+    ino_t ino;
+    struct patch *p;
+    size_t n, cap, seq;
+    bool sync, discard;
+} ordered_t;
+
+/* ---- I/O ---- */
+
+static int pread_full(int fd, unsigned char *buf, size_t size, haddr_t addr,
+                      haddr_t eof)
+{
+    size_t have = addr >= eof ? 0 : (size_t)(eof - addr) < size
+                                        ? (size_t)(eof - addr) : size;
+
+    for (size_t done = 0; done < have;) {
+        ssize_t n = pread(fd, buf + done, have - done, (off_t)(addr + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                break;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    memset(buf + have, 0, size - have); /* past the end: zeros, as sec2 */
+    return 0;
+}
+
+static int pwrite_full(int fd, const unsigned char *buf, size_t size,
+                       haddr_t addr)
+{
+    for (size_t done = 0; done < size;) {
+        ssize_t n = pwrite(fd, buf + done, size - done, (off_t)(addr + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* ---- patches ---- */
+
+/* Named before naming: the superblock (end-of-file address, flags) first,
+ * then raw data, global heaps, object headers, local heap data, heap
+ * headers, B-tree nodes, symbol-table leaves, anything else. */
+static int rank_of(H5FD_mem_t type, const unsigned char *buf, size_t size)
+{
+    bool sig = size >= 4;
+
+    switch (type) {
+    case H5FD_MEM_SUPER: return 0;
+    case H5FD_MEM_DRAW: return 1;
+    case H5FD_MEM_GHEAP: return 2;
+    case H5FD_MEM_OHDR: return 3;
+    case H5FD_MEM_LHEAP: return sig && memcmp(buf, "HEAP", 4) == 0 ? 5 : 4;
+    case H5FD_MEM_BTREE: return sig && memcmp(buf, "SNOD", 4) == 0 ? 7 : 6;
+    default: return 8;
+    }
+}
+
+/* Copy the bytes of [a, a + size) that fall in patch q into it. */
+static void overlay(const struct patch *q, haddr_t a, size_t size,
+                    const unsigned char *from, unsigned char *to_q)
+{
+    haddr_t lo = a > q->addr ? a : q->addr;
+    haddr_t hi = a + size < q->addr + q->size ? a + size : q->addr + q->size;
+
+    if (lo < hi)
+        memcpy(to_q + (lo - q->addr), from + (lo - a), (size_t)(hi - lo));
+}
+
+/* Every patch keeps the latest bytes of its range, so the patches agree
+ * where they overlap and may be applied in any order. */
+static int patch_add(ordered_t *f, H5FD_mem_t type, haddr_t addr, size_t size,
+                     const unsigned char *buf)
+{
+    bool same = false;
+
+    for (size_t i = 0; i < f->n; i++) {
+        overlay(&f->p[i], addr, size, buf, f->p[i].buf);
+        same |= f->p[i].addr == addr && f->p[i].size == size;
+    }
+    if (same)
+        return 0;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 16;
+        struct patch *p = realloc(f->p, cap * sizeof *p);
+        if (!p)
+            return -1;
+        f->p = p;
+        f->cap = cap;
+    }
+    struct patch *q = &f->p[f->n];
+    if (!(q->buf = malloc(size)))
+        return -1;
+    memcpy(q->buf, buf, size);
+    q->addr = addr;
+    q->size = size;
+    q->rank = rank_of(type, buf, size);
+    q->seq = f->seq++;
+    f->n++;
+    return 0;
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct patch *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Patches [first, n) as one write from the first byte to the last: a kill
+ * cannot fall between two of them (only, while it runs, at a page
+ * boundary).  Gaps are rewritten with what they hold; the patches agree
+ * where they overlap, so each is laid over in any order. */
+static int apply_at_once(ordered_t *f, size_t first, haddr_t lo, haddr_t hi)
+{
+    size_t size = (size_t)(hi - lo);
+    unsigned char *buf = malloc(size);
+    int err = -1;
+
+    if (buf && pread_full(f->fd, buf, size, lo, f->eof) == 0) {
+        struct patch span = {lo, size, 0, 0, buf};
+        for (size_t i = first; i < f->n; i++)
+            overlay(&span, f->p[i].addr, f->p[i].size, f->p[i].buf, buf);
+        err = pwrite_full(f->fd, buf, size, lo);
+    }
+    free(buf);
+    return err;
+}
+
+/* The final phase: new bytes durable first (with sync); then the
+ * superblock (a larger end-of-allocation address is harmless alone); then
+ * the other old bytes' new values in one write if they span at most
+ * SPAN_MAX, else one write each in rank order. */
+static int apply(ordered_t *f)
+{
+    haddr_t lo = HADDR_UNDEF, hi = 0;
+    size_t i = 0;
+
+    if (f->sync && fdatasync(f->fd) < 0)
+        return -1;
+    if (f->n)
+        qsort(f->p, f->n, sizeof *f->p, by_rank);
+    for (; i < f->n && f->p[i].rank == 0; i++)
+        if (pwrite_full(f->fd, f->p[i].buf, f->p[i].size, f->p[i].addr) < 0)
+            return -1;
+    for (size_t j = i; j < f->n; j++) {
+        lo = f->p[j].addr < lo ? f->p[j].addr : lo;
+        hi = f->p[j].addr + f->p[j].size > hi ? f->p[j].addr + f->p[j].size
+                                             : hi;
+    }
+    if (i < f->n && hi - lo <= SPAN_MAX) {
+        if (apply_at_once(f, i, lo, hi) < 0)
+            return -1;
+    } else {
+        for (; i < f->n; i++)
+            if (pwrite_full(f->fd, f->p[i].buf, f->p[i].size,
+                            f->p[i].addr) < 0)
+                return -1;
+    }
+    return f->sync && fdatasync(f->fd) < 0 ? -1 : 0;
+}
+
+/* ---- the driver's callbacks ---- */
+
+static H5FD_t *drv_open(const char *name, unsigned flags, hid_t fapl,
+                        haddr_t maxaddr)
+{
+    const struct ordered_fa *fa = H5Pget_driver_info(fapl);
+    struct stat st;
+    ordered_t *f;
+
+    (void)name;
+    (void)maxaddr;
+    if (!fa || !(flags & H5F_ACC_RDWR) ||
+        (flags & (H5F_ACC_TRUNC | H5F_ACC_EXCL)) || !(f = calloc(1, sizeof *f)))
+        return NULL;
+    if ((f->fd = fcntl(fa->fd, F_DUPFD_CLOEXEC, 0)) < 0 ||
+        fstat(f->fd, &st) < 0) {
+        if (f->fd >= 0)
+            close(f->fd);
+        free(f);
+        return NULL;
+    }
+    f->eof = f->old_eof = (haddr_t)st.st_size;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->sync = fa->sync != 0;
+    return &f->pub;
+}
+
+static herr_t drv_close(H5FD_t *file)
+{
+    ordered_t *f = (ordered_t *)file;
+    int err = f->discard ? ftruncate(f->fd, (off_t)f->old_eof) : apply(f);
+
+    for (size_t i = 0; i < f->n; i++)
+        free(f->p[i].buf);
+    free(f->p);
+    if (close(f->fd) < 0)
+        err = -1;
+    free(f);
+    return err < 0 ? -1 : 0;
+}
+
+static int drv_cmp(const H5FD_t *a, const H5FD_t *b)
+{
+    const ordered_t *x = (const ordered_t *)a, *y = (const ordered_t *)b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static herr_t drv_query(const H5FD_t *file, unsigned long *flags)
+{
+    (void)file;
+    /* Not ACCUMULATE_METADATA: each write must keep its memory type. */
+    *flags = H5FD_FEAT_AGGREGATE_METADATA | H5FD_FEAT_DATA_SIEVE |
+             H5FD_FEAT_AGGREGATE_SMALLDATA | H5FD_FEAT_POSIX_COMPAT_HANDLE;
+    return 0;
+}
+
+static haddr_t drv_get_eoa(const H5FD_t *file, H5FD_mem_t type)
+{
+    (void)type;
+    return ((const ordered_t *)file)->eoa;
+}
+
+static herr_t drv_set_eoa(H5FD_t *file, H5FD_mem_t type, haddr_t addr)
+{
+    (void)type;
+    ((ordered_t *)file)->eoa = addr;
+    return 0;
+}
+
+static haddr_t drv_get_eof(const H5FD_t *file, H5FD_mem_t type)
+{
+    (void)type;
+    return ((const ordered_t *)file)->eof;
+}
+
+static herr_t drv_get_handle(H5FD_t *file, hid_t fapl, void **handle)
+{
+    (void)fapl;
+    *handle = &((ordered_t *)file)->fd;
+    return 0;
+}
+
+static herr_t drv_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl,
+                       haddr_t addr, size_t size, void *buf)
+{
+    ordered_t *f = (ordered_t *)file;
+
+    (void)type;
+    (void)dxpl;
+    if (addr > MAXADDR || size > MAXADDR - addr || addr + size > f->eoa ||
+        pread_full(f->fd, buf, size, addr, f->eof) < 0)
+        return -1;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct patch *q = &f->p[i];
+        struct patch view = {addr, size, 0, 0, buf};
+        overlay(&view, q->addr, q->size, q->buf, buf);
+    }
+    return 0;
+}
+
+static herr_t drv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl,
+                        haddr_t addr, size_t size, const void *buf)
+{
+    ordered_t *f = (ordered_t *)file;
+    const unsigned char *b = buf;
+    size_t below;
+
+    (void)dxpl;
+    if (addr > MAXADDR || size > MAXADDR - addr || addr + size > f->eoa)
+        return -1;
+    below = addr >= f->old_eof ? 0
+            : (size_t)(f->old_eof - addr) < size ? (size_t)(f->old_eof - addr)
+                                                 : size;
+    if (below && patch_add(f, type, addr, below, b) < 0)
+        return -1;
+    if (below < size &&
+        pwrite_full(f->fd, b + below, size - below, addr + below) < 0)
+        return -1;
+    if (addr + size > f->eof)
+        f->eof = addr + size;
+    return 0;
+}
+
+/* The file ends at the end-of-allocation address, but never shrinks below
+ * its old size: HDF5 may have freed space at its end, but the old bytes
+ * stay until the final phase, and a kill may come first (HDF5 is content
+ * with a file longer than it needs). */
+static herr_t drv_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
+{
+    ordered_t *f = (ordered_t *)file;
+    haddr_t to = f->eoa > f->old_eof ? f->eoa : f->old_eof;
+
+    (void)dxpl;
+    (void)closing;
+    if (to != f->eof) {
+        if (ftruncate(f->fd, (off_t)to) < 0)
+            return -1;
+        f->eof = to;
+    }
+    return 0;
+}
+
+static const H5FD_class_t ordered_class = {
+    .name = "sharr-ordered",
+    .maxaddr = MAXADDR,
+    .fc_degree = H5F_CLOSE_WEAK,
+    .fapl_size = sizeof(struct ordered_fa),
+    .open = drv_open,
+    .close = drv_close,
+    .cmp = drv_cmp,
+    .query = drv_query,
+    .get_eoa = drv_get_eoa,
+    .set_eoa = drv_set_eoa,
+    .get_eof = drv_get_eof,
+    .get_handle = drv_get_handle,
+    .read = drv_read,
+    .write = drv_write,
+    .truncate = drv_truncate,
+    .fl_map = H5FD_FLMAP_DICHOTOMY,
+};
+
+/* ---- for h5save.c ---- */
+
+static hid_t driver_id = -1;
+
+hid_t sharr__h5_ordered_fapl(int fd, bool sync)
+{
+    struct ordered_fa fa = {fd, sync};
+    hid_t fapl;
+
+    if (driver_id < 0 || H5Iis_valid(driver_id) <= 0)
+        driver_id = H5FDregister(&ordered_class);
+    if (driver_id < 0 || (fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0)
+        return -1;
+    if (H5Pset_driver(fapl, driver_id, &fa) < 0 ||
+        H5Pset_file_locking(fapl, 0, 1) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+void sharr__h5_ordered_discard(hid_t file)
+{
+    hid_t fapl = H5Fget_access_plist(file);
+    bool ours = fapl >= 0 && driver_id >= 0 && H5Pget_driver(fapl) == driver_id;
+    void *handle = NULL;
+
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (ours && H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle)
+        ((ordered_t *)((char *)handle - offsetof(ordered_t, fd)))->discard =
+            true;
+}
