@@ -6,7 +6,7 @@
 set -eu
 
 PKGS="gcc make libopenblas-dev libhdf5-dev hdf5-tools libcriterion-dev \
-pkg-config zlib1g-dev python3-numpy python3-h5py"
+pkg-config zlib1g-dev python3-numpy python3-h5py strace util-linux"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system; install by hand: $PKGS" >&2
