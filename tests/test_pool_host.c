@@ -773,6 +773,13 @@ static int nap_on_0(const sharr_block *b)
     return 0;
 }
 
+static int nap_kernel_all(const sharr_block *b)
+{
+    (void)b;
+    usleep(400000);
+    return 0;
+}
+
 struct later {
     pid_t pid;
     int sig;
@@ -802,8 +809,10 @@ Test(host, a_kill_asked_by_a_timeout_never_lands_in_the_next_job)
     struct later cont = {sup, SIGCONT, 200000};
     pthread_t t;
     pthread_create(&t, NULL, signal_later, &cont);
-    /* Now the supervisor wakes up and carries out the old command. */
-    cr_assert_eq(run_noop(p, 2, 10.0), 0, "the next job was hit: %s",
+    /* The supervisor wakes up while the next job runs and carries out the
+     * old command: it must not kill a worker inside that job. */
+    sharr_job_spec next = {.kernel = nap_kernel_all, .rows = 2};
+    cr_assert_eq(sharr_pool_run(p, &next), 0, "the next job was hit: %s",
                  sharr_errmsg());
     cr_assert_eq(run_noop(p, 2, 10.0), 0, "%s", sharr_errmsg());
     pthread_join(t, NULL);
