@@ -207,22 +207,33 @@ static void run_block(struct worker *w, const struct job_desc *d,
     }
 }
 
-/* Count a finished (or skipped) batch of blocks and wake a sleeping caller
- * when the job is complete, after every block if it wants progress, and
- * after every block of an aborted job (the caller then waits for the last
- * block in progress, not for the count).  A block that ran is counted while
- * the worker's `block` still names it, so a caller that sees no worker in
- * a block also sees every count. */
+/* Count a finished (or skipped) batch of blocks.  A block that ran is
+ * counted while the worker's `block` still names it, so a caller that sees
+ * no worker in a block also sees every count.  @return the new done. */
+static uint64_t count_blocks(struct worker *w, uint64_t n, bool ran)
+{
+    if (ran)
+        atomic_fetch_add(&w->sh->ran, n);
+    return atomic_fetch_add(&w->sh->done, n) + n;
+}
+
+/* Wake a sleeping caller when the job is complete, after every block if it
+ * wants progress, and after every block of an aborted job (the caller then
+ * waits for the last block in progress, not for the count).  Called once
+ * `block` is BLOCK_NONE again, so the caller sees what it woke for. */
+static void wake_caller(struct worker *w, const struct job_desc *d,
+                        uint64_t done)
+{
+    struct pool_shared *sh = w->sh;
+    if ((done >= d->nblocks || d->notify_each || atomic_load(&sh->abort))
+        && atomic_load(&sh->caller_sleeping))
+        sharr__notify(w->c->evfd);
+}
+
 static void finish_blocks(struct worker *w, const struct job_desc *d,
                           uint64_t n, bool ran)
 {
-    struct pool_shared *sh = w->sh;
-    if (ran)
-        atomic_fetch_add(&sh->ran, n);
-    uint64_t done = atomic_fetch_add(&sh->done, n) + n;
-    if ((done == d->nblocks || d->notify_each || atomic_load(&sh->abort))
-        && atomic_load(&sh->caller_sleeping))
-        sharr__notify(w->c->evfd);
+    wake_caller(w, d, count_blocks(w, n, ran));
 }
 
 /* The job's arrays, attached at the first block this worker claims (a
@@ -258,8 +269,11 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
             atomic_store(&w->slot->block, (int64_t)*b);
             if (attach_all(w, d, (size_t)*b))
                 return true;
-            if (!d->claim_static) /* a static share is counted by its loop */
-                finish_blocks(w, d, 1, false);
+            /* A static share is counted by its loop. */
+            uint64_t done = d->claim_static ? 0 : count_blocks(w, 1, false);
+            atomic_store(&w->slot->block, BLOCK_NONE);
+            wake_caller(w, d, done);
+            return false;
         }
     }
     atomic_store(&w->slot->block, BLOCK_NONE);
@@ -270,8 +284,9 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
 static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
 {
     run_block(w, d, w->arrays, (size_t)b);
-    finish_blocks(w, d, 1, true);
+    uint64_t done = count_blocks(w, 1, true);
     atomic_store(&w->slot->block, BLOCK_NONE);
+    wake_caller(w, d, done);
 }
 
 static void run_static(struct worker *w, const struct job_desc *d,
