@@ -553,7 +553,7 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
         memset(p->conf.results, 0, job->results_len);
     atomic_store(&sh->next_block, 0);
     atomic_store(&sh->done, 0);
-    atomic_store(&sh->ran, 0);
+    atomic_store(&sh->skipped, 0);
     sh->job_no++;
     atomic_store(&sh->abort, 0);
     atomic_store(&sh->error, 0);
@@ -621,9 +621,13 @@ static bool complete(const sharr_pool *p, const sharr_job *job)
 static void finish(sharr_job *job)
 {
     struct pool_shared *sh = job->pool->sh;
+    /* done, then skipped: a worker adds a skip to skipped first, so `ran`
+     * is never overstated (a block that ran is counted before its worker
+     * leaves it, so every one is in done here). */
     size_t done = atomic_load(&sh->done);
+    size_t skipped = atomic_load(&sh->skipped);
 
-    job->ran = atomic_load(&sh->ran);
+    job->ran = done > skipped ? done - skipped : 0;
     job->status = atomic_load(&sh->error);
     job->error_block = atomic_load(&sh->error_block);
     snprintf(job->errmsg, sizeof job->errmsg, "%s", sh->errmsg);

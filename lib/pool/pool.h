@@ -93,7 +93,8 @@ struct pool_shared {
     _Atomic uint32_t shutdown;
     _Atomic uint64_t next_block __attribute__((aligned(64)));
     _Atomic uint64_t done __attribute__((aligned(64)));
-    _Atomic uint64_t ran;             /* blocks whose kernel ran (in done) */
+    _Atomic uint64_t skipped;         /* counted in done, never run; added
+                                         before done (see finish()) */
     uint64_t job_no;                  /* the published job's number, from 1;
                                          never wraps (unlike job_seq) */
     _Atomic uint32_t abort;

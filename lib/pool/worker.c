@@ -212,8 +212,8 @@ static void run_block(struct worker *w, const struct job_desc *d,
  * no worker in a block also sees every count.  @return the new done. */
 static uint64_t count_blocks(struct worker *w, uint64_t n, bool ran)
 {
-    if (ran)
-        atomic_fetch_add(&w->sh->ran, n);
+    if (!ran) /* rare: only an aborted job skips blocks */
+        atomic_fetch_add(&w->sh->skipped, n);
     return atomic_fetch_add(&w->sh->done, n) + n;
 }
 
@@ -266,7 +266,10 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
         if (!d->claim_static)
             *b = atomic_fetch_add(&sh->next_block, 1);
         if (*b < d->nblocks) {
-            atomic_store(&w->slot->block, (int64_t)*b);
+            /* Release is enough from here on: the caller only needs to see
+             * "not BLOCK_NONE", and the counts before a BLOCK_NONE. */
+            atomic_store_explicit(&w->slot->block, (int64_t)*b,
+                                  memory_order_release);
             if (attach_all(w, d, (size_t)*b))
                 return true;
             /* A static share is counted by its loop. */
@@ -285,7 +288,7 @@ static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
 {
     run_block(w, d, w->arrays, (size_t)b);
     uint64_t done = count_blocks(w, 1, true);
-    atomic_store(&w->slot->block, BLOCK_NONE);
+    atomic_store_explicit(&w->slot->block, BLOCK_NONE, memory_order_release);
     wake_caller(w, d, done);
 }
 
