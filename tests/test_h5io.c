@@ -21,10 +21,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
     sharr_pool_destroy(pool2);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    tu_rmdir(dir);
     tu_cleanup();
 }
 
@@ -32,11 +30,7 @@ TestSuite(h5io, .init = setup, .fini = teardown, .timeout = 120);
 
 static const char *path(const char *base)
 {
-    static char buf[4][128];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, 128, "%s/%s", dir, base);
-    return b;
+    return tu_file(dir, base);
 }
 
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
@@ -517,9 +511,7 @@ static void npy_setup(void)
 
 static void npy_teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    tu_rmdir(dir);
     tu_cleanup();
 }
 

@@ -22,9 +22,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    tu_rmdir(dir);
     tu_cleanup();
 }
 
@@ -32,11 +30,7 @@ TestSuite(target, .init = setup, .fini = teardown, .timeout = 60);
 
 static const char *path(const char *base)
 {
-    static char buf[4][128];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, 128, "%s/%s", dir, base);
-    return b;
+    return tu_file(dir, base);
 }
 
 static void touch(const char *p)

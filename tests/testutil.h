@@ -88,6 +88,24 @@ static inline const char *tu_path(const char *name)
     return buf;
 }
 
+/* "DIR/BASE" into a static rotating buffer (4 live at once). */
+static inline const char *tu_file(const char *dir, const char *base)
+{
+    static char buf[4][256];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, base);
+    return b;
+}
+
+/* rm -rf DIR (a test's scratch directory). */
+static inline void tu_rmdir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+
 static inline int tu_exists(const char *name)
 {
     struct stat st;
