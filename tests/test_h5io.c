@@ -622,3 +622,19 @@ Test(h5io, a_null_pool_leaves_the_hosts_hdf5_error_handler_and_stack)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     sharr_array_close(a);
 }
+
+Test(h5io, a_file_without_datasets_lists_nothing)
+{
+    hid_t f = H5Fcreate(path("none.h5"), H5F_ACC_TRUNC, H5P_DEFAULT,
+                        H5P_DEFAULT);
+    H5Gclose(H5Gcreate2(f, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Fclose(f);
+    for (int with_pool = 0; with_pool < 2; with_pool++) {
+        sharr_h5_entry *list = (sharr_h5_entry *)1;
+        size_t n = 99;
+        cr_assert_eq(sharr_h5_list(with_pool ? pool2 : NULL, path("none.h5"),
+                                   &list, &n), 0, "%s", sharr_errmsg());
+        cr_assert_eq(n, 0);
+        sharr_h5_list_free(list);
+    }
+}

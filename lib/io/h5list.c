@@ -149,6 +149,8 @@ static int list_kernel(const sharr_block *b)
 static int append(sharr_h5_entry **list, size_t *count, size_t *cap,
                   const unsigned char *buf, size_t n)
 {
+    if (n == 0) /* *list may still be NULL: no memcpy to it */
+        return 0;
     if (*count + n > *cap) {
         size_t want = *cap ? *cap : 64;
         while (want < *count + n)
