@@ -105,8 +105,8 @@ $(B)/sharr.pc: lib/sharr.pc.in Makefile
 $(B)/tests/%: tests/%.c tests/testutil.h $(STATIC) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) -o $@ $< $(STATIC) $(CRIT_LIBS) \
-	    $(DEP_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) -o $@ $< $(STATIC) \
+	    $(CRIT_LIBS) $(DEP_LIBS)
 
 # ---- tests ----
 
@@ -168,7 +168,7 @@ $(A)/sharr: $(ASAN_TOOL_OBJ) $(A)/libsharr.a
 $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC ASAN $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(ASAN) -o $@ $< \
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
 ## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan

@@ -4,10 +4,9 @@
  */
 #include "testutil.h"
 
+#include <cblas.h>
 #include <poll.h>
 #include <sys/syscall.h>
-
-extern int openblas_get_num_threads(void);
 
 static void no_children_left(void)
 {
@@ -512,10 +511,35 @@ Test(pool, failing_initializer_fails_create_and_reaps_everything)
     no_children_left();
 }
 
+/* The threads of the calling process, from /proc/self/status. */
+static int process_threads(void)
+{
+    char line[256];
+    int n = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0)
+            n = atoi(line + 8);
+    fclose(f);
+    return n;
+}
+
+/* Result: {BLAS thread count, threads of the worker after a dgemm large
+ * enough for OpenBLAS to split}. */
 static int blas_kernel(const sharr_block *b)
 {
-    *(int *)b->result = openblas_get_num_threads();
-    return 0;
+    enum { N = 256 };
+    static double a[N * N], c[N * N];
+    int *r = b->result;
+    for (int i = 0; i < N * N; i++)
+        a[i] = (double)(i % 7);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a,
+                N, a, N, 0.0, c, N);
+    r[0] = openblas_get_num_threads();
+    r[1] = process_threads();
+    return c[N + 1] == 0 ? SHARR_EIO : 0;
 }
 
 Test(pool, workers_run_openblas_with_the_asked_thread_count)
@@ -523,19 +547,25 @@ Test(pool, workers_run_openblas_with_the_asked_thread_count)
     sharr_pool_opts o = {.workers = 2};
     sharr_pool *p;
     sharr_job_spec spec = {.kernel = blas_kernel, .rows = 2,
-                           .result_size = sizeof(int)};
+                           .result_size = 2 * sizeof(int)};
     sharr_job *job;
+    const int *r;
     cr_assert_eq(sharr_pool_create(&o, &p), 0);
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
-    sharr_job_wait(job, 10);
-    cr_assert_eq(*(const int *)sharr_job_result(job, 0), 1);
+    cr_assert_eq(sharr_job_wait(job, 10), 0, "%s", sharr_errmsg());
+    r = sharr_job_result(job, 0);
+    cr_assert_eq(r[0], 1);
+    /* One BLAS thread: no idle OpenBLAS server thread beside the worker. */
+    cr_assert_eq(r[1], 1, "a worker has %d threads", r[1]);
     sharr_job_free(job);
     sharr_pool_destroy(p);
     o.blas_threads = 2;
     cr_assert_eq(sharr_pool_create(&o, &p), 0);
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
-    sharr_job_wait(job, 10);
-    cr_assert_eq(*(const int *)sharr_job_result(job, 1), 2);
+    cr_assert_eq(sharr_job_wait(job, 10), 0, "%s", sharr_errmsg());
+    r = sharr_job_result(job, 1);
+    cr_assert_eq(r[0], 2);
+    cr_assert_geq(r[1], 2, "a worker has %d threads", r[1]);
     sharr_job_free(job);
     sharr_pool_destroy(p);
 }
