@@ -809,12 +809,15 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * what names it.  A kill or failure before that last phase leaves every
  * old byte as it was (failures also restore the old size; a kill may leave
  * a hidden ".sharr-partial" dataset, removed by the next save into that
- * group).  HDF5 has no journal, so a kill during that phase (microseconds;
- * several separate writes when the receiving group's metadata is spread
- * over the file) or a power failure without sync can tear the group that
- * receives the dataset: its other datasets' bytes remain, but HDF5 may no
- * longer find them.  Filtered appends (gzip, shuffle) have one such phase
- * per batch of chunks written.  The copy save has no such window.
+ * group).  The last phase is made by a short-lived process of its own
+ * (sharing the saver's memory, every signal blocked), so a kill of the
+ * saver (kill -9, Ctrl-C) once it began does not cut it short: it
+ * completes.  HDF5 has no journal, so what can still tear the group that
+ * receives the dataset (its other datasets' bytes remain, but HDF5 may no
+ * longer find them) is a SIGKILL of that process too during those writes
+ * (microseconds; e.g. a whole cgroup killed), or a power failure without
+ * sync.  Filtered appends (gzip, shuffle) have one such phase per batch of
+ * chunks written.  The copy save has no such window.
  */
 
 #define SHARR_H5_EMPTY 1    /* the dataset has no elements: nothing loaded */

@@ -16,9 +16,11 @@
  * that spans at most 64 KiB, as it does when the group's metadata sits
  * together; else one write each, in an order where what is named comes
  * before what names it (heap data, heap headers, B-tree nodes, symbol-table
- * leaves).  A kill before that phase leaves every old byte as it was; one
- * during it can still tear a group (at a page boundary of the one write,
- * or between the writes): documented in sharr.h.  An append that fails
+ * leaves).  A kill before that phase leaves every old byte as it was.  The
+ * phase is made by a process of its own (commit()), so a kill of the saver
+ * does not cut it short; one of that process too during it can still tear
+ * a group (at a page boundary of the one write, or between the writes):
+ * documented in sharr.h.  An append that fails
  * discards its in-place writes and the file gets its old size back.  One
  * process, one thread: a worker's kernel (or a caller without pool) uses
  * it for one H5Fopen..H5Fclose.
@@ -28,10 +30,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAXADDR (((haddr_t)1 << (8 * sizeof(off_t) - 1)) - 1)
@@ -171,57 +177,122 @@ static int by_rank(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Patches [first, n) as one write from the first byte to the last: a kill
- * cannot fall between two of them (only, while it runs, at a page
- * boundary).  Gaps are rewritten with what they hold; the patches agree
- * where they overlap, so each is laid over in any order. */
-static int apply_at_once(ordered_t *f, size_t first, haddr_t lo, haddr_t hi)
-{
-    size_t size = (size_t)(hi - lo);
-    unsigned char *buf = malloc(size);
-    int err = -1;
+/* One write of the final phase. */
+struct final_write {
+    const unsigned char *buf;
+    size_t size;
+    haddr_t addr;
+};
 
-    if (buf && pread_full(f->fd, buf, size, lo, f->eof) == 0) {
-        struct patch span = {lo, size, 0, 0, buf};
-        for (size_t i = first; i < f->n; i++)
-            overlay(&span, f->p[i].addr, f->p[i].size, f->p[i].buf, buf);
-        err = pwrite_full(f->fd, buf, size, lo);
+struct commit {
+    int fd;
+    bool sync;
+    const struct final_write *w;
+    size_t n;
+    int err;                 /* the committer's outcome: 0 or an errno */
+};
+
+/* The final writes, in order, then fdatasync with sync.  Runs in the
+ * committer (below): system calls only, no allocation, no stdio. */
+static int committer(void *arg)
+{
+    struct commit *c = arg;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (pwrite_full(c->fd, c->w[i].buf, c->w[i].size, c->w[i].addr) < 0) {
+            c->err = errno ? errno : EIO;
+            return 1;
+        }
+    if (c->sync && fdatasync(c->fd) < 0) {
+        c->err = errno ? errno : EIO;
+        return 1;
     }
-    free(buf);
-    return err;
+    c->err = 0;
+    return 0;
+}
+
+/* Make the final writes in a process of their own that shares our memory
+ * (CLONE_VM | CLONE_VFORK: we wait for it), with every signal blocked, so
+ * that a kill of the saver once they began does not cut them short: the
+ * kernel stops a write at a page boundary when its writer gets a fatal
+ * signal, which would tear the group.  Killed, we leave; the committer
+ * finishes its few writes and init reaps it.  Its exit signal is 0: a
+ * host's wait(-1) or SIGCHLD reaper never sees it.  Where clone is refused
+ * (seccomp), the writes are made here.
+ * @return 0, or -1 with errno. */
+static int commit(int fd, bool sync, const struct final_write *w, size_t n)
+{
+    enum { STACK = 64 << 10 };
+    struct commit c = {fd, sync, w, n, EIO};
+    char *stack = malloc(STACK);
+    sigset_t all, old;
+    pid_t pid = -1;
+
+    if (stack) {
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = clone(committer, stack + STACK, CLONE_VM | CLONE_VFORK, &c);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (pid > 0) {
+        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+            ;
+    }
+    else
+        committer(&c);
+    free(stack);
+    errno = c.err;
+    return c.err ? -1 : 0;
 }
 
 /* The final phase: new bytes durable first (with sync); then the
  * superblock (a larger end-of-allocation address is harmless alone); then
- * the other old bytes' new values in one write if they span at most
- * SPAN_MAX, else one write each in rank order. */
+ * the other old bytes' new values in one write from the first changed byte
+ * to the last (gaps rewritten with what they hold; the patches agree where
+ * they overlap) if that spans at most SPAN_MAX, else one write each in rank
+ * order.  commit() makes the writes. */
 static int apply(ordered_t *f)
 {
     haddr_t lo = HADDR_UNDEF, hi = 0;
-    size_t i = 0;
+    struct final_write *w = NULL;
+    unsigned char *span = NULL;
+    size_t i = 0, nw = 0;
+    int err = -1;
 
     if (f->sync && fdatasync(f->fd) < 0)
         return -1;
-    if (f->n)
-        qsort(f->p, f->n, sizeof *f->p, by_rank);
+    if (!f->n)
+        return 0;
+    qsort(f->p, f->n, sizeof *f->p, by_rank);
+    if (!(w = malloc(f->n * sizeof *w)))
+        return -1;
     for (; i < f->n && f->p[i].rank == 0; i++)
-        if (pwrite_full(f->fd, f->p[i].buf, f->p[i].size, f->p[i].addr) < 0)
-            return -1;
+        w[nw++] = (struct final_write){f->p[i].buf, f->p[i].size,
+                                       f->p[i].addr};
     for (size_t j = i; j < f->n; j++) {
         lo = f->p[j].addr < lo ? f->p[j].addr : lo;
         hi = f->p[j].addr + f->p[j].size > hi ? f->p[j].addr + f->p[j].size
                                              : hi;
     }
     if (i < f->n && hi - lo <= SPAN_MAX) {
-        if (apply_at_once(f, i, lo, hi) < 0)
-            return -1;
-    } else {
-        for (; i < f->n; i++)
-            if (pwrite_full(f->fd, f->p[i].buf, f->p[i].size,
-                            f->p[i].addr) < 0)
-                return -1;
+        size_t size = (size_t)(hi - lo);
+        if (!(span = malloc(size)) ||
+            pread_full(f->fd, span, size, lo, f->eof) < 0)
+            goto done;
+        struct patch all = {lo, size, 0, 0, span};
+        for (size_t j = i; j < f->n; j++)
+            overlay(&all, f->p[j].addr, f->p[j].size, f->p[j].buf, span);
+        w[nw++] = (struct final_write){span, size, lo};
     }
-    return f->sync && fdatasync(f->fd) < 0 ? -1 : 0;
+    else
+        for (; i < f->n; i++)
+            w[nw++] = (struct final_write){f->p[i].buf, f->p[i].size,
+                                           f->p[i].addr};
+    err = commit(f->fd, f->sync, w, nw);
+done:
+    free(span);
+    free(w);
+    return err;
 }
 
 /* ---- the driver's callbacks ---- */
