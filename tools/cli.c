@@ -25,6 +25,67 @@ static void vmessage(const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+int cli_run(const struct cli_command *c, int argc, char **argv)
+{
+    cli_sub = c->name;
+    cli_protect_numbers(argc - 1, argv + 1);
+    cli_getopt_reset();
+    int rc = c->run(argc - 1, argv + 1);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_error("cannot write the output");
+    return rc;
+}
+
+/* Optimal string alignment distance (Levenshtein plus transpositions) of
+ * two short words; larger than 2 as soon as it is known to be. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[3][32];
+
+    if (n >= 31 || m >= 31)
+        return 99;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t *cur = d[i % 3], *prev = d[(i + 2) % 3], *pp = d[(i + 1) % 3];
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1], v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            cur[j] = v;
+        }
+    }
+    return d[n % 3][m];
+}
+
+const char *cli_closest(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL, *prefix = NULL;
+    size_t best_d = 3, nprefix = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+        if (word[0] && strncmp(names[i], word, strlen(word)) == 0) {
+            prefix = names[i];
+            nprefix++;
+        }
+    }
+    /* One letter off in a two-letter word is another word, not a typo. */
+    if (best && best_d >= strlen(word))
+        best = NULL;
+    return best ? best : nprefix == 1 ? prefix : NULL;
+}
+
 int cli_usage(const char *fmt, ...)
 {
     va_list ap;

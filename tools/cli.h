@@ -24,6 +24,20 @@ struct cli_command {
 /* The subcommand running now, for messages ("sharr: <sub>: ..."). */
 extern const char *cli_sub;
 
+/* Run subcommand c on the whole argv (argv[1] is its name): sets cli_sub,
+ * protects negative numbers, resets getopt, checks that stdout was
+ * written.  @return the exit status. */
+int cli_run(const struct cli_command *c, int argc, char **argv);
+
+/* Exec sharr-h5, the HDF5 helper, with the whole argv (helper.c).
+ * @return EXIT_RUNTIME after printing why, if it cannot be run. */
+int cli_exec_h5(char **argv);
+
+/* The one of names[0..n) that `word` most likely misspells (edit distance
+ * at most 2, or a unique prefix), else NULL: for "did you mean". */
+const char *cli_closest(const char *word, const char *const *names,
+                        size_t n);
+
 /* Usage error: "sharr: SUB: MSG" and "Try 'sharr SUB --help'." on stderr.
  * @return EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

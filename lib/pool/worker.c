@@ -36,9 +36,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-/* OpenBLAS's own call; the pool does not include cblas.h (only ops does). */
-extern void openblas_set_num_threads(int num_threads);
-
 #define CACHE_SIZE 32
 
 struct cache_entry {
@@ -378,7 +375,7 @@ static void set_up(struct worker *w)
     if (getppid() != w->parent) /* died before PDEATHSIG was armed */
         worker_exit(w, 0);
     prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
-    openblas_set_num_threads(o->blas_threads > 0 ? o->blas_threads : 1);
+    sharr__blas_threads_set(o->blas_threads > 0 ? o->blas_threads : 1);
     if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
