@@ -347,11 +347,13 @@ int cmd_axpy(int argc, char **argv)
 
 static const char stat_usage[] =
     "Usage: sharr stat NAME [--per-row] [-j N] [--json]\n\n"
-    "Print count, sum, mean, min, max (real dtypes) and 2-norm of NAME, or of\n"
-    "each row with --per-row.  Sums are pairwise within blocks fixed by the\n"
-    "shape and compensated across blocks (integers: exact in 128 bits), so\n"
-    "every -j gives the same figures.  Min and max are exact values of the\n"
-    "dtype; a NaN element makes them nan.  In JSON, nan and inf are null.\n\n"
+    "Print count, sum, mean, min, max and 2-norm of NAME, or of each row\n"
+    "with --per-row.  Sums are pairwise within blocks fixed by the shape and\n"
+    "compensated across blocks (integers: exact in 128 bits), so every -j\n"
+    "gives the same figures.  Min and max are exact values of the dtype; a\n"
+    "NaN element makes them nan.  Complex arrays have no min and max (complex\n"
+    "numbers are not ordered): they are left out, in text and JSON alike.\n"
+    "In JSON, nan and inf are null.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
@@ -389,7 +391,7 @@ static void put_pair(const double v[2], bool complex, bool json)
 static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
 {
     char buf[64];
-    if (sharr_dtype_kind(dt) == 'c' || s->has_nan) {
+    if (s->has_nan) {
         fputs(json ? "null" : "nan", stdout);
         return;
     }
@@ -413,6 +415,8 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
         sep = " ";
     }
     for (int k = 0; k < 6; k++) {
+        if (cx && (k == 3 || k == 4))
+            continue; /* complex numbers have no order: no min, no max */
         if (json)
             printf("%s\"%s\": ", k ? ", " : "", key[k]);
         else if (per_row)
@@ -458,7 +462,9 @@ static int run_stat(const sharr_array *a, struct compute_opts *o)
         return cli_fail(err);
     }
     if (o->per_row && !o->json)
-        printf("row count sum mean min max norm2\n");
+        printf(sharr_dtype_kind(sharr_array_dtype(a)) == 'c'
+                   ? "row count sum mean norm2\n"
+                   : "row count sum mean min max norm2\n");
     if (o->per_row && o->json)
         putchar('[');
     for (size_t r = 0; r < n; r++) {

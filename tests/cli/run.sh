@@ -222,7 +222,11 @@ t "stat min max" 0 "^max +9$" '' -- "$SHARR" stat "$P.x" -j 2
 t "stat norm2" 0 "^norm2 +16\.88" '' -- "$SHARR" stat "$P.x"
 t "stat json" 0 '^\{"count": 10, "sum": 45, "mean": 4\.5, "min": 0, "max": 9' '' -- "$SHARR" stat "$P.x" --json
 "$SHARR" stat "$C" --per-row --json >"$TMP/st.json"
-ok "stat per-row json is valid" $PY -c "import json; d=json.load(open('$TMP/st.json')); assert len(d)==3 and d[1]['row']==1 and d[0]['min'] is None, d"
+ok "stat per-row json is valid, without min and max for complex" $PY -c "import json; d=json.load(open('$TMP/st.json')); assert len(d)==3 and d[1]['row']==1 and 'min' not in d[0] and 'max' not in d[2], d"
+t "stat complex has no min" 0 "^mean " '' -- "$SHARR" stat "$C"
+"$SHARR" stat "$C" >"$TMP/stc"
+ok "stat complex prints no min, max or nan" sh -c "! grep -Eq '^(min|max) |nan' '$TMP/stc'"
+t "stat complex per-row header" 0 "^row count sum mean norm2$" '' -- "$SHARR" stat "$C" --per-row
 t "stat per-row text" 0 "^2 4 " '' -- "$SHARR" stat "$C" --per-row
 "$SHARR" fill "$C" random:4 -j 2
 "$SHARR" stat "$C" -j 1 >"$TMP/s1"
