@@ -108,9 +108,51 @@ int cli_error(const char *fmt, ...)
     return EXIT_RUNTIME;
 }
 
+unsigned cli_open_flags;
+bool cli_foreign_option;
+
+/* The library's hints (in C) and what the CLI says instead.  Longer ones
+ * first where one starts another. */
+static const struct {
+    const char *lib, *cli, *cli_without_option;
+} hints[] = {
+    {"open it with SHARR_OPEN_FOREIGN to trust it",
+     "pass --foreign to use it anyway", "only its owner can use it here"},
+    {"set sharr_save_opts.force_hardlinks", "pass --force-hardlinks", NULL},
+    {"set sharr_save_opts.force", "pass --force", NULL},
+    {"sharr_save_opts.append", "--append", NULL},
+    {"set sharr_load_opts.allow_external", "pass --allow-external", NULL},
+};
+
+const char *cli_errmsg(void)
+{
+    static char out[2048];
+    const char *in = sharr_errmsg();
+    size_t n = 0;
+
+    while (*in && n + 1 < sizeof out) {
+        size_t k = 0;
+        while (k < sizeof hints / sizeof *hints &&
+               strncmp(in, hints[k].lib, strlen(hints[k].lib)) != 0)
+            k++;
+        if (k == sizeof hints / sizeof *hints) {
+            out[n++] = *in++;
+            continue;
+        }
+        const char *say = !cli_foreign_option && hints[k].cli_without_option
+                              ? hints[k].cli_without_option : hints[k].cli;
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s", say);
+        if (n >= sizeof out)
+            n = sizeof out - 1;
+        in += strlen(hints[k].lib);
+    }
+    out[n] = '\0';
+    return out;
+}
+
 int cli_fail(int code)
 {
-    const char *detail = sharr_errmsg();
+    const char *detail = cli_errmsg();
     return cli_error("%s", detail[0] ? detail : sharr_strerror(code));
 }
 
@@ -350,18 +392,20 @@ void cli_json_string(FILE *f, const char *s)
 
 void cli_format_bytes(size_t n, char *buf, size_t size)
 {
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
+                                 "EiB"};
     double v = (double)n;
     int u = 0;
 
-    while (v >= 1024 && u < 5) {
+    while (v >= 1024 && u < 6) {
         v /= 1024;
         u++;
     }
+    /* Three significant digits: "192 B", "1.5 KiB", "7.28 TiB", "1023 KiB". */
     if (u == 0)
         snprintf(buf, size, "%zu B", n);
     else
-        snprintf(buf, size, "%.1f %s", v, unit[u]);
+        snprintf(buf, size, v < 1000 ? "%.3g %s" : "%.0f %s", v, unit[u]);
 }
 
 void cli_user_name(unsigned uid, char *buf, size_t size)

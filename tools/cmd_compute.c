@@ -19,6 +19,9 @@
                         {"version", no_argument, NULL, 'V'}
 
 #define JOBS_HELP "  -j, --jobs N        worker processes (default: one per CPU)\n"
+#define FOREIGN_HELP "      --foreign       use arrays of other users too (refused by\n" \
+                     "                      default: they could plant a segment under\n" \
+                     "                      the name of yours)\n"
 
 /* parse() result for --help and --version: they printed, exit 0. */
 #define PRINTED_AND_DONE 1000
@@ -39,6 +42,7 @@ static int common_option(int ch, struct compute_opts *o, char **argv,
     switch (ch) {
     case 'j': return cli_parse_jobs(optarg, &o->jobs);
     case 's': return cli_parse_schedule(optarg, &o->ro.schedule);
+    case 'F': cli_open_flags |= SHARR_OPEN_FOREIGN; return 0;
     case 'h': cli_help(usage); return PRINTED_AND_DONE;
     case 'V': cli_version(); return PRINTED_AND_DONE;
     case '?': case ':': return cli_bad_option(ch, argv);
@@ -55,6 +59,7 @@ static int parse(int argc, char **argv, const struct option *lo,
 {
     int ch, rc;
 
+    cli_foreign_option = true;
     while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
         if ((rc = common_option(ch, o, argv, usage)) >= 0) {
             if (rc != 0)
@@ -84,7 +89,8 @@ static int open_arrays(char **names, size_t n, const unsigned *flags,
     for (size_t i = 0; i < n; i++) {
         const char *name = cli_name(names[i]);
         int err;
-        if (!name || (err = sharr_array_open(name, flags[i], &out[i])) < 0) {
+        if (!name || (err = sharr_array_open(name, flags[i] | cli_open_flags,
+                                             &out[i])) < 0) {
             int rc = name ? cli_fail(err) : EXIT_USAGE;
             while (i-- > 0)
                 sharr_array_close(out[i]);
@@ -248,6 +254,7 @@ static const char apply_usage[] =
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
     "                      (default static; $SHARR_SCHEDULE when unset)\n"
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
@@ -281,7 +288,8 @@ int cmd_apply(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
-        {"schedule", required_argument, NULL, 's'}, COMMON_LONGOPTS, {0}};
+        {"schedule", required_argument, NULL, 's'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     struct compute_opts o = {0};
     sharr_array *a;
     sharr_op op;
@@ -312,12 +320,14 @@ static const char axpy_usage[] =
     "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
     "worker; integers wrap.\n\n"
     JOBS_HELP
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 int cmd_axpy(int argc, char **argv)
 {
     static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
-                                       COMMON_LONGOPTS, {0}};
+                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       {0}};
     static const unsigned flags[2] = {SHARR_OPEN_RDONLY, 0};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE];
@@ -357,6 +367,7 @@ static const char stat_usage[] =
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 static void put_double(double v, bool json)
@@ -484,7 +495,8 @@ int cmd_stat(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"schedule", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'J'},
-        {"per-row", no_argument, NULL, 'r'}, COMMON_LONGOPTS, {0}};
+        {"per-row", no_argument, NULL, 'r'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     static const unsigned flags = SHARR_OPEN_RDONLY;
     struct compute_opts o = {0};
     sharr_array *a;
@@ -511,6 +523,7 @@ static const char gemm_usage[] =
     "      --alpha Z       default 1\n"
     "      --beta Z        default 0 (C's old values are ignored)\n"
     JOBS_HELP
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 int cmd_gemm(int argc, char **argv)
@@ -518,7 +531,8 @@ int cmd_gemm(int argc, char **argv)
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"alpha", required_argument, NULL, 'a'},
-        {"beta", required_argument, NULL, 'b'}, COMMON_LONGOPTS, {0}};
+        {"beta", required_argument, NULL, 'b'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     static const unsigned flags[3] = {SHARR_OPEN_RDONLY, SHARR_OPEN_RDONLY, 0};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];

@@ -14,6 +14,8 @@ TMP=$(mktemp -d)
 PY=/usr/bin/python3
 pass=0
 fail=0
+# What no message of the tool may contain: the API's flags and fields.
+C_NAMES='SHARR_(OPEN|CREATE|SCHED|FILL|OP|E[A-Z]+)\b|sharr_[a-z0-9_]+|\([a-z_]+ = [0-9]+\)'
 
 cleanup() {
     rm -f /dev/shm/sharr."$P".* 2>/dev/null
@@ -29,6 +31,8 @@ t() {
     [ "$rc" = "$want_rc" ] || bad="exit $rc, expected $want_rc"
     check_stream out "$want_out" || bad="$bad; stdout does not match '$want_out'"
     check_stream err "$want_err" || bad="$bad; stderr does not match '$want_err'"
+    # The CLI speaks CLI: options, never the C flags or fields of the API.
+    ! grep -Eq "$C_NAMES" "$TMP/err" || bad="$bad; stderr names C identifiers"
     if [ -z "$bad" ]; then
         pass=$((pass + 1))
     else
@@ -108,11 +112,13 @@ t "numpy dtype alias" 0 '' '' -- "$SHARR" create "$P.np" --shape 2x2 --dtype com
 
 # ---- ls and info ----
 t "ls lists it" 0 "^$A +c128 +4x3 +192 B" '' -- "$SHARR" ls
-t "ls header" 0 "^NAME +DTYPE +SHAPE +BYTES +OWNER +PID +ALIVE" '' -- "$SHARR" ls
+t "ls header" 0 "^NAME +DTYPE +SHAPE +SIZE +USER +TEMPORARY$" '' -- "$SHARR" ls
+t "ls says a kept array is not temporary" 0 "^$A +c128 +4x3 +192 B +[a-z0-9]+ +-$" '' -- "$SHARR" ls "$A"
+t "ls has a total line" 0 "^total: [0-9]+ arrays?, " '' -- "$SHARR" ls
 t "ls json" 0 "\"name\": \"$A\", \"status\": \"ok\", \"dtype\": \"c128\", \"shape\": \[4, 3\]" '' -- "$SHARR" ls --json
 "$SHARR" ls --json >"$TMP/ls.json"
 ok "ls json is valid JSON" $PY -c "import json,sys; json.load(open('$TMP/ls.json'))"
-t "ls extra arg" 2 '' "unexpected argument" -- "$SHARR" ls foo
+t "ls of a missing name" 1 '' "^sharr: ls: no array named '$P.none'$" -- "$SHARR" ls "$P.none"
 t "info" 0 "^shape: +4x3$" '' -- "$SHARR" info "$A"
 t "info path" 0 "^path: +/dev/shm/sharr.$A$" '' -- "$SHARR" info "$A"
 t "info offsets" 0 "^data offset: +4096$" '' -- "$SHARR" info "$A"
