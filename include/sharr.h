@@ -184,9 +184,17 @@ SHARR_API const char *sharr_dtype_descr(sharr_dtype dt);
  * complex (NumPy's kind letters); 0 for an invalid dtype. */
 SHARR_API char sharr_dtype_kind(sharr_dtype dt);
 
-/* sharr_dtype_parse() : parse a name ("f64"), a NumPy name ("float64",
- * "complex128", "uint8") or a NumPy descr ("<c16", "|u1") into *out.
- * @return 0 or SHARR_EINVAL (the detail lists the accepted names). */
+/* sharr_dtype_parse() : parse a dtype name into *out.  Accepted, case
+ * sensitive as in NumPy: sharr's names (i8 ... c128, sizes in bits);
+ * NumPy's sized names (int8 ... uint64, float32, float64, complex64,
+ * complex128); the other names np.dtype() reads on an LP64 host: int,
+ * int_, long, longlong, intp (int64), uint, ulong, ulonglong, uintp
+ * (uint64), intc (int32), uintc (uint32), short, ushort, byte, ubyte,
+ * float, double (float64), single (float32), complex, cdouble
+ * (complex128), csingle (complex64); and NumPy typestrs with a byte order,
+ * '<', '=' or '|' ("<f8", "|u1", "=c16").  A bare typestr ("f8", "i4") is
+ * refused: NumPy's "i8" is int64, sharr's is int8.
+ * @return 0 or SHARR_EINVAL (the detail says why, or lists the names). */
 SHARR_API int sharr_dtype_parse(const char *text, sharr_dtype *out);
 
 /* sharr_value_parse() : convert `text` to one element of `dt` at `elem`

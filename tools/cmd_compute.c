@@ -50,6 +50,23 @@ static int common_option(int ch, struct compute_opts *o, char **argv,
     }
 }
 
+/* $SHARR_SCHEDULE is the default of --schedule where there is one, as
+ * $OMP_SCHEDULE is for schedule(runtime); a value that does not parse is
+ * an error, never silently ignored.  @return 0 or EXIT_USAGE. */
+static int schedule_from_env(const struct option *lo, struct compute_opts *o)
+{
+    const char *env = getenv("SHARR_SCHEDULE");
+
+    while (lo->name && strcmp(lo->name, "schedule") != 0)
+        lo++;
+    if (!lo->name || o->ro.schedule.kind != SHARR_SCHED_DEFAULT || !env ||
+        !*env)
+        return 0;
+    if (sharr_schedule_parse(env, &o->ro.schedule) < 0)
+        return cli_usage("$SHARR_SCHEDULE: %s", sharr_errmsg());
+    return 0;
+}
+
 /* Parse argv with the common options plus --json, --per-row, --alpha and
  * --beta where `lo` has them; positional arguments end up at argv[optind..].
  * @return 0, an exit status, or PRINTED_AND_DONE. */
@@ -74,7 +91,7 @@ static int parse(int argc, char **argv, const struct option *lo,
         default: return cli_bad_option(ch, argv);
         }
     }
-    return 0;
+    return schedule_from_env(lo, o);
 }
 
 static int exit_of(int rc)
@@ -253,7 +270,7 @@ static const char apply_usage[] =
     "partly modified and how many blocks were done.\n\n"
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
-    "                      (default static; $SHARR_SCHEDULE when unset)\n"
+    "                      (default: $SHARR_SCHEDULE if set, else static)\n"
     FOREIGN_HELP
     "  -h, --help          show this help\n";
 
@@ -356,7 +373,7 @@ int cmd_axpy(int argc, char **argv)
 /* ---- stat ---- */
 
 static const char stat_usage[] =
-    "Usage: sharr stat NAME [--per-row] [-j N] [--json]\n\n"
+    "Usage: sharr stat NAME [--per-row] [-j N] [--schedule S] [--json]\n\n"
     "Print count, sum, mean, min, max and 2-norm of NAME, or of each row\n"
     "with --per-row.  Sums are pairwise within blocks fixed by the shape and\n"
     "compensated across blocks (integers: exact in 128 bits), so every -j\n"
@@ -367,6 +384,9 @@ static const char stat_usage[] =
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
+    "  -s, --schedule S    blocks as for apply (default: $SHARR_SCHEDULE if\n"
+    "                      set, else blocks fixed by the shape); the sums\n"
+    "                      then follow those blocks and may depend on -j\n"
     FOREIGN_HELP
     "  -h, --help          show this help\n";
 
