@@ -28,9 +28,9 @@ DATAROOTDIR ?= $(PREFIX)/share
 MANDIR   ?= $(DATAROOTDIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CMAKEDIR ?= $(LIBDIR)/cmake/sharr
-# bash-completion looks in $XDG_DATA_DIRS/bash-completion/completions
-# (/usr/local/share and /usr/share by default) and, for a command found in
-# PREFIX/bin, in PREFIX/share/bash-completion/completions.
+# bash-completion loads completions from $XDG_DATA_DIRS/bash-completion/
+# completions, /usr/local/share and /usr/share by default: for another
+# PREFIX add PREFIX/share to XDG_DATA_DIRS, or source the file.
 BASHCOMPDIR ?= $(DATAROOTDIR)/bash-completion/completions
 PKGLIBEXECDIR = $(LIBEXECDIR)/sharr
 
