@@ -80,10 +80,13 @@ const char *cli_closest(const char *word, const char *const *names, size_t n)
             nprefix++;
         }
     }
-    /* One letter off in a two-letter word is another word, not a typo. */
+    /* A unique prefix ("cre") is meant more surely than a near word; one
+     * letter off in a two-letter word is another word, not a typo. */
+    if (nprefix == 1 && strlen(word) >= 2)
+        return prefix;
     if (best && best_d >= strlen(word))
         best = NULL;
-    return best ? best : nprefix == 1 ? prefix : NULL;
+    return best;
 }
 
 int cli_usage(const char *fmt, ...)
