@@ -191,8 +191,8 @@ $(SHARR_H5): $(TOOL_H5_OBJ) $(STATICS)
 $(B)/tests/%: tests/%.c tests/testutil.h $(STATICS) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) -o $@ $< $(STATICS) $(CRIT_LIBS) \
-	    $(DEP_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) -o $@ $< \
+	    $(STATICS) $(CRIT_LIBS) $(DEP_LIBS)
 
 # ---- tests ----
 
@@ -272,7 +272,7 @@ $(A)/sharr-h5: $(TOOL_H5_SRC:tools/%.c=$(A)/tools/%.o) $(A)/libsharr-h5.a \
 $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC ASAN $<")
-	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(ASAN) -o $@ $< \
+	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
 ## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan

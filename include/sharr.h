@@ -84,6 +84,13 @@
  * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
  * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
  * files (lib/io).
+ *
+ * LIBRARIES.  Everything here is in libsharr (pkg-config sharr, CMake
+ * sharr::sharr) except the sharr_h5_* functions, which are in libsharr-h5
+ * (pkg-config sharr-h5, CMake sharr::h5), so that a program that does not
+ * use HDF5 never loads it.  Neither links OpenBLAS: sharr_gemm() and
+ * sharr_axpy() of float dtypes load libopenblas.so.0 on their first call
+ * (the one the program links, if it does).
  */
 #ifndef SHARR_H
 #define SHARR_H
@@ -719,7 +726,8 @@ SHARR_API int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op,
 /* sharr_axpy() : y += alpha * x (alpha one element of the common dtype);
  * x and y have the same dtype and shape; x may be y.  Floating dtypes use
  * OpenBLAS ?axpy per block; integers wrap.
- * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, or a pool failure. */
+ * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, SHARR_ENOENT
+ * (OpenBLAS cannot be loaded), or a pool failure. */
 SHARR_API int sharr_axpy(sharr_pool *pool, const void *alpha,
                          const sharr_array *x, sharr_array *y,
                          const sharr_run_opts *ro);
@@ -751,7 +759,8 @@ SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
  * OpenBLAS ?gemm with its own threads (sharr_pool_opts.blas_threads).
  * C may not be A or B.
  * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EINVAL (C aliases A or B, a
- * dimension beyond 2^31-1), SHARR_EACCES, or a pool failure. */
+ * dimension beyond 2^31-1), SHARR_EACCES, SHARR_ENOENT (OpenBLAS cannot be
+ * loaded), or a pool failure. */
 SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_array *a, const sharr_array *b,
                          const void *beta, sharr_array *c,
@@ -761,6 +770,9 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
 /* HDF5 and .npy files (lib/io/)                                             */
 /* ------------------------------------------------------------------------ */
 /*
+ * The sharr_h5_* functions are in libsharr-h5 (link -lsharr-h5 -lsharr);
+ * .npy files and save targets are in libsharr.
+ *
  * Types a dataset loads as: integers of 1, 2, 4 or 8 bytes (signed or not,
  * either byte order, packed n-bit too) as i8..u64; floats of 4 and 8 bytes
  * (either order, VAX, n-bit) as f32/f64; float16 and other 2-byte floats as
