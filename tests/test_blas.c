@@ -24,7 +24,8 @@ static sharr_array *make(const char *label, sharr_dtype dt, size_t r,
 
 Test(blas, gemm_without_a_loadable_openblas_fails_with_enoent)
 {
-    sharr_array *a = make("a", SHARR_F64, 2, 2), *c = make("c", SHARR_F64, 2, 2);
+    sharr_array *a = make("a", SHARR_F64, 2, 2);
+    sharr_array *c = make("c", SHARR_F64, 2, 2);
     double one = 1, zero = 0, *cd = sharr_array_data(c);
     cd[0] = 5;
     cr_assert_eq(sharr_gemm(NULL, &one, a, a, &zero, c, NULL), SHARR_ENOENT);
@@ -38,8 +39,10 @@ Test(blas, gemm_without_a_loadable_openblas_fails_with_enoent)
 
 Test(blas, float_axpy_needs_openblas_and_integer_axpy_does_not)
 {
-    sharr_array *x = make("x", SHARR_F32, 2, 3), *y = make("y", SHARR_F32, 2, 3);
-    sharr_array *i = make("i", SHARR_I32, 2, 3), *j = make("j", SHARR_I32, 2, 3);
+    sharr_array *x = make("x", SHARR_F32, 2, 3);
+    sharr_array *y = make("y", SHARR_F32, 2, 3);
+    sharr_array *i = make("i", SHARR_I32, 2, 3);
+    sharr_array *j = make("j", SHARR_I32, 2, 3);
     float two = 2;
     int32_t three = 3;
     ((int32_t *)sharr_array_data(i))[4] = 7;

@@ -19,9 +19,10 @@
                         {"version", no_argument, NULL, 'V'}
 
 #define JOBS_HELP "  -j, --jobs N        worker processes (default: one per CPU)\n"
-#define FOREIGN_HELP "      --foreign       use arrays of other users too (refused by\n" \
-                     "                      default: they could plant a segment under\n" \
-                     "                      the name of yours)\n"
+#define FOREIGN_HELP                                                          \
+    "      --foreign       use arrays of other users too (refused by\n"       \
+    "                      default: they could plant a segment under\n"      \
+    "                      the name of yours)\n"
 
 /* parse() result for --help and --version: they printed, exit 0. */
 #define PRINTED_AND_DONE 1000
