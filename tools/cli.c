@@ -125,6 +125,9 @@ static const struct {
     {"set sharr_save_opts.force", "pass --force", NULL},
     {"sharr_save_opts.append", "--append", NULL},
     {"set sharr_load_opts.allow_external", "pass --allow-external", NULL},
+    /* stat --per-row of more rows than the pool's result space holds */
+    {" (sharr_pool_opts.results_bytes)", ": too many rows for --per-row",
+     NULL},
 };
 
 const char *cli_errmsg(void)
