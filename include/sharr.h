@@ -84,6 +84,13 @@
  * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
  * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
  * files (lib/io).
+ *
+ * LIBRARIES.  Everything here is in libsharr (pkg-config sharr, CMake
+ * sharr::sharr) except the sharr_h5_* functions, which are in libsharr-h5
+ * (pkg-config sharr-h5, CMake sharr::h5), so that a program that does not
+ * use HDF5 never loads it.  Neither links OpenBLAS: sharr_gemm() and
+ * sharr_axpy() of float dtypes load libopenblas.so.0 on their first call
+ * (the one the program links, if it does).
  */
 #ifndef SHARR_H
 #define SHARR_H
@@ -184,9 +191,17 @@ SHARR_API const char *sharr_dtype_descr(sharr_dtype dt);
  * complex (NumPy's kind letters); 0 for an invalid dtype. */
 SHARR_API char sharr_dtype_kind(sharr_dtype dt);
 
-/* sharr_dtype_parse() : parse a name ("f64"), a NumPy name ("float64",
- * "complex128", "uint8") or a NumPy descr ("<c16", "|u1") into *out.
- * @return 0 or SHARR_EINVAL (the detail lists the accepted names). */
+/* sharr_dtype_parse() : parse a dtype name into *out.  Accepted, case
+ * sensitive as in NumPy: sharr's names (i8 ... c128, sizes in bits);
+ * NumPy's sized names (int8 ... uint64, float32, float64, complex64,
+ * complex128); the other names np.dtype() reads on an LP64 host: int,
+ * int_, long, longlong, intp (int64), uint, ulong, ulonglong, uintp
+ * (uint64), intc (int32), uintc (uint32), short, ushort, byte, ubyte,
+ * float, double (float64), single (float32), complex, cdouble
+ * (complex128), csingle (complex64); and NumPy typestrs with a byte order,
+ * '<', '=' or '|' ("<f8", "|u1", "=c16").  A bare typestr ("f8", "i4") is
+ * refused: NumPy's "i8" is int64, sharr's is int8.
+ * @return 0 or SHARR_EINVAL (the detail says why, or lists the names). */
 SHARR_API int sharr_dtype_parse(const char *text, sharr_dtype *out);
 
 /* sharr_value_parse() : convert `text` to one element of `dt` at `elem`
@@ -711,7 +726,8 @@ SHARR_API int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op,
 /* sharr_axpy() : y += alpha * x (alpha one element of the common dtype);
  * x and y have the same dtype and shape; x may be y.  Floating dtypes use
  * OpenBLAS ?axpy per block; integers wrap.
- * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, or a pool failure. */
+ * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, SHARR_ENOENT
+ * (OpenBLAS cannot be loaded), or a pool failure. */
 SHARR_API int sharr_axpy(sharr_pool *pool, const void *alpha,
                          const sharr_array *x, sharr_array *y,
                          const sharr_run_opts *ro);
@@ -743,7 +759,8 @@ SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
  * OpenBLAS ?gemm with its own threads (sharr_pool_opts.blas_threads).
  * C may not be A or B.
  * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EINVAL (C aliases A or B, a
- * dimension beyond 2^31-1), SHARR_EACCES, or a pool failure. */
+ * dimension beyond 2^31-1), SHARR_EACCES, SHARR_ENOENT (OpenBLAS cannot be
+ * loaded), or a pool failure. */
 SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_array *a, const sharr_array *b,
                          const void *beta, sharr_array *c,
@@ -753,6 +770,9 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
 /* HDF5 and .npy files (lib/io/)                                             */
 /* ------------------------------------------------------------------------ */
 /*
+ * The sharr_h5_* functions are in libsharr-h5 (link -lsharr-h5 -lsharr);
+ * .npy files and save targets are in libsharr.
+ *
  * Types a dataset loads as: integers of 1, 2, 4 or 8 bytes (signed or not,
  * either byte order, packed n-bit too) as i8..u64; floats of 4 and 8 bytes
  * (either order, VAX, n-bit) as f32/f64; float16 and other 2-byte floats as

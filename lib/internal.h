@@ -264,4 +264,17 @@ int sharr__random_bytes(void *buf, size_t n);
  * coverage builds (SHARR_COVERAGE) exit() so gcov data is flushed. */
 __attribute__((noreturn)) void sharr__child_exit(int status);
 
+/* ---- OpenBLAS threads in workers (pool/blas_threads.c) ---- */
+/* libsharr does not link OpenBLAS: lib/ops/blas.c loads it on first use.
+ * A worker asks for `n` OpenBLAS threads: at once if OpenBLAS is in the
+ * process already (the host program links it), else when blas.c loads it. */
+void sharr__blas_threads_set(int n);
+/* Give OpenBLAS, as found through dlsym handle `lib`, `n` threads (one:
+ * without restarting its thread server in a forked child). */
+void sharr__blas_threads_apply(void *lib, int n);
+/* The count this process's worker asked for; 0 outside workers. */
+int sharr__blas_threads_wanted(void);
+
+#include "exports.h"
+
 #endif /* SHARR_INTERNAL_H */

@@ -52,7 +52,9 @@ Test(dtype, numpy_names_are_accepted)
 Test(dtype, unknown_names_fail_with_einval_listing_the_choices)
 {
     sharr_dtype dt = SHARR_F64;
-    const char *bad[] = {"", "f16", "float128", ">f8", "c256", "I32", "int"};
+    /* Near misses (f16, >f8, I32, f8) get a reason instead: test_names.c.
+     * "int" is NumPy's int64. */
+    const char *bad[] = {"", "float128", "c256", "bool"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(sharr_dtype_parse(bad[i], &dt), SHARR_EINVAL, "%s",
                      bad[i]);

@@ -73,35 +73,90 @@ char sharr_dtype_kind(sharr_dtype dt)
     return d ? d->kind : 0;
 }
 
+/* NumPy's other names of the twelve dtypes, as np.dtype() reads them on
+ * an LP64 little-endian host (Linux x86-64 and aarch64): Python's types
+ * and the C-type names. */
+static const struct {
+    const char *name;
+    sharr_dtype dt;
+} aliases[] = {
+    {"int", SHARR_I64},       {"float", SHARR_F64},    {"complex", SHARR_C128},
+    {"int_", SHARR_I64},      {"uint", SHARR_U64},     {"byte", SHARR_I8},
+    {"ubyte", SHARR_U8},      {"short", SHARR_I16},    {"ushort", SHARR_U16},
+    {"intc", SHARR_I32},      {"uintc", SHARR_U32},    {"long", SHARR_I64},
+    {"ulong", SHARR_U64},     {"longlong", SHARR_I64}, {"ulonglong", SHARR_U64},
+    {"intp", SHARR_I64},      {"uintp", SHARR_U64},    {"single", SHARR_F32},
+    {"double", SHARR_F64},    {"csingle", SHARR_C64},  {"cdouble", SHARR_C128},
+};
+
+#define NALIASES (sizeof aliases / sizeof aliases[0])
+
+/* An exact name: sharr's, NumPy's sized one, an alias, or a typestr with
+ * its byte order ('=' and '<' are the same order on a little-endian host;
+ * '|' is NumPy's "not applicable" for one-byte types). */
+static sharr_dtype lookup(const char *text)
+{
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        const struct dtype_desc *d = &dtypes[dt];
+        bool descr = (text[0] == '=' || text[0] == '<' || text[0] == '|') &&
+                     strcmp(text + 1, d->descr + 1) == 0;
+        if (strcmp(text, d->name) == 0 || strcmp(text, d->numpy) == 0 || descr)
+            return (sharr_dtype)dt;
+    }
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcmp(text, aliases[i].name) == 0)
+            return aliases[i].dt;
+    return SHARR_DTYPE_INVALID;
+}
+
+/* Why `text` is not a dtype, when it is close to one. */
+static int refuse(const char *text)
+{
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        const struct dtype_desc *d = &dtypes[dt];
+        if (strcmp(text, d->descr + 1) == 0) /* "f8": a bare typestr */
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': write "
+                               "NumPy's typestr with its byte order, '%c%s' "
+                               "(%s), or %s; sharr's own names count bits "
+                               "(i8 is int8), typestrs count bytes", text,
+                               d->descr[0], text, d->numpy, d->name);
+        if (text[0] == '>' && strcmp(text + 1, d->descr + 1) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': arrays "
+                               "are little-endian, write %s ('<%s'); loads "
+                               "convert big-endian files", text, d->name,
+                               d->descr + 1);
+        if (strcasecmp(text, d->name) == 0 || strcasecmp(text, d->numpy) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': names are "
+                               "lower case, as in NumPy: did you mean '%s'?",
+                               text, strcasecmp(text, d->name) == 0
+                                         ? d->name : d->numpy);
+    }
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcasecmp(text, aliases[i].name) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': names are "
+                               "lower case, as in NumPy: did you mean '%s'?",
+                               text, aliases[i].name);
+    if (strcmp(text, "f16") == 0 || strcmp(text, "float16") == 0 ||
+        strcmp(text, "half") == 0 || strcmp(text, "<f2") == 0)
+        return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': sharr has no "
+                           "2-byte float (HDF5 and .npy float16 data loads "
+                           "as f32)", text);
+    return sharr__fail(SHARR_EINVAL,
+                       "unknown dtype '%s': use one of i8 i16 i32 i64 u8 u16 "
+                       "u32 u64 f32 f64 c64 c128, NumPy's names (int32, "
+                       "float64, complex128, int, float, complex, double, "
+                       "single ...) or a typestr with its byte order ('<f8', "
+                       "'|u1')", text);
+}
+
 int sharr_dtype_parse(const char *text, sharr_dtype *out)
 {
     *out = SHARR_DTYPE_INVALID;
     if (text == NULL)
         return sharr__fail(SHARR_EINVAL, "dtype is NULL");
-    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
-        const struct dtype_desc *d = &dtypes[dt];
-        /* "=" and "<" are the same order on a little-endian host. */
-        bool descr_native = (text[0] == '=' || text[0] == '<' ||
-                             text[0] == '|') &&
-                            strcmp(text + 1, d->descr + 1) == 0;
-        if (strcmp(text, d->name) == 0 || strcmp(text, d->numpy) == 0 ||
-            descr_native) {
-            *out = (sharr_dtype)dt;
-            return 0;
-        }
-    }
-    if (strcmp(text, "float") == 0 || strcmp(text, "double") == 0) {
-        *out = SHARR_F64;
+    if ((*out = lookup(text)) != SHARR_DTYPE_INVALID)
         return 0;
-    }
-    if (strcmp(text, "complex") == 0) {
-        *out = SHARR_C128;
-        return 0;
-    }
-    return sharr__fail(SHARR_EINVAL,
-                       "unknown dtype '%s': use one of i8 i16 i32 i64 u8 u16 "
-                       "u32 u64 f32 f64 c64 c128 (or int32, float64, "
-                       "complex128 ...)", text);
+    return refuse(text);
 }
 
 /* ---- parsing values ---- */

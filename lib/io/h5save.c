@@ -246,8 +246,8 @@ static int check_target(hid_t f, const struct save_arg *a)
     if (!sharr__h5_path_exists(f, a->where.dset))
         return 0;
     if (!a->force)
-        return sharr__fail(SHARR_EEXIST, "%s already has %s: pass --force "
-                           "(force = 1) to replace it", a->where.file,
+        return sharr__fail(SHARR_EEXIST, "%s already has %s: set "
+                           "sharr_save_opts.force to replace it", a->where.file,
                            a->where.dset);
     if (H5Oget_info_by_name2(f, a->where.dset, &oi, H5O_INFO_BASIC,
                              H5P_DEFAULT) >= 0 && oi.type != H5O_TYPE_DATASET)

@@ -9,12 +9,12 @@
  * is written out on (re, im) pairs: gcc's `double complex` multiply checks
  * for NaN/Inf and is several times slower; this file is also compiled with
  * -fcx-limited-range for the remaining complex expressions.  Only this file
- * includes cblas.h.
+ * calls CBLAS, through blas.h (OpenBLAS is loaded on first use).
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <complex.h>
 #include <float.h>
 #include <limits.h>
@@ -751,6 +751,10 @@ int sharr_axpy(sharr_pool *pool, const void *alpha, const sharr_array *x,
         return err;
     if (!alpha)
         return sharr__fail(SHARR_EINVAL, "axpy needs alpha");
+    if (sharr_dtype_kind(sharr_array_dtype(y)) != 'i' &&   /* BLAS for */
+        sharr_dtype_kind(sharr_array_dtype(y)) != 'u' &&   /* f and c  */
+        (err = sharr__blas_load()) < 0)
+        return err;
     memcpy(a, alpha, sharr_dtype_size(sharr_array_dtype(y)));
     return run(pool, axpy_kernel, 2, arrays, 0, a, sizeof a, STATIC_EVEN, ro);
 }
@@ -1136,6 +1140,8 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
         return err;
     if (!alpha || !beta)
         return sharr__fail(SHARR_EINVAL, "gemm needs alpha and beta");
+    if ((err = sharr__blas_load()) < 0)
+        return err;
     memset(&g, 0, sizeof g);
     g.dtype = sharr_array_dtype(c);
     g.k = (int)sharr_array_shape(a)[1];

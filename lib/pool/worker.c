@@ -36,26 +36,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-/* OpenBLAS's own calls; the pool does not include cblas.h (only ops does). */
-extern void openblas_set_num_threads(int num_threads);
-extern int openblas_get_parallel(void);
-/* The pthreads build's thread count (exported by libopenblas).  After a
- * fork, openblas_set_num_threads() first restarts the whole thread pool the
- * caller had (one server thread per extra CPU, spinning on sched_yield for
- * about 0.1 s) even when asked for one thread. */
-extern int blas_cpu_number;
-
-/* BLAS threads of this worker.  One thread (the default) needs no server:
- * set the count the pthreads build reads, so that no idle thread competes
- * with the workers for the CPUs. */
-static void set_blas_threads(int n)
-{
-    if (n <= 1 && openblas_get_parallel() == 1)
-        blas_cpu_number = 1;
-    else
-        openblas_set_num_threads(n > 0 ? n : 1);
-}
-
 #define CACHE_SIZE 32
 
 struct cache_entry {
@@ -395,7 +375,7 @@ static void set_up(struct worker *w)
     if (getppid() != w->parent) /* died before PDEATHSIG was armed */
         worker_exit(w, 0);
     prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
-    set_blas_threads(o->blas_threads);
+    sharr__blas_threads_set(o->blas_threads > 0 ? o->blas_threads : 1);
     if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
