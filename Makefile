@@ -126,6 +126,7 @@ cli: $(SHARR)
 
 interop: $(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_numpy.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_edges.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)

@@ -676,3 +676,31 @@ Test(ops, gemm_refuses_integers_bad_shapes_and_aliasing)
     sharr_array_close(i);
     sharr_array_close(v);
 }
+
+/* ---- edge values (issue 13; tests/interop/test_edges.py holds NumPy's
+ * answers, these the library's own fields and pools) ---- */
+
+static sharr_array *make_f64(const char *label, size_t n, const double *v)
+{
+    size_t shape[] = {n};
+    sharr_array *a = make(label, SHARR_F64, 1, shape);
+    memcpy(sharr_array_data(a), v, n * sizeof *v);
+    return a;
+}
+
+Test(ops, stats_of_infinite_block_sums_are_inf_not_nan)
+{
+    size_t n = 3 * 65536;           /* three blocks, each summing to 1e308 */
+    double *v = calloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i += 65536)
+        v[i] = 1e308;
+    sharr_array *a = make_f64("inf", n, v);
+    sharr_stats s;
+    cr_assert_eq(sharr_array_stats(pool2, a, 0, &s, NULL), 0);
+    cr_assert(isinf(s.sum[0]) && s.sum[0] > 0, "sum %g", s.sum[0]);
+    cr_assert(isinf(s.mean[0]) && s.mean[0] > 0, "mean %g", s.mean[0]);
+    cr_assert(close_to(s.norm2, sqrt(3) * 1e308, 1e-15), "norm2 %g", s.norm2);
+    free(v);
+    sharr_array_close(a);
+}
+

@@ -958,9 +958,12 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
 
     for (int q = 0; q < 2; q++) {
         double s = a->sum[q] + p->sum[q];
-        t->comp[q] += fabs(a->sum[q]) >= fabs(p->sum[q])
-                          ? (a->sum[q] - s) + p->sum[q]
-                          : (p->sum[q] - s) + a->sum[q];
+        /* An infinite (or NaN) sum is the answer as it stands: its
+         * compensation would be inf - inf, and would turn inf into nan. */
+        if (isfinite(s))
+            t->comp[q] += fabs(a->sum[q]) >= fabs(p->sum[q])
+                              ? (a->sum[q] - s) + p->sum[q]
+                              : (p->sum[q] - s) + a->sum[q];
         a->sum[q] = s;
     }
     a->isum += p->isum;
@@ -997,7 +1000,8 @@ static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
         s->mean[0] = (double)((long double)p->isum / (long double)p->count);
     } else {
         for (int q = 0; q < 2; q++) {
-            s->sum[q] = p->sum[q] + t->comp[q];
+            s->sum[q] = isfinite(p->sum[q]) ? p->sum[q] + t->comp[q]
+                                            : p->sum[q];
             s->mean[q] = s->sum[q] / (double)p->count;
         }
     }

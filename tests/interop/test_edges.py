@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Edge values against NumPy (and math.hypot): the answers of `sharr stat`,
+`apply`, `fill` and `dump` on inf, nan, subnormals, huge values and integer
+limits are NumPy's.  Each test names the item of issue 13 it guards.
+
+    /usr/bin/python3 tests/interop/test_edges.py /path/to/sharr
+"""
+import json
+import math
+import os
+import random
+import struct
+import sys
+
+import numpy as np
+
+from harness import Sharr, check, run_tests
+
+SHARR = sys.argv[1]
+PREFIX = "ti.%d." % os.getpid()
+NP = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+      "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
+      "f32": np.float32, "f64": np.float64, "c64": np.complex64,
+      "c128": np.complex128}
+sharr = Sharr(SHARR)
+_serial = [0]
+
+
+def fresh(label):
+    _serial[0] += 1
+    return "%s%s%d" % (PREFIX, label, _serial[0])
+
+
+def path(name):
+    return "/dev/shm/sharr." + name
+
+
+def pairs(re, im, dt):
+    """The complex array re + i*im of dtype dt, built part by part: complex
+    arithmetic would turn 1j * inf into nan+infj."""
+    flt = np.float32 if dt == "c64" else np.float64
+    re, im = np.asarray(re), np.asarray(im)
+    out = np.empty(re.shape + (2,), dtype=flt)
+    with np.errstate(all="ignore"):
+        out[..., 0] = re.astype(flt)
+        out[..., 1] = im.astype(flt)
+    return out.view(NP[dt])[..., 0]
+
+
+def make(label, dt, values, shape=None):
+    """A new segment of dtype dt holding `values` (reshaped to shape)."""
+    name = fresh(label)
+    v = np.asarray(values, dtype=NP[dt])
+    if shape is not None:
+        v = v.reshape(shape)
+    sharr("create", name, "--dtype", dt, "--shape",
+          "x".join(map(str, v.shape)) or "scalar")
+    a = np.load(path(name), mmap_mode="r+")
+    a[...] = v
+    del a
+    return name
+
+
+def read(name):
+    return np.array(np.load(path(name), mmap_mode="r"))
+
+
+def drop(*names):
+    for n in names:
+        os.unlink(path(n))
+
+
+def strict_json(text):
+    """json.loads that refuses what is not JSON (inf, NaN, Infinity)."""
+    def no(c):
+        raise ValueError("not JSON: %s" % c)
+    try:
+        return json.loads(text, parse_constant=no)
+    except ValueError as e:
+        return e
+
+
+def stat_text(name, *opts):
+    """`sharr stat` as {key: text} (whole array)."""
+    out = sharr("stat", name, *opts)
+    return dict(line.split(None, 1) for line in out.splitlines())
+
+
+def stat_rows(name, *opts):
+    """`sharr stat --per-row` as a list of {key: text}."""
+    lines = sharr("stat", name, "--per-row", *opts).splitlines()
+    keys = lines[0].split()
+    return [dict(zip(keys, line.split())) for line in lines[1:]]
+
+
+def num(text, complex_=False):
+    return complex(text) if complex_ else float(text)
+
+
+def same_value(got, want):
+    """Equal as IEEE values: nan matches nan, zeros and infinities keep
+    their sign."""
+    got, want = complex(got), complex(want)
+    for g, w in ((got.real, want.real), (got.imag, want.imag)):
+        if math.isnan(w):
+            if not math.isnan(g):
+                return False
+        elif g != w or math.copysign(1, g) != math.copysign(1, w):
+            return False
+    return True
+
+
+def close(got, want, ulps=4):
+    """got within `ulps` units of want's last place (exact for subnormal
+    results, so 0 never passes for 5e-324); nan matches nan."""
+    if math.isnan(want) or math.isinf(want):
+        return same_value(got, want)
+    return abs(got - want) <= ulps * 2.0 ** -52 * abs(want)
+
+
+def divided(x, h):
+    """x / h for a real h, part by part: NumPy divides a complex by a real
+    as by complex(h, 0), which overflows for a subnormal h (1e-310+0j /
+    1e-310 gives inf+nanj)."""
+    with np.errstate(all="ignore"):
+        if np.iscomplexobj(x):
+            return complex(float(x.real) / h, float(x.imag) / h)
+        return float(x) / h
+
+
+# ---- 1. infinite sums stay infinite ----
+
+def numpy_sum_mean(a):
+    """NumPy's sum and mean in double, the parts of a complex array apart:
+    NumPy divides a complex sum by the count as by the complex count+0j,
+    which makes inf+infj into nan+nanj; the mean of each part is the
+    answer sharr gives."""
+    with np.errstate(all="ignore"):
+        if a.dtype.kind != "c":
+            return a.sum(dtype=np.float64), a.mean(dtype=np.float64)
+        re, im = a.real.astype(np.float64), a.imag.astype(np.float64)
+        return (complex(re.sum(), im.sum()),
+                complex(re.mean(), im.mean()))
+
+
+def test_item1_sum_and_mean_of_infinite_blocks_are_numpy_inf():
+    big = 65536 * 3              # three blocks of the fixed reductions
+    spread = np.zeros(big)
+    spread[::65536] = 1e308      # every block sum finite, the total not
+    mixed = np.zeros(big)
+    mixed[0], mixed[65536] = np.inf, -np.inf
+    cases = [("f64", [np.inf] * 3), ("f64", [1e308, 1e308]),
+             ("f64", [-1e308, -1e308, 5.0]), ("f32", [-np.inf, -np.inf]),
+             ("f32", [3e38, 3e38]), ("f64", spread), ("f64", mixed),
+             ("c128", [complex(1, np.inf), complex(2, np.inf)]),
+             ("c128", [complex(1e308, -1e308)] * 2),
+             ("c64", [complex(-np.inf, 1), complex(-np.inf, 2)]),
+             ("c64", [complex(1, 3e38)] * 3)]
+    for dt, vals in cases:
+        a = np.asarray(vals, dtype=NP[dt])
+        name = make("s", dt, a)
+        got = stat_text(name)
+        cx = a.dtype.kind == "c"
+        want_sum, want_mean = numpy_sum_mean(a)
+        check(same_value(num(got["sum"], cx), want_sum),
+              "item 1: %s %s: sum %s, numpy %r" % (dt, a[:3], got["sum"],
+                                                   want_sum))
+        check(same_value(num(got["mean"], cx), want_mean),
+              "item 1: %s %s: mean %s, numpy %r" % (dt, a[:3], got["mean"],
+                                                    want_mean))
+        drop(name)
+
+
+def test_item1_per_row_sums_of_infinite_rows_are_numpy_inf():
+    rows = np.array([[np.inf, np.inf, 1.0], [1e308, 1e308, 0.0],
+                     [-np.inf, -np.inf, -np.inf], [1.0, 2.0, 3.0],
+                     [np.inf, -np.inf, 0.0]])
+    for dt in ("f64", "f32", "c128", "c64"):
+        with np.errstate(all="ignore"):
+            a = pairs(rows, rows[::-1], dt) if dt[0] == "c" \
+                else rows.astype(NP[dt])
+        name = make("r", dt, a)
+        cx = a.dtype.kind == "c"
+        for r, got in enumerate(stat_rows(name)):
+            want, want_mean = numpy_sum_mean(a[r])
+            check(same_value(num(got["sum"], cx), want),
+                  "item 1: %s row %d: sum %s, numpy %r" % (dt, r, got["sum"],
+                                                           want))
+            check(same_value(num(got["mean"], cx), want_mean),
+                  "item 1: %s row %d: mean %s, numpy %r"
+                  % (dt, r, got["mean"], want_mean))
+        drop(name)
+
+
+def main():
+    return run_tests(globals(), "interop edges", PREFIX)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
