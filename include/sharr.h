@@ -721,7 +721,10 @@ typedef struct sharr_stats {
     size_t count;           /* elements */
     double sum[2];          /* real and imaginary parts (imag 0 for real) */
     double mean[2];
-    double norm2;           /* sqrt(sum |x|^2), safe from overflow */
+    double norm2;           /* sqrt(sum |x|^2), safe from overflow and
+                               underflow (as math.hypot); NaN if any
+                               element is NaN (as NumPy), else inf if any
+                               is infinite */
     int has_nan;            /* a NaN element was seen (float/complex) */
     double min, max;        /* real dtypes (NaN if has_nan); NaN for complex */
     unsigned char min_value[SHARR_MAX_ITEMSIZE]; /* exact, as elements of */

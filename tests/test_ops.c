@@ -704,3 +704,21 @@ Test(ops, stats_of_infinite_block_sums_are_inf_not_nan)
     sharr_array_close(a);
 }
 
+Test(ops, norm_is_nan_with_a_nan_and_exact_when_squares_underflow)
+{
+    double nan0[] = {NAN, 0, 0}, tiny[] = {1e-200, 1e-200, 1e-200, 1e-200},
+           sub[] = {0x1p-1074, 0x1p-1074};
+    sharr_array *a = make_f64("nan", 3, nan0), *b = make_f64("tiny", 4, tiny),
+                *c = make_f64("sub", 2, sub);
+    sharr_stats s;
+    cr_assert_eq(sharr_array_stats(NULL, a, 0, &s, NULL), 0);
+    cr_assert(isnan(s.norm2), "norm2 of [nan, 0, 0] is %g", s.norm2);
+    cr_assert_eq(sharr_array_stats(NULL, b, 0, &s, NULL), 0);
+    cr_assert_eq(s.norm2, 2e-200);
+    cr_assert_eq(sharr_array_stats(NULL, c, 0, &s, NULL), 0);
+    cr_assert_eq(s.norm2, hypot(0x1p-1074, 0x1p-1074));
+    sharr_array_close(a);
+    sharr_array_close(b);
+    sharr_array_close(c);
+}
+

@@ -437,29 +437,47 @@ static const elem_ops ops_table[SHARR_NDTYPES + 1] = {
     [SHARR_F64] = ops_f64, [SHARR_C64] = ops_c64, [SHARR_C128] = ops_c128};
 
 /* Sum of |x|^2 over n elements as (scale, ssq), |x|^2 summed = scale^2*ssq.
- * The plain sum is tried first; only when it overflows or underflows is the
- * row scaled by its largest magnitude (a second pass). */
+ * The plain sum is tried first; only when it overflows, underflows (every
+ * square may be lost below the smallest double: 0 is not proof of a zero
+ * row) or meets a NaN is the row read again.  Then a NaN makes the sum NaN
+ * (NumPy's norm), an infinity makes it inf, and otherwise every element is
+ * scaled by the power of two 2^(1-e) of the largest magnitude, exactly, so
+ * that no square underflows or overflows (math.hypot's answer). */
 #define SSQ(NAME, F, PARTS)                                                  \
     static void NAME(const F *x, size_t n, double *scale, double *ssq)       \
     {                                                                        \
         double q = 0, amax = 0;                                              \
+        bool nan = false;                                                    \
+        int e;                                                               \
         for (size_t i = 0; i < n * PARTS; i++)                               \
             q += (double)x[i] * (double)x[i];                                \
-        if (isfinite(q) && (q == 0 || q > 0x1p-900)) {                       \
+        if (isfinite(q) && q > 0x1p-900) {                                   \
             *scale = 1;                                                      \
             *ssq = q;                                                        \
             return;                                                          \
         }                                                                    \
-        for (size_t i = 0; i < n * PARTS; i++)                               \
-            if (fabs((double)x[i]) > amax) amax = fabs((double)x[i]);        \
+        for (size_t i = 0; i < n * PARTS; i++) {                             \
+            double v = fabs((double)x[i]);                                   \
+            nan |= v != v;                                                   \
+            amax = v > amax ? v : amax;                                      \
+        }                                                                    \
+        *scale = 1;                                                          \
+        *ssq = nan ? NAN : 0;                                                \
+        if (nan || amax == 0)                                                \
+            return;                                                          \
+        if (isinf(amax)) {                                                   \
+            *scale = INFINITY;                                               \
+            *ssq = 1;                                                        \
+            return;                                                          \
+        }                                                                    \
+        frexp(amax, &e); /* amax < 2^e, so each |x| * 2^(1-e) < 2 */         \
         q = 0;                                                               \
-        if (amax > 0 && isfinite(amax))                                      \
-            for (size_t i = 0; i < n * PARTS; i++) {                         \
-                double v = (double)x[i] / amax;                              \
-                q += v * v;                                                  \
-            }                                                                \
-        *scale = amax;                                                       \
-        *ssq = isfinite(amax) ? q : (isnan(amax) ? NAN : INFINITY);          \
+        for (size_t i = 0; i < n * PARTS; i++) {                             \
+            double v = ldexp((double)x[i], 1 - e);                           \
+            q += v * v;                                                      \
+        }                                                                    \
+        *scale = ldexp(1, e - 1);                                            \
+        *ssq = q;                                                            \
     }
 
 SSQ(ssq_f32, float, 1)
@@ -479,7 +497,8 @@ static double row_norm(sharr_dtype dt, const void *row, size_t n)
     return scale * sqrt(ssq);
 }
 
-/* Divide each row by its 2-norm; a zero row stays zero. */
+/* Divide each row by its 2-norm; a zero row stays zero, a row with a NaN
+ * becomes NaN (as NumPy's x / norm(x)). */
 static void normalize_rows(const sharr_block *b)
 {
     sharr_dtype dt = sharr_array_dtype(b->array[0]);
@@ -951,6 +970,40 @@ static bool elem_less(sharr_dtype dt, const void *a, const void *b)
     }
 }
 
+/* Add the sum of squares ps^2 * pq into *scale^2 * *ssq: NaN wins, then
+ * infinity; else both go to the larger scale, and a sum grown past 2^900
+ * moves into the scale (by a power of two, exactly) before it can overflow.
+ * Scales are 1 or powers of two, so the ratios are exact. */
+static void ssq_add(double *scale, double *ssq, double ps, double pq)
+{
+    int e;
+
+    if (isnan(*ssq) || isnan(pq)) {
+        *scale = 1;
+        *ssq = NAN;
+        return;
+    }
+    if (isinf(*scale) || isinf(ps)) {
+        *scale = INFINITY;
+        *ssq = 1;
+        return;
+    }
+    if (ps > *scale) {
+        double r = *scale / ps;
+        *ssq = pq + *ssq * r * r;
+        *scale = ps;
+    } else if (ps > 0) {
+        double r = ps / *scale;
+        *ssq += pq * r * r;
+    }
+    if (*ssq > 0x1p900) {
+        frexp(*ssq, &e); /* then ssq lands in [2, 8): the scale overflows
+                            only when the norm does */
+        *ssq = ldexp(*ssq, -2 * (e / 2 - 1));
+        *scale = ldexp(*scale, e / 2 - 1);
+    }
+}
+
 static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
 {
     struct part *a = &t->p;
@@ -969,16 +1022,7 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
     a->isum += p->isum;
     a->count += p->count;
     a->has_nan |= p->has_nan;
-    if (p->scale > a->scale) {
-        double r = a->scale / p->scale;
-        a->ssq = p->ssq + a->ssq * r * r;
-        a->scale = p->scale;
-    } else if (p->scale > 0) {
-        double r = p->scale / a->scale;
-        a->ssq += p->ssq * r * r;
-    } else if (isnan(p->ssq)) {
-        a->ssq = NAN;
-    }
+    ssq_add(&a->scale, &a->ssq, p->scale, p->ssq);
     if (p->has_minmax) {
         if (!a->has_minmax || elem_less(dt, p->min, a->min))
             memcpy(a->min, p->min, item);

@@ -192,6 +192,94 @@ def test_item1_per_row_sums_of_infinite_rows_are_numpy_inf():
         drop(name)
 
 
+# ---- 2. a NaN makes the 2-norm NaN ----
+
+def test_item2_norm_with_nan_is_numpy_nan_and_normalize_gives_nan():
+    cases = [("f64", [[np.nan, 0, 0]]), ("f64", [[np.nan] * 3]),
+             ("f64", [[np.nan, np.inf, 1.0]]), ("f32", [[0, np.nan, 0]]),
+             ("c128", [[complex(np.nan, 0), 0, 0]]),
+             ("c64", [[complex(0, np.nan), 1]]),
+             ("f64", [[1e-200, np.nan], [0.0, 0.0]]),
+             ("f64", [[1e300, np.nan], [3.0, 4.0]])]
+    for dt, vals in cases:
+        a = np.asarray(vals, dtype=NP[dt])
+        name = make("n", dt, a)
+        with np.errstate(all="ignore"):
+            want = np.linalg.norm(a.ravel())
+            want_rows = [np.linalg.norm(row) for row in a]
+        got = num(stat_text(name)["norm2"])
+        check(same_value(got, want), "item 2: %s %s: norm2 %r, numpy %r"
+              % (dt, a.tolist(), got, want))
+        for r, row in enumerate(stat_rows(name)):
+            check(same_value(num(row["norm2"]), want_rows[r]),
+                  "item 2: %s row %d: norm2 %s, numpy %r"
+                  % (dt, r, row["norm2"], want_rows[r]))
+        sharr("apply", name, "normalize-rows")
+        got_rows = read(name)
+        for r, row in enumerate(a):
+            if not np.isnan(want_rows[r]):
+                continue
+            check(np.isnan(got_rows[r]).all(),
+                  "item 2: %s normalize-rows of %s gives %s, numpy all nan"
+                  % (dt, row.tolist(), got_rows[r].tolist()))
+        drop(name)
+
+
+# ---- 3. squares that underflow (oracle: math.hypot) ----
+
+def hypot_of(row):
+    parts = []
+    for v in np.asarray(row).ravel():
+        parts += [float(v.real), float(v.imag)] if np.iscomplexobj(row) \
+            else [float(v)]
+    return math.hypot(*parts)
+
+
+def test_item3_norm_of_underflowing_squares_is_math_hypot():
+    tiny = [[1e-200] * 4, [5e-324, 5e-324], [1e-310, 3e-310, 0.0],
+            [2e-160, -1e-170, 3e-161], [1e-300, 1e-160],
+            [0.0, 0.0, 7e-323, 0.0]]
+    cases = [("f64", row) for row in tiny]
+    cases += [("c128", [complex(1e-200, 1e-200)] * 2),
+              ("c128", [complex(5e-324, -5e-324)]),
+              ("f64", [1e300] * 4), ("f64", [1e200, 1e-200, -1e150]),
+              ("f64", np.full(65536 * 3, 4e151))]
+    for dt, vals in cases:
+        a = np.asarray(vals, dtype=NP[dt])
+        want = hypot_of(a)
+        name = make("u", dt, a)
+        got = num(stat_text(name)["norm2"])
+        # A long plain sum of squares is not exact: its bound is n eps.
+        ulps = 4 if a.size < 100 else a.size
+        check(close(got, want, ulps), "item 3: %s %s x%d: norm2 %r, "
+              "math.hypot %r" % (dt, a[:4].tolist(), a.size, got, want))
+        drop(name)
+
+
+def test_item3_normalize_rows_of_underflowing_rows_divides_by_hypot():
+    rows = [[1e-200] * 4, [5e-324, 5e-324, 0, 0], [3e-310, -4e-310, 0, 0],
+            [1e-300, 0, 0, 1e-300], [0, 0, 0, 0], [3, 4, 0, 0]]
+    for dt in ("f64", "c128"):
+        a = np.asarray(rows, dtype=np.float64)
+        a = pairs(a, a[:, ::-1], dt) if dt == "c128" else a
+        name = make("nr", dt, a)
+        per_row = stat_rows(name)
+        sharr("apply", name, "normalize-rows")
+        got = read(name)
+        for r, row in enumerate(a):
+            h = hypot_of(row)
+            check(close(num(per_row[r]["norm2"]), h),
+                  "item 3: %s row %d: norm2 %s, math.hypot %r"
+                  % (dt, r, per_row[r]["norm2"], h))
+            want = [divided(x, h) for x in row] if h else row
+            ok = all(close(complex(g).real, complex(w).real) and
+                     close(complex(g).imag, complex(w).imag)
+                     for g, w in zip(got[r], want))
+            check(ok, "item 3: %s normalize-rows of %s: %s, want %s"
+                  % (dt, row.tolist(), got[r].tolist(), list(want)))
+        drop(name)
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
