@@ -393,6 +393,10 @@ static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
         fputs(json ? "null" : "nan", stdout);
         return;
     }
+    if (json && !isfinite(max ? s->max : s->min)) {
+        fputs("null", stdout); /* JSON has no inf */
+        return;
+    }
     sharr_value_format(dt, max ? s->max_value : s->min_value, buf, sizeof buf);
     fputs(buf, stdout);
 }

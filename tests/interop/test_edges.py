@@ -280,6 +280,35 @@ def test_item3_normalize_rows_of_underflowing_rows_divides_by_hypot():
         drop(name)
 
 
+# ---- 4. JSON has no inf ----
+
+def test_item4_stat_json_is_json_with_null_for_inf_and_nan():
+    cases = [("f64", [np.inf, 1.0]), ("f64", [-np.inf, -np.inf]),
+             ("f32", [np.inf, -np.inf]), ("f64", [np.nan, 2.0]),
+             ("f64", [1.0, 2.0]), ("c128", [complex(np.inf, 1)]),
+             ("i64", [-2 ** 63, 2 ** 63 - 1])]
+    for dt, vals in cases:
+        a = np.asarray(vals, dtype=NP[dt])
+        name = make("j", dt, a)
+        for opts in ((), ("--per-row",)):
+            text = sharr("stat", name, "--json", *opts)
+            doc = strict_json(text)
+            check(not isinstance(doc, Exception),
+                  "item 4: %s %s stat --json %s is not JSON: %s (%s)"
+                  % (dt, vals, " ".join(opts), text.strip(), doc))
+            if isinstance(doc, Exception) or opts:
+                continue
+            if a.dtype.kind == "c":
+                continue
+            with np.errstate(all="ignore"):
+                for key, want in (("min", a.min()), ("max", a.max())):
+                    want = None if not np.isfinite(want) else want
+                    got = doc[key]
+                    check(got == want, "item 4: %s %s: %s %r, want %r"
+                          % (dt, vals, key, got, want))
+        drop(name)
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
