@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <complex.h>
+#include <float.h>
 #include <math.h>
 
 static sharr_pool *pool2;
@@ -720,5 +721,17 @@ Test(ops, norm_is_nan_with_a_nan_and_exact_when_squares_underflow)
     sharr_array_close(a);
     sharr_array_close(b);
     sharr_array_close(c);
+}
+
+Test(ops, complex_square_has_no_spurious_overflow)
+{
+    size_t shape[] = {2};
+    sharr_array *a = make("sq", SHARR_C128, 1, shape);
+    double *z = sharr_array_data(a);
+    z[0] = DBL_MAX, z[1] = 0, z[2] = 1e308, z[3] = 1e-308;
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_SQUARE, NULL, NULL, NULL), 0);
+    cr_assert(isinf(z[0]) && z[1] == 0, "%g%+gj", z[0], z[1]);
+    cr_assert(isinf(z[2]) && close_to(z[3], 2, 1e-15), "%g%+gj", z[2], z[3]);
+    sharr_array_close(a);
 }
 

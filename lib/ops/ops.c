@@ -405,8 +405,10 @@ FLOAT_OPS(ops_f64, double, sqrt, exp, log, fabs)
         case SHARR_OP_SQUARE:                                                \
             for (size_t i = 0; i < n; i++) {                                 \
                 F a = x[2 * i], b = x[2 * i + 1];                            \
+                /* a*b + b*a as NumPy, not (2*a)*b: 2*a may overflow where   \
+                 * a*b does not, and inf * 0 is nan. */                      \
                 x[2 * i] = a * a - b * b;                                    \
-                x[2 * i + 1] = 2 * a * b;                                    \
+                x[2 * i + 1] = a * b + b * a;                                \
             }                                                                \
             break;                                                           \
         case SHARR_OP_SQRT:                                                  \

@@ -309,6 +309,62 @@ def test_item4_stat_json_is_json_with_null_for_inf_and_nan():
         drop(name)
 
 
+# ---- 5. complex square ----
+
+EDGE = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-308, 5e-324, 1e308,
+        1.7976931348623157e308, -1e308, 3.4028235e38, 1e-38, 1e-45, 1e20,
+        np.inf, -np.inf, np.nan]
+
+
+def grid_of(dt):
+    """Every pair of EDGE values as (re, im) in dtype dt."""
+    return pairs(np.repeat(EDGE, len(EDGE)), np.tile(EDGE, len(EDGE)), dt)
+
+
+def test_item5_complex_square_is_numpy_square():
+    named = {"c128": [complex(1.7976931348623157e308, 0),
+                      complex(1e308, 1e-308)],
+             "c64": [complex(3.4028235e38, 0), complex(3e38, 1e-38)]}
+    for dt in ("c128", "c64"):
+        a = np.concatenate([np.asarray(named[dt], dtype=NP[dt]), grid_of(dt)])
+        name = make("sq", dt, a)
+        sharr("apply", name, "square")
+        got = read(name)
+        with np.errstate(all="ignore"):
+            want = np.square(a)
+        bad = [(x, g, w) for x, g, w in zip(a, got, want)
+               if not same_value(g, w)]
+        check(not bad, "item 5: %s square differs from numpy for %d of %d: "
+              "%s" % (dt, len(bad), len(a), bad[:4]))
+        drop(name)
+
+
+def test_item5_complex_sqrt_exp_log_keep_c99_special_values():
+    for dt in ("c128", "c64"):
+        a = grid_of(dt)
+        eps = np.finfo(np.float32 if dt == "c64" else np.float64).eps
+        for op, fn in (("sqrt", np.sqrt), ("exp", np.exp), ("log", np.log)):
+            name = make(op, dt, a)
+            sharr("apply", name, op)
+            got = read(name)
+            with np.errstate(all="ignore"):
+                want = fn(a)
+            bad = []
+            for x, g, w in zip(a, got, want):
+                for gp, wp in ((g.real, w.real), (g.imag, w.imag)):
+                    gp, wp = float(gp), float(wp)
+                    if math.isfinite(wp) and wp != 0:
+                        ok = abs(gp - wp) <= 4 * eps * abs(wp)
+                    else:
+                        ok = same_value(gp, wp)
+                    if not ok:
+                        bad.append((x, g, w))
+                        break
+            check(not bad, "item 5: %s %s differs from numpy for %d of %d: "
+                  "%s" % (dt, op, len(bad), len(a), bad[:4]))
+            drop(name)
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
