@@ -191,7 +191,9 @@ SHARR_API int sharr_dtype_parse(const char *text, sharr_dtype *out);
 
 /* sharr_value_parse() : convert `text` to one element of `dt` at `elem`
  * (sharr_dtype_size(dt) bytes).  Integers: decimal or 0x hex, range-checked.
- * Floats: anything strtod accepts, plus inf and nan.  Complex: "1.5", "-2j",
+ * Floats: anything strtod accepts, plus inf and nan, rounded once to the
+ * dtype (f32 and c64 with strtof: "3.4028235e+38" is FLT_MAX, a text
+ * beyond the largest float is SHARR_ERANGE).  Complex: "1.5", "-2j",
  * "0.6+0.8i", "0.6-0.8j", "(1+2j)".  A complex value is refused for a real
  * dtype and a fraction for an integer dtype.
  * @return 0, SHARR_EINVAL (not a number of that kind) or SHARR_ERANGE. */

@@ -204,3 +204,25 @@ Test(dtype, values_format_like_numpy)
     cr_assert_eq(sharr_value_format(SHARR_U64, &u, buf, 5), SHARR_ERANGE);
     cr_assert_str_eq(buf, "");
 }
+
+Test(dtype, the_largest_float_reads_back_from_its_printed_text)
+{
+    float f, z[2];
+    char buf[64];
+    float max = FLT_MAX;
+    sharr_value_format(SHARR_F32, &max, buf, sizeof buf);
+    cr_assert_str_eq(buf, "3.4028235e+38");
+    cr_assert_eq(sharr_value_parse(SHARR_F32, buf, &f), 0, "%s",
+                 sharr_errmsg());
+    cr_assert_eq(f, FLT_MAX);
+    cr_assert_eq(sharr_value_parse(SHARR_C64, "-3.4028235e+38+3.4028235e+38j",
+                                   z), 0, "%s", sharr_errmsg());
+    cr_assert(z[0] == -FLT_MAX && z[1] == FLT_MAX);
+    /* Rounded once, from the text: through a double this would tie to
+     * 1.0f; the text is just above the midpoint of 1 and the next float. */
+    cr_assert_eq(sharr_value_parse(SHARR_F32, "1.0000000596046447753906250001",
+                                   &f), 0);
+    cr_assert_eq(f, nextafterf(1.0f, 2.0f));
+    cr_assert_eq(sharr_value_parse(SHARR_F32, "3.4028236e38", &f),
+                 SHARR_ERANGE, "beyond FLT_MAX's rounding range");
+}

@@ -189,12 +189,17 @@ range:
                        sharr_dtype_name(dt));
 }
 
-/* One real number with strtod; *end points after it.  Overflow is an error,
- * underflow to a tiny or zero value is accepted. */
-static int parse_real(const char *s, double *v, char **end)
+/* One real number with strtod, or strtof when `single`; *end points after
+ * it.  Single precision is rounded once, from the text: strtod then a cast
+ * would round twice (some texts would land on the wrong float) and would
+ * refuse texts above FLT_MAX that round down to it, such as the
+ * "3.4028235e+38" printed for FLT_MAX.  Overflow (a finite text that
+ * rounds to inf) is an error; underflow to a tiny or zero value is
+ * accepted. */
+static int parse_real(const char *s, bool single, double *v, char **end)
 {
     errno = 0;
-    *v = strtod(s, end);
+    *v = single ? strtof(s, end) : strtod(s, end);
     if (*end == s)
         return SHARR_EINVAL;
     if (errno == ERANGE && isinf(*v))
@@ -202,15 +207,10 @@ static int parse_real(const char *s, double *v, char **end)
     return 0;
 }
 
-static int store_float(sharr_dtype dt, const char *s, double re, double im,
-                       void *elem)
+static int store_float(sharr_dtype dt, double re, double im, void *elem)
 {
     if (dt == SHARR_F32 || dt == SHARR_C64) {
-        if ((isfinite(re) && fabs(re) > FLT_MAX) ||
-            (isfinite(im) && fabs(im) > FLT_MAX))
-            return sharr__fail(SHARR_ERANGE, "%s is out of range for %s", s,
-                               sharr_dtype_name(dt));
-        float f[2] = {(float)re, (float)im};
+        float f[2] = {(float)re, (float)im}; /* exact: parsed as floats */
         memcpy(elem, f, dt == SHARR_F32 ? 4 : 8);
     } else {
         double d[2] = {re, im};
@@ -225,7 +225,7 @@ static bool is_imag_unit(char c)
 }
 
 /* Complex: "a", "bj", "j", "a+bj", "a-j", optionally inside parentheses. */
-static int parse_complex(const char *s, double *re, double *im)
+static int parse_complex(const char *s, bool single, double *re, double *im)
 {
     char buf[128];
     char *p, *end;
@@ -254,7 +254,7 @@ static int parse_complex(const char *s, double *re, double *im)
         *im = 1.0;
         return 0;
     }
-    if ((err = parse_real(p, &a, &end)) < 0)
+    if ((err = parse_real(p, single, &a, &end)) < 0)
         return err;
     if (*end == '\0') {
         *re = a;
@@ -272,7 +272,7 @@ static int parse_complex(const char *s, double *re, double *im)
         *im = p[0] == '-' ? -1.0 : 1.0;
         return 0;
     }
-    if ((err = parse_real(p, &b, &end)) < 0)
+    if ((err = parse_real(p, single, &b, &end)) < 0)
         return err;
     if (!is_imag_unit(*end) || end[1] != '\0')
         return SHARR_EINVAL;
@@ -296,7 +296,7 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
     if (kind == 'i' || kind == 'u')
         return parse_int(dt, s, elem);
     if (kind == 'f') {
-        err = parse_real(s, &re, &end);
+        err = parse_real(s, dt == SHARR_F32, &re, &end);
         if (err == 0 && *end != '\0')
             err = SHARR_EINVAL;
         if (err == SHARR_EINVAL)
@@ -305,7 +305,7 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
                                    ? " (the dtype is real, not complex)"
                                    : "");
     } else {
-        err = parse_complex(s, &re, &im);
+        err = parse_complex(s, dt == SHARR_C64, &re, &im);
         if (err == SHARR_EINVAL)
             return sharr__fail(err, "'%s' is not a complex number "
                                "(write 1.5, -2j, 0.6+0.8j or 0.6+0.8i)", s);
@@ -313,7 +313,7 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
     if (err == SHARR_ERANGE)
         return sharr__fail(err, "%s is out of range for %s", s,
                            sharr_dtype_name(dt));
-    return store_float(dt, s, re, im, elem);
+    return store_float(dt, re, im, elem);
 }
 
 /* ---- formatting values ---- */

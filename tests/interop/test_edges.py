@@ -365,6 +365,83 @@ def test_item5_complex_sqrt_exp_log_keep_c99_special_values():
             drop(name)
 
 
+# ---- 6. every text dump prints reads back ----
+
+def dump_texts(dt, values):
+    name = make("d", dt, values)
+    out = sharr("dump", name).split()
+    drop(name)
+    return out
+
+
+def reads_back(dt, text, want):
+    """`sharr create --fill TEXT` gives the bytes of `want`."""
+    name = fresh("rb")
+    r = sharr("create", name, "--dtype", dt, "--shape", "1", "--fill", text,
+              ok=False)
+    if r.returncode != 0:
+        return "exit %d: %s" % (r.returncode, r.stderr.strip())
+    got = read(name)
+    drop(name)
+    w = np.asarray([want], dtype=NP[dt])
+    if got.tobytes() == w.tobytes() or (np.isnan(got).all() and
+                                        np.isnan(w).all()):
+        return None
+    return "read back as %r" % got[0]
+
+
+def random_values(dt, n, seed):
+    rnd = random.Random(seed)
+    bits = {"f32": ("<I", 32), "f64": ("<Q", 64)}
+    if dt in bits:
+        fmt, b = bits[dt]
+        raw = b"".join(struct.pack(fmt, rnd.getrandbits(b)) for _ in range(n))
+    else:
+        fmt, b = bits["f32" if dt == "c64" else "f64"]
+        raw = b"".join(struct.pack(fmt, rnd.getrandbits(b))
+                       for _ in range(2 * n))
+    return np.frombuffer(raw, dtype=NP[dt])
+
+
+def test_item6_largest_float32_text_reads_back():
+    f32 = np.finfo(np.float32)
+    for dt, v in (("f32", f32.max), ("f32", -f32.max), ("f32", f32.tiny),
+                  ("f32", np.float32(1.4e-45)),
+                  ("c64", complex(f32.max, -f32.max)),
+                  ("c64", complex(f32.tiny, f32.max))):
+        text = dump_texts(dt, [v])[0]
+        err = reads_back(dt, text, v)
+        check(err is None, "item 6: %s %r printed as %s: %s"
+              % (dt, v, text, err))
+    for dt, v in (("f32", "3.4028235e+38"), ("c64", "3.4028235e+38j")):
+        name = fresh("fm")
+        sharr("create", name, "--dtype", dt, "--shape", "2")
+        r = sharr("fill", name, v, "-j", "1", ok=False)
+        check(r.returncode == 0, "item 6: sharr fill %s %s: %s"
+              % (dt, v, r.stderr.strip()))
+        want = np.asarray([complex(v) if dt == "c64" else float(v)] * 2,
+                          dtype=NP[dt])
+        check(read(name).tobytes() == want.tobytes(),
+              "item 6: fill %s %s gives %r" % (dt, v, read(name)))
+        drop(name)
+    # Beyond the largest float is still refused, not made inf.
+    r = sharr("create", fresh("fm"), "--dtype", "f32", "--shape", "1",
+              "--fill", "1e39", ok=False)
+    check(r.returncode == 2 and "out of range" in r.stderr,
+          "item 6: f32 1e39 refused: %d %s" % (r.returncode, r.stderr))
+
+
+def test_item6_every_text_dump_prints_reads_back():
+    for dt in ("f32", "c64", "f64", "c128"):
+        vals = random_values(dt, 40, 6)
+        with np.errstate(all="ignore"):
+            vals = vals[np.isfinite(vals)]
+        for v, text in zip(vals, dump_texts(dt, vals)):
+            err = reads_back(dt, text, v)
+            check(err is None, "item 6: %s %r printed as %s: %s"
+                  % (dt, v, text, err))
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
