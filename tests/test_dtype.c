@@ -226,3 +226,34 @@ Test(dtype, the_largest_float_reads_back_from_its_printed_text)
     cr_assert_eq(sharr_value_parse(SHARR_F32, "3.4028236e38", &f),
                  SHARR_ERANGE, "beyond FLT_MAX's rounding range");
 }
+
+static const char *fmt64(double d)
+{
+    static char buf[64];
+    sharr_value_format(SHARR_F64, &d, buf, sizeof buf);
+    return buf;
+}
+
+static const char *fmt32(float f)
+{
+    static char buf[64];
+    sharr_value_format(SHARR_F32, &f, buf, sizeof buf);
+    return buf;
+}
+
+Test(dtype, floats_print_the_fewest_digits_in_numpys_layout)
+{
+    cr_assert_str_eq(fmt32(1e15f), "1000000000000000");
+    cr_assert_str_eq(fmt32(1e16f), "1e+16");
+    cr_assert_str_eq(fmt32(1e-4f), "1e-04", "NumPy compares 1e-4 as double");
+    cr_assert_str_eq(fmt32(0.1f), "0.1");
+    cr_assert_str_eq(fmt64(2.110545508431221e16), "2.110545508431221e+16");
+    cr_assert_str_eq(fmt64(9007199254740992.0), "9007199254740992");
+    cr_assert_str_eq(fmt64(1e-4), "0.0001");
+    cr_assert_str_eq(fmt64(2.5e-5), "2.5e-05");
+    cr_assert_str_eq(fmt64(-0.0), "-0");
+    cr_assert_str_eq(fmt64(5e-324), "5e-324");
+    cr_assert_str_eq(fmt64(1234.5), "1234.5");
+    /* 2^-1017: the nearest 16-digit decimal misses, the one above fits. */
+    cr_assert_str_eq(fmt64(0x1p-1017), "7.120236347223045e-307");
+}

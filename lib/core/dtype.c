@@ -318,38 +318,98 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
 
 /* ---- formatting values ---- */
 
-/* The shortest "%.*g" that reads back to the same value: round-tripping is
- * monotonic in the precision, so a binary search over 1..max suffices. */
+static bool reads_back(const char *text, double v, bool single)
+{
+    return single ? strtof(text, NULL) == (float)v : strtod(text, NULL) == v;
+}
+
+/* The shortest decimal that reads back to v > 0 (finite; a float when
+ * `single`): its digits as the integer *m with *ndig digits, the first of
+ * weight 10^*e10.  For each count of digits from 1 up, the nearest decimal
+ * of that length is tried (printf rounds correctly), then its neighbour on
+ * the other side of v: at a power of two the values reading back to v reach
+ * only half as far below v as above, so the nearest may miss where the
+ * neighbour does not.  The nearest wins when both read back, as in Python
+ * and NumPy.  17 digits (9 for a float) always read back. */
+static void shortest_digits(double v, bool single, uint64_t *m, int *ndig,
+                            int *e10)
+{
+    int maxd = single ? 9 : 17, p, x = 0;
+    uint64_t p10 = 1, d = 0; /* p10 = 10^(p-1), the least p-digit number */
+
+    for (p = 1; p <= maxd; p++, p10 *= 10) {
+        char tmp[48];
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        d = 0;
+        for (const char *c = tmp; *c != 'e'; c++)
+            if (*c != '.')
+                d = 10 * d + (uint64_t)(*c - '0');
+        x = (int)strtol(strchr(tmp, 'e') + 1, NULL, 10);
+        if (reads_back(tmp, v, single))
+            break;
+        if ((single ? strtof(tmp, NULL) : strtod(tmp, NULL)) < v) {
+            if (++d == 10 * p10) {      /* 9.99e5 + 1 unit = 1.00e6 */
+                d = p10;
+                x++;
+            }
+        } else if (d-- == p10) {        /* 1.00e6 - 1 unit = 9.99e5 */
+            d = 10 * p10 - 1;
+            x--;
+        }
+        snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)d,
+                 x - (p - 1));
+        if (reads_back(tmp, v, single))
+            break;
+    }
+    while (d % 10 == 0 && p > 1) {
+        d /= 10;
+        p--;
+    }
+    *m = d;
+    *ndig = p;
+    *e10 = x;
+}
+
+/* The shortest text that reads back to v, in NumPy's repr form: positional
+ * for 1e-4 <= |v| < 1e16 (compared as doubles, as NumPy does for float32
+ * too), scientific otherwise ("1e+16", "2.5e-05"); ".0" is left off
+ * integral values ("10"), as sharr always has. */
 static void format_real(double v, bool single, char *buf, size_t size)
 {
-    int lo = 1, hi = single ? 9 : 17;
+    char dig[24], out[64];
+    double a = fabs(v);
+    uint64_t m;
+    int n, e;
+    size_t len = 0;
 
-    if (isnan(v)) {
-        snprintf(buf, size, "nan");
+    if (isnan(v) || isinf(v) || v == 0) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : isinf(v)
+                 ? (v < 0 ? "-inf" : "inf") : (signbit(v) ? "-0" : "0"));
         return;
     }
-    if (isinf(v)) {
-        snprintf(buf, size, v < 0 ? "-inf" : "inf");
-        return;
+    shortest_digits(a, single, &m, &n, &e);
+    snprintf(dig, sizeof dig, "%llu", (unsigned long long)m);
+    if (signbit(v))
+        out[len++] = '-';
+    if (a >= 1e-4 && a < 1e16) {
+        /* At most 16 places before the point, or "0.000" and 17 digits. */
+        if (e < 0) {
+            out[len++] = '0';
+            out[len++] = '.';
+            for (int k = 0; k < -e - 1; k++)
+                out[len++] = '0';
+        }
+        for (int k = 0; k < n || k <= e; k++) {
+            if (k == e + 1 && e >= 0)
+                out[len++] = '.';
+            out[len++] = k < n ? dig[k] : '0';
+        }
+        out[len] = '\0';
+    } else {
+        snprintf(out + len, sizeof out - len, "%c%s%se%c%02d", dig[0],
+                 n > 1 ? "." : "", dig + 1, e < 0 ? '-' : '+', e < 0 ? -e : e);
     }
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "%.*g", mid, v);
-        bool same = single ? strtof(tmp, NULL) == (float)v
-                           : strtod(tmp, NULL) == v;
-        if (same)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    /* %g switches to an exponent once it exceeds the precision; keep
-     * integral magnitudes below 1e17 in positional form ("10", not
-     * "1e+01"), as NumPy and Python do. */
-    int exp10 = v != 0 ? (int)floor(log10(fabs(v))) : 0;
-    if (exp10 >= lo && exp10 < 17)
-        lo = exp10 + 1;
-    snprintf(buf, size, "%.*g", lo, v);
+    snprintf(buf, size, "%s", out);
 }
 
 int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,

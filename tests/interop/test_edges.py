@@ -442,6 +442,47 @@ def test_item6_every_text_dump_prints_reads_back():
                   % (dt, v, text, err))
 
 
+# ---- 9. the shortest text, as NumPy's repr ----
+
+def numpy_text(v):
+    """NumPy's repr of a real scalar, without the ".0" sharr leaves off."""
+    r = repr(v)
+    return r[:-2] if r.endswith(".0") else r
+
+
+def test_item9_dump_prints_floats_as_numpy_repr():
+    named = [1e15, 2.110545508431221e16, 1e16, 9.999999e15, 1e17, 1e-4,
+             1e-5, 0.1, 3.4028235e38, 5e-324, -0.0, 0.0, 123456789.0,
+             2.0 ** 53, 2.0 ** 24, 1e300, -2.5e-5, 1234.5, 1e22]
+    for dt, flt in (("f32", np.float32), ("f64", np.float64)):
+        lo, hi = (-149, 128) if dt == "f32" else (-1074, 1024)
+        with np.errstate(all="ignore"):
+            vals = np.concatenate([
+                np.asarray(named, dtype=flt),
+                np.asarray([2.0 ** k for k in range(lo, hi)], dtype=flt),
+                random_values(dt, 20000, 9)])
+        vals = vals[np.isfinite(vals)]
+        got = dump_texts(dt, vals)
+        bad = [(numpy_text(v), g) for v, g in zip(vals, got)
+               if numpy_text(v) != g]
+        check(len(got) == len(vals) and not bad,
+              "item 9: %s: %d of %d differ from numpy repr, e.g. %s"
+              % (dt, len(bad), len(vals), bad[:5]))
+    for dt, flt in (("c64", np.float32), ("c128", np.float64)):
+        vals = random_values(dt, 5000, 10)
+        vals = np.concatenate([vals, np.asarray(
+            [complex(1e15, 2.110545508431221e16), complex(-0.0, 1e-5)],
+            dtype=NP[dt])])
+        got = dump_texts(dt, vals)
+        want = []
+        for v in vals:
+            re, im = numpy_text(flt(v.real)), numpy_text(flt(v.imag))
+            want.append("%s%s%sj" % (re, "" if im[0] == "-" else "+", im))
+        bad = [(w, g) for w, g in zip(want, got) if w != g]
+        check(not bad, "item 9: %s: %d of %d differ from numpy repr, e.g. %s"
+              % (dt, len(bad), len(vals), bad[:5]))
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
