@@ -733,11 +733,15 @@ typedef struct sharr_stats {
     double min, max;        /* real dtypes (NaN if has_nan); NaN for complex */
     unsigned char min_value[SHARR_MAX_ITEMSIZE]; /* exact, as elements of */
     unsigned char max_value[SHARR_MAX_ITEMSIZE]; /* the dtype (real only) */
+    char sum_exact[48];     /* integer dtypes: the exact 128-bit sum in
+                               decimal ("55340232221128654845"), which sum[0]
+                               rounds to a double; "" for float and complex */
 } sharr_stats;
 
 /* sharr_array_stats() : sum, mean, min, max and 2-norm of `a` into out[0],
  * or with per_row of each row r into out[r] (out has sharr_array_rows(a)
- * entries).  Integer sums are exact in 128 bits, then rounded once.
+ * entries).  Integer sums are exact in 128 bits (sum_exact), then rounded
+ * once into sum[0].
  * @return 0, SHARR_EINVAL (per-row results beyond the pool's reservation),
  * or a pool failure. */
 SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,

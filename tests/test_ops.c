@@ -723,6 +723,32 @@ Test(ops, norm_is_nan_with_a_nan_and_exact_when_squares_underflow)
     sharr_array_close(c);
 }
 
+Test(ops, stats_sum_exact_holds_the_exact_integer_sum)
+{
+    size_t shape[] = {3};
+    sharr_array *u = make("ex", SHARR_U64, 1, shape);
+    sharr_array *i = make("exi", SHARR_I64, 1, shape);
+    sharr_array *f = make("exf", SHARR_F64, 1, shape);
+    for (int k = 0; k < 3; k++) {
+        ((uint64_t *)sharr_array_data(u))[k] = UINT64_MAX;
+        ((int64_t *)sharr_array_data(i))[k] = INT64_MIN;
+    }
+    sharr_stats s, rows[3];
+    cr_assert_eq(sharr_array_stats(pool2, u, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "55340232221128654845");
+    cr_assert_eq(s.sum[0], 55340232221128654845.0);
+    cr_assert_eq(sharr_array_stats(pool2, i, 1, rows, NULL), 0);
+    for (int k = 0; k < 3; k++)
+        cr_assert_str_eq(rows[k].sum_exact, "-9223372036854775808");
+    cr_assert_eq(sharr_array_stats(pool2, i, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "-27670116110564327424");
+    cr_assert_eq(sharr_array_stats(pool2, f, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "");
+    sharr_array_close(u);
+    sharr_array_close(i);
+    sharr_array_close(f);
+}
+
 Test(ops, complex_square_has_no_spurious_overflow)
 {
     size_t shape[] = {2};

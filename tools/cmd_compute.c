@@ -425,7 +425,12 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
             printf("%-6s ", key[k]);
         switch (k) {
         case 0: printf("%zu", s->count); break;
-        case 1: put_pair(s->sum, cx, json); break;
+        case 1:
+            if (s->sum_exact[0]) /* an integer dtype: exact, also in JSON */
+                fputs(s->sum_exact, stdout);
+            else
+                put_pair(s->sum, cx, json);
+            break;
         case 2: put_pair(s->mean, cx, json); break;
         case 3: case 4: put_elem(dt, s, k == 4, json); break;
         default: put_double(s->norm2, json); break;

@@ -1034,6 +1034,26 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
     }
 }
 
+/* v in decimal into buf (at least 41 bytes: 39 digits, sign, NUL). */
+static void int128_text(__int128 v, char *buf)
+{
+    char rev[40];
+    int n = 0, k = 0;
+    /* Digits of the magnitude, taken from the negative side so that the
+     * most negative value needs no negation. */
+    __int128 w = v < 0 ? v : -v;
+
+    do {
+        rev[n++] = (char)('0' - (int)(w % 10));
+        w /= 10;
+    } while (w != 0);
+    if (v < 0)
+        buf[k++] = '-';
+    while (n > 0)
+        buf[k++] = rev[--n];
+    buf[k] = '\0';
+}
+
 static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
 {
     const struct part *p = &t->p;
@@ -1043,6 +1063,7 @@ static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
     s->count = p->count;
     if (kind == 'i' || kind == 'u') {
         s->sum[0] = (double)p->isum;
+        int128_text(p->isum, s->sum_exact);
         s->mean[0] = (double)((long double)p->isum / (long double)p->count);
     } else {
         for (int q = 0; q < 2; q++) {

@@ -442,6 +442,36 @@ def test_item6_every_text_dump_prints_reads_back():
                   % (dt, v, text, err))
 
 
+# ---- 8. exact integer sums ----
+
+def test_item8_integer_sums_print_exactly_in_text_and_json():
+    cases = [("u64", [2 ** 64 - 1] * 3), ("i64", [-2 ** 63] * 5),
+             ("i64", [2 ** 63 - 1] * 4 + [-1]), ("u64", [2 ** 64 - 1] * 70000),
+             ("i32", [-2 ** 31, 2 ** 31 - 1, 7]), ("u8", [255] * 9)]
+    for dt, vals in cases:
+        a = np.asarray(vals, dtype=NP[dt])
+        want = sum(int(v) for v in a)
+        name = make("i", dt, a)
+        got = stat_text(name)["sum"]
+        check(got == str(want), "item 8: %s %s x%d: sum %s, exact %d"
+              % (dt, vals[0], len(vals), got, want))
+        doc = strict_json(sharr("stat", name, "--json"))
+        check(isinstance(doc, dict) and doc["sum"] == want and
+              isinstance(doc["sum"], int),
+              "item 8: %s --json sum %r, exact %d"
+              % (dt, doc if isinstance(doc, Exception) else doc["sum"], want))
+        rows = strict_json(sharr("stat", name, "--json", "--per-row"))
+        check(isinstance(rows, list) and
+              [row["sum"] for row in rows] == [int(v) for v in a],
+              "item 8: %s --per-row --json sums" % dt)
+        drop(name)
+    name = make("i", "u64", np.full((3, 4), 2 ** 64 - 1, dtype=np.uint64))
+    for r, row in enumerate(stat_rows(name)):
+        check(row["sum"] == str(4 * (2 ** 64 - 1)),
+              "item 8: u64 row %d: sum %s" % (r, row["sum"]))
+    drop(name)
+
+
 # ---- 9. the shortest text, as NumPy's repr ----
 
 def numpy_text(v):
