@@ -714,7 +714,9 @@ SHARR_API int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op,
 
 /* sharr_axpy() : y += alpha * x (alpha one element of the common dtype);
  * x and y have the same dtype and shape; x may be y.  Floating dtypes use
- * OpenBLAS ?axpy per block; integers wrap.
+ * OpenBLAS ?axpy on blocks fixed by the shape (it rounds differently in the
+ * tail of a call), integers wrap.  As in BLAS, alpha = 0 leaves y
+ * untouched, even where x is NaN or inf.
  * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, or a pool failure. */
 SHARR_API int sharr_axpy(sharr_pool *pool, const void *alpha,
                          const sharr_array *x, sharr_array *y,
@@ -750,9 +752,11 @@ SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
 
 /* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
  * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are
- * elements of it.  Rows of A and C are split among the workers, each calling
- * OpenBLAS ?gemm with its own threads (sharr_pool_opts.blas_threads).
- * C may not be A or B.
+ * elements of it.  The rows of A and C are cut into blocks fixed by m (8
+ * to 256 rows), one OpenBLAS ?gemm call each, so C's bytes do not depend on
+ * the number of workers.  They may depend on a schedule given in ro (it cuts
+ * other blocks) and on the BLAS threads of a call (blas_threads of the pool;
+ * the caller's own with a NULL pool).  C may not be A or B.
  * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EINVAL (C aliases A or B, a
  * dimension beyond 2^31-1), SHARR_EACCES, or a pool failure. */
 SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,

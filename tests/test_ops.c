@@ -761,3 +761,77 @@ Test(ops, complex_square_has_no_spurious_overflow)
     sharr_array_close(a);
 }
 
+/* The bytes of C (gemm) or Y (axpy) after `ops` runs in the caller, on one
+ * worker and on two: all three must be equal. */
+static void same_bytes_for_any_pool(sharr_array *out, const void *start,
+                                    void (*op)(sharr_pool *, void *),
+                                    void *ctx)
+{
+    sharr_pool_opts o1 = {.workers = 1};
+    sharr_pool *p1;
+    size_t nb = sharr_array_nbytes(out);
+    unsigned char *first = malloc(nb);
+    cr_assert_eq(sharr_pool_create(&o1, &p1), 0);
+    sharr_pool *pools[] = {NULL, p1, pool2};
+    for (int k = 0; k < 3; k++) {
+        memcpy(sharr_array_data(out), start, nb);
+        op(pools[k], ctx);
+        if (k == 0)
+            memcpy(first, sharr_array_data(out), nb);
+        else
+            cr_assert_eq(memcmp(first, sharr_array_data(out), nb), 0,
+                         "%s pool gives other bytes than the caller",
+                         k == 1 ? "a 1-worker" : "a 2-worker");
+    }
+    sharr_pool_destroy(p1);
+    free(first);
+}
+
+struct gemm_ctx { sharr_array *a, *b, *c; unsigned char al[16], be[16]; };
+
+static void run_gemm(sharr_pool *p, void *ctx)
+{
+    struct gemm_ctx *g = ctx;
+    cr_assert_eq(sharr_gemm(p, g->al, g->a, g->b, g->be, g->c, NULL), 0);
+}
+
+static void run_axpy(sharr_pool *p, void *ctx)
+{
+    struct gemm_ctx *g = ctx;
+    cr_assert_eq(sharr_axpy(p, g->al, g->a, g->c, NULL), 0);
+}
+
+Test(ops, gemm_and_axpy_give_the_same_bytes_in_the_caller_and_any_pool)
+{
+    const sharr_dtype dts[] = {SHARR_F32, SHARR_F64, SHARR_C64, SHARR_C128};
+    for (size_t t = 0; t < 4; t++) {
+        size_t sa[] = {33, 20}, sb[] = {20, 11}, sc[] = {33, 11};
+        char l[3][16];
+        for (int k = 0; k < 3; k++)
+            snprintf(l[k], sizeof l[k], "j%d.%zu", k, t);
+        struct gemm_ctx g = {make(l[0], dts[t], 2, sa),
+                             make(l[1], dts[t], 2, sb),
+                             make(l[2], dts[t], 2, sc), {0}, {0}};
+        fill(g.a, "random:1");
+        fill(g.b, "random:2");
+        cr_assert_eq(sharr_value_parse(dts[t], "-1.5", g.al), 0);
+        cr_assert_eq(sharr_value_parse(dts[t], "0.5", g.be), 0);
+        sharr_apply(NULL, g.a, SHARR_OP_ADD, g.be, NULL, NULL);
+        size_t nb = sharr_array_nbytes(g.c);
+        void *start = malloc(nb);
+        memset(start, 0, nb);
+        same_bytes_for_any_pool(g.c, start, run_gemm, &g);
+        /* axpy: y = C's shape and dtype, x another array of it */
+        sharr_array *x = g.a;
+        size_t sx[] = {33, 11};
+        g.a = make("jx", dts[t], 2, sx);
+        fill(g.a, "random:3");
+        same_bytes_for_any_pool(g.c, start, run_axpy, &g);
+        sharr_array_close(g.a);
+        sharr_unlink(tu_name("jx"));
+        free(start);
+        sharr_array_close(x);
+        sharr_array_close(g.b);
+        sharr_array_close(g.c);
+    }
+}

@@ -5,11 +5,11 @@
  * Every kernel sees a block of whole rows, i.e. a contiguous run of elements
  * whose first C-order index is r0 * elements-per-row, so results never
  * depend on how the array was split: random values are a function of (seed,
- * index), and reductions use blocks fixed by the shape.  Complex arithmetic
- * is written out on (re, im) pairs: gcc's `double complex` multiply checks
- * for NaN/Inf and is several times slower; this file is also compiled with
- * -fcx-limited-range for the remaining complex expressions.  Only this file
- * includes cblas.h.
+ * index), and reductions and BLAS calls (axpy, gemm) use blocks fixed by the
+ * shape.  Complex arithmetic is written out on (re, im) pairs: gcc's `double
+ * complex` multiply checks for NaN/Inf and is several times slower; this
+ * file is also compiled with -fcx-limited-range for the remaining complex
+ * expressions.  Only this file includes cblas.h.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -30,6 +30,19 @@ static const sharr_schedule STATIC_EVEN = {SHARR_SCHED_STATIC, 0};
 static size_t row_elems(const sharr_array *a)
 {
     return sharr_array_row_bytes(a) / sharr_dtype_size(sharr_array_dtype(a));
+}
+
+/* Blocks of whole rows, about STAT_BLOCK_ELEMS elements each, fixed by the
+ * shape: for the reductions, and for BLAS calls, whose rounding depends on
+ * where a call starts (OpenBLAS ?axpy fuses the multiply-add in its vector
+ * loop but not in the tail), so that any number of workers sees the same
+ * calls. */
+static sharr_schedule fixed_blocks(const sharr_array *a)
+{
+    size_t per = row_elems(a);
+    sharr_schedule s = {SHARR_SCHED_DYNAMIC,
+                        per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per};
+    return s;
 }
 
 static int check_writable(const sharr_array *a)
@@ -773,7 +786,8 @@ int sharr_axpy(sharr_pool *pool, const void *alpha, const sharr_array *x,
     if (!alpha)
         return sharr__fail(SHARR_EINVAL, "axpy needs alpha");
     memcpy(a, alpha, sharr_dtype_size(sharr_array_dtype(y)));
-    return run(pool, axpy_kernel, 2, arrays, 0, a, sizeof a, STATIC_EVEN, ro);
+    return run(pool, axpy_kernel, 2, arrays, 0, a, sizeof a, fixed_blocks(y),
+               ro);
 }
 
 /* ---- statistics ---- */
@@ -1088,13 +1102,9 @@ int sharr_array_stats(sharr_pool *pool, const sharr_array *a, int per_row,
 {
     sharr_array *arr = (sharr_array *)a;
     sharr_dtype dt = sharr_array_dtype(a);
-    size_t per = row_elems(a);
     /* Blocks fixed by the shape, so -j never changes the summation order. */
-    sharr_schedule fixed = {SHARR_SCHED_DYNAMIC, per >= STAT_BLOCK_ELEMS
-                                                     ? 1
-                                                     : STAT_BLOCK_ELEMS / per};
     sharr_job_spec spec = make_spec(stats_kernel, 1, &arr, &per_row,
-                                    sizeof per_row, fixed, ro);
+                                    sizeof per_row, fixed_blocks(a), ro);
     sharr_job *job;
     int err;
 
@@ -1131,13 +1141,20 @@ struct gemm_arg {
     unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];
 };
 
-static int gemm_kernel(const sharr_block *b)
+/* Rows of A and C per ?gemm call: a function of m only.  OpenBLAS takes
+ * different paths (kernels for the edge tiles, small-matrix code) for
+ * different row counts, and those round differently, so each call must get
+ * the same rows whatever the number of workers.  About 16 blocks of at
+ * least 8 and at most 256 rows keep both the workers and OpenBLAS busy. */
+static size_t gemm_block_rows(size_t m)
 {
-    const struct gemm_arg *g = b->arg;
-    int m = (int)(b->r1 - b->r0);
-    const void *A = b->data[0], *B = b->data[1];
-    void *C = b->data[2];
+    size_t g = (m + 15) / 16;
+    return g < 8 ? 8 : (g > 256 ? 256 : g);
+}
 
+static void gemm_rows(const struct gemm_arg *g, int m, const void *A,
+                      const void *B, void *C)
+{
     switch (g->dtype) {
     case SHARR_F32: { float al, be; memcpy(&al, g->alpha, 4);
         memcpy(&be, g->beta, 4);
@@ -1153,6 +1170,29 @@ static int gemm_kernel(const sharr_block *b)
     default:
         cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
                     g->alpha, A, g->k, B, g->n, g->beta, C, g->n); break;
+    }
+}
+
+/* One ?gemm call per fixed block of rows (the default schedule hands out
+ * exactly those blocks; another schedule's blocks are cut at them). */
+static int gemm_kernel(const sharr_block *b)
+{
+    const struct gemm_arg *g = b->arg;
+    size_t item = sharr_dtype_size((sharr_dtype)g->dtype), r = b->r0;
+    size_t rows = sharr_array_rows(b->array[0]);
+    size_t step = gemm_block_rows(rows);
+
+    while (r < b->r1) {
+        size_t end = (r / step + 1) * step;
+        if (end > b->r1)
+            end = b->r1;
+        gemm_rows(g, (int)(end - r),
+                  (const unsigned char *)b->data[0] +
+                      (r - b->r0) * (size_t)g->k * item,
+                  b->data[1],
+                  (unsigned char *)b->data[2] +
+                      (r - b->r0) * (size_t)g->n * item);
+        r = end;
     }
     return 0;
 }
@@ -1213,6 +1253,8 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
     g.n = (int)sharr_array_shape(b)[1];
     memcpy(g.alpha, alpha, item);
     memcpy(g.beta, beta, item);
-    return run(pool, gemm_kernel, 3, arrays, 1u << 1, &g, sizeof g,
-               STATIC_EVEN, ro);
+    sharr_schedule fixed = {SHARR_SCHED_DYNAMIC,
+                            gemm_block_rows(sharr_array_rows(a))};
+    return run(pool, gemm_kernel, 3, arrays, 1u << 1, &g, sizeof g, fixed,
+               ro);
 }

@@ -442,6 +442,8 @@ def test_item6_every_text_dump_prints_reads_back():
                   % (dt, v, text, err))
 
 
+# ---- 7. gemm: see test_jobs.py (every op, -j 1 against -j 2) ----
+
 # ---- 8. exact integer sums ----
 
 def test_item8_integer_sums_print_exactly_in_text_and_json():
