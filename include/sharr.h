@@ -636,9 +636,14 @@ SHARR_API int sharr_fail(int code, const char *fmt, ...)
  * bits) and then combine the blocks in block order with Neumaier's
  * compensated sum.  Their blocks are fixed by the array's shape (about 64 Ki
  * elements, whole rows) unless a schedule is given, so -j 1 and -j 2 give
- * bit-identical statistics.  Complex arithmetic is written out on (re, im)
- * pairs (and ops.c is compiled with -fcx-limited-range), so it runs at
- * memory speed; csqrt/cexp/clog keep C99's special-value rules.
+ * bit-identical statistics; the BLAS calls of axpy and gemm get blocks
+ * fixed by the shape too.
+ * Special values follow NumPy: an infinite sum stays inf, a NaN makes the
+ * 2-norm NaN, and a 2-norm whose squares underflow is still right.  Complex
+ * arithmetic is written out on (re, im) pairs (and ops.c is compiled with
+ * -fcx-limited-range), so it runs at memory speed, with NumPy's formulas
+ * (square: re*re - im*im, re*im + im*re); csqrt/cexp/clog keep C99's
+ * special-value rules.
  */
 
 /* What every operation accepts besides its operands; NULL for defaults. */
@@ -691,7 +696,9 @@ typedef enum sharr_op {
     SHARR_OP_CLIP,           /* x = min(max(x, lo), hi)  integer and float;
                                             NaN stays NaN */
     SHARR_OP_NORMALIZE_ROWS  /* each row /= its L2 norm  float and complex;
-                                            a zero row stays zero */
+                                a zero row stays zero, a row with a NaN
+                                becomes NaN; a 1-d array's rows are its
+                                elements (each becomes its sign) */
 } sharr_op;
 
 /* sharr_op_parse() : "scale", "add", "conj", "abs", "square", "sqrt", "exp",

@@ -239,7 +239,9 @@ static const char apply_usage[] =
     "  log           float, complex  a negative real element is an error;\n"
     "                                log(0) = -inf\n"
     "  clip LO HI    x = min(max(x, LO), HI)  integer and float; NaN stays\n"
-    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0)\n\n"
+    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0, a\n"
+    "                row with a NaN becomes NaN); the rows of a 1-d array are\n"
+    "                its elements, so each x becomes x/|x| (0 stays 0)\n\n"
     "Values have the array's dtype; negative ones are values, not options:\n"
     "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
     "error is found before anything is written: the array is unchanged.\n"
@@ -310,7 +312,8 @@ static const char axpy_usage[] =
     "Usage: sharr axpy ALPHA X Y [-j N]\n\n"
     "Y += ALPHA * X in place, X and Y of the same dtype and shape (X may be\n"
     "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
-    "worker; integers wrap.\n\n"
+    "worker; integers wrap.  As in BLAS, ALPHA 0 leaves Y untouched, even\n"
+    "where X is nan or inf (0 * nan is not added).\n\n"
     JOBS_HELP
     "  -h, --help          show this help\n";
 
@@ -346,15 +349,19 @@ int cmd_axpy(int argc, char **argv)
 /* ---- stat ---- */
 
 static const char stat_usage[] =
-    "Usage: sharr stat NAME [--per-row] [-j N] [--json]\n\n"
+    "Usage: sharr stat NAME [--per-row] [-j N] [--json] [--schedule S]\n\n"
     "Print count, sum, mean, min, max (real dtypes) and 2-norm of NAME, or of\n"
     "each row with --per-row.  Sums are pairwise within blocks fixed by the\n"
-    "shape and compensated across blocks (integers: exact in 128 bits), so\n"
-    "every -j gives the same figures.  Min and max are exact values of the\n"
-    "dtype; a NaN element makes them nan.  In JSON, nan and inf are null.\n\n"
+    "shape and compensated across blocks, so every -j gives the same figures;\n"
+    "integer sums are exact in 128 bits and printed exactly (in JSON too).\n"
+    "Min and max are exact values of the dtype; a NaN element makes them and\n"
+    "the 2-norm nan.  In JSON, nan and inf are null.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
+    "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto:\n"
+    "                      the blocks of the sums follow it, so float sums\n"
+    "                      may then change with -j (without it they do not)\n"
     "  -h, --help          show this help\n";
 
 static void put_double(double v, bool json)

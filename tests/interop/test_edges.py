@@ -515,6 +515,44 @@ def test_item9_dump_prints_floats_as_numpy_repr():
               % (dt, len(bad), len(vals), bad[:5]))
 
 
+# ---- documented behaviours ----
+
+def test_axpy_with_alpha_0_leaves_y_untouched_where_x_is_nan():
+    for dt in ("f64", "f32", "c128", "c64"):
+        x = make("ax", dt, [np.nan, np.inf, 1.0])
+        y = make("ay", dt, [1.0, 2.0, 3.0])
+        before = read(y).tobytes()
+        sharr("axpy", "0", x, y)
+        check(read(y).tobytes() == before,
+              "axpy 0: %s Y changed to %s" % (dt, read(y)))
+        drop(x, y)
+
+
+def test_normalize_rows_of_a_1d_array_normalizes_each_element():
+    for dt in ("f64", "c128"):
+        a = np.asarray([3.0, -0.5, 0.0, 1e-310, complex(3, 4)
+                        if dt == "c128" else 7.0], dtype=NP[dt])
+        name = make("n1", dt, a)
+        sharr("apply", name, "normalize-rows")
+        got = read(name)
+        want = [divided(x, abs(x)) if x != 0 else x for x in a]
+        check(all(close(complex(g).real, complex(w).real) and
+                  close(complex(g).imag, complex(w).imag)
+                  for g, w in zip(got, want)),
+              "normalize-rows 1-d %s: %s, want %s" % (dt, got, want))
+        drop(name)
+
+
+def test_help_says_the_documented_behaviours():
+    check("ALPHA 0 leaves Y untouched" in sharr("axpy", "--help"),
+          "axpy --help says alpha 0 leaves Y untouched")
+    check("1-d array" in sharr("apply", "--help"),
+          "apply --help says what normalize-rows does on 1-d")
+    check("--schedule" in sharr("stat", "--help") and
+          "change with -j" in sharr("stat", "--help"),
+          "stat --help says --schedule makes sums depend on -j")
+
+
 def main():
     return run_tests(globals(), "interop edges", PREFIX)
 
