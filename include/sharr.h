@@ -202,8 +202,8 @@ SHARR_API int sharr_value_parse(sharr_dtype dt, const char *text, void *elem);
 /* sharr_value_format() : write the element at `elem` as text into buf
  * (always NUL-terminated).  Floats use the fewest digits that read back
  * exactly, laid out as NumPy's repr without a trailing ".0": positional for
- * 1e-4 <= |x| < 1e16 ("10", "0.0001"), else "1e+16", "2.5e-05"; complex is
- * "re+imj" like NumPy, e.g. "0.6+0.8j".
+ * 1e-4 <= |x| < 1e16 (1e6 for f32 and c64 parts: "10", "0.0001"), else
+ * "1e+16", "2.5e-05"; complex is "re+imj" like NumPy, e.g. "0.6+0.8j".
  * @return the length written, or SHARR_ERANGE if `size` was too small. */
 SHARR_API int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
                                  size_t size);

@@ -243,8 +243,11 @@ static const char *fmt32(float f)
 
 Test(dtype, floats_print_the_fewest_digits_in_numpys_layout)
 {
-    cr_assert_str_eq(fmt32(1e15f), "1000000000000000");
+    cr_assert_str_eq(fmt32(1e15f), "1e+15");
     cr_assert_str_eq(fmt32(1e16f), "1e+16");
+    cr_assert_str_eq(fmt32(999999.94f), "999999.94");
+    cr_assert_str_eq(fmt32(1e6f), "1e+06", "NumPy 2.3's float32 cutoff");
+    cr_assert_str_eq(fmt64(1e15), "1000000000000000");
     cr_assert_str_eq(fmt32(1e-4f), "1e-04", "NumPy compares 1e-4 as double");
     cr_assert_str_eq(fmt32(0.1f), "0.1");
     cr_assert_str_eq(fmt64(2.110545508431221e16), "2.110545508431221e+16");

@@ -370,10 +370,12 @@ static void shortest_digits(double v, bool single, uint64_t *m, int *ndig,
     *e10 = x;
 }
 
-/* The shortest text that reads back to v, in NumPy's repr form: positional
- * for 1e-4 <= |v| < 1e16 (compared as doubles, as NumPy does for float32
- * too), scientific otherwise ("1e+16", "2.5e-05"); ".0" is left off
- * integral values ("10"), as sharr always has. */
+/* The shortest text that reads back to v, in NumPy's repr form (since
+ * NumPy 2.3): positional for 1e-4 <= |v| < 1e16, or below 1e6 for a float
+ * (past 2^24 a float's positional digits would pose as an exact integer:
+ * float 1e15 is 999999986991104), scientific otherwise ("1e+16",
+ * "2.5e-05"); ".0" is left off integral values ("10"), as sharr always
+ * has. */
 static void format_real(double v, bool single, char *buf, size_t size)
 {
     char dig[24], out[64];
@@ -391,7 +393,7 @@ static void format_real(double v, bool single, char *buf, size_t size)
     snprintf(dig, sizeof dig, "%llu", (unsigned long long)m);
     if (signbit(v))
         out[len++] = '-';
-    if (a >= 1e-4 && a < 1e16) {
+    if (a >= 1e-4 && a < (single ? 1e6 : 1e16)) {
         /* At most 16 places before the point, or "0.000" and 17 digits. */
         if (e < 0) {
             out[len++] = '0';
