@@ -1144,12 +1144,13 @@ struct gemm_arg {
 /* Rows of A and C per ?gemm call: a function of m only.  OpenBLAS takes
  * different paths (kernels for the edge tiles, small-matrix code) for
  * different row counts, and those round differently, so each call must get
- * the same rows whatever the number of workers.  About 16 blocks of at
- * least 8 and at most 256 rows keep both the workers and OpenBLAS busy. */
+ * the same rows whatever the number of workers.  Up to 16 blocks for the
+ * workers, of at least 32 rows: each call packs all of B again, which costs
+ * about 1/(2 * rows) of its multiply-adds. */
 static size_t gemm_block_rows(size_t m)
 {
     size_t g = (m + 15) / 16;
-    return g < 8 ? 8 : (g > 256 ? 256 : g);
+    return g < 32 ? 32 : (g > 256 ? 256 : g);
 }
 
 static void gemm_rows(const struct gemm_arg *g, int m, const void *A,

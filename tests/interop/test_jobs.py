@@ -173,7 +173,8 @@ def test_stat_prints_the_same_for_any_j():
 
 
 GEMM_SHAPES = [(2, 9, 3), (3, 17, 5), (7, 100, 9), (16, 50, 16),
-               (33, 20, 11), (300, 40, 20), (1, 64, 2)]
+               (33, 20, 11), (70, 30, 25), (300, 40, 20), (1100, 8, 5),
+               (1, 64, 2)]
 
 
 def test_gemm_gives_the_same_bytes_for_any_j_and_numpys_product():
