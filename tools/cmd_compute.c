@@ -263,7 +263,9 @@ static const char apply_usage[] =
     "  log           float, complex  a negative real element is an error;\n"
     "                                log(0) = -inf\n"
     "  clip LO HI    x = min(max(x, LO), HI)  integer and float; NaN stays\n"
-    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0)\n\n"
+    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0, a\n"
+    "                row with a NaN becomes NaN); the rows of a 1-d array are\n"
+    "                its elements, so each x becomes x/|x| (0 stays 0)\n\n"
     "Values have the array's dtype; negative ones are values, not options:\n"
     "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
     "error is found before anything is written: the array is unchanged.\n"
@@ -336,7 +338,8 @@ static const char axpy_usage[] =
     "Usage: sharr axpy ALPHA X Y [-j N]\n\n"
     "Y += ALPHA * X in place, X and Y of the same dtype and shape (X may be\n"
     "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
-    "worker; integers wrap.\n\n"
+    "worker; integers wrap.  As in BLAS, ALPHA 0 leaves Y untouched, even\n"
+    "where X is nan or inf (0 * nan is not added).\n\n"
     JOBS_HELP
     FOREIGN_HELP
     "  -h, --help          show this help\n";
@@ -377,17 +380,19 @@ static const char stat_usage[] =
     "Usage: sharr stat NAME [--per-row] [-j N] [--schedule S] [--json]\n\n"
     "Print count, sum, mean, min, max and 2-norm of NAME, or of each row\n"
     "with --per-row.  Sums are pairwise within blocks fixed by the shape and\n"
-    "compensated across blocks (integers: exact in 128 bits), so every -j\n"
-    "gives the same figures.  Min and max are exact values of the dtype; a\n"
-    "NaN element makes them nan.  Complex arrays have no min and max (complex\n"
-    "numbers are not ordered): they are left out, in text and JSON alike.\n"
-    "In JSON, nan and inf are null.\n\n"
+    "compensated across blocks, so every -j gives the same figures; integer\n"
+    "sums are exact in 128 bits and printed exactly (in JSON too).  Min and\n"
+    "max are exact values of the dtype; a NaN element makes them and the\n"
+    "2-norm nan.  Complex arrays have no min and max (complex numbers are\n"
+    "not ordered): they are left out, in text and JSON alike.  In JSON, nan\n"
+    "and inf are null.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
-    "  -s, --schedule S    blocks as for apply (default: $SHARR_SCHEDULE if\n"
-    "                      set, else blocks fixed by the shape); the sums\n"
-    "                      then follow those blocks and may depend on -j\n"
+    "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
+    "                      (default: $SHARR_SCHEDULE if set, else blocks\n"
+    "                      fixed by the shape); the blocks of the sums then\n"
+    "                      follow it, so float sums may change with -j\n"
     FOREIGN_HELP
     "  -h, --help          show this help\n";
 
@@ -427,6 +432,10 @@ static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
         fputs(json ? "null" : "nan", stdout);
         return;
     }
+    if (json && !isfinite(max ? s->max : s->min)) {
+        fputs("null", stdout); /* JSON has no inf */
+        return;
+    }
     sharr_value_format(dt, max ? s->max_value : s->min_value, buf, sizeof buf);
     fputs(buf, stdout);
 }
@@ -457,7 +466,12 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
             printf("%-6s ", key[k]);
         switch (k) {
         case 0: printf("%zu", s->count); break;
-        case 1: put_pair(s->sum, cx, json); break;
+        case 1:
+            if (s->sum_exact[0]) /* an integer dtype: exact, also in JSON */
+                fputs(s->sum_exact, stdout);
+            else
+                put_pair(s->sum, cx, json);
+            break;
         case 2: put_pair(s->mean, cx, json); break;
         case 3: case 4: put_elem(dt, s, k == 4, json); break;
         default: put_double(s->norm2, json); break;
@@ -540,7 +554,9 @@ static const char gemm_usage[] =
     "Usage: sharr gemm A B C [--alpha Z] [--beta Z] [-j N]\n\n"
     "C = alpha * A @ B + beta * C for 2-d arrays A (m x k), B (k x n) and\n"
     "C (m x n) of one dtype: f32, f64, c64 or c128.  The rows of A and C\n"
-    "are split among the workers, each calling OpenBLAS ?gemm on one thread.\n\n"
+    "are cut into blocks fixed by m (32 to 256 rows) that the workers share,\n"
+    "one OpenBLAS ?gemm call on one thread per block, so every -j gives the\n"
+    "same bytes.\n\n"
     "      --alpha Z       default 1\n"
     "      --beta Z        default 0 (C's old values are ignored)\n"
     JOBS_HELP
