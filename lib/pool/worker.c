@@ -344,12 +344,16 @@ static uint32_t wait_for_job(struct worker *w)
      * on by a caller that is still starting the other workers. */
     double spin_end = w->tick ? sharr__now() + w->c->spin_us * 1e-6 : 0;
     unsigned n = 0;
+    bool slept = false;
 
     for (;;) {
         uint32_t v = atomic_load(&sh->job_seq);
         if (v != w->seen && v != 0 && !(v & 1u))
             return v;
-        if (++n % 256 != 0 || sharr__now() < spin_end) {
+        /* Spin after a job only: woken without one (the timeout), sweep and
+         * sleep again at once (on a busy machine 255 more spins, yielding,
+         * could take seconds). */
+        if (!slept && (++n % 256 != 0 || sharr__now() < spin_end)) {
             spin_step(n, w->c->yield_every);
             continue;
         }
@@ -363,6 +367,7 @@ static uint32_t wait_for_job(struct worker *w)
         atomic_fetch_sub(&sh->sleepers, 1);
         if (getppid() != w->parent)
             worker_exit(w, 0); /* the supervisor is gone */
+        slept = true;
     }
 }
 
