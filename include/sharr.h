@@ -851,10 +851,12 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * what names it.  A kill or failure before that last phase leaves every
  * old byte as it was (failures also restore the old size; a kill may leave
  * a hidden ".sharr-partial" dataset, removed by the next save into that
- * group).  The last phase is made by a short-lived process of its own
- * (sharing the saver's memory, every signal blocked), so a kill of the
- * saver (kill -9, Ctrl-C) once it began does not cut it short: it
- * completes.  HDF5 has no journal, so what can still tear the group that
+ * group).  The last phase is made by the caller (the workers hand it
+ * over), in a short-lived process of its own that shares its memory,
+ * blocks every signal, has its own process group and a copy of the locked
+ * fd: a kill of the saver (kill -9, Ctrl-C) once it began neither cuts it
+ * short nor lets another program open the file before it completes.  HDF5
+ * has no journal, so what can still tear the group that
  * receives the dataset (its other datasets' bytes remain, but HDF5 may no
  * longer find them) is a SIGKILL of that process too during those writes
  * (microseconds; e.g. a whole cgroup killed), or a power failure without

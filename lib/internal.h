@@ -177,13 +177,9 @@ int sharr__unlink_checked(const char *entry, const struct stat *checked);
  * ENTRY and its removal (to replace the segment there on purpose). */
 extern void (*sharr__unlink_test_hook)(const char *entry);
 
-/* Count a mapping of a segment made (+1, before mmap) or removed (-1, after
- * munmap, or after a failed mmap) by the store. */
-void sharr__count_mapping(int delta);
 /* Unmap every mapping of a /dev/shm/sharr.* object in the calling process,
  * found in /proc/self/maps; for freshly forked helper processes (guardian,
- * pool supervisor) that must not pin segments.  Reads nothing when the store
- * has no mapping (sharr__count_mapping).  Uses no malloc and no stdio
+ * pool supervisor) that must not pin segments.  Uses no malloc and no stdio
  * (safe in a child forked from a multi-threaded process).
  * @return the number of mappings removed, or -errno if /proc/self/maps
  * cannot be read. */

@@ -422,6 +422,10 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
     set_up(&w);
     atomic_store(&w.slot->state, W_READY);
     sharr__notify(c->evfd);
+    /* The caller's segment mappings, if the supervisor still had them when
+     * it forked us; after READY, so that creating the pool does not wait
+     * for it, and before any job maps an array of its own. */
+    sharr__unmap_segments();
     for (;;) {
         uint32_t v = wait_for_job(&w);
         atomic_store(&w.slot->active, 1);

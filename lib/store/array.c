@@ -588,12 +588,9 @@ static int build_segment(sharr_array *a, int fd, unsigned mode)
     }
     if (rc != 0 && rc != EOPNOTSUPP)
         return sharr__fail_os(-rc, "posix_fallocate of %zu bytes", a->size);
-    sharr__count_mapping(1);
     a->base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (a->base == MAP_FAILED) {
-        sharr__count_mapping(-1);
+    if (a->base == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
-    }
     a->ctl = (struct sharr__ctl *)(void *)(a->base + a->size -
                                            SHARR__CTL_SIZE);
     if ((rc = sharr__npy_header(in->dtype, in->ndim, in->shape, a->base)) < 0 ||
@@ -765,12 +762,9 @@ static int map_segment(sharr_array *a, int fd, unsigned flags)
     int prot = a->ctl_writable ? PROT_READ | PROT_WRITE : PROT_READ;
     long page = sysconf(_SC_PAGESIZE);
 
-    sharr__count_mapping(1);
     a->base = mmap(NULL, a->size, prot, MAP_SHARED, fd, 0);
-    if (a->base == MAP_FAILED) {
-        sharr__count_mapping(-1);
+    if (a->base == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
-    }
     a->ctl = (struct sharr__ctl *)(void *)(a->base + a->info.ctl_offset);
     a->writable = a->ctl_writable && !(flags & SHARR_OPEN_RDONLY);
     if (a->ctl_writable && (flags & SHARR_OPEN_RDONLY)) {
@@ -850,7 +844,6 @@ void sharr_array_close(sharr_array *a)
         if (a->ctl_writable && a->ctl)
             __atomic_fetch_sub(&a->ctl->attach_count, 1, __ATOMIC_RELAXED);
         munmap(a->base, a->size);
-        sharr__count_mapping(-1);
     }
     free(a);
 }
