@@ -99,11 +99,15 @@ static int pread_full(int fd, unsigned char *buf, size_t size, haddr_t addr,
     return 0;
 }
 
+/* pwrite of all `size` bytes by the system call itself: no glibc wrapper,
+ * whose cancellation handling would act on the parent thread in the
+ * committer (which shares its memory and TLS). */
 static int pwrite_full(int fd, const unsigned char *buf, size_t size,
                        haddr_t addr)
 {
     for (size_t done = 0; done < size;) {
-        ssize_t n = pwrite(fd, buf + done, size - done, (off_t)(addr + done));
+        long n = syscall(SYS_pwrite64, fd, buf + done, size - done,
+                         (off_t)(addr + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -199,22 +203,6 @@ struct commit {
     size_t n;
 };
 
-/* pwrite of all `size` bytes by the system call itself: no glibc wrapper,
- * whose cancellation handling would act on the (suspended) parent thread. */
-static int sys_pwrite_full(int fd, const unsigned char *buf, size_t size,
-                           haddr_t addr)
-{
-    for (size_t done = 0; done < size;) {
-        long n = syscall(SYS_pwrite64, fd, buf + done, size - done,
-                         (off_t)(addr + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
 
 /* The final writes, in order, then fdatasync with sync.  Runs in the
  * committer (below): system calls only, no allocation, no stdio, no
@@ -231,8 +219,7 @@ static int committer(void *arg)
         syscall(SYS_close_range, 0, c->fd - 1, 0);
     syscall(SYS_close_range, c->fd + 1, ~0u, 0);
     for (size_t i = 0; i < c->n; i++)
-        if (sys_pwrite_full(c->fd, c->w[i].buf, c->w[i].size,
-                            c->w[i].addr) < 0)
+        if (pwrite_full(c->fd, c->w[i].buf, c->w[i].size, c->w[i].addr) < 0)
             return errno ? errno : EIO;
     if (c->sync && syscall(SYS_fdatasync, c->fd) < 0)
         return errno ? errno : EIO;

@@ -14,25 +14,13 @@ import sys
 
 import numpy as np
 
-from harness import Sharr, check, run_tests
+from harness import (NP, Sharr, check, namer, path, put_array, read,
+                     run_tests)
 
 SHARR = sys.argv[1]
 PREFIX = "ti.%d." % os.getpid()
-NP = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
-      "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
-      "f32": np.float32, "f64": np.float64, "c64": np.complex64,
-      "c128": np.complex128}
 sharr = Sharr(SHARR)
-_serial = [0]
-
-
-def fresh(label):
-    _serial[0] += 1
-    return "%s%s%d" % (PREFIX, label, _serial[0])
-
-
-def path(name):
-    return "/dev/shm/sharr." + name
+fresh = namer(PREFIX)
 
 
 def pairs(re, im, dt):
@@ -53,16 +41,7 @@ def make(label, dt, values, shape=None):
     v = np.asarray(values, dtype=NP[dt])
     if shape is not None:
         v = v.reshape(shape)
-    sharr("create", name, "--dtype", dt, "--shape",
-          "x".join(map(str, v.shape)) or "scalar")
-    a = np.load(path(name), mmap_mode="r+")
-    a[...] = v
-    del a
-    return name
-
-
-def read(name):
-    return np.array(np.load(path(name), mmap_mode="r"))
+    return put_array(sharr, name, v, dt)
 
 
 def drop(*names):

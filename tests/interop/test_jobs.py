@@ -14,45 +14,24 @@ import tempfile
 import h5py
 import numpy as np
 
-from harness import Sharr, check, run_tests
+from harness import (NP, Sharr, check, namer, path, put_array, read,
+                     run_tests)
 
 SHARR = sys.argv[1]
 PREFIX = "ti.%d." % os.getpid()
 TMP = tempfile.mkdtemp(prefix="sharr-jobs-")
-NP = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
-      "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
-      "f32": np.float32, "f64": np.float64, "c64": np.complex64,
-      "c128": np.complex128}
 SHAPE = (37, 4099)        # three blocks of the fixed reductions
 EDGE = [np.inf, -np.inf, np.nan, 0.0, -0.0, 5e-324, 1e-310, 1e308, -1e308,
         3.4e38, 1e-45, 1e-40]
 sharr = Sharr(SHARR)
-_serial = [0]
-
-
-def fresh(label):
-    _serial[0] += 1
-    return "%s%s%d" % (PREFIX, label, _serial[0])
-
-
-def path(name):
-    return "/dev/shm/sharr." + name
+fresh = namer(PREFIX)
 
 
 def make(label, values):
     name = fresh(label)
     v = np.asarray(values)
     dt = [k for k, t in NP.items() if np.dtype(t) == v.dtype][0]
-    sharr("create", name, "--dtype", dt, "--shape",
-          "x".join(map(str, v.shape)))
-    a = np.load(path(name), mmap_mode="r+")
-    a[...] = v
-    del a
-    return name
-
-
-def read(name):
-    return np.array(np.load(path(name), mmap_mode="r"))
+    return put_array(sharr, name, v, dt)
 
 
 def data(dt, shape=SHAPE, seed=1, edges=True, positive=False):
