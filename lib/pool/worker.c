@@ -18,6 +18,15 @@
  * after an abort, every later claim sees the abort: no kernel of an aborted
  * job starts after the caller decided it was over.
  *
+ * The end of a block: its status word, then the count (`done`), whose old
+ * value is the block's place in the completion ring, then the ring entry,
+ * then `block` = BLOCK_NONE.  A caller that sees the count sees the status
+ * and the results; one that sees no worker in a block sees every entry.
+ *
+ * Retiring (max_blocks_per_worker): after its last block the worker leaves
+ * its job as between blocks (a static share's rest is left in `resume` for
+ * the replacement), says RETIRING and exits; the supervisor replaces it.
+ *
  * The cache: one entry per (name, id, writability).  Entries used by the
  * running job are pinned and never closed under it (the same array may be
  * passed twice with different open flags).  Whenever it goes to sleep,
@@ -78,6 +87,8 @@ struct worker {
     double swept;             /* when the cache was last swept */
     sharr_array *arrays[SHARR_JOB_MAX_ARRAYS]; /* this job's, once attached */
     bool attached;
+    size_t ran;               /* blocks run, for max_blocks_per_worker */
+    bool retiring;
 };
 
 void sharr__notify(int evfd)
@@ -98,6 +109,18 @@ void sharr__record_error(struct pool_shared *sh, int code, size_t b,
         snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
     }
     atomic_store(&sh->abort, 1);
+}
+
+void sharr__log_block_error(struct pool_shared *sh, size_t b,
+                            const char *msg)
+{
+    uint64_t idx = atomic_fetch_add(&sh->errlog_next, 1);
+    struct errlog_entry *e = &sh->errlog[idx % ERRLOG_SIZE];
+
+    atomic_store(&e->seq, 0);
+    e->block = b;
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    atomic_store_explicit(&e->seq, idx + 1, memory_order_release);
 }
 
 /* Only stdout and stderr: other FILEs were the caller's at pool creation,
@@ -184,6 +207,7 @@ static int attach(struct worker *w, const struct job_array *ja,
 
 /* ---- blocks ---- */
 
+/* Run block b and record its status (see "The end of a block"). */
 static void run_block(struct worker *w, const struct job_desc *d,
                       sharr_array **arrays, size_t b)
 {
@@ -205,6 +229,10 @@ static void run_block(struct worker *w, const struct job_desc *d,
     blk.arg = d->arg;
     blk.arg_size = d->arg_size;
     blk.result = sharr__result_slot(d, w->c->results, b, blk.r0);
+    if (d->task_arg_size) {
+        blk.task_arg = w->c->task_args + b * d->task_arg_size;
+        blk.task_arg_size = d->task_arg_size;
+    }
     sharr__errmsg_clear();
     rc = d->kernel(&blk);
     /* What the kernel printed reaches a redirected stdout before the caller
@@ -220,8 +248,22 @@ static void run_block(struct worker *w, const struct job_desc *d,
         else
             snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker "
                      "%d: %s", b, blk.r0, blk.r1, w->id, detail);
-        sharr__record_error(w->sh, rc < 0 ? rc : SHARR_EINVAL, b, msg);
+        rc = rc < 0 ? rc : SHARR_EINVAL;
+        if (d->track)
+            sharr__log_block_error(w->sh, b, msg);
+        if (d->keep_going) {
+            int32_t zero = 0;
+            if (atomic_compare_exchange_strong(&w->sh->error, &zero, rc)) {
+                atomic_store(&w->sh->error_block, b);
+                snprintf(w->sh->errmsg, sizeof w->sh->errmsg, "%s", msg);
+            }
+        } else {
+            sharr__record_error(w->sh, rc, b, msg);
+        }
     }
+    if (d->track)
+        atomic_store_explicit(&w->c->status[b], rc == 0 ? BLOCK_OK : rc,
+                              memory_order_release);
 }
 
 /* Count a finished (or skipped) batch of blocks.  A block that ran is
@@ -235,15 +277,23 @@ static uint64_t count_blocks(struct worker *w, uint64_t n, bool ran)
 }
 
 /* Wake a sleeping caller when the job is complete, after every block if it
- * wants progress, and after every block of an aborted job (the caller then
- * waits for the last block in progress, not for the count).  Called once
- * `block` is BLOCK_NONE again, so the caller sees what it woke for. */
+ * wants progress or callbacks or takes blocks one by one, and after every
+ * block of an aborted job (the caller then waits for the last block in
+ * progress, not for the count).  Called once `block` is BLOCK_NONE again,
+ * so the caller sees what it woke for.  A caller taking blocks in
+ * completion order looks at the ring entry, stored after the count: the
+ * fence keeps that store before the load of caller_sleeping (Dekker with
+ * the caller's store of caller_sleeping, then load of the entry). */
 static void wake_caller(struct worker *w, const struct job_desc *d,
                         uint64_t done)
 {
     struct pool_shared *sh = w->sh;
-    if ((done >= d->nblocks || d->notify_each || atomic_load(&sh->abort))
-        && atomic_load(&sh->caller_sleeping))
+    bool each = atomic_load_explicit(&sh->want_each, memory_order_relaxed);
+
+    if (each)
+        atomic_thread_fence(memory_order_seq_cst);
+    if ((done >= d->nblocks || d->notify_each || each ||
+         atomic_load(&sh->abort)) && atomic_load(&sh->caller_sleeping))
         sharr__notify(w->c->evfd);
 }
 
@@ -264,6 +314,10 @@ static bool attach_all(struct worker *w, const struct job_desc *d, size_t b)
     for (size_t i = 0; i < d->narrays && err == 0; i++)
         err = attach(w, &d->arrays[i], &w->arrays[i]);
     if (err < 0) {
+        if (d->track) {
+            sharr__log_block_error(w->sh, b, sharr_errmsg());
+            atomic_store(&w->c->status[b], err);
+        }
         sharr__record_error(w->sh, err, b, sharr_errmsg());
         return false;
     }
@@ -300,13 +354,19 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
     return false;
 }
 
-/* Run claimed block b, count it, then leave it. */
+/* Run claimed block b, count it, enter it in the ring, then leave it. */
 static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
 {
     run_block(w, d, w->arrays, (size_t)b);
     uint64_t done = count_blocks(w, 1, true);
+    if (d->track)
+        atomic_store_explicit(&w->c->ring[done - 1], (uint32_t)b + 1,
+                              memory_order_release);
     atomic_store_explicit(&w->slot->block, BLOCK_NONE, memory_order_release);
     wake_caller(w, d, done);
+    w->ran++;
+    w->retiring = w->c->opts.max_blocks_per_worker &&
+                  w->ran >= w->c->opts.max_blocks_per_worker;
 }
 
 static void run_static(struct worker *w, const struct job_desc *d,
@@ -316,10 +376,16 @@ static void run_static(struct worker *w, const struct job_desc *d,
     uint64_t b = (uint64_t)w->id;
 
     /* A replacement joining a job must not run a share that an earlier
-     * incarnation of this slot took (only one incarnation lives at once). */
-    if (atomic_load(&w->slot->claimed_job) == job)
-        return;
-    atomic_store(&w->slot->claimed_job, job);
+     * incarnation of this slot took (only one incarnation lives at once),
+     * except the rest a retired one left. */
+    if (atomic_load(&w->slot->claimed_job) == job) {
+        if ((b = atomic_exchange(&w->slot->resume, RESUME_NONE)) ==
+            RESUME_NONE)
+            return;
+    } else {
+        atomic_store(&w->slot->resume, RESUME_NONE);
+        atomic_store(&w->slot->claimed_job, job);
+    }
     for (; b < d->nblocks; b += n) {
         if (!claim(w, d, &b)) {
             if (b < d->nblocks)
@@ -327,6 +393,10 @@ static void run_static(struct worker *w, const struct job_desc *d,
             return;
         }
         do_block(w, d, b);
+        if (w->retiring && b + n < d->nblocks) {
+            atomic_store(&w->slot->resume, b + n);
+            return;
+        }
     }
 }
 
@@ -346,8 +416,10 @@ static void run_job(struct worker *w, uint64_t job)
         run_static(w, d, job);
         return;
     }
-    while (claim(w, d, &b))
+    while (!w->retiring && claim(w, d, &b))
         do_block(w, d, b);
+    if (w->retiring)
+        return; /* the others (and the replacement) take what is left */
     if (atomic_load(&sh->abort)) {
         b = atomic_exchange(&sh->next_block, d->nblocks);
         if (b < d->nblocks)
@@ -449,6 +521,13 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
             worker_exit(&w, 0);
         run_job(&w, w.sh->job_no);
         flush_stdio();
+        if (w.retiring) {
+            /* RETIRING before leaving the job: the supervisor must never
+             * see this exit as a death inside a job. */
+            atomic_store(&w.slot->state, W_RETIRING);
+            atomic_store(&w.slot->active, 0);
+            worker_exit(&w, 0);
+        }
         atomic_store(&w.slot->active, 0);
     }
 }
