@@ -23,6 +23,7 @@ completes.
 
     /usr/bin/python3 tests/interop/test_interrupted_save.py /path/to/sharr [N]
 """
+import fcntl
 import glob
 import os
 import random
@@ -220,6 +221,23 @@ def old_datasets_file(path):
         f["/old0"].attrs["note"] = "keep me"
 
 
+def wait_unlocked(path, limit=10.0):
+    """Wait (bounded) until nothing holds path's HDF5 lock: a killed
+    append's last writes may still be going on, under its lock."""
+    t0 = time.time()
+    with open(path, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                check(time.time() - t0 < limit, "%s stays locked" % path)
+                if time.time() - t0 >= limit:
+                    return
+                time.sleep(0.005)
+
+
 def append_state(path, expect, dset, want):
     """None if every dataset of `expect` is intact, else what is wrong;
     and whether `dset` is there, complete."""
@@ -259,6 +277,7 @@ def killed_appends(name, want, rng, budget):
         p.send_signal(signal.SIGKILL)
         p.wait()
         kills += 1
+        wait_unlocked(target)
         wrong, there = append_state(target, expect, dset, want)
         if wrong:
             # The last in-place phase of an append is made by a process of
@@ -328,6 +347,15 @@ def append_kill_points(name, want):
                       "write %d of %d: %s" % ("gzip" if filtered else "plain",
                                               dset, libver, k, writes, wrong))
     return runs
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat, '?' once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
 
 
 def cmdline(pid):
@@ -415,6 +443,22 @@ def append_killed_in_final_phase(name, want):
                     killed = True
                 except ProcessLookupError:
                     killed = None
+                    continue
+                # Dead (its files closed), while the final phase goes on
+                # (each write delayed): the target must stay locked, or a
+                # reader sees half of it and a writer corrupts it.
+                for _ in range(400):
+                    if proc_state(saver) in ("Z", "?"):
+                        break
+                    time.sleep(0.005)
+                try:
+                    with h5py.File(target, "r"):
+                        locked = False
+                except OSError:
+                    locked = True
+                check(locked, "%s: the target was not locked while its "
+                      "append's final phase went on after the saver died"
+                      % dset)
         st.wait()
         runs += 1
         check(killed, "%s: %s" % (dset, "the saver had exited before its "
