@@ -356,18 +356,23 @@ Test(results, next_reports_a_failed_block_then_goes_on)
 
 /* ---- imap_unordered ---- */
 
+static int slow_first(const sharr_block *b)
+{
+    usleep(b->index == 0 ? 150000 : 1000);
+    return square_kernel(b);
+}
+
 Test(results, next_unordered_gives_blocks_as_they_finish_each_once)
 {
     sharr_pool *p = tu_pool(2);
-    sharr_job_spec spec = {.kernel = reverse_nap, .rows = 20,
+    sharr_job_spec spec = {.kernel = slow_first, .rows = 20,
                            .result_size = sizeof(uint64_t),
                            .schedule = {SHARR_SCHED_STATIC, 0}};
     sharr_job *job;
     size_t b, order[20], n = 0;
     unsigned char seen[20] = {0};
     int rc;
-    /* Two static blocks: 0..9 (long naps) and 10..19: the second is over
-     * first. */
+    /* Two static blocks, one per worker: the second is over first. */
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
     while ((rc = sharr_job_next_unordered(job, &b, 10)) == 1) {
         cr_assert_lt(b, sharr_job_blocks(job));
