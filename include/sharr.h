@@ -629,8 +629,9 @@ typedef struct sharr_job_spec {
      * callback for a block that succeeded, the error callback for one that
      * did not (its status; skipped blocks last, with SHARR_ECANCELED).  A
      * non-zero return stops the callbacks and fails the job with that code
-     * (cancelling what has not run).  They must not free the job; waiting
-     * on it from a callback is SHARR_EBUSY. */
+     * (cancelling what has not run).  They may cancel the job, must not
+     * free it or destroy the pool; waiting on it, taking its blocks or
+     * submitting from a callback is SHARR_EBUSY. */
     int (*callback)(size_t block, const void *result, void *ctx);
     int (*error_callback)(size_t block, int code, const char *detail,
                           void *ctx);
@@ -652,8 +653,9 @@ SHARR_API int sharr_pool_submit(sharr_pool *pool, const sharr_job_spec *spec,
                                 sharr_job **out);
 
 /* sharr_job_wait() : wait for the job, at most timeout_s seconds (negative:
- * forever).  On expiry the job is cancelled, the workers still inside one of
- * its blocks are killed (and replaced in the background), and
+ * forever), running its callbacks.  On expiry the job is cancelled, the
+ * workers still inside one of its blocks are killed (and replaced in the
+ * background), and
  * SHARR_ETIMEDOUT is returned shortly after the timeout (once they are
  * dead: no kernel of the job runs after wait returns).
  * @return 0 if every block succeeded; else the job's failure: the first
@@ -704,20 +706,17 @@ SHARR_API const void *sharr_job_result(const sharr_job *job, size_t i);
 SHARR_API int sharr_job_block_status(const sharr_job *job, size_t i,
                                      int *status);
 
-/* sharr_job_next() : imap: take the next block in block order once it is
- * over, waiting at most timeout_s (negative: forever; 0: just look); the
- * job runs on meanwhile and is never cancelled by this call.  Each block is
- * taken once.  @return 1 (*block succeeded; its result is ready), 0 (every
- * block was taken), a negative status of block *block (as
- * sharr_job_block_status(), detail in sharr_errmsg(); the next call moves
- * on), or, with *block = SIZE_MAX: SHARR_ETIMEDOUT (none ready in time),
- * SHARR_EINVAL (taken in completion order already, statuses not kept,
- * another process's job), SHARR_EBUSY (from a callback). */
+/* sharr_job_next() : imap: the next block, in block order, once it is over
+ * (wait at most timeout_s; < 0: forever, 0: just look; never cancels).
+ * @return 1 (*block succeeded, its result is ready), 0 (all were taken), the
+ * status of a block that did not succeed (*block; the next call goes on),
+ * or with *block = SIZE_MAX: SHARR_ETIMEDOUT, SHARR_EINVAL (taken in the
+ * other order, statuses not kept, another process's job), SHARR_EBUSY. */
 SHARR_API int sharr_job_next(sharr_job *job, size_t *block, double timeout_s);
 
-/* sharr_job_next_unordered() : imap_unordered: as sharr_job_next(), but
- * blocks come in the order they finish; blocks that never ran come last,
- * in block order, with SHARR_ECANCELED. */
+/* sharr_job_next_unordered() : imap_unordered: as sharr_job_next(), in the
+ * order blocks finish; those that never ran come last, in block order, with
+ * SHARR_ECANCELED. */
 SHARR_API int sharr_job_next_unordered(sharr_job *job, size_t *block,
                                        double timeout_s);
 

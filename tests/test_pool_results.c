@@ -666,6 +666,33 @@ Test(results, a_failing_callback_stops_the_callbacks_and_fails_the_job)
     sharr_pool_destroy(p);
 }
 
+static int error_cb_fails(size_t block, int code, const char *detail,
+                          void *ctx)
+{
+    (void)detail;
+    (*(int *)ctx)++;
+    return sharr_fail(code, "the error callback of block %zu gives up",
+                      block);
+}
+
+Test(results, a_failing_error_callback_fails_the_job_with_its_code)
+{
+    sharr_pool *p = tu_pool(2);
+    size_t bad = 0;
+    int calls = 0;
+    sharr_job_spec spec = {.kernel = fail_one, .rows = 50, .arg = &bad,
+                           .arg_size = sizeof bad, .keep_going = 1,
+                           .result_size = sizeof(uint64_t),
+                           .schedule = {SHARR_SCHED_DYNAMIC, 1},
+                           .error_callback = error_cb_fails,
+                           .callback_ctx = &calls};
+    /* The kernel's error came first: the job keeps it, the callbacks stop
+     * and the rest is cancelled. */
+    cr_assert_eq(sharr_pool_run(p, &spec), SHARR_ERANGE);
+    cr_assert_eq(calls, 1);
+    sharr_pool_destroy(p);
+}
+
 struct reenter { sharr_job *job; sharr_pool *pool; int wait_rc, next_rc,
                  submit_rc; };
 
@@ -809,4 +836,32 @@ Test(results, maxtasksperchild_runs_the_initializer_in_each_replacement)
     sharr_pool_destroy(p);
     munmap(inits, 4096);
     no_children_left();
+}
+
+Test(results, a_forked_child_cannot_read_its_parents_job_areas)
+{
+    sharr_pool *p = tu_pool(2);
+    sharr_job_spec spec = {.kernel = square_kernel, .rows = 8,
+                           .result_size = sizeof(uint64_t),
+                           .schedule = {SHARR_SCHED_DYNAMIC, 1}};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
+    cr_assert_eq(sharr_job_wait(job, 10), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        size_t b;
+        int st;
+        /* The pool's areas are not mapped in a forked child: refused,
+         * never a crash. */
+        int bad = sharr_job_next(job, &b, 0) != SHARR_EINVAL ||
+                  sharr_job_block_status(job, 0, &st) != SHARR_EINVAL ||
+                  sharr_job_wait(job, 0) != 0 || sharr_job_poll(job, 0) != 1;
+        _exit(bad);
+    }
+    int st = tu_reap(child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+    size_t b;
+    cr_assert_eq(sharr_job_next(job, &b, 0), 1, "the parent still can");
+    sharr_job_free(job);
+    sharr_pool_destroy(p);
 }

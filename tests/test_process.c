@@ -580,3 +580,31 @@ Test(process, a_forked_child_cannot_use_its_parents_processes)
     sharr_process_free(pr);
     sharr_pool_destroy(p);
 }
+
+Test(process, a_stopped_supervisor_bounds_start_and_the_late_fork_is_undone,
+     .timeout = 30)
+{
+    sharr_pool *p = tu_pool(1);
+    sharr_process *pr = (sharr_process *)1, *ok;
+    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    int code;
+    kill(sup, SIGSTOP);
+    double t0 = tu_now();
+    cr_assert_eq(sharr_process_start(p, sleep_forever, NULL, 0, &pr),
+                 SHARR_ETIMEDOUT);
+    double took = tu_now() - t0;
+    cr_assert(took > 4.5 && took < 7.0, "start took %.2f s", took);
+    cr_assert_null(pr);
+    cr_assert(strstr(sharr_errmsg(), "stopped?") != NULL, "%s",
+              sharr_errmsg());
+    kill(sup, SIGCONT);
+    /* The supervisor forks the late one, then kills it at once (the
+     * command queued after the spawn): a new start works, and nothing of
+     * the late one is left once the pool is gone. */
+    cr_assert_eq(sharr_process_start(p, exit_with, &(int){0}, sizeof(int),
+                                     &ok), 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_process_join(ok, 10, &code), 0);
+    sharr_process_free(ok);
+    sharr_pool_destroy(p);
+    no_children_left();
+}

@@ -881,12 +881,14 @@ int sharr_job_wait(sharr_job *job, double timeout_s)
 {
     if (job->in_callback)
         return in_callback_fail();
-    if (!job->finished && job->pool) {
-        if (foreign(job->pool))
+    if (job->pool && foreign(job->pool)) {
+        if (!job->finished)
             return foreign_fail(job->pool);
+        return job_status(job); /* the parent's areas are not ours */
+    }
+    if (!job->finished && job->pool)
         wait_pool(job, timeout_s < 0 ? -1.0 : sharr__now() + timeout_s, true,
                   NULL);
-    }
     sharr__run_callbacks(job, NULL);
     return job_status(job);
 }
@@ -895,12 +897,12 @@ int sharr_job_poll(sharr_job *job, double timeout_s)
 {
     if (job->in_callback)
         return in_callback_fail();
+    if (job->pool && foreign(job->pool))
+        return job->finished ? 1 : foreign_fail(job->pool);
     if (job->finished || !job->pool) {
         sharr__run_callbacks(job, NULL);
         return 1;
     }
-    if (foreign(job->pool))
-        return foreign_fail(job->pool);
     return wait_pool(job, sharr__now() + (timeout_s > 0 ? timeout_s : 0),
                      false, NULL);
 }
@@ -948,7 +950,7 @@ static int next_block(sharr_job *job, int mode, size_t *block,
         return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for "
                            "jobs of at most %zu blocks",
                            (size_t)job->geom.nblocks, TRACK_MAX);
-    if (job->pool && !job->finished && foreign(job->pool))
+    if (job->pool && foreign(job->pool))
         return foreign_fail(job->pool);
     job->next_mode = mode;
     for (;;) {
@@ -1047,6 +1049,8 @@ int sharr_job_block_status(const sharr_job *job, size_t i, int *status)
         return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for "
                            "jobs of at most %zu blocks",
                            (size_t)job->geom.nblocks, TRACK_MAX);
+    if (job->pool && foreign(job->pool))
+        return foreign_fail(job->pool);
     *status = sharr__block_status(job, i);
     return 0;
 }
