@@ -702,9 +702,8 @@ SHARR_API const void *sharr_job_result(const sharr_job *job, size_t i);
  * SHARR_ETIMEDOUT (killed by the job's timeout), or SHARR_ECANCELED (it did
  * not run: skipped after a failure or a cancel, or lost with the pool).
  * @return 0, or SHARR_EINVAL (i out of range; statuses are kept for jobs of
- * at most 2^24 blocks). */
-SHARR_API int sharr_job_block_status(const sharr_job *job, size_t i,
-                                     int *status);
+ * at most 2^24 blocks, 2^25 / workers past 2 workers). */
+SHARR_API int sharr_job_block_status(sharr_job *job, size_t i, int *status);
 
 /* sharr_job_next() : imap: the next block, in block order, once it is over
  * (wait at most timeout_s; < 0: forever, 0: just look; never cancels).

@@ -15,7 +15,7 @@
  * A worker that dies inside a block holds `block` until the supervisor has
  * recorded the job's error, so a job never ends without its failure.
  *
- * A job uses the pool's shared areas (results, statuses, ring) until the
+ * A job uses the pool's shared areas (results, block logs) until the
  * next submit or the pool's end; then, if its handle is still held, it gets
  * private copies (results.c), so a finished job never holds up the pool.
  * Callbacks and taking blocks one by one (sharr_job_next*) run inside the
@@ -187,20 +187,24 @@ static size_t page_up(size_t n)
     return (n + 4095) & ~(size_t)4095;
 }
 
-/* The shared area: control block, guided table, results, statuses, ring,
+/* The shared area: control block, guided table, results, block logs,
  * task records (overflow-checked: a huge results_bytes or task_bytes must
- * fail here, not wrap to a small mapping). */
+ * fail here, not wrap to a small mapping).  Each worker's log holds
+ * log_cap entries: up to TRACK_MAX + 1, fewer past 2 workers (LOG_TOTAL). */
 static int map_shared(sharr_pool *p)
 {
     size_t head = page_up(sizeof(struct pool_shared));
     size_t table = page_up((GUIDED_MAX + 1) * sizeof(uint64_t));
-    size_t track = TRACK_MAX * sizeof(uint32_t);
-    size_t res, tasks, at_tasks;
+    size_t n = p->nworkers ? (size_t)p->nworkers : 1, logs, res, tasks,
+           at_logs, at_tasks;
 
+    p->conf.log_cap = LOG_TOTAL / n < TRACK_MAX + 1 ? LOG_TOTAL / n
+                                                    : TRACK_MAX + 1;
+    logs = page_up(n * p->conf.log_cap * sizeof(struct log_entry));
     if (!sharr__add_ok(p->results_bytes, 4095, &res) ||
         !sharr__add_ok(p->conf.task_bytes, 4095, &tasks) ||
-        !sharr__add_ok(head + table + 2 * track, res & ~(size_t)4095,
-                       &at_tasks) ||
+        !sharr__add_ok(head + table, res & ~(size_t)4095, &at_logs) ||
+        !sharr__add_ok(at_logs, logs, &at_tasks) ||
         !sharr__add_ok(at_tasks, tasks & ~(size_t)4095, &p->map_size) ||
         p->map_size > (SIZE_MAX >> 2))
         return sharr__fail(SHARR_EINVAL, "results_bytes = %zu, task_bytes = "
@@ -215,10 +219,7 @@ static int map_shared(sharr_pool *p)
     p->conf.map_size = p->map_size;
     p->conf.guided = (uint64_t *)(void *)((char *)p->sh + head);
     p->conf.results = (unsigned char *)p->sh + head + table;
-    p->conf.status = (_Atomic int32_t *)(void *)(p->conf.results +
-                                                 (res & ~(size_t)4095));
-    p->conf.ring = (_Atomic uint32_t *)(void *)((char *)p->conf.status +
-                                                track);
+    p->conf.logs = (struct log_entry *)(void *)((char *)p->sh + at_logs);
     p->conf.task_args = (unsigned char *)p->sh + at_tasks;
     return 0;
 }
@@ -289,12 +290,13 @@ static void detach_job(sharr_pool *p, const char *why)
 
     if (!job)
         return;
+    sharr__drain(job); /* while the logs are there */
     p->job = NULL;
     job->pool = NULL;
     if (!job->finished) {
         size_t done = atomic_load(&p->sh->done);
+        (void)done;
         job->finished = true;
-        job->ring_len = done < job->geom.nblocks ? done : job->geom.nblocks;
         job->status = SHARR_ECANCELED;
         snprintf(job->errmsg, sizeof job->errmsg, "the pool was %s before "
                  "the job finished", why);
@@ -327,8 +329,7 @@ static void free_foreign(sharr_pool *p)
         p->job->results = NULL;
         p->job->results_len = 0;
         p->job->guided = NULL;
-        p->job->bstatus = NULL;
-        p->job->ring = NULL;
+        p->job->tracked = false; /* its logs are the parent's */
         p->job->errlog = NULL;
         p->job->geom.nblocks = 0;
     }
@@ -475,13 +476,13 @@ static void inline_failed(sharr_job *job, const sharr_block *blk, int rc)
     else
         snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu): %s", b,
                  blk->r0, blk->r1, detail);
-    if (job->bstatus) {
+    if (job->tracked) {
         struct errlog_entry *e = &job->errlog[job->inline_errors %
                                               ERRLOG_SIZE];
         e->block = b;
         snprintf(e->msg, sizeof e->msg, "%.*s", (int)sizeof e->msg - 1, msg);
         atomic_store(&e->seq, ++job->inline_errors);
-        atomic_store(&job->bstatus[b], rc);
+        sharr__note_block(job, b, rc);
     }
     if (job->status == 0) {
         job->status = rc;
@@ -521,10 +522,8 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
         job->done_inline = b + 1;
         if (rc != 0)
             inline_failed(job, &blk, rc);
-        else if (job->bstatus)
-            atomic_store(&job->bstatus[b], BLOCK_OK);
-        if (job->bstatus)
-            atomic_store(&job->ring[job->ring_len++], (uint32_t)b + 1);
+        else if (job->tracked)
+            sharr__note_block(job, b, BLOCK_OK);
         if (spec->progress)
             spec->progress(job->done_inline, d->nblocks, spec->progress_ctx);
     }
@@ -543,7 +542,7 @@ static int submit_inline(const sharr_job_spec *spec, sharr_job *job)
     if (!(job->guided = malloc((GUIDED_MAX + 1) * sizeof(uint64_t))))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     if ((err = sharr__describe(spec, 1, &job->geom, job->guided,
-                               SIZE_MAX, SIZE_MAX)) < 0)
+                               SIZE_MAX, SIZE_MAX, TRACK_MAX)) < 0)
         return err;
     n = job->geom.nblocks;
     job->results_len = (job->geom.per_row ? job->geom.rows : n) *
@@ -552,9 +551,9 @@ static int submit_inline(const sharr_job_spec *spec, sharr_job *job)
         !(job->results = calloc(1, job->results_len)))
         return sharr__fail(SHARR_ENOMEM, "out of memory for %zu bytes of "
                            "results", job->results_len);
-    if (job->geom.track &&
-        (!(job->bstatus = calloc(n ? n : 1, sizeof *job->bstatus)) ||
-         !(job->ring = calloc(n ? n : 1, sizeof *job->ring)) ||
+    job->tracked = job->geom.track;
+    if (job->tracked &&
+        (!sharr__job_private(job) ||
          !(job->errlog = calloc(ERRLOG_SIZE, sizeof *job->errlog))))
         return sharr__fail(SHARR_ENOMEM, "out of memory for the statuses "
                            "of %zu blocks", n);
@@ -584,8 +583,8 @@ static int release_previous(sharr_pool *p)
     return 0;
 }
 
-/* The task records into the shared area, zeroed statuses and ring, a new
- * error log: the per-job state beside the descriptor. */
+/* The task records into the shared area, empty block logs, a new error
+ * log: the per-job state beside the descriptor. */
 static void reset_job_areas(sharr_pool *p, const sharr_job_spec *spec,
                             sharr_job *job)
 {
@@ -595,13 +594,10 @@ static void reset_job_areas(sharr_pool *p, const sharr_job_spec *spec,
 
     if (d->task_arg_size)
         memcpy(p->conf.task_args, spec->task_args, n * d->task_arg_size);
-    if (d->track) {
-        memset((void *)p->conf.status, 0, n * sizeof *p->conf.status);
-        memset((void *)p->conf.ring, 0, n * sizeof *p->conf.ring);
-        job->bstatus = p->conf.status;
-        job->ring = p->conf.ring;
-        job->errlog = sh->errlog;
-    }
+    for (int i = 0; i < p->nworkers; i++)
+        atomic_store_explicit(&sh->slots[i].log_len, 0, memory_order_relaxed);
+    job->tracked = d->track;
+    job->errlog = sh->errlog;
     if (atomic_load(&sh->errlog_next)) {
         for (int i = 0; i < ERRLOG_SIZE; i++)
             atomic_store(&sh->errlog[i].seq, 0);
@@ -629,7 +625,8 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
     /* Validate into a private copy first: the shared descriptor is only
      * touched once the workers are out of the previous job. */
     if ((err = sharr__describe(spec, (size_t)p->nworkers, &stage, NULL,
-                               p->results_bytes, p->conf.task_bytes)) < 0 ||
+                               p->results_bytes, p->conf.task_bytes,
+                               p->conf.log_cap - 1)) < 0 ||
         (err = quiesce(p)) < 0)
         return err;
     /* Copy only what workers will read: the fixed fields, the arrays in
@@ -729,7 +726,6 @@ static void finish(sharr_job *job)
     size_t skipped = atomic_load(&sh->skipped);
 
     job->ran = done > skipped ? done - skipped : 0;
-    job->ring_len = done < job->geom.nblocks ? done : job->geom.nblocks;
     job->status = atomic_load(&sh->error);
     job->error_block = atomic_load(&sh->error_block);
     snprintf(job->errmsg, sizeof job->errmsg, "%s", sh->errmsg);
@@ -802,7 +798,7 @@ static void on_timeout(sharr_pool *p, double waited)
  * deadline kills the stuck workers instead and the wait goes on, briefly,
  * until they are dead.  Runs the callbacks of blocks as they finish. */
 static int wait_pool(sharr_job *job, double deadline, bool may_kill,
-                     bool (*ready)(const sharr_job *))
+                     bool (*ready)(sharr_job *))
 {
     sharr_pool *p = job->pool;
     struct pool_shared *sh = p->sh;
@@ -871,6 +867,14 @@ static int job_status(const sharr_job *job)
     return job->status;
 }
 
+static int not_tracked(const sharr_job *job)
+{
+    return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for jobs "
+                       "of at most %zu blocks (fewer with more than 2 "
+                       "workers: %zu / workers), memory permitting",
+                       (size_t)job->geom.nblocks, TRACK_MAX, LOG_TOTAL);
+}
+
 static int in_callback_fail(void)
 {
     return sharr__fail(SHARR_EBUSY, "called from a callback of the same job"
@@ -909,15 +913,14 @@ int sharr_job_poll(sharr_job *job, double timeout_s)
 
 /* ---- taking blocks one by one (imap, imap_unordered) ---- */
 
-static bool next_ready(const sharr_job *job)
+/* The next block of the job's mode is over (after a look at the logs). */
+static bool next_ready(sharr_job *job)
 {
+    sharr__drain(job);
     if (job->next_mode == NEXT_ORDERED)
         return job->next_block < job->geom.nblocks &&
-               atomic_load_explicit(&job->bstatus[job->next_block],
-                                    memory_order_acquire) != 0;
-    return job->next_reader.pos < job->geom.nblocks &&
-           atomic_load_explicit(&job->ring[job->next_reader.pos],
-                                memory_order_acquire) != 0;
+               job->bstatus[job->next_block] != 0;
+    return job->next_reader.pos < job->order_len;
 }
 
 /* The next block of the job's mode: 1 and *b, 0 none yet, -1 all given. */
@@ -927,7 +930,7 @@ static int take(sharr_job *job, size_t *b)
         return sharr__reader_next(job, &job->next_reader, b);
     if (job->next_block >= job->geom.nblocks)
         return -1;
-    if (!job->finished && !next_ready(job))
+    if (!next_ready(job) && !job->finished)
         return 0;
     *b = job->next_block++;
     return 1;
@@ -946,12 +949,10 @@ static int next_block(sharr_job *job, int mode, size_t *block,
         return sharr__fail(SHARR_EINVAL, "this job's blocks are taken in %s "
                            "order already", mode == NEXT_ORDERED
                            ? "completion" : "block");
-    if (!job->bstatus)
-        return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for "
-                           "jobs of at most %zu blocks",
-                           (size_t)job->geom.nblocks, TRACK_MAX);
     if (job->pool && foreign(job->pool))
         return foreign_fail(job->pool);
+    if (!sharr__job_private(job))
+        return not_tracked(job);
     job->next_mode = mode;
     for (;;) {
         if (job->pool && !job->finished) {
@@ -1039,18 +1040,17 @@ int sharr_job_block_rows(const sharr_job *job, size_t i, size_t *r0,
     return 0;
 }
 
-int sharr_job_block_status(const sharr_job *job, size_t i, int *status)
+int sharr_job_block_status(sharr_job *job, size_t i, int *status)
 {
     *status = SHARR_BLOCK_PENDING;
     if (i >= job->geom.nblocks)
         return sharr__fail(SHARR_EINVAL, "block %zu of %zu", i,
                            (size_t)job->geom.nblocks);
-    if (!job->bstatus)
-        return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for "
-                           "jobs of at most %zu blocks",
-                           (size_t)job->geom.nblocks, TRACK_MAX);
     if (job->pool && foreign(job->pool))
         return foreign_fail(job->pool);
+    if (!sharr__job_private(job))
+        return not_tracked(job);
+    sharr__drain(job);
     *status = sharr__block_status(job, i);
     return 0;
 }
@@ -1085,26 +1085,21 @@ void sharr_job_free(sharr_job *job)
         wait_pool(job, -1.0, false, NULL);
     }
     if (p && p->job == job) {
-        size_t words = job->geom.nblocks * sizeof(uint32_t);
         p->job = NULL;
         /* Give back the pages of a large result area (shared memory is
          * only freed by MADV_REMOVE). */
         if (job->results_len > ((size_t)1 << 20))
             madvise(p->conf.results, page_up(job->results_len), MADV_REMOVE);
-        if (job->bstatus && words > ((size_t)1 << 20)) {
-            madvise((void *)p->conf.status, page_up(words), MADV_REMOVE);
-            madvise((void *)p->conf.ring, page_up(words), MADV_REMOVE);
-        }
+
     }
     if (job->own_buffers) {
         free(job->guided);
         free(job->results);
-        free((void *)job->bstatus);
-        free((void *)job->ring);
         free(job->errlog);
     }
-    sharr__reader_free(&job->next_reader);
-    sharr__reader_free(&job->cb_reader);
+    free(job->bstatus);
+    free(job->order);
+    free(job->consumed);
     free(job);
 }
 
@@ -1132,7 +1127,7 @@ int sharr_pool_map(sharr_pool *p, const sharr_job_spec *spec, void *out,
      * schedule only counts its blocks here). */
     if ((err = sharr__describe(spec, p && p->nworkers ? (size_t)p->nworkers
                                                       : 1,
-                               &d, NULL, SIZE_MAX, SIZE_MAX)) < 0)
+                               &d, NULL, SIZE_MAX, SIZE_MAX, SIZE_MAX)) < 0)
         return err;
     need = (d.per_row ? d.rows : d.nblocks) * d.result_size;
     if (out_size < need || (need && !out))

@@ -9,17 +9,18 @@
  *   supervisor.c  the supervisor process (fork server): forks, reaps and
  *                 replaces workers, records their deaths, takes them down
  *                 with the caller; and the caller's channel to it
- *   results.c     the caller's bookkeeping of finished blocks: statuses,
- *                 the completion ring, error details, callbacks, copies
- *                 that outlive the pool's areas
+ *   results.c     the caller's bookkeeping of finished blocks: statuses
+ *                 and completion order drained from the workers' logs,
+ *                 error details, callbacks, copies that outlive the
+ *                 pool's areas
  *   pool.c        the caller's side: create/destroy, submit, wait, results,
  *                 taking results one by one (imap)
  *   process.c     the caller's side of one-off processes (Process)
  *
  * Every process of a pool (caller, supervisor, workers) shares one anonymous
  * MAP_SHARED mapping made by the caller before the supervisor is forked:
- * struct pool_shared, then the guided-schedule table, the result area, the
- * block statuses, the completion ring and the task arguments.
+ * struct pool_shared, then the guided-schedule table, the result area, one
+ * block log per worker and the task arguments.
  */
 #ifndef SHARR_POOL_POOL_H
 #define SHARR_POOL_POOL_H
@@ -38,13 +39,23 @@
 #define GUIDED_MAX 65536          /* blocks of a guided schedule */
 #define ERRMSG_SIZE 1024
 #define TRACK_MAX ((size_t)1 << 24) /* blocks whose status is kept */
+#define LOG_TOTAL ((size_t)1 << 25) /* log entries of all workers */
 #define ERRLOG_SIZE 64            /* failed blocks whose detail is kept */
 #define ERRLOG_MSG 256
 
-/* A block's status word: 0 until it finished, then BLOCK_OK, or the
- * negative code it failed with.  Written once per job, before the block is
- * counted done (so a caller that sees the count sees the status). */
+/* A block's status: 0 until it finished, then BLOCK_OK, or the negative
+ * code it failed with. */
 #define BLOCK_OK 1
+
+/* What a worker's block log says, one entry per block it finished, in
+ * order, written only by that worker (or, for the block it died in, by the
+ * supervisor before it forks the replacement): no cache line is shared
+ * between workers.  Published by the slot's log_len before the block is
+ * counted done. */
+struct log_entry {
+    uint32_t block;
+    int32_t status;
+};
 
 /* A worker's `block`: the block it runs, or one of these. */
 #define BLOCK_NONE ((int64_t)-1)
@@ -83,7 +94,7 @@ struct job_desc {
     uint32_t per_row;
     uint32_t notify_each;   /* wake a sleeping caller after every block */
     uint32_t plain_errors;  /* kernel details without block context */
-    uint32_t track;         /* block statuses and the ring are kept */
+    uint32_t track;         /* blocks are logged (see struct log_entry) */
     uint32_t keep_going;    /* a kernel error does not abort the job */
     uint64_t task_arg_size; /* a task job: bytes of each task's record */
     uint64_t arg_size;
@@ -104,6 +115,7 @@ struct worker_slot {
     _Atomic uint64_t resume;          /* of that share, the block a retired
                                          incarnation left for the next one
                                          (RESUME_NONE: nothing left) */
+    _Atomic uint64_t log_len;         /* entries of this job's block log */
     _Atomic int32_t pid;              /* -1 while there is no live worker */
     _Atomic uint32_t gen;             /* incarnation, +1 at each fork */
     char init_msg[ERRMSG_SIZE];
@@ -172,10 +184,8 @@ struct pool_conf {
     struct pool_shared *sh;
     uint64_t *guided;         /* GUIDED_MAX + 1 boundaries, in the mapping */
     unsigned char *results;   /* in the mapping */
-    _Atomic int32_t *status;  /* TRACK_MAX block statuses, in the mapping */
-    _Atomic uint32_t *ring;   /* TRACK_MAX entries: block + 1 in the order
-                                 blocks finished, at the `done` count each
-                                 took (0: not written, or never) */
+    struct log_entry *logs;   /* log_cap entries per worker, in the mapping */
+    size_t log_cap;
     unsigned char *task_args; /* in the mapping */
     size_t task_bytes;
     size_t map_size;          /* of the whole mapping */
@@ -240,6 +250,10 @@ void sharr__notify(int evfd);
 void sharr__record_error(struct pool_shared *sh, int code, size_t b,
                          const char *msg);
 
+/* Log the death of worker `slot` in block b (code) in its block log. */
+void sharr__log_death(const struct pool_conf *c, int slot, size_t b,
+                      int code);
+
 /* Keep the detail of failed block b in the error log (sh->errlog). */
 void sharr__log_block_error(struct pool_shared *sh, size_t b,
                             const char *msg);
@@ -248,11 +262,12 @@ void sharr__log_block_error(struct pool_shared *sh, size_t b,
 
 /* Fill *d (all but the argument bytes) from a spec for `nworkers` workers;
  * `guided` receives a guided schedule's table (NULL: count only); the
- * results and task records must fit in results_max and task_max bytes.
+ * results and task records must fit in results_max and task_max bytes;
+ * blocks are logged for jobs of at most track_max blocks.
  * @return 0, SHARR_EINVAL or SHARR_ESHAPE with the detail set. */
 int sharr__describe(const sharr_job_spec *spec, size_t nworkers,
                     struct job_desc *d, uint64_t *guided, size_t results_max,
-                    size_t task_max);
+                    size_t task_max, size_t track_max);
 
 /* Recompute a guided schedule's table for d into table. */
 int sharr__guided_blocks(struct job_desc *d, uint64_t *table);
@@ -336,15 +351,12 @@ struct sharr_pool {
 };
 
 /* One way of going through a job's finished blocks, each exactly once:
- * first the completion ring, in the order blocks finished; then, once the
- * job is over, the blocks the ring does not name (skipped, or lost with
- * a worker that died before it wrote its entry), in block order. */
+ * first in the order the caller learnt they finished (job->order); then,
+ * once the job is over, the blocks that never finished (skipped), in block
+ * order. */
 struct reader {
-    size_t pos;               /* next ring position */
-    size_t given;             /* blocks given so far */
+    size_t pos;               /* next position in job->order */
     size_t sweep;             /* next block of the sweep */
-    unsigned char *seen;      /* during the sweep: blocks the ring gave */
-    bool sweeping;
 };
 
 enum { NEXT_NONE, NEXT_ORDERED, NEXT_UNORDERED };
@@ -355,11 +367,15 @@ struct sharr_job {
     uint64_t *guided;         /* this job's table (pool's or malloc'ed) */
     unsigned char *results;
     size_t results_len;
-    _Atomic int32_t *bstatus; /* block statuses, NULL if not kept */
-    _Atomic uint32_t *ring;
-    struct errlog_entry *errlog;
-    size_t ring_len;          /* entries the ring can hold, once over */
-    bool own_buffers;         /* guided/results/... malloc'ed */
+    /* Block statuses and their order, drained from the workers' logs
+     * (caller-private, made on first use; results.c) */
+    bool tracked;             /* kept for this job */
+    int32_t *bstatus;         /* per block: 0, BLOCK_OK or a code */
+    uint32_t *order;          /* blocks in the order they were drained */
+    size_t order_len;
+    uint64_t *consumed;       /* per worker: log entries drained */
+    struct errlog_entry *errlog; /* the pool's, or a private copy */
+    bool own_buffers;         /* guided/results/errlog malloc'ed */
     bool inline_run;          /* ran in the caller (pool == NULL) */
     bool finished;
     bool canceled;
@@ -387,6 +403,16 @@ struct sharr_job {
 
 /* results.c */
 
+/* The caller-private status arrays; false when out of memory (then the
+ * job's statuses are not kept). */
+bool sharr__job_private(sharr_job *job);
+
+/* Read what the workers logged since the last call (an attached job). */
+void sharr__drain(sharr_job *job);
+
+/* Block b finished with status st (BLOCK_OK or a code): note it, once. */
+void sharr__note_block(sharr_job *job, size_t b, int32_t st);
+
 /* The status of block b as sharr_job_block_status() reports it. */
 int sharr__block_status(const sharr_job *job, size_t b);
 
@@ -404,12 +430,10 @@ void sharr__block_detail(const sharr_job *job, size_t b, int code,
 void sharr__run_callbacks(sharr_job *job, struct pool_shared *sh);
 
 /* Private copies of what the job reads in the pool's areas, so the handle
- * outlives them (the next job, or the pool).  On memory shortage the
- * missing parts read as absent (no results, statuses not kept). */
+ * outlives them (the next job, or the pool); drain its logs first.  On
+ * memory shortage the missing parts read as absent (no results). */
 void sharr__job_copy_out(sharr_job *job);
 
-/* Free a reader's sweep bitmap. */
-void sharr__reader_free(struct reader *r);
 
 /* pool.c, for process.c */
 void sharr__pool_sleep(sharr_pool *p, double secs);

@@ -1,15 +1,18 @@
 /*
  * results.c - the caller's bookkeeping of a job's finished blocks: their
- * statuses, the completion ring read in the order blocks finished, the
- * details of failed blocks, the per-block callbacks, and the private copies
- * that let a job handle outlive the pool's shared areas (the next job
- * reuses them; a destroyed pool unmaps them).
+ * statuses and the order they finished in, drained from the workers' block
+ * logs into caller-private arrays; the details of failed blocks; the
+ * per-block callbacks; and the private copies that let a job handle
+ * outlive the pool's shared areas (the next job reuses them; a destroyed
+ * pool unmaps them).
  *
- * Runs only in the caller, and never waits.  Its reads of the shared areas
- * pair with the workers' release stores (worker.c, "The end of a block"):
- * a ring entry seen means its block's status and result are seen, and a
- * status seen means the result is.  Each reader gives every block exactly
- * once, so each block gets exactly one callback.
+ * Runs only in the caller, and never waits.  A log entry is published by
+ * its slot's log_len (release) before the block is counted done, so once
+ * the caller sees the count, or no worker in a block, it can drain every
+ * entry.  A block may be logged twice (its worker logged it and died before
+ * leaving it; the supervisor logs the death): the first entry wins.  Each
+ * reader gives every block exactly once, so each block gets exactly one
+ * callback.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -18,9 +21,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool sharr__job_private(sharr_job *job)
+{
+    size_t n = job->geom.nblocks ? job->geom.nblocks : 1;
+    size_t w = job->pool && job->pool->nworkers ? job->pool->nworkers : 1;
+
+    if (!job->tracked)
+        return false;
+    if (job->bstatus)
+        return true;
+    if (!(job->bstatus = calloc(n, sizeof *job->bstatus)) ||
+        !(job->order = calloc(n, sizeof *job->order)) ||
+        !(job->consumed = calloc(w, sizeof *job->consumed))) {
+        free(job->bstatus);
+        free(job->order);
+        job->bstatus = NULL;
+        job->order = NULL;
+        job->tracked = false;
+        return false;
+    }
+    return true;
+}
+
+void sharr__note_block(sharr_job *job, size_t b, int32_t st)
+{
+    if (b >= job->geom.nblocks || job->bstatus[b] != 0)
+        return;
+    job->bstatus[b] = st;
+    job->order[job->order_len++] = (uint32_t)b;
+}
+
+void sharr__drain(sharr_job *job)
+{
+    const sharr_pool *p = job->pool;
+
+    if (!p || !sharr__job_private(job))
+        return;
+    for (int w = 0; w < p->nworkers; w++) {
+        const struct log_entry *log = p->conf.logs + (size_t)w *
+                                                      p->conf.log_cap;
+        uint64_t len = atomic_load_explicit(&p->sh->slots[w].log_len,
+                                            memory_order_acquire);
+        if (len > p->conf.log_cap)
+            len = p->conf.log_cap;
+        for (uint64_t k = job->consumed[w]; k < len; k++)
+            sharr__note_block(job, log[k].block, log[k].status);
+        job->consumed[w] = len;
+    }
+}
+
 int sharr__block_status(const sharr_job *job, size_t b)
 {
-    int32_t w = atomic_load_explicit(&job->bstatus[b], memory_order_acquire);
+    int32_t w = job->bstatus[b];
 
     if (w == BLOCK_OK)
         return 0;
@@ -29,74 +81,26 @@ int sharr__block_status(const sharr_job *job, size_t b)
     return job->finished ? SHARR_ECANCELED : SHARR_BLOCK_PENDING;
 }
 
-/* The ring names block k: mark it in the sweep's bitmap. */
-static void mark_seen(unsigned char *seen, uint32_t v)
-{
-    seen[(v - 1) / 8] |= (unsigned char)(1u << ((v - 1) % 8));
-}
-
-/* Once the job is over: the blocks the ring did not give, in block order. */
-static int sweep_next(sharr_job *job, struct reader *r, size_t *b)
+int sharr__reader_next(sharr_job *job, struct reader *r, size_t *b)
 {
     size_t n = job->geom.nblocks;
 
-    if (!r->sweeping) {
-        r->sweeping = true;
-        if (r->given == n)
-            return -1;
-        /* Out of memory: the blocks the ring did not name are not given
-         * (they did not succeed: their status still says so). */
-        if (!(r->seen = calloc((n + 7) / 8, 1)))
-            return -1;
-        for (size_t k = 0; k < job->ring_len; k++) {
-            uint32_t v = atomic_load_explicit(&job->ring[k],
-                                              memory_order_acquire);
-            if (v)
-                mark_seen(r->seen, v);
-        }
+    sharr__drain(job);
+    if (r->pos < job->order_len) {
+        *b = job->order[r->pos++];
+        return 1;
     }
-    while (r->seen && r->sweep < n) {
+    if (!job->finished)
+        return 0;
+    /* Over: every entry was drained; the blocks left never finished. */
+    while (r->sweep < n) {
         size_t k = r->sweep++;
-        if (!(r->seen[k / 8] & (1u << (k % 8)))) {
-            r->given++;
+        if (job->bstatus[k] == 0) {
             *b = k;
             return 1;
         }
     }
     return -1;
-}
-
-int sharr__reader_next(sharr_job *job, struct reader *r, size_t *b)
-{
-    size_t n = job->geom.nblocks;
-
-    while (!r->sweeping && r->pos < n) {
-        uint32_t v = atomic_load_explicit(&job->ring[r->pos],
-                                          memory_order_acquire);
-        if (v) {
-            r->pos++;
-            r->given++;
-            *b = v - 1;
-            return 1;
-        }
-        /* While the job runs an empty entry may be written any moment;
-         * once it is over, it is a hole (blocks skipped in a batch, or a
-         * worker that died after counting its block). */
-        if (!job->finished)
-            return 0;
-        if (r->pos >= job->ring_len)
-            break;
-        r->pos++;
-    }
-    if (!job->finished)
-        return 0;
-    return sweep_next(job, r, b);
-}
-
-void sharr__reader_free(struct reader *r)
-{
-    free(r->seen);
-    r->seen = NULL;
 }
 
 /* The logged detail of block b, if the log still holds it. */
@@ -123,8 +127,7 @@ static bool logged_detail(const sharr_job *job, size_t b, char *buf,
 void sharr__block_detail(const sharr_job *job, size_t b, int code,
                          char *buf, size_t size)
 {
-    if (code == SHARR_ECANCELED &&
-        atomic_load(&job->bstatus[b]) != SHARR_ECANCELED) {
+    if (code == SHARR_ECANCELED && job->bstatus[b] == 0) {
         snprintf(buf, size, "block %zu did not run: %s", b,
                  job->status ? job->errmsg : "the job was cancelled");
         return;
@@ -163,8 +166,8 @@ void sharr__run_callbacks(sharr_job *job, struct pool_shared *sh)
 {
     size_t b;
 
-    if ((!job->callback && !job->error_callback) || !job->bstatus ||
-        job->cb_stopped || job->in_callback)
+    if ((!job->callback && !job->error_callback) ||
+        !sharr__job_private(job) || job->cb_stopped || job->in_callback)
         return;
     while (!job->cb_stopped &&
            sharr__reader_next(job, &job->cb_reader, &b) == 1) {
@@ -200,27 +203,14 @@ static void *copy_of(const void *src, size_t n)
 void sharr__job_copy_out(sharr_job *job)
 {
     size_t n = job->geom.nblocks;
-    size_t words = (n ? n : 1) * sizeof(uint32_t); /* never a NULL copy */
     bool guided = job->geom.geometry == GEOM_GUIDED;
 
     job->results = copy_of(job->results, job->results_len);
     job->results_len = job->results ? job->results_len : 0;
     job->guided = guided ? copy_of(job->guided, (n + 1) * sizeof(uint64_t))
                          : NULL;
-    if (job->bstatus) {
-        job->bstatus = copy_of((const void *)job->bstatus, words);
-        job->ring = copy_of((const void *)job->ring, words);
-        job->errlog = copy_of(job->errlog,
-                              ERRLOG_SIZE * sizeof(struct errlog_entry));
-        if (!job->bstatus || !job->ring || !job->errlog) {
-            free((void *)job->bstatus);
-            free((void *)job->ring);
-            free(job->errlog);
-            job->bstatus = NULL;
-            job->ring = NULL;
-            job->errlog = NULL;
-        }
-    }
+    job->errlog = copy_of(job->errlog,
+                          ERRLOG_SIZE * sizeof(struct errlog_entry));
     job->own_buffers = true;
     if (guided && !job->guided)
         job->geom.nblocks = 0; /* out of memory: no block rows to give */

@@ -212,7 +212,7 @@ static int describe_tasks(sharr_job_spec *spec, size_t task_max)
 
 int sharr__describe(const sharr_job_spec *user, size_t nworkers,
                     struct job_desc *d, uint64_t *guided, size_t results_max,
-                    size_t task_max)
+                    size_t task_max, size_t track_max)
 {
     sharr_job_spec spec_copy, *spec = &spec_copy;
     size_t rows = 0, need;
@@ -240,14 +240,14 @@ int sharr__describe(const sharr_job_spec *user, size_t nworkers,
     d->notify_each = spec->progress || spec->callback ||
                      spec->error_callback;
     d->plain_errors = spec->plain_errors != 0;
-    d->track = d->nblocks <= TRACK_MAX;
+    d->track = d->nblocks <= track_max;
     d->keep_going = spec->keep_going != 0;
     d->task_arg_size = spec->ntasks ? spec->task_arg_size : 0;
     d->arg_size = spec->arg_size;
     if (!d->track && (spec->callback || spec->error_callback))
         return sharr__fail(SHARR_EINVAL, "%zu blocks: callbacks need block "
-                           "statuses, kept for jobs of at most %zu blocks",
-                           (size_t)d->nblocks, TRACK_MAX);
+                           "statuses, kept for jobs of at most %zu blocks "
+                           "on this pool", (size_t)d->nblocks, track_max);
     if (!sharr__mul_ok(d->per_row ? rows : d->nblocks, d->result_size, &need)
         || need > results_max)
         return sharr__fail(SHARR_EINVAL, "results need %zu bytes; the pool "

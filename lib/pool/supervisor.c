@@ -252,18 +252,19 @@ static void set_broken(struct sup *s, int code, const char *fmt, ...)
 }
 
 /* The worker of slot i died in `block`: that block's status says so
- * (unless it was over already), with the detail. */
+ * (unless the worker had logged it already: the first entry wins), with
+ * the detail.  Written before the replacement is forked, so the slot's
+ * log still has one writer. */
 static void block_died(struct sup *s, int i, int64_t block, const char *msg)
 {
     const struct job_desc *d = &s->sh->desc;
-    int32_t zero = 0;
     int code = s->killed[i] == atomic_load(&s->sh->slots[i].gen) + 1
                    ? SHARR_ETIMEDOUT : SHARR_EWORKER;
 
     if (!d->track || block < 0 || (uint64_t)block >= d->nblocks)
         return;
-    if (atomic_compare_exchange_strong(&s->c->status[block], &zero, code))
-        sharr__log_block_error(s->sh, (size_t)block, msg);
+    sharr__log_block_error(s->sh, (size_t)block, msg);
+    sharr__log_death(s->c, i, (size_t)block, code);
 }
 
 /* Worker i died: record it, free its slot, replace it when it had been

@@ -18,10 +18,11 @@
  * after an abort, every later claim sees the abort: no kernel of an aborted
  * job starts after the caller decided it was over.
  *
- * The end of a block: its status word, then the count (`done`), whose old
- * value is the block's place in the completion ring, then the ring entry,
- * then `block` = BLOCK_NONE.  A caller that sees the count sees the status
- * and the results; one that sees no worker in a block sees every entry.
+ * The end of a block: its entry in the worker's own block log (published
+ * by log_len), then the count (`done`), then `block` = BLOCK_NONE.  A
+ * caller that sees the count, or no worker in a block, sees every entry and
+ * every result.  Only this worker writes its log and its slot, so the
+ * bookkeeping shares no cache line with the other workers.
  *
  * Retiring (max_blocks_per_worker): after its last block the worker leaves
  * its job as between blocks (a static share's rest is left in `resume` for
@@ -187,9 +188,30 @@ static int attach(struct worker *w, const struct job_array *ja,
 
 /* ---- blocks ---- */
 
-/* Run block b and record its status (see "The end of a block"). */
-static void run_block(struct worker *w, const struct job_desc *d,
-                      sharr_array **arrays, size_t b)
+/* Append block b's status to the log of slot `slot` (this worker's; or,
+ * from the supervisor, a dead worker's). */
+static void log_block(const struct pool_conf *c, int slot,
+                      const struct job_desc *d, size_t b, int32_t st)
+{
+    _Atomic uint64_t *len = &c->sh->slots[slot].log_len;
+    uint64_t n = atomic_load_explicit(len, memory_order_relaxed);
+
+    if (!d->track || n >= c->log_cap)
+        return;
+    c->logs[(size_t)slot * c->log_cap + n] = (struct log_entry){(uint32_t)b,
+                                                                st};
+    atomic_store_explicit(len, n + 1, memory_order_release);
+}
+
+void sharr__log_death(const struct pool_conf *c, int slot, size_t b,
+                      int code)
+{
+    log_block(c, slot, &c->sh->desc, b, code);
+}
+
+/* Run block b; @return its status (BLOCK_OK or the code). */
+static int32_t run_block(struct worker *w, const struct job_desc *d,
+                         sharr_array **arrays, size_t b)
 {
     sharr_block blk;
     char msg[ERRMSG_SIZE];
@@ -241,9 +263,7 @@ static void run_block(struct worker *w, const struct job_desc *d,
             sharr__record_error(w->sh, rc, b, msg);
         }
     }
-    if (d->track)
-        atomic_store_explicit(&w->c->status[b], rc == 0 ? BLOCK_OK : rc,
-                              memory_order_release);
+    return rc == 0 ? BLOCK_OK : rc;
 }
 
 /* Count a finished (or skipped) batch of blocks.  A block that ran is
@@ -260,20 +280,14 @@ static uint64_t count_blocks(struct worker *w, uint64_t n, bool ran)
  * wants progress or callbacks or takes blocks one by one, and after every
  * block of an aborted job (the caller then waits for the last block in
  * progress, not for the count).  Called once `block` is BLOCK_NONE again,
- * so the caller sees what it woke for.  A caller taking blocks in
- * completion order looks at the ring entry, stored after the count: the
- * fence keeps that store before the load of caller_sleeping (Dekker with
- * the caller's store of caller_sleeping, then load of the entry). */
+ * so the caller sees what it woke for. */
 static void wake_caller(struct worker *w, const struct job_desc *d,
                         uint64_t done)
 {
     struct pool_shared *sh = w->sh;
-    bool each = atomic_load_explicit(&sh->want_each, memory_order_relaxed);
-
-    if (each)
-        atomic_thread_fence(memory_order_seq_cst);
-    if ((done >= d->nblocks || d->notify_each || each ||
-         atomic_load(&sh->abort)) && atomic_load(&sh->caller_sleeping))
+    if ((done >= d->nblocks || d->notify_each || atomic_load(&sh->abort) ||
+         atomic_load_explicit(&sh->want_each, memory_order_relaxed)) &&
+        atomic_load(&sh->caller_sleeping))
         sharr__notify(w->c->evfd);
 }
 
@@ -294,10 +308,9 @@ static bool attach_all(struct worker *w, const struct job_desc *d, size_t b)
     for (size_t i = 0; i < d->narrays && err == 0; i++)
         err = attach(w, &d->arrays[i], &w->arrays[i]);
     if (err < 0) {
-        if (d->track) {
+        if (d->track)
             sharr__log_block_error(w->sh, b, sharr_errmsg());
-            atomic_store(&w->c->status[b], err);
-        }
+        log_block(w->c, w->id, d, b, err);
         sharr__record_error(w->sh, err, b, sharr_errmsg());
         return false;
     }
@@ -334,14 +347,12 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
     return false;
 }
 
-/* Run claimed block b, count it, enter it in the ring, then leave it. */
+/* Run claimed block b, log it, count it, then leave it. */
 static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
 {
-    run_block(w, d, w->arrays, (size_t)b);
+    log_block(w->c, w->id, d, (size_t)b,
+              run_block(w, d, w->arrays, (size_t)b));
     uint64_t done = count_blocks(w, 1, true);
-    if (d->track)
-        atomic_store_explicit(&w->c->ring[done - 1], (uint32_t)b + 1,
-                              memory_order_release);
     atomic_store_explicit(&w->slot->block, BLOCK_NONE, memory_order_release);
     wake_caller(w, d, done);
     w->ran++;
