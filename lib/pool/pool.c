@@ -913,14 +913,20 @@ int sharr_job_poll(sharr_job *job, double timeout_s)
 
 /* ---- taking blocks one by one (imap, imap_unordered) ---- */
 
-/* The next block of the job's mode is over (after a look at the logs). */
+/* The next block of the job's mode is over (looking at the logs only if
+ * what was drained does not say so). */
 static bool next_ready(sharr_job *job)
 {
-    sharr__drain(job);
-    if (job->next_mode == NEXT_ORDERED)
-        return job->next_block < job->geom.nblocks &&
-               job->bstatus[job->next_block] != 0;
-    return job->next_reader.pos < job->order_len;
+    for (int look = 0; look < 2; look++) {
+        if (job->next_mode == NEXT_ORDERED
+                ? job->next_block < job->geom.nblocks &&
+                      job->bstatus[job->next_block] != 0
+                : job->next_reader.pos < job->order_len)
+            return true;
+        if (look == 0)
+            sharr__drain(job);
+    }
+    return false;
 }
 
 /* The next block of the job's mode: 1 and *b, 0 none yet, -1 all given. */
@@ -956,7 +962,8 @@ static int next_block(sharr_job *job, int mode, size_t *block,
     job->next_mode = mode;
     for (;;) {
         if (job->pool && !job->finished) {
-            report_progress(job, atomic_load(&job->pool->sh->done));
+            if (job->progress)
+                report_progress(job, atomic_load(&job->pool->sh->done));
             sharr__run_callbacks(job, job->pool->sh);
         }
         int got = take(job, &b);

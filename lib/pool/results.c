@@ -85,7 +85,10 @@ int sharr__reader_next(sharr_job *job, struct reader *r, size_t *b)
 {
     size_t n = job->geom.nblocks;
 
-    sharr__drain(job);
+    /* The logs only when what was drained is used up: reading them costs
+     * a cache miss per worker. */
+    if (r->pos >= job->order_len)
+        sharr__drain(job);
     if (r->pos < job->order_len) {
         *b = job->order[r->pos++];
         return 1;
