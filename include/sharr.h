@@ -455,14 +455,16 @@ SHARR_API int sharr_gc_report(int dry_run,
  *
  * One job runs at a time; a finished job never holds up the next one (its
  * handle keeps its results and block statuses until sharr_job_free()).
- * Waiting spins briefly (a job submitted right after
- * another finds the workers still spinning), then sleeps; every wait is
- * bounded by the timeout the caller gives.  A worker that dies (signal, OOM
- * kill) fails the job with SHARR_EWORKER naming the worker, pid, block and
- * signal, and the supervisor replaces it in the background (a slow
- * initializer never holds up a wait).  Once sharr_job_wait() or
- * sharr_job_poll() has reported a job finished, no kernel of that job
- * starts or still runs.  A pool is used by one thread at a time.
+ * Waiting spins briefly (a job submitted right after another finds the
+ * workers still spinning), then sleeps; every wait is bounded by the
+ * timeout the caller gives.  A worker that dies (signal, OOM kill) fails
+ * the job with SHARR_EWORKER naming the worker, pid, block and signal, and
+ * the supervisor replaces it in the background (a slow initializer never
+ * holds up a wait; a replacement that dies while starting is forked again,
+ * 3 times in a row at most, then the pool is broken).  Once
+ * sharr_job_wait() or sharr_job_poll() has reported a job finished, no
+ * kernel of that job starts or still runs.  A pool is used by one thread
+ * at a time.
  *
  * RESULTS.  A job may ask for result_size bytes per block, or per row
  * (per_row_results): one area of nblocks (or rows) slots, contiguous, in

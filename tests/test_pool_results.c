@@ -865,3 +865,104 @@ Test(results, a_forked_child_cannot_read_its_parents_job_areas)
     sharr_job_free(job);
     sharr_pool_destroy(p);
 }
+
+Test(results, maxtasksperchild_with_a_worker_killed_and_a_timeout)
+{
+    sharr_pool_opts o = {.workers = 2, .max_blocks_per_worker = 2};
+    sharr_pool *p;
+    cr_assert_eq(sharr_pool_create(&o, &p), 0);
+    sharr_job_spec spec = {.kernel = nap_square, .rows = 100,
+                           .arg = &nap_1ms, .arg_size = sizeof nap_1ms,
+                           .result_size = sizeof(uint64_t),
+                           .schedule = {SHARR_SCHED_DYNAMIC, 1}};
+    sharr_job *job;
+    cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
+    usleep(20000);
+    pid_t victim;
+    double t0 = tu_now();
+    while ((victim = sharr_pool_worker_pid(p, 0)) <= 0 &&
+           tu_now() - t0 < 2)
+        usleep(100); /* between incarnations */
+    kill(victim, SIGKILL);
+    int err = sharr_job_wait(job, 10);
+    cr_assert(err == SHARR_EWORKER || err == 0, "%d: %s", err,
+              sharr_errmsg());
+    sharr_job_free(job);
+    /* A stuck block with retiring workers: the timeout still ends it. */
+    sharr_job_spec stuck = {.kernel = forever_on_1, .rows = 6,
+                            .result_size = sizeof(uint64_t),
+                            .schedule = {SHARR_SCHED_STATIC, 1}};
+    cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
+    cr_assert_eq(sharr_job_wait(job, 0.2), SHARR_ETIMEDOUT);
+    sharr_job_free(job);
+    for (int k = 0; k < 5; k++)
+        cr_assert_eq(sharr_pool_run(p, &spec), 0, "job %d: %s", k,
+                     sharr_errmsg());
+    sharr_pool_destroy(p);
+    no_children_left();
+}
+
+static atomic_int *starts;
+
+static int slow_later_init(int id, void *arg)
+{
+    (void)id;
+    if (atomic_fetch_add(starts, 1) >= 2)
+        usleep(*(const unsigned *)arg);
+    return 0;
+}
+
+static int crashing_later_init(int id, void *arg)
+{
+    (void)id;
+    (void)arg;
+    if (atomic_fetch_add(starts, 1) >= 2) {
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
+    return 0;
+}
+
+Test(results, a_replacement_killed_while_starting_is_retried_a_few_times)
+{
+    static const unsigned nap = 300000;
+    starts = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sharr_pool_opts o = {.workers = 2, .init = slow_later_init,
+                         .init_arg = (void *)&nap};
+    sharr_pool *p;
+    cr_assert_eq(sharr_pool_create(&o, &p), 0);
+    pid_t first = sharr_pool_worker_pid(p, 0);
+    kill(first, SIGKILL);
+    double t0 = tu_now();
+    pid_t starting;
+    while ((starting = sharr_pool_worker_pid(p, 0)) <= 0 || starting == first)
+        cr_assert_lt(tu_now() - t0, 3.0, "no replacement");
+    usleep(50000); /* inside its slow initializer */
+    kill(starting, SIGKILL);
+    sharr_job_spec spec = {.kernel = square_kernel, .rows = 8,
+                           .result_size = sizeof(uint64_t)};
+    cr_assert_eq(sharr_pool_run(p, &spec), 0, "%s", sharr_errmsg());
+    sharr_pool_destroy(p);
+
+    /* An initializer that always crashes: a few tries, then broken. */
+    atomic_store(starts, 0);
+    o.init = crashing_later_init;
+    cr_assert_eq(sharr_pool_create(&o, &p), 0);
+    kill(sharr_pool_worker_pid(p, 0), SIGKILL);
+    int err = 0;
+    t0 = tu_now();
+    while (err == 0 || err == SHARR_ETIMEDOUT) {
+        err = sharr_pool_run(p, &spec);
+        cr_assert_lt(tu_now() - t0, 10.0, "never broken");
+        usleep(10000);
+    }
+    cr_assert_eq(err, SHARR_EWORKER, "%s", sharr_errmsg());
+    cr_assert(strstr(sharr_errmsg(), "while starting") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_leq(atomic_load(starts), 2 + 4, "%d starts",
+                  atomic_load(starts));
+    sharr_pool_destroy(p);
+    munmap(starts, 4096);
+    no_children_left();
+}

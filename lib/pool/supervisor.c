@@ -76,6 +76,7 @@ struct sup {
     int sigchld;                          /* signalfd without pidfds, or -1 */
     struct sharr__child w[SHARR_POOL_MAX_WORKERS];
     uint32_t killed[SHARR_POOL_MAX_WORKERS]; /* gen + 1 killed on request */
+    unsigned start_deaths[SHARR_POOL_MAX_WORKERS]; /* in a row, per slot */
     struct sharr__child p[SHARR_PROCESS_MAX];
     sigset_t host_ignored;                /* SIG_IGN in the caller */
     bool stopping;
@@ -267,8 +268,15 @@ static void block_died(struct sup *s, int i, int64_t block, const char *msg)
     sharr__log_death(s->c, i, (size_t)block, code);
 }
 
+/* How many times in a row a slot's worker may die while starting (killed
+ * from outside, say, while replacements come often: max_blocks_per_worker)
+ * before the pool is broken: one that always dies (its initializer
+ * crashes) must not make the supervisor fork forever. */
+#define START_RETRIES 3
+
 /* Worker i died: record it, free its slot, replace it when it had been
- * ready (a worker that dies while starting would die again) or retired. */
+ * ready or retired, or died while starting fewer than START_RETRIES times
+ * in a row. */
 static void on_death(struct sup *s, int i)
 {
     struct worker_slot *slot = &s->sh->slots[i];
@@ -278,6 +286,7 @@ static void on_death(struct sup *s, int i)
     int64_t block = atomic_load(&slot->block);
     uint32_t state = atomic_load(&slot->state);
     bool retired = state == W_RETIRING;
+    bool retry = state == W_STARTING && s->start_deaths[i] < START_RETRIES;
 
     atomic_store(&slot->pid, -1); /* before the pid can be reused */
     child_reap(&s->w[i], &si);
@@ -303,13 +312,14 @@ static void on_death(struct sup *s, int i)
     if (state == W_INIT_FAILED)
         set_broken(s, SHARR_EWORKER, "the initializer of worker %d failed: "
                    "%s", i, slot->init_msg);
-    else if (state != W_READY && !retired && !s->stopping)
+    else if (state != W_READY && !retired && !retry && !s->stopping)
         set_broken(s, SHARR_EWORKER, "%s", msg);
+    s->start_deaths[i] = state == W_STARTING ? s->start_deaths[i] + 1 : 0;
     /* The error is in place: now the slot may look free to the caller. */
     atomic_store(&slot->block, BLOCK_NONE);
     atomic_store(&slot->active, 0);
     atomic_store(&slot->state, W_EMPTY);
-    if ((state == W_READY || retired) && !s->stopping &&
+    if ((state == W_READY || retired || retry) && !s->stopping &&
         !atomic_load(&s->sh->broken)) {
         int err = fork_worker(s, i, JOIN_ANY);
         if (err < 0) {
