@@ -183,7 +183,8 @@ Test(results, a_finished_job_never_blocks_the_pool_and_keeps_its_results)
         }
         sharr_job_free(jobs[k]);
     }
-    cr_assert_eq(*(const uint64_t *)sharr_job_result(unwaited, 99), 99 * 99 + 1);
+    cr_assert_eq(*(const uint64_t *)sharr_job_result(unwaited, 99),
+                 99 * 99 + 1);
     sharr_job_free(unwaited);
     sharr_job_free(next);
     sharr_array_close(a);

@@ -85,8 +85,9 @@ static double run(sharr_pool *pool, const sharr_job_spec *spec, enum how how)
             die("wait", err);
         n = sharr_job_blocks(job);
     } else {
-        while ((rc = how == NEXT ? sharr_job_next(job, &b, -1)
-                                 : sharr_job_next_unordered(job, &b, -1)) == 1) {
+        while ((rc = how == NEXT
+                         ? sharr_job_next(job, &b, -1)
+                         : sharr_job_next_unordered(job, &b, -1)) == 1) {
             sum += *(const uint64_t *)sharr_job_result(job, b);
             n++;
         }
