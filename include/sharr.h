@@ -82,8 +82,8 @@
  *
  * SECTIONS.  Errors; dtypes and values (lib/core); arrays (lib/store, with
  * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
- * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
- * files (lib/io).
+ * workers, schedules, jobs, results, processes); built-in operations
+ * (lib/ops); HDF5 and .npy files (lib/io).
  *
  * LIBRARIES.  Everything here is in libsharr (pkg-config sharr, CMake
  * sharr::sharr) except the sharr_h5_* functions, which are in libsharr-h5
