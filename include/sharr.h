@@ -1003,8 +1003,11 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * what names it.  A kill or failure before that last phase leaves every
  * old byte as it was (failures also restore the old size; a kill may leave
  * a hidden ".sharr-partial" dataset, removed by the next save into that
- * group).  The last phase is made by the caller (the workers hand it
- * over), in a short-lived process of its own that shares its memory,
+ * group).  Workers write through the caller's own open file (the one that
+ * holds the lock, taken with pidfd_getfd), so a killed saver's lock lasts
+ * until its last worker is gone.  The last phase is made by the caller
+ * (the workers hand it over), in a short-lived process of its own that
+ * shares its memory,
  * blocks every signal, has its own process group and a copy of the locked
  * fd: a kill of the saver (kill -9, Ctrl-C) once it began neither cuts it
  * short nor lets another program open the file before it completes.  HDF5

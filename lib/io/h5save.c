@@ -22,8 +22,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STAGING_MAX ((size_t)512 << 20)
@@ -39,6 +41,8 @@ struct save_arg {
                                   or the target itself for an append); the
                                   final dataset path */
     uint64_t file_dev;         /* the inode where.file must name */
+    int64_t lock_pid;          /* an append: the caller, whose fd lock_fd */
+    int lock_fd;               /* holds the target's lock */
     uint64_t file_ino;
     int fresh;                 /* where.file is empty: create an HDF5 file */
     int append;                /* where.file is the target: h5ordered.c */
@@ -184,6 +188,25 @@ static int drop_partial(hid_t f, const struct save_arg *a)
     return err;
 }
 
+/* An append writes through the caller's own open file, the one that holds
+ * the target's flock (pidfd_getfd from a worker): the lock then lasts while
+ * any process still writes, so a saver killed while its worker is still
+ * writing does not let the next writer in before that worker is gone.
+ * @return the fd, or -1 where that is refused (no pidfd_getfd, another
+ * user's or a non-dumpable caller): the file is then opened by name. */
+static int locked_fd(const struct save_arg *a)
+{
+    int pidfd, fd;
+
+    if (a->lock_pid == (int64_t)getpid())
+        return fcntl(a->lock_fd, F_DUPFD_CLOEXEC, 0);
+    if ((pidfd = (int)syscall(SYS_pidfd_open, (pid_t)a->lock_pid, 0)) < 0)
+        return -1;
+    fd = (int)syscall(SYS_pidfd_getfd, pidfd, a->lock_fd, 0);
+    close(pidfd);
+    return fd; /* the caller checks it is the target's inode */
+}
+
 /* Open (or, fresh, create) the file a save writes, in a kernel.  The path
  * must still name the inode the caller made or locked, never something put
  * there since, and HDF5 opens that inode through /proc/self/fd, not the
@@ -198,7 +221,10 @@ static hid_t open_verified(const struct save_arg *a, bool fresh, void *area,
     struct stat st;
     hid_t fapl = -1, f = -1;
 
-    *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    *fd = a->append ? locked_fd(a) : -1;
+    if (*fd < 0)
+        *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+                   O_CLOEXEC);
     if (*fd < 0 || fstat(*fd, &st) < 0) {
         sharr__fail_os(-errno, "%s", a->where.file);
         goto fail;
@@ -729,6 +755,8 @@ static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
     sa->file_ino = append ? (uint64_t)t->st.st_ino : (uint64_t)t->tmp_ino;
     sa->fresh = !t->exists;
     sa->append = append;
+    sa->lock_pid = getpid();
+    sa->lock_fd = t->lock_fd;
     return 0;
 }
 
