@@ -200,7 +200,9 @@ static int map_shared(sharr_pool *p)
 
     p->conf.log_cap = LOG_TOTAL / n < TRACK_MAX + 1 ? LOG_TOTAL / n
                                                     : TRACK_MAX + 1;
-    logs = page_up(n * p->conf.log_cap * sizeof(struct log_entry));
+    /* A pool without workers runs no job: no logs. */
+    logs = p->nworkers ? page_up(n * p->conf.log_cap *
+                                 sizeof(struct log_entry)) : 0;
     if (!sharr__add_ok(p->results_bytes, 4095, &res) ||
         !sharr__add_ok(p->conf.task_bytes, 4095, &tasks) ||
         !sharr__add_ok(head + table, res & ~(size_t)4095, &at_logs) ||
