@@ -82,8 +82,8 @@
  *
  * SECTIONS.  Errors; dtypes and values (lib/core); arrays (lib/store, with
  * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
- * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
- * files (lib/io).
+ * workers, schedules, jobs, results, processes); built-in operations
+ * (lib/ops); HDF5 and .npy files (lib/io).
  *
  * LIBRARIES.  Everything here is in libsharr (pkg-config sharr, CMake
  * sharr::sharr) except the sharr_h5_* functions, which are in libsharr-h5
@@ -453,14 +453,34 @@ SHARR_API int sharr_gc_report(int dry_run,
  * SHARR_SCHED_DEFAULT uses $SHARR_SCHEDULE ("dynamic,4" ...) if set, else
  * static, as OpenMP's schedule(runtime) uses $OMP_SCHEDULE.
  *
- * One job runs at a time.  Waiting spins briefly (a job submitted right after
- * another finds the workers still spinning), then sleeps; every wait is
- * bounded by the timeout the caller gives.  A worker that dies (signal, OOM
- * kill) fails the job with SHARR_EWORKER naming the worker, pid, block and
- * signal, and the supervisor replaces it in the background (a slow
- * initializer never holds up a wait).  Once sharr_job_wait() or
- * sharr_job_poll() has reported a job finished, no kernel of that job
- * starts or still runs.  A pool is used by one thread at a time.
+ * One job runs at a time; a finished job never holds up the next one (its
+ * handle keeps its results and block statuses until sharr_job_free()).
+ * Waiting spins briefly (a job submitted right after another finds the
+ * workers still spinning), then sleeps; every wait is bounded by the
+ * timeout the caller gives.  A worker that dies (signal, OOM kill) fails
+ * the job with SHARR_EWORKER naming the worker, pid, block and signal, and
+ * the supervisor replaces it in the background (a slow initializer never
+ * holds up a wait; a replacement that dies while starting is forked again,
+ * 3 times in a row at most, then the pool is broken).  Once
+ * sharr_job_wait() or sharr_job_poll() has reported a job finished, no
+ * kernel of that job starts or still runs.  A pool is used by one thread
+ * at a time.
+ *
+ * RESULTS.  A job may ask for result_size bytes per block, or per row
+ * (per_row_results): one area of nblocks (or rows) slots, contiguous, in
+ * block (row) order, zeroed at submit.  A kernel's b->result is its block's
+ * slot, or with per-row results the slot of row b->r0, followed by those of
+ * rows r0+1 .. r1-1 (so row r's slot is result + (r - r0) * result_size).
+ * Every block also gets a status (sharr_job_block_status()): a block that
+ * was skipped after a failure or a cancel reads as zeros in its slot but
+ * says SHARR_ECANCELED.  Results can be taken one block at a time while the
+ * job runs, in block order (imap: sharr_job_next()) or as blocks finish
+ * (imap_unordered: sharr_job_next_unordered()), or through per-block
+ * callbacks that run in the caller (Python's callback and error_callback).
+ *
+ * TASKS (apply_async, starmap).  A job of ntasks tasks runs task i as block
+ * i (one row, rows [i, i+1)) with its own argument record and result slot;
+ * its arrays are all passed whole.
  *
  * Every pool function also accepts pool == NULL: the job then runs in the
  * calling process, block by block, with the same blocks a one-worker pool
@@ -469,14 +489,26 @@ SHARR_API int sharr_gc_report(int dry_run,
 
 typedef struct sharr_pool sharr_pool;
 typedef struct sharr_job sharr_job;
+typedef struct sharr_process sharr_process;
 
 #define SHARR_POOL_MAX_WORKERS 256
+#define SHARR_POOL_NO_WORKERS (-1) /* opts.workers: a supervisor only */
 #define SHARR_JOB_MAX_ARRAYS 8
 #define SHARR_JOB_ARG_MAX 4096
+#define SHARR_TASK_ARG_MAX 4096   /* bytes of one task's argument record */
+#define SHARR_BLOCK_PENDING 1     /* sharr_job_block_status(): not over */
+#define SHARR_PROCESS_MAX 64      /* processes of one pool alive at once */
+#define SHARR_PROCESS_ARG_MAX 4096
+
+/* The function a process runs (sharr_process_start()): its return value
+ * is the process's exit status (0..255; any other value exits with 1). */
+typedef int (*sharr_process_fn)(const void *arg, size_t arg_size);
 
 typedef struct sharr_pool_opts {
     int workers;          /* 0: one per CPU the caller may run on (its
-                             affinity mask: taskset, cgroup cpusets) */
+                             affinity mask: taskset, cgroup cpusets);
+                             SHARR_POOL_NO_WORKERS: none, the pool only
+                             starts processes (sharr_process_start()) */
     int (*init)(int worker_id, void *arg); /* run in each worker before its
                              first job (and in a replacement); non-zero fails
                              sharr_pool_create (in a replacement: the next
@@ -491,6 +523,12 @@ typedef struct sharr_pool_opts {
     size_t results_bytes; /* per-job result space to reserve (virtual; pages
                              are used only when written); 0 means 1 GiB;
                              more than the address space is SHARR_EINVAL */
+    size_t max_blocks_per_worker; /* Python's maxtasksperchild: a worker
+                             that ran this many blocks leaves (after the
+                             block, even inside a job) and the supervisor
+                             forks a clean replacement; 0: never */
+    size_t task_bytes;    /* per-job space for task argument records
+                             (virtual, as results_bytes); 0 means 64 MiB */
 } sharr_pool_opts;
 
 /* sharr_pool_create() : fork the supervisor, which forks the workers (opts
@@ -548,7 +586,10 @@ typedef struct sharr_block {
     const sharr_array *array[SHARR_JOB_MAX_ARRAYS]; /* for dtype, shape ... */
     const void *arg;      /* the job's argument bytes (a worker-local copy) */
     size_t arg_size;
-    void *result;         /* this block's zeroed result slot, or NULL */
+    void *result;         /* this block's zeroed result slot (per-row: row
+                             r0's, rows r0..r1-1 contiguous), or NULL */
+    const void *task_arg; /* a task job: this task's record, else NULL */
+    size_t task_arg_size;
 } sharr_block;
 
 /* A kernel returns 0, or an error code (with sharr_fail() for a detail). */
@@ -572,14 +613,41 @@ typedef struct sharr_job_spec {
     void *progress_ctx;
     int plain_errors;     /* 1: a failing kernel's detail is reported as is,
                              without "block B (rows ..) on worker W: " */
+    /* Tasks: ntasks > 0 makes a job of ntasks blocks, block i running task
+     * i with task_args + i * task_arg_size as b->task_arg (copied into the
+     * job at submit; at most SHARR_TASK_ARG_MAX bytes each, and ntasks *
+     * task_arg_size at most opts.task_bytes).  rows must be 0, every array
+     * is passed whole, and the schedule is dynamic,1 (static,1 if kind is
+     * static; a chunk other than 0 or 1 is SHARR_EINVAL). */
+    size_t ntasks;
+    const void *task_args;
+    size_t task_arg_size;
+    int keep_going;       /* 1: a kernel's error does not stop the job (the
+                             other blocks still run; the job still fails
+                             with the first error).  Deaths and timeouts
+                             still end it. */
+    /* Called in the caller, inside sharr_job_wait/poll/next (and
+     * sharr_pool_run/map), once per block in the order blocks finish: the
+     * callback for a block that succeeded, the error callback for one that
+     * did not (its status; skipped blocks last, with SHARR_ECANCELED).  A
+     * non-zero return stops the callbacks and fails the job with that code
+     * (cancelling what has not run).  They may cancel the job, must not
+     * free it or destroy the pool; waiting on it, taking its blocks or
+     * submitting from a callback is SHARR_EBUSY. */
+    int (*callback)(size_t block, const void *result, void *ctx);
+    int (*error_callback)(size_t block, int code, const char *detail,
+                          void *ctx);
+    void *callback_ctx;
 } sharr_job_spec;
 
 /* sharr_pool_submit() : start a job and return at once with its handle in
  * *out (release with sharr_job_free()).  With pool == NULL the job runs to
- * completion in the caller first.
+ * completion in the caller first.  A previous job that finished but was not
+ * freed keeps its results, statuses and callbacks in private copies.
  * @return 0, SHARR_EINVAL (bad spec: no kernel, too many arrays, argument
- * too big, results beyond the reservation), SHARR_ESHAPE (split arrays with
- * different row counts), SHARR_EBUSY (a previous job was not freed),
+ * too big, results or task records beyond the reservation; a pool without
+ * workers), SHARR_ESHAPE (split arrays with different row counts),
+ * SHARR_EBUSY (the previous job is still running, or a callback of it is),
  * SHARR_EWORKER (the pool lost a worker it could not replace, or its
  * supervisor), SHARR_ETIMEDOUT (a worker did not leave the previous job
  * within 10 s: stopped?), SHARR_EINVAL (another process's pool). */
@@ -587,8 +655,9 @@ SHARR_API int sharr_pool_submit(sharr_pool *pool, const sharr_job_spec *spec,
                                 sharr_job **out);
 
 /* sharr_job_wait() : wait for the job, at most timeout_s seconds (negative:
- * forever).  On expiry the job is cancelled, the workers still inside one of
- * its blocks are killed (and replaced in the background), and
+ * forever), running its callbacks.  On expiry the job is cancelled, the
+ * workers still inside one of its blocks are killed (and replaced in the
+ * background), and
  * SHARR_ETIMEDOUT is returned shortly after the timeout (once they are
  * dead: no kernel of the job runs after wait returns).
  * @return 0 if every block succeeded; else the job's failure: the first
@@ -623,9 +692,34 @@ SHARR_API int sharr_job_block_rows(const sharr_job *job, size_t i, size_t *r0,
                                    size_t *r1);
 
 /* sharr_job_result() : the result slot of block i (of row i when per-row),
- * valid until sharr_job_free(); NULL if out of range or no results.  Read
- * it after the job finished. */
+ * valid until sharr_job_free() (later jobs and the pool's end do not touch
+ * it); NULL if out of range or no results.  Read it once the block is over
+ * (sharr_job_next*, its callback, or the job's end); a block that did not
+ * run reads as zeros: see sharr_job_block_status(). */
 SHARR_API const void *sharr_job_result(const sharr_job *job, size_t i);
+
+/* sharr_job_block_status() : block i's status into *status: 0 (its kernel
+ * returned 0: its result is real), SHARR_BLOCK_PENDING (not over yet), the
+ * kernel's error code, SHARR_EWORKER (its worker died in it),
+ * SHARR_ETIMEDOUT (killed by the job's timeout), or SHARR_ECANCELED (it did
+ * not run: skipped after a failure or a cancel, or lost with the pool).
+ * @return 0, or SHARR_EINVAL (i out of range; statuses are kept for jobs of
+ * at most 2^24 blocks, 2^25 / workers past 2 workers). */
+SHARR_API int sharr_job_block_status(sharr_job *job, size_t i, int *status);
+
+/* sharr_job_next() : imap: the next block, in block order, once it is over
+ * (wait at most timeout_s; < 0: forever, 0: just look; never cancels).
+ * @return 1 (*block succeeded, its result is ready), 0 (all were taken), the
+ * status of a block that did not succeed (*block; the next call goes on),
+ * or with *block = SIZE_MAX: SHARR_ETIMEDOUT, SHARR_EINVAL (taken in the
+ * other order, statuses not kept, another process's job), SHARR_EBUSY. */
+SHARR_API int sharr_job_next(sharr_job *job, size_t *block, double timeout_s);
+
+/* sharr_job_next_unordered() : imap_unordered: as sharr_job_next(), in the
+ * order blocks finish; those that never ran come last, in block order, with
+ * SHARR_ECANCELED. */
+SHARR_API int sharr_job_next_unordered(sharr_job *job, size_t *block,
+                                       double timeout_s);
 
 /* sharr_job_free() : release the handle; a job still running is cancelled
  * and waited for first.  NULL is fine. */
@@ -634,6 +728,64 @@ SHARR_API void sharr_job_free(sharr_job *job);
 /* sharr_pool_run() : submit, wait forever, free.  @return as
  * sharr_job_wait() or sharr_pool_submit(). */
 SHARR_API int sharr_pool_run(sharr_pool *pool, const sharr_job_spec *spec);
+
+/* sharr_pool_map() : Pool.map: run the job as sharr_pool_run() and copy its
+ * results (the whole result area: nblocks or rows slots) into out, which
+ * the caller owns.  Slots of blocks that did not run are zero.
+ * @return as sharr_pool_run(), or SHARR_EINVAL (out_size smaller than the
+ * results, checked before anything runs). */
+SHARR_API int sharr_pool_map(sharr_pool *pool, const sharr_job_spec *spec,
+                             void *out, size_t out_size);
+
+/* ---- processes (Python's Process) ---- */
+/*
+ * A process runs one function in a new process forked by the pool's
+ * supervisor, never by the caller: it starts from the caller's memory as it
+ * was when the pool was created, with only stdin, stdout and stderr open and
+ * default signal dispositions (SIGINT and what the caller ignores stay
+ * ignored, as in workers); the caller's wait(-1) never sees it; it is
+ * signalled only through the supervisor (pidfd, or the pid of a child not
+ * yet reaped); it dies with the supervisor, so with the caller however it
+ * dies.  sharr_pool_destroy() and sharr_pool_terminate() kill the processes
+ * still running (join them first); their handles stay valid.
+ */
+
+/* sharr_process_start() : run fn(arg copy, arg_size) in a new process of
+ * the pool's; the handle in *out (release with sharr_process_free()).
+ * @return 0, SHARR_EINVAL (pool NULL, fn NULL, arg_size beyond
+ * SHARR_PROCESS_ARG_MAX, another process's pool), SHARR_EBUSY
+ * (SHARR_PROCESS_MAX alive), SHARR_EWORKER (the supervisor is gone),
+ * SHARR_ETIMEDOUT (the supervisor did not fork within 5 s: stopped?), or
+ * the -errno of its failing fork. */
+SHARR_API int sharr_process_start(sharr_pool *pool, sharr_process_fn fn,
+                                  const void *arg, size_t arg_size,
+                                  sharr_process **out);
+
+/* sharr_process_join() : wait at most timeout_s (negative: forever) for the
+ * process to end; then *exitcode (may be NULL) is its exit status (>= 0) or
+ * -N when signal N killed it, as Python's exitcode.
+ * @return 0, SHARR_ETIMEDOUT (still running), SHARR_EWORKER (the supervisor
+ * died: the process died with it, its status unknown). */
+SHARR_API int sharr_process_join(sharr_process *proc, double timeout_s,
+                                 int *exitcode);
+
+/* sharr_process_is_alive() : 1 while the process runs (until the
+ * supervisor reaped it, microseconds after it ended), else 0. */
+SHARR_API int sharr_process_is_alive(sharr_process *proc);
+
+/* sharr_process_terminate() / _kill() : send SIGTERM / SIGKILL (nothing if
+ * it has ended).  @return 0, SHARR_EBUSY (the supervisor does not take
+ * commands: stopped?), SHARR_EINVAL (another process's pool). */
+SHARR_API int sharr_process_terminate(sharr_process *proc);
+SHARR_API int sharr_process_kill(sharr_process *proc);
+
+/* sharr_process_pid() : its pid (for display: signal it with the calls
+ * above, which never reach a reused pid). */
+SHARR_API pid_t sharr_process_pid(const sharr_process *proc);
+
+/* sharr_process_free() : release the handle; a process still running is
+ * killed (SIGKILL) and reaped by the supervisor.  NULL is fine. */
+SHARR_API void sharr_process_free(sharr_process *proc);
 
 /* sharr_fail() : for kernels and callers: record a printf-style detail for
  * sharr_errmsg() and return `code`. */

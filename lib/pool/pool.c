@@ -14,6 +14,12 @@
  * inside a block (block != BLOCK_NONE, see worker.c for why that is safe).
  * A worker that dies inside a block holds `block` until the supervisor has
  * recorded the job's error, so a job never ends without its failure.
+ *
+ * A job uses the pool's shared areas (results, block logs) until the
+ * next submit or the pool's end; then, if its handle is still held, it gets
+ * private copies (results.c), so a finished job never holds up the pool.
+ * Callbacks and taking blocks one by one (sharr_job_next*) run inside the
+ * caller's waits, which also watch for those blocks.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -30,43 +36,9 @@
 #define SPIN_US_DEFAULT 200.0     /* workers, after a job */
 #define WAIT_SPIN_US 100.0        /* the caller, before sleeping */
 #define DEFAULT_RESULTS ((size_t)1 << 30)
+#define DEFAULT_TASK_BYTES ((size_t)64 << 20)
 #define DESTROY_GRACE_S 5.0       /* for workers to leave by themselves */
 #define QUIESCE_S 10.0            /* for workers to leave a finished job */
-
-struct sharr_pool {
-    struct pool_shared *sh;
-    size_t map_size;
-    struct pool_conf conf;    /* what the supervisor and workers got */
-    size_t results_bytes;
-    int nworkers;
-    pid_t owner;              /* the process that created the pool */
-    struct sharr__sup sup;
-    bool sup_gone;            /* the supervisor died: the pool is broken */
-    int ncpus;                /* CPUs this process may run on */
-    int cpus[SHARR_POOL_MAX_WORKERS];
-    sharr_job *job;           /* the job not yet freed, if any */
-    uint32_t kill_sent[SHARR_POOL_MAX_WORKERS]; /* gen + 1 already asked */
-};
-
-struct sharr_job {
-    sharr_pool *pool;         /* NULL: ran in the caller, or pool is gone */
-    struct job_desc geom;     /* geometry fields only (no arg) are used */
-    uint64_t *guided;         /* this job's table (pool's or malloc'ed) */
-    unsigned char *results;
-    size_t results_len;
-    bool own_buffers;         /* guided/results malloc'ed */
-    bool inline_run;          /* ran in the caller (pool == NULL) */
-    bool finished;
-    bool canceled;
-    size_t ran;
-    int status;
-    size_t error_block;
-    char errmsg[ERRMSG_SIZE];
-    size_t done_inline;
-    void (*progress)(size_t, size_t, void *);
-    void *progress_ctx;
-    size_t last_progress;
-};
 
 /* ---- small helpers ---- */
 
@@ -97,6 +69,16 @@ static int foreign_fail(const sharr_pool *p)
     return sharr__fail(SHARR_EINVAL, "this pool belongs to process %d, not "
                        "to %d (a forked child cannot use its parent's pool)",
                        (int)p->owner, (int)getpid());
+}
+
+bool sharr__pool_foreign(const sharr_pool *p)
+{
+    return foreign(p);
+}
+
+int sharr__pool_foreign_fail(const sharr_pool *p)
+{
+    return foreign_fail(p);
 }
 
 /* The supervisor is gone (it died, or was abandoned): its workers died
@@ -132,6 +114,11 @@ static void sleep_on_pool(sharr_pool *p, double secs)
         on_sup_gone(p);
 }
 
+void sharr__pool_sleep(sharr_pool *p, double secs)
+{
+    sleep_on_pool(p, secs);
+}
+
 /* ---- creating and destroying ---- */
 
 /* The CPUs the caller may run on (taskset, cgroup cpusets), in order. */
@@ -165,11 +152,14 @@ static int configure(sharr_pool *p, const sharr_pool_opts *opts)
     if (opts)
         c->opts = *opts;
     allowed_cpus(p);
-    p->nworkers = c->opts.workers > 0 ? c->opts.workers : p->ncpus;
-    if (c->opts.workers < 0 || p->nworkers > SHARR_POOL_MAX_WORKERS ||
+    p->nworkers = c->opts.workers > 0 ? c->opts.workers
+                  : c->opts.workers == SHARR_POOL_NO_WORKERS ? 0 : p->ncpus;
+    if (c->opts.workers < SHARR_POOL_NO_WORKERS ||
+        p->nworkers > SHARR_POOL_MAX_WORKERS ||
         c->opts.blas_threads < 0)
         return sharr__fail(SHARR_EINVAL, "workers = %d, blas_threads = %d: "
-                           "workers must be 0..%d and blas_threads >= 0",
+                           "workers must be 0..%d (or "
+                           "SHARR_POOL_NO_WORKERS) and blas_threads >= 0",
                            c->opts.workers, c->opts.blas_threads,
                            SHARR_POOL_MAX_WORKERS);
     c->nworkers = p->nworkers;
@@ -187,31 +177,52 @@ static int configure(sharr_pool *p, const sharr_pool_opts *opts)
         c->pin_cpu[i] = pin ? p->cpus[i % p->ncpus] : -1;
     p->results_bytes = c->opts.results_bytes ? c->opts.results_bytes
                                              : DEFAULT_RESULTS;
+    c->task_bytes = c->opts.task_bytes ? c->opts.task_bytes
+                                       : DEFAULT_TASK_BYTES;
     return 0;
 }
 
-/* The shared area: control block, guided table, results (overflow-checked:
- * a huge results_bytes must fail here, not wrap to a small mapping). */
+static size_t page_up(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+/* The shared area: control block, guided table, results, block logs,
+ * task records (overflow-checked: a huge results_bytes or task_bytes must
+ * fail here, not wrap to a small mapping).  Each worker's log holds
+ * log_cap entries: up to TRACK_MAX + 1, fewer past 2 workers (LOG_TOTAL). */
 static int map_shared(sharr_pool *p)
 {
-    size_t head = (sizeof(struct pool_shared) + 4095) & ~(size_t)4095;
-    size_t table = ((GUIDED_MAX + 1) * sizeof(uint64_t) + 4095) &
-                   ~(size_t)4095;
-    size_t res;
+    size_t head = page_up(sizeof(struct pool_shared));
+    size_t table = page_up((GUIDED_MAX + 1) * sizeof(uint64_t));
+    size_t n = p->nworkers ? (size_t)p->nworkers : 1, logs, res, tasks,
+           at_logs, at_tasks;
 
+    p->conf.log_cap = LOG_TOTAL / n < TRACK_MAX + 1 ? LOG_TOTAL / n
+                                                    : TRACK_MAX + 1;
+    /* A pool without workers runs no job: no logs. */
+    logs = p->nworkers ? page_up(n * p->conf.log_cap *
+                                 sizeof(struct log_entry)) : 0;
     if (!sharr__add_ok(p->results_bytes, 4095, &res) ||
-        !sharr__add_ok(head + table, res & ~(size_t)4095, &p->map_size) ||
+        !sharr__add_ok(p->conf.task_bytes, 4095, &tasks) ||
+        !sharr__add_ok(head + table, res & ~(size_t)4095, &at_logs) ||
+        !sharr__add_ok(at_logs, logs, &at_tasks) ||
+        !sharr__add_ok(at_tasks, tasks & ~(size_t)4095, &p->map_size) ||
         p->map_size > (SIZE_MAX >> 2))
-        return sharr__fail(SHARR_EINVAL, "results_bytes = %zu is too large "
-                           "for the address space", p->results_bytes);
+        return sharr__fail(SHARR_EINVAL, "results_bytes = %zu, task_bytes = "
+                           "%zu: too large for the address space",
+                           p->results_bytes, p->conf.task_bytes);
     p->sh = mmap(NULL, p->map_size, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p->sh == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes for the pool",
                               p->map_size);
     p->conf.sh = p->sh;
+    p->conf.map_size = p->map_size;
     p->conf.guided = (uint64_t *)(void *)((char *)p->sh + head);
     p->conf.results = (unsigned char *)p->sh + head + table;
+    p->conf.logs = (struct log_entry *)(void *)((char *)p->sh + at_logs);
+    p->conf.task_args = (unsigned char *)p->sh + at_tasks;
     return 0;
 }
 
@@ -272,34 +283,27 @@ fail:
     return err;
 }
 
-/* The pool goes away before the job handle: keep what the handle needs. */
+/* The job gives the pool's areas up (the pool goes away, or the next job
+ * needs them) while its handle is still held: keep what the handle needs.
+ * `why`: what happened to the pool, for a job that had not finished. */
 static void detach_job(sharr_pool *p, const char *why)
 {
     sharr_job *job = p->job;
-    unsigned char *res = NULL;
-    uint64_t *guided = NULL;
 
     if (!job)
         return;
+    sharr__drain(job); /* while the logs are there */
     p->job = NULL;
     job->pool = NULL;
     if (!job->finished) {
+        size_t done = atomic_load(&p->sh->done);
+        (void)done;
         job->finished = true;
         job->status = SHARR_ECANCELED;
         snprintf(job->errmsg, sizeof job->errmsg, "the pool was %s before "
                  "the job finished", why);
     }
-    if (job->results_len && (res = malloc(job->results_len)) != NULL)
-        memcpy(res, job->results, job->results_len);
-    if (job->geom.geometry == GEOM_GUIDED &&
-        (guided = malloc((job->geom.nblocks + 1) * sizeof *guided)) != NULL)
-        memcpy(guided, job->guided, (job->geom.nblocks + 1) * sizeof *guided);
-    job->results = res;
-    job->results_len = res ? job->results_len : 0;
-    job->guided = guided;
-    job->own_buffers = true;
-    if (job->geom.geometry == GEOM_GUIDED && !guided)
-        job->geom.nblocks = 0; /* out of memory: no block rows to give */
+    sharr__job_copy_out(job);
 }
 
 static void free_pool(sharr_pool *p)
@@ -327,8 +331,11 @@ static void free_foreign(sharr_pool *p)
         p->job->results = NULL;
         p->job->results_len = 0;
         p->job->guided = NULL;
+        p->job->tracked = false; /* its logs are the parent's */
+        p->job->errlog = NULL;
         p->job->geom.nblocks = 0;
     }
+    sharr__detach_processes(p, false);
     free_pool(p);
 }
 
@@ -342,6 +349,7 @@ void sharr_pool_terminate(sharr_pool *p)
     }
     sharr__sup_stop(&p->sup, false, 0);
     detach_job(p, "terminated");
+    sharr__detach_processes(p, true);
     free_pool(p);
 }
 
@@ -355,12 +363,13 @@ void sharr_pool_destroy(sharr_pool *p)
         free_foreign(p);
         return;
     }
-    if (p->job && !p->job->finished)
+    if (p->job && !p->job->finished && !p->in_callback)
         sharr_job_wait(p->job, -1);
     detach_job(p, "destroyed");
     atomic_store(&p->sh->shutdown, 1);
     publish(p);
     sharr__sup_stop(&p->sup, true, DESTROY_GRACE_S);
+    sharr__detach_processes(p, true);
     free_pool(p);
 }
 
@@ -453,12 +462,45 @@ static void publish(sharr_pool *p)
         futex_wake_all(&sh->job_seq);
 }
 
+/* Block b of an inline job failed with rc: its status, its detail, and
+ * the job's first error. */
+static void inline_failed(sharr_job *job, const sharr_block *blk, int rc)
+{
+    const struct job_desc *d = &job->geom;
+    const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
+                                           : sharr_strerror(rc);
+    char msg[ERRMSG_SIZE];
+    size_t b = blk->index;
+
+    rc = rc < 0 ? rc : SHARR_EINVAL;
+    if (d->plain_errors)
+        snprintf(msg, sizeof msg, "%s", detail);
+    else
+        snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu): %s", b,
+                 blk->r0, blk->r1, detail);
+    if (job->tracked) {
+        struct errlog_entry *e = &job->errlog[job->inline_errors %
+                                              ERRLOG_SIZE];
+        e->block = b;
+        snprintf(e->msg, sizeof e->msg, "%.*s", (int)sizeof e->msg - 1, msg);
+        atomic_store(&e->seq, ++job->inline_errors);
+        sharr__note_block(job, b, rc);
+    }
+    if (job->status == 0) {
+        job->status = rc;
+        job->error_block = b;
+        snprintf(job->errmsg, sizeof job->errmsg, "%s", msg);
+    }
+}
+
 /* Run the job in the caller (pool == NULL). */
 static int run_inline(sharr_job *job, const sharr_job_spec *spec)
 {
     const struct job_desc *d = &job->geom;
+    const unsigned char *tasks = spec->task_args;
 
-    for (size_t b = 0; b < d->nblocks && job->status == 0; b++) {
+    for (size_t b = 0; b < d->nblocks && (job->status == 0 || d->keep_going);
+         b++) {
         sharr_block blk;
         memset(&blk, 0, sizeof blk);
         sharr__block_rows(d, job->guided, b, &blk.r0, &blk.r1);
@@ -473,29 +515,28 @@ static int run_inline(sharr_job *job, const sharr_job_spec *spec)
         blk.arg = spec->arg;
         blk.arg_size = spec->arg_size;
         blk.result = sharr__result_slot(d, job->results, b, blk.r0);
+        if (d->task_arg_size) {
+            blk.task_arg = tasks + b * d->task_arg_size;
+            blk.task_arg_size = d->task_arg_size;
+        }
         sharr__errmsg_clear();
         int rc = spec->kernel(&blk);
         job->done_inline = b + 1;
-        if (rc != 0) {
-            const char *detail = sharr_errmsg()[0] ? sharr_errmsg()
-                                                   : sharr_strerror(rc);
-            job->status = rc < 0 ? rc : SHARR_EINVAL;
-            job->error_block = b;
-            if (d->plain_errors)
-                snprintf(job->errmsg, sizeof job->errmsg, "%s", detail);
-            else
-                snprintf(job->errmsg, sizeof job->errmsg, "block %zu (rows "
-                         "%zu..%zu): %s", b, blk.r0, blk.r1, detail);
-        }
+        if (rc != 0)
+            inline_failed(job, &blk, rc);
+        else if (job->tracked)
+            sharr__note_block(job, b, BLOCK_OK);
         if (spec->progress)
             spec->progress(job->done_inline, d->nblocks, spec->progress_ctx);
     }
+    job->ran = job->done_inline;
     job->finished = true;
     return 0;
 }
 
 static int submit_inline(const sharr_job_spec *spec, sharr_job *job)
 {
+    size_t n;
     int err;
 
     job->own_buffers = true;
@@ -503,16 +544,68 @@ static int submit_inline(const sharr_job_spec *spec, sharr_job *job)
     if (!(job->guided = malloc((GUIDED_MAX + 1) * sizeof(uint64_t))))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     if ((err = sharr__describe(spec, 1, &job->geom, job->guided,
-                               SIZE_MAX)) < 0)
+                               SIZE_MAX, SIZE_MAX, TRACK_MAX)) < 0)
         return err;
-    job->results_len = (job->geom.per_row ? job->geom.rows
-                                          : job->geom.nblocks) *
+    n = job->geom.nblocks;
+    job->results_len = (job->geom.per_row ? job->geom.rows : n) *
                        job->geom.result_size;
     if (job->results_len &&
         !(job->results = calloc(1, job->results_len)))
         return sharr__fail(SHARR_ENOMEM, "out of memory for %zu bytes of "
                            "results", job->results_len);
+    job->tracked = job->geom.track;
+    if (job->tracked &&
+        (!sharr__job_private(job) ||
+         !(job->errlog = calloc(ERRLOG_SIZE, sizeof *job->errlog))))
+        return sharr__fail(SHARR_ENOMEM, "out of memory for the statuses "
+                           "of %zu blocks", n);
     return run_inline(job, spec);
+}
+
+static bool complete(const sharr_pool *p, const sharr_job *job);
+static void finish(sharr_job *job);
+
+/* The previous job gives the shared areas up if it is over (it keeps
+ * copies); one still running holds the pool.  @return 0 or SHARR_EBUSY. */
+static int release_previous(sharr_pool *p)
+{
+    sharr_job *prev = p->job;
+
+    if (p->in_callback)
+        return sharr__fail(SHARR_EBUSY, "a callback of this pool's job is "
+                           "running: submit after it returned");
+    if (!prev)
+        return 0;
+    if (!prev->finished && complete(p, prev))
+        finish(prev);
+    if (!prev->finished)
+        return sharr__fail(SHARR_EBUSY, "the previous job of this pool is "
+                           "still running (wait for it, or cancel it)");
+    detach_job(p, NULL);
+    return 0;
+}
+
+/* The task records into the shared area, empty block logs, a new error
+ * log: the per-job state beside the descriptor. */
+static void reset_job_areas(sharr_pool *p, const sharr_job_spec *spec,
+                            sharr_job *job)
+{
+    struct pool_shared *sh = p->sh;
+    const struct job_desc *d = &sh->desc;
+    size_t n = d->nblocks;
+
+    if (d->task_arg_size)
+        memcpy(p->conf.task_args, spec->task_args, n * d->task_arg_size);
+    for (int i = 0; i < p->nworkers; i++)
+        atomic_store_explicit(&sh->slots[i].log_len, 0, memory_order_relaxed);
+    job->tracked = d->track;
+    job->errlog = sh->errlog;
+    if (atomic_load(&sh->errlog_next)) {
+        for (int i = 0; i < ERRLOG_SIZE; i++)
+            atomic_store(&sh->errlog[i].seq, 0);
+        atomic_store(&sh->errlog_next, 0);
+    }
+    atomic_store(&sh->want_each, 0);
 }
 
 static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
@@ -526,13 +619,16 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
         return foreign_fail(p);
     if ((err = atomic_load(&sh->broken)) < 0)
         return sharr__fail(err, "%s", sh->broken_msg);
-    if (p->job)
-        return sharr__fail(SHARR_EBUSY, "the previous job of this pool was "
-                           "not freed (sharr_job_free)");
+    if (p->nworkers == 0)
+        return sharr__fail(SHARR_EINVAL, "this pool has no workers (made "
+                           "with SHARR_POOL_NO_WORKERS, for processes)");
+    if ((err = release_previous(p)) < 0)
+        return err;
     /* Validate into a private copy first: the shared descriptor is only
      * touched once the workers are out of the previous job. */
     if ((err = sharr__describe(spec, (size_t)p->nworkers, &stage, NULL,
-                               p->results_bytes)) < 0 ||
+                               p->results_bytes, p->conf.task_bytes,
+                               p->conf.log_cap - 1)) < 0 ||
         (err = quiesce(p)) < 0)
         return err;
     /* Copy only what workers will read: the fixed fields, the arrays in
@@ -551,6 +647,7 @@ static int submit_pool(sharr_pool *p, const sharr_job_spec *spec,
     job->results_len = (d->per_row ? d->rows : d->nblocks) * d->result_size;
     if (job->results_len)
         memset(p->conf.results, 0, job->results_len);
+    reset_job_areas(p, spec, job);
     atomic_store(&sh->next_block, 0);
     atomic_store(&sh->done, 0);
     atomic_store(&sh->skipped, 0);
@@ -579,6 +676,9 @@ int sharr_pool_submit(sharr_pool *p, const sharr_job_spec *spec,
     if (spec) {
         job->progress = spec->progress;
         job->progress_ctx = spec->progress_ctx;
+        job->callback = spec->callback;
+        job->error_callback = spec->error_callback;
+        job->callback_ctx = spec->callback_ctx;
     }
     err = p ? submit_pool(p, spec, job) : submit_inline(spec, job);
     if (err < 0) {
@@ -695,10 +795,12 @@ static void on_timeout(sharr_pool *p, double waited)
         ask_kill(p, victim[k], gen[k]);
 }
 
-/* 1 when the job finished, 0 when `deadline` passed first (deadline < 0:
- * none).  With may_kill, the deadline kills the stuck workers instead and
- * the wait goes on, briefly, until they are dead. */
-static int wait_pool(sharr_job *job, double deadline, bool may_kill)
+/* 1 when the job finished, 2 when ready(job) (may be NULL) became true, 0
+ * when `deadline` passed first (deadline < 0: none).  With may_kill, the
+ * deadline kills the stuck workers instead and the wait goes on, briefly,
+ * until they are dead.  Runs the callbacks of blocks as they finish. */
+static int wait_pool(sharr_job *job, double deadline, bool may_kill,
+                     bool (*ready)(sharr_job *))
 {
     sharr_pool *p = job->pool;
     struct pool_shared *sh = p->sh;
@@ -712,8 +814,12 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
         if (broken && !atomic_load(&sh->abort))
             sharr__record_error(sh, broken, 0, sh->broken_msg);
         report_progress(job, atomic_load(&sh->done));
+        sharr__run_callbacks(job, sh);
+        if (ready && ready(job))
+            return 2;
         if (complete(p, job)) {
             finish(job);
+            sharr__run_callbacks(job, NULL);
             return 1;
         }
         double t = sharr__now();
@@ -743,8 +849,11 @@ static int wait_pool(sharr_job *job, double deadline, bool may_kill)
             continue;
         }
         atomic_store(&sh->caller_sleeping, 1);
-        if (!complete(p, job)) {
-            double secs = job->progress ? 0.25 : 1.0;
+        if (!complete(p, job) && !(ready && ready(job))) {
+            /* Taking blocks one by one, the first wake-up of a job may be
+             * missed (a worker had not seen want_each yet): look again
+             * soon. */
+            double secs = ready ? 0.02 : job->progress ? 0.25 : 1.0;
             if (deadline >= 0 && deadline - t < secs)
                 secs = deadline - t;
             sleep_on_pool(p, secs);
@@ -760,24 +869,134 @@ static int job_status(const sharr_job *job)
     return job->status;
 }
 
+static int not_tracked(const sharr_job *job)
+{
+    return sharr__fail(SHARR_EINVAL, "%zu blocks: statuses are kept for jobs "
+                       "of at most %zu blocks (fewer with more than 2 "
+                       "workers: %zu / workers), memory permitting",
+                       (size_t)job->geom.nblocks, TRACK_MAX, LOG_TOTAL);
+}
+
+static int in_callback_fail(void)
+{
+    return sharr__fail(SHARR_EBUSY, "called from a callback of the same job"
+                       " (callbacks run inside the waits)");
+}
+
 int sharr_job_wait(sharr_job *job, double timeout_s)
 {
-    if (!job->finished && job->pool) {
-        if (foreign(job->pool))
+    if (job->in_callback)
+        return in_callback_fail();
+    if (job->pool && foreign(job->pool)) {
+        if (!job->finished)
             return foreign_fail(job->pool);
-        wait_pool(job, timeout_s < 0 ? -1.0 : sharr__now() + timeout_s, true);
+        return job_status(job); /* the parent's areas are not ours */
     }
+    if (!job->finished && job->pool)
+        wait_pool(job, timeout_s < 0 ? -1.0 : sharr__now() + timeout_s, true,
+                  NULL);
+    sharr__run_callbacks(job, NULL);
     return job_status(job);
 }
 
 int sharr_job_poll(sharr_job *job, double timeout_s)
 {
-    if (job->finished || !job->pool)
+    if (job->in_callback)
+        return in_callback_fail();
+    if (job->pool && foreign(job->pool))
+        return job->finished ? 1 : foreign_fail(job->pool);
+    if (job->finished || !job->pool) {
+        sharr__run_callbacks(job, NULL);
         return 1;
-    if (foreign(job->pool))
-        return foreign_fail(job->pool);
+    }
     return wait_pool(job, sharr__now() + (timeout_s > 0 ? timeout_s : 0),
-                     false);
+                     false, NULL);
+}
+
+/* ---- taking blocks one by one (imap, imap_unordered) ---- */
+
+/* The next block of the job's mode is over (looking at the logs only if
+ * what was drained does not say so). */
+static bool next_ready(sharr_job *job)
+{
+    for (int look = 0; look < 2; look++) {
+        if (job->next_mode == NEXT_ORDERED
+                ? job->next_block < job->geom.nblocks &&
+                      job->bstatus[job->next_block] != 0
+                : job->next_reader.pos < job->order_len)
+            return true;
+        if (look == 0)
+            sharr__drain(job);
+    }
+    return false;
+}
+
+/* The next block of the job's mode: 1 and *b, 0 none yet, -1 all given. */
+static int take(sharr_job *job, size_t *b)
+{
+    if (job->next_mode == NEXT_UNORDERED)
+        return sharr__reader_next(job, &job->next_reader, b);
+    if (job->next_block >= job->geom.nblocks)
+        return -1;
+    if (!next_ready(job) && !job->finished)
+        return 0;
+    *b = job->next_block++;
+    return 1;
+}
+
+static int next_block(sharr_job *job, int mode, size_t *block,
+                      double timeout_s)
+{
+    double deadline = timeout_s < 0 ? -1.0 : sharr__now() + timeout_s;
+    size_t b;
+
+    *block = SIZE_MAX;
+    if (job->in_callback)
+        return in_callback_fail();
+    if (job->next_mode != NEXT_NONE && job->next_mode != mode)
+        return sharr__fail(SHARR_EINVAL, "this job's blocks are taken in %s "
+                           "order already", mode == NEXT_ORDERED
+                           ? "completion" : "block");
+    if (job->pool && foreign(job->pool))
+        return foreign_fail(job->pool);
+    if (!sharr__job_private(job))
+        return not_tracked(job);
+    job->next_mode = mode;
+    for (;;) {
+        if (job->pool && !job->finished) {
+            if (job->progress)
+                report_progress(job, atomic_load(&job->pool->sh->done));
+            sharr__run_callbacks(job, job->pool->sh);
+        }
+        int got = take(job, &b);
+        if (got > 0) {
+            char detail[ERRMSG_SIZE];
+            int st = sharr__block_status(job, b);
+            *block = b;
+            if (st == 0)
+                return 1;
+            sharr__block_detail(job, b, st, detail, sizeof detail);
+            return sharr__fail(st, "%s", detail);
+        }
+        if (got < 0)
+            return 0;
+        /* Not there yet: the job runs in the pool (an inline one is over,
+         * and so is a detached one). */
+        atomic_store(&job->pool->sh->want_each, 1);
+        if (wait_pool(job, deadline, false, next_ready) == 0)
+            return sharr__fail(SHARR_ETIMEDOUT, "no block of the job was "
+                               "over within %g s", timeout_s);
+    }
+}
+
+int sharr_job_next(sharr_job *job, size_t *block, double timeout_s)
+{
+    return next_block(job, NEXT_ORDERED, block, timeout_s);
+}
+
+int sharr_job_next_unordered(sharr_job *job, size_t *block, double timeout_s)
+{
+    return next_block(job, NEXT_UNORDERED, block, timeout_s);
 }
 
 void sharr_job_progress(const sharr_job *job, size_t *done, size_t *total)
@@ -830,6 +1049,21 @@ int sharr_job_block_rows(const sharr_job *job, size_t i, size_t *r0,
     return 0;
 }
 
+int sharr_job_block_status(sharr_job *job, size_t i, int *status)
+{
+    *status = SHARR_BLOCK_PENDING;
+    if (i >= job->geom.nblocks)
+        return sharr__fail(SHARR_EINVAL, "block %zu of %zu", i,
+                           (size_t)job->geom.nblocks);
+    if (job->pool && foreign(job->pool))
+        return foreign_fail(job->pool);
+    if (!sharr__job_private(job))
+        return not_tracked(job);
+    sharr__drain(job);
+    *status = sharr__block_status(job, i);
+    return 0;
+}
+
 const void *sharr_job_result(const sharr_job *job, size_t i)
 {
     size_t n = job->geom.per_row ? job->geom.rows : job->geom.nblocks;
@@ -856,20 +1090,25 @@ void sharr_job_free(sharr_job *job)
     }
     if (p && !job->finished) {
         sharr_job_cancel(job);
-        wait_pool(job, -1.0, false);
+        job->cb_stopped = true; /* freeing: no callback is wanted */
+        wait_pool(job, -1.0, false, NULL);
     }
     if (p && p->job == job) {
         p->job = NULL;
         /* Give back the pages of a large result area (shared memory is
          * only freed by MADV_REMOVE). */
         if (job->results_len > ((size_t)1 << 20))
-            madvise(p->conf.results,
-                    (job->results_len + 4095) & ~(size_t)4095, MADV_REMOVE);
+            madvise(p->conf.results, page_up(job->results_len), MADV_REMOVE);
+
     }
     if (job->own_buffers) {
         free(job->guided);
         free(job->results);
+        free(job->errlog);
     }
+    free(job->bstatus);
+    free(job->order);
+    free(job->consumed);
     free(job);
 }
 
@@ -881,6 +1120,35 @@ int sharr_pool_run(sharr_pool *p, const sharr_job_spec *spec)
     if ((err = sharr_pool_submit(p, spec, &job)) < 0)
         return err;
     err = sharr_job_wait(job, -1);
+    sharr_job_free(job);
+    return err;
+}
+
+int sharr_pool_map(sharr_pool *p, const sharr_job_spec *spec, void *out,
+                   size_t out_size)
+{
+    struct job_desc d;
+    size_t need = 0;
+    sharr_job *job;
+    int err;
+
+    /* The size first, before anything runs (the descriptor of a guided
+     * schedule only counts its blocks here). */
+    if ((err = sharr__describe(spec, p && p->nworkers ? (size_t)p->nworkers
+                                                      : 1,
+                               &d, NULL, SIZE_MAX, SIZE_MAX, SIZE_MAX)) < 0)
+        return err;
+    need = (d.per_row ? d.rows : d.nblocks) * d.result_size;
+    if (out_size < need || (need && !out))
+        return sharr__fail(SHARR_EINVAL, "the results need %zu bytes; out "
+                           "has %zu", need, out ? out_size : 0);
+    if ((err = sharr_pool_submit(p, spec, &job)) < 0)
+        return err;
+    err = sharr_job_wait(job, -1);
+    if (need && job->results)
+        memcpy(out, job->results, need);
+    else if (need)
+        memset(out, 0, need);
     sharr_job_free(job);
     return err;
 }

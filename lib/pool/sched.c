@@ -178,18 +178,55 @@ static int describe_arrays(const sharr_job_spec *spec, struct job_desc *d,
     return 0;
 }
 
-int sharr__describe(const sharr_job_spec *spec, size_t nworkers,
-                    struct job_desc *d, uint64_t *guided, size_t results_max)
+/* A task job: one task per block, its arrays whole, dynamic,1 (or
+ * static,1).  *spec is a private copy the caller may change. */
+static int describe_tasks(sharr_job_spec *spec, size_t task_max)
 {
+    size_t need;
+
+    if (spec->rows)
+        return sharr__fail(SHARR_EINVAL, "a job of %zu tasks has rows = %zu:"
+                           " its blocks are its tasks (rows must be 0)",
+                           spec->ntasks, spec->rows);
+    if (spec->task_arg_size > SHARR_TASK_ARG_MAX ||
+        (spec->task_arg_size && !spec->task_args))
+        return sharr__fail(SHARR_EINVAL, "task records of %zu bytes: the "
+                           "limit is %d, and task_args must not be NULL",
+                           spec->task_arg_size, SHARR_TASK_ARG_MAX);
+    if (!sharr__mul_ok(spec->ntasks, spec->task_arg_size, &need) ||
+        need > task_max)
+        return sharr__fail(SHARR_EINVAL, "%zu task records of %zu bytes need "
+                           "%zu bytes; the pool reserved %zu "
+                           "(sharr_pool_opts.task_bytes)", spec->ntasks,
+                           spec->task_arg_size, need, task_max);
+    if (spec->schedule.chunk > 1)
+        return sharr__fail(SHARR_EINVAL, "schedule chunk %zu: a task job "
+                           "runs one task per block", spec->schedule.chunk);
+    spec->schedule.kind = spec->schedule.kind == SHARR_SCHED_STATIC
+                              ? SHARR_SCHED_STATIC : SHARR_SCHED_DYNAMIC;
+    spec->schedule.chunk = 1;
+    spec->whole = ~0u;
+    spec->rows = spec->ntasks;
+    return 0;
+}
+
+int sharr__describe(const sharr_job_spec *user, size_t nworkers,
+                    struct job_desc *d, uint64_t *guided, size_t results_max,
+                    size_t task_max, size_t track_max)
+{
+    sharr_job_spec spec_copy, *spec = &spec_copy;
     size_t rows = 0, need;
     int err;
 
-    if (!spec || !spec->kernel)
+    if (!user || !user->kernel)
         return sharr__fail(SHARR_EINVAL, "the job has no kernel");
-    if (spec->arg_size > SHARR_JOB_ARG_MAX || (spec->arg_size && !spec->arg))
+    if (user->arg_size > SHARR_JOB_ARG_MAX || (user->arg_size && !user->arg))
         return sharr__fail(SHARR_EINVAL, "argument of %zu bytes: the limit "
                            "is %d; put big inputs in a shared array",
-                           spec->arg_size, SHARR_JOB_ARG_MAX);
+                           user->arg_size, SHARR_JOB_ARG_MAX);
+    spec_copy = *user;
+    if (spec->ntasks && (err = describe_tasks(spec, task_max)) < 0)
+        return err;
     memset(d, 0, offsetof(struct job_desc, arrays));
     memset(&d->rows, 0,
            offsetof(struct job_desc, arg) - offsetof(struct job_desc, rows));
@@ -200,9 +237,17 @@ int sharr__describe(const sharr_job_spec *spec, size_t nworkers,
     d->kernel = spec->kernel;
     d->result_size = spec->result_size;
     d->per_row = spec->per_row_results != 0;
-    d->notify_each = spec->progress != NULL;
+    d->notify_each = spec->progress || spec->callback ||
+                     spec->error_callback;
     d->plain_errors = spec->plain_errors != 0;
+    d->track = d->nblocks <= track_max;
+    d->keep_going = spec->keep_going != 0;
+    d->task_arg_size = spec->ntasks ? spec->task_arg_size : 0;
     d->arg_size = spec->arg_size;
+    if (!d->track && (spec->callback || spec->error_callback))
+        return sharr__fail(SHARR_EINVAL, "%zu blocks: callbacks need block "
+                           "statuses, kept for jobs of at most %zu blocks "
+                           "on this pool", (size_t)d->nblocks, track_max);
     if (!sharr__mul_ok(d->per_row ? rows : d->nblocks, d->result_size, &need)
         || need > results_max)
         return sharr__fail(SHARR_EINVAL, "results need %zu bytes; the pool "

@@ -24,6 +24,11 @@
  * that sees the slot free also sees the error) and the caller is woken
  * through the eventfd it polls.
  *
+ * One-off processes (process.c) are forked here too, from the same clean
+ * state, tracked, signalled and reaped by the same rules; their exit status
+ * goes to their slot in the shared area.  They die with the supervisor
+ * (PR_SET_PDEATHSIG), and it kills and reaps them when it leaves.
+ *
  * Without pidfds (kernels before 5.3, or valgrind 3.19, which does not know
  * pidfd_open) the same guarantees rest on pids of *unreaped children*,
  * which the kernel cannot hand to another process: the supervisor learns
@@ -44,19 +49,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-enum { CMD_KILL = 1, CMD_SHUTDOWN, CMD_TERMINATE };
+enum { CMD_KILL = 1, CMD_SHUTDOWN, CMD_TERMINATE, CMD_SPAWN, CMD_SIGNAL };
 
 struct sup_cmd {
     uint32_t op;
-    int32_t worker;
+    int32_t worker;       /* a worker, or a process slot */
     uint32_t gen;
-    uint32_t reserved;    /* no padding: every byte sent is initialized */
+    uint32_t sig;         /* CMD_SIGNAL; no padding: every byte sent is
+                             initialized */
     double grace;
 };
 
@@ -68,6 +75,9 @@ struct sup {
     pid_t owner_pid;
     int sigchld;                          /* signalfd without pidfds, or -1 */
     struct sharr__child w[SHARR_POOL_MAX_WORKERS];
+    uint32_t killed[SHARR_POOL_MAX_WORKERS]; /* gen + 1 killed on request */
+    unsigned start_deaths[SHARR_POOL_MAX_WORKERS]; /* in a row, per slot */
+    struct sharr__child p[SHARR_PROCESS_MAX];
     sigset_t host_ignored;                /* SIG_IGN in the caller */
     bool stopping;
 };
@@ -90,13 +100,18 @@ static int child_track(pid_t pid, struct sharr__child *c)
     return 0;
 }
 
-/* SIGKILL a child we have not reaped, or one whose pidfd we hold. */
-static void child_kill(const struct sharr__child *c)
+/* Signal a child we have not reaped, or one whose pidfd we hold. */
+static void child_signal(const struct sharr__child *c, int sig)
 {
     if (c->pidfd >= 0)
-        pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+        pidfd_send_signal(c->pidfd, sig, NULL, 0);
     else if (c->pid > 0)
-        kill(c->pid, SIGKILL); /* unreaped: the pid is still this child's */
+        kill(c->pid, sig); /* unreaped: the pid is still this child's */
+}
+
+static void child_kill(const struct sharr__child *c)
+{
+    child_signal(c, SIGKILL);
 }
 
 /* 1 if the child has exited (not reaped yet), without blocking. */
@@ -179,6 +194,21 @@ static void close_other_fds(const int *keep, int n)
     }
 }
 
+/* In a child just forked: the signal state of a fresh program.  Only the
+ * supervisor ignores sup_ignores; children ignore SIGINT (and what the
+ * caller ignored), as the pool's workers always did. */
+static void child_signals(const struct sup *s)
+{
+    sigset_t none;
+
+    for (size_t k = 0; k < sizeof sup_ignores / sizeof *sup_ignores; k++)
+        if (sup_ignores[k] != SIGINT &&
+            !sigismember(&s->host_ignored, sup_ignores[k]))
+            signal(sup_ignores[k], SIG_DFL);
+    sigemptyset(&none);       /* SIGCHLD is blocked without pidfds */
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static int fork_worker(struct sup *s, int i, uint32_t seen)
 {
     struct worker_slot *slot = &s->sh->slots[i];
@@ -194,15 +224,7 @@ static int fork_worker(struct sup *s, int i, uint32_t seen)
         return -errno;
     if (pid == 0) {
         int keep[] = {s->c->evfd};
-        sigset_t none;
-        /* Only the supervisor ignores these; workers ignore SIGINT (and
-         * what the caller ignored), as the pool always did. */
-        for (size_t k = 0; k < sizeof sup_ignores / sizeof *sup_ignores; k++)
-            if (sup_ignores[k] != SIGINT &&
-                !sigismember(&s->host_ignored, sup_ignores[k]))
-                signal(sup_ignores[k], SIG_DFL);
-        sigemptyset(&none);       /* SIGCHLD is blocked without pidfds */
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        child_signals(s);
         close_other_fds(keep, 1);
         sharr__worker_main(s->c, i, seen, self);
     }
@@ -230,8 +252,31 @@ static void set_broken(struct sup *s, int code, const char *fmt, ...)
     atomic_store(&s->sh->broken, code);
 }
 
+/* The worker of slot i died in `block`: that block's status says so
+ * (unless the worker had logged it already: the first entry wins), with
+ * the detail.  Written before the replacement is forked, so the slot's
+ * log still has one writer. */
+static void block_died(struct sup *s, int i, int64_t block, const char *msg)
+{
+    const struct job_desc *d = &s->sh->desc;
+    int code = s->killed[i] == atomic_load(&s->sh->slots[i].gen) + 1
+                   ? SHARR_ETIMEDOUT : SHARR_EWORKER;
+
+    if (!d->track || block < 0 || (uint64_t)block >= d->nblocks)
+        return;
+    sharr__log_block_error(s->sh, (size_t)block, msg);
+    sharr__log_death(s->c, i, (size_t)block, code);
+}
+
+/* How many times in a row a slot's worker may die while starting (killed
+ * from outside, say, while replacements come often: max_blocks_per_worker)
+ * before the pool is broken: one that always dies (its initializer
+ * crashes) must not make the supervisor fork forever. */
+#define START_RETRIES 3
+
 /* Worker i died: record it, free its slot, replace it when it had been
- * ready (a worker that dies while starting would die again). */
+ * ready or retired, or died while starting fewer than START_RETRIES times
+ * in a row. */
 static void on_death(struct sup *s, int i)
 {
     struct worker_slot *slot = &s->sh->slots[i];
@@ -240,6 +285,8 @@ static void on_death(struct sup *s, int i)
     char why[128], msg[ERRMSG_SIZE];
     int64_t block = atomic_load(&slot->block);
     uint32_t state = atomic_load(&slot->state);
+    bool retired = state == W_RETIRING;
+    bool retry = state == W_STARTING && s->start_deaths[i] < START_RETRIES;
 
     atomic_store(&slot->pid, -1); /* before the pid can be reused */
     child_reap(&s->w[i], &si);
@@ -255,7 +302,9 @@ static void on_death(struct sup *s, int i)
         snprintf(msg, sizeof msg, "worker %d (pid %d) %s %s", i, (int)pid,
                  why, state == W_READY ? "between blocks" : "while starting");
     }
-    if (atomic_load(&slot->active))
+    if (block >= 0)
+        block_died(s, i, block, msg);
+    if (atomic_load(&slot->active) && !retired)
         sharr__record_error(s->sh, SHARR_EWORKER,
                             block >= 0 ? (size_t)block : 0, msg);
     /* Workers leave by themselves on the shutdown flag of a destroy. */
@@ -263,13 +312,15 @@ static void on_death(struct sup *s, int i)
     if (state == W_INIT_FAILED)
         set_broken(s, SHARR_EWORKER, "the initializer of worker %d failed: "
                    "%s", i, slot->init_msg);
-    else if (state != W_READY && !s->stopping)
+    else if (state != W_READY && !retired && !retry && !s->stopping)
         set_broken(s, SHARR_EWORKER, "%s", msg);
+    s->start_deaths[i] = state == W_STARTING ? s->start_deaths[i] + 1 : 0;
     /* The error is in place: now the slot may look free to the caller. */
     atomic_store(&slot->block, BLOCK_NONE);
     atomic_store(&slot->active, 0);
     atomic_store(&slot->state, W_EMPTY);
-    if (state == W_READY && !s->stopping && !atomic_load(&s->sh->broken)) {
+    if ((state == W_READY || retired || retry) && !s->stopping &&
+        !atomic_load(&s->sh->broken)) {
         int err = fork_worker(s, i, JOIN_ANY);
         if (err < 0) {
             atomic_store(&slot->state, W_EMPTY);
@@ -286,6 +337,92 @@ static void kill_all(struct sup *s)
         child_kill(&s->w[i]);
 }
 
+/* ---- one-off processes ---- */
+
+/* In the child of process slot i: a fresh program's state, then fn. */
+__attribute__((noreturn)) static void process_main(struct sup *s, int i,
+                                                   pid_t parent)
+{
+    const struct proc_slot *slot = &s->sh->procs[i];
+    unsigned char arg[SHARR_PROCESS_ARG_MAX];
+    sharr_process_fn fn = slot->fn;
+    size_t n = slot->arg_size <= sizeof arg ? slot->arg_size : 0;
+    int rc;
+
+    int keep[] = {s->c->evfd};
+
+    child_signals(s);
+    close_other_fds(keep, 1);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* died before PDEATHSIG was armed */
+        sharr__child_exit(1);
+    prctl(PR_SET_NAME, "sharr-process", 0, 0, 0);
+    memcpy(arg, slot->arg, n);
+    /* RUNNING only now: a SIGTERM sent before the dispositions were reset
+     * would have been discarded (the supervisor ignores it). */
+    atomic_store(&s->sh->procs[i].spawned_pid, getpid());
+    atomic_store(&s->sh->procs[i].state, P_RUNNING);
+    sharr__notify(s->c->evfd);
+    close(s->c->evfd);
+    /* The pool's shared area is none of its business. */
+    munmap(s->c->sh, s->c->map_size);
+    rc = fn(arg, n);
+    fflush(stdout);
+    fflush(stderr);
+    sharr__child_exit(rc >= 0 && rc <= 255 ? rc : 1);
+}
+
+static void spawn_process(struct sup *s, int i, uint32_t gen)
+{
+    struct proc_slot *slot = &s->sh->procs[i];
+    pid_t self = getpid(), pid;
+    int err = 0;
+
+    if (atomic_load(&slot->state) != P_SPAWN ||
+        atomic_load(&slot->gen) != gen || s->p[i].pid > 0)
+        return;
+    if ((pid = fork()) == 0)
+        process_main(s, i, self);
+    if (pid < 0 || (err = child_track(pid, &s->p[i])) < 0) {
+        err = pid < 0 ? -errno : err;
+        if (pid > 0) {
+            siginfo_t si;
+            child_kill(&s->p[i]);
+            child_reap(&s->p[i], &si);
+        }
+        atomic_store(&slot->status, err);
+        atomic_store(&slot->state, P_FAILED);
+    } else {
+        /* The child says RUNNING itself, once its signals are reset. */
+        atomic_store(&slot->spawned_pid, pid);
+        atomic_store(&slot->pid, pid);
+    }
+    sharr__notify(s->c->evfd);
+}
+
+/* Process i ended: reap it, record how. */
+static void on_process_end(struct sup *s, int i)
+{
+    struct proc_slot *slot = &s->sh->procs[i];
+    siginfo_t si;
+
+    child_reap(&s->p[i], &si);
+    atomic_store(&slot->status, si.si_code == CLD_EXITED ? si.si_status
+                                                          : -si.si_status);
+    atomic_store(&slot->pid, -1);
+    atomic_store(&slot->state, P_EXITED);
+    sharr__notify(s->c->evfd);
+}
+
+static void kill_processes(struct sup *s)
+{
+    for (int i = 0; i < SHARR_PROCESS_MAX; i++)
+        if (s->p[i].pid > 0) {
+            child_kill(&s->p[i]);
+            on_process_end(s, i); /* a SIGKILL is never ignored */
+        }
+}
+
 /* Leave: kill the workers still there (after `grace` seconds for them to
  * leave by themselves), reap every one, exit. */
 __attribute__((noreturn)) static void sup_exit(struct sup *s, double grace)
@@ -294,6 +431,7 @@ __attribute__((noreturn)) static void sup_exit(struct sup *s, double grace)
     bool killed = grace <= 0;
 
     s->stopping = true;
+    kill_processes(s);
     if (killed)
         kill_all(s);
     for (int i = 0; i < s->c->nworkers; i++) {
@@ -332,10 +470,20 @@ static void on_command(struct sup *s)
         return;
     if (m.op == CMD_KILL) {
         if (m.worker >= 0 && m.worker < s->c->nworkers &&
-            atomic_load(&s->sh->slots[m.worker].gen) == m.gen)
+            atomic_load(&s->sh->slots[m.worker].gen) == m.gen) {
+            s->killed[m.worker] = m.gen + 1;
             child_kill(&s->w[m.worker]);
+        }
         atomic_fetch_add(&s->sh->kills_done, 1); /* carried out or moot */
     }
+    else if (m.op == CMD_SPAWN && m.worker >= 0 &&
+             m.worker < SHARR_PROCESS_MAX)
+        spawn_process(s, m.worker, m.gen);
+    else if (m.op == CMD_SIGNAL && m.worker >= 0 &&
+             m.worker < SHARR_PROCESS_MAX && s->p[m.worker].pid > 0 &&
+             atomic_load(&s->sh->procs[m.worker].gen) == m.gen &&
+             m.sig > 0 && m.sig < (uint32_t)NSIG)
+        child_signal(&s->p[m.worker], (int)m.sig);
     else if (m.op == CMD_SHUTDOWN)
         sup_exit(s, m.grace);
     else if (m.op == CMD_TERMINATE)
@@ -397,7 +545,7 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
                                                pid_t owner_pid)
 {
     struct sup s;
-    struct pollfd fds[SHARR_POOL_MAX_WORKERS + 3];
+    struct pollfd fds[SHARR_POOL_MAX_WORKERS + SHARR_PROCESS_MAX + 3];
 
     memset(&s, 0, sizeof s);
     s.c = c;
@@ -408,6 +556,8 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
     s.sigchld = -1;
     for (int i = 0; i < SHARR_POOL_MAX_WORKERS; i++)
         s.w[i].pid = s.w[i].pidfd = -1;
+    for (int i = 0; i < SHARR_PROCESS_MAX; i++)
+        s.p[i].pid = s.p[i].pidfd = -1;
     clean_slate(&s);
     check_owner(&s);
     for (int i = 0; i < c->nworkers; i++) {
@@ -430,6 +580,8 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
         fds[n++] = (struct pollfd){s.sigchld, POLLIN, 0};
         for (int i = 0; i < c->nworkers; i++)
             fds[n++] = (struct pollfd){s.w[i].pidfd, POLLIN, 0};
+        for (int i = 0; i < SHARR_PROCESS_MAX; i++)
+            fds[n++] = (struct pollfd){s.p[i].pidfd, POLLIN, 0};
         if (poll(fds, (nfds_t)n, s.owner >= 0 ? -1 : 1000) < 0)
             continue;
         check_owner(&s);
@@ -446,6 +598,11 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
             if (s.w[i].pidfd >= 0 ? fds[i + 3].revents != 0
                                   : child_exited(&s.w[i]))
                 on_death(&s, i);
+        for (int i = 0; i < SHARR_PROCESS_MAX; i++)
+            if (s.p[i].pid > 0 &&
+                (s.p[i].pidfd >= 0 ? fds[c->nworkers + 3 + i].revents != 0
+                                   : child_exited(&s.p[i])))
+                on_process_end(&s, i);
     }
 }
 
@@ -521,6 +678,19 @@ static int send_cmd(const struct sharr__sup *s, const struct sup_cmd *m)
 int sharr__sup_kill(const struct sharr__sup *s, int i, uint32_t gen)
 {
     struct sup_cmd m = {CMD_KILL, i, gen, 0, 0};
+    return send_cmd(s, &m);
+}
+
+int sharr__sup_spawn(const struct sharr__sup *s, int i, uint32_t gen)
+{
+    struct sup_cmd m = {CMD_SPAWN, i, gen, 0, 0};
+    return send_cmd(s, &m);
+}
+
+int sharr__sup_signal(const struct sharr__sup *s, int i, uint32_t gen,
+                      int sig)
+{
+    struct sup_cmd m = {CMD_SIGNAL, i, gen, (uint32_t)sig, 0};
     return send_cmd(s, &m);
 }
 

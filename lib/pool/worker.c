@@ -18,6 +18,16 @@
  * after an abort, every later claim sees the abort: no kernel of an aborted
  * job starts after the caller decided it was over.
  *
+ * The end of a block: its entry in the worker's own block log (published
+ * by log_len), then the count (`done`), then `block` = BLOCK_NONE.  A
+ * caller that sees the count, or no worker in a block, sees every entry and
+ * every result.  Only this worker writes its log and its slot, so the
+ * bookkeeping shares no cache line with the other workers.
+ *
+ * Retiring (max_blocks_per_worker): after its last block the worker leaves
+ * its job as between blocks (a static share's rest is left in `resume` for
+ * the replacement), says RETIRING and exits; the supervisor replaces it.
+ *
  * The cache: one entry per (name, id, writability).  Entries used by the
  * running job are pinned and never closed under it (the same array may be
  * passed twice with different open flags).  Whenever it goes to sleep,
@@ -58,6 +68,8 @@ struct worker {
     double swept;             /* when the cache was last swept */
     sharr_array *arrays[SHARR_JOB_MAX_ARRAYS]; /* this job's, once attached */
     bool attached;
+    size_t ran;               /* blocks run, for max_blocks_per_worker */
+    bool retiring;
 };
 
 void sharr__notify(int evfd)
@@ -78,6 +90,18 @@ void sharr__record_error(struct pool_shared *sh, int code, size_t b,
         snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
     }
     atomic_store(&sh->abort, 1);
+}
+
+void sharr__log_block_error(struct pool_shared *sh, size_t b,
+                            const char *msg)
+{
+    uint64_t idx = atomic_fetch_add(&sh->errlog_next, 1);
+    struct errlog_entry *e = &sh->errlog[idx % ERRLOG_SIZE];
+
+    atomic_store(&e->seq, 0);
+    e->block = b;
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    atomic_store_explicit(&e->seq, idx + 1, memory_order_release);
 }
 
 /* Only stdout and stderr: other FILEs were the caller's at pool creation,
@@ -164,8 +188,30 @@ static int attach(struct worker *w, const struct job_array *ja,
 
 /* ---- blocks ---- */
 
-static void run_block(struct worker *w, const struct job_desc *d,
-                      sharr_array **arrays, size_t b)
+/* Append block b's status to the log of slot `slot` (this worker's; or,
+ * from the supervisor, a dead worker's). */
+static void log_block(const struct pool_conf *c, int slot,
+                      const struct job_desc *d, size_t b, int32_t st)
+{
+    _Atomic uint64_t *len = &c->sh->slots[slot].log_len;
+    uint64_t n = atomic_load_explicit(len, memory_order_relaxed);
+
+    if (!d->track || n >= c->log_cap)
+        return;
+    c->logs[(size_t)slot * c->log_cap + n] = (struct log_entry){(uint32_t)b,
+                                                                st};
+    atomic_store_explicit(len, n + 1, memory_order_release);
+}
+
+void sharr__log_death(const struct pool_conf *c, int slot, size_t b,
+                      int code)
+{
+    log_block(c, slot, &c->sh->desc, b, code);
+}
+
+/* Run block b; @return its status (BLOCK_OK or the code). */
+static int32_t run_block(struct worker *w, const struct job_desc *d,
+                         sharr_array **arrays, size_t b)
 {
     sharr_block blk;
     char msg[ERRMSG_SIZE];
@@ -185,6 +231,10 @@ static void run_block(struct worker *w, const struct job_desc *d,
     blk.arg = d->arg;
     blk.arg_size = d->arg_size;
     blk.result = sharr__result_slot(d, w->c->results, b, blk.r0);
+    if (d->task_arg_size) {
+        blk.task_arg = w->c->task_args + b * d->task_arg_size;
+        blk.task_arg_size = d->task_arg_size;
+    }
     sharr__errmsg_clear();
     rc = d->kernel(&blk);
     /* What the kernel printed reaches a redirected stdout before the caller
@@ -200,8 +250,20 @@ static void run_block(struct worker *w, const struct job_desc *d,
         else
             snprintf(msg, sizeof msg, "block %zu (rows %zu..%zu) on worker "
                      "%d: %s", b, blk.r0, blk.r1, w->id, detail);
-        sharr__record_error(w->sh, rc < 0 ? rc : SHARR_EINVAL, b, msg);
+        rc = rc < 0 ? rc : SHARR_EINVAL;
+        if (d->track)
+            sharr__log_block_error(w->sh, b, msg);
+        if (d->keep_going) {
+            int32_t zero = 0;
+            if (atomic_compare_exchange_strong(&w->sh->error, &zero, rc)) {
+                atomic_store(&w->sh->error_block, b);
+                snprintf(w->sh->errmsg, sizeof w->sh->errmsg, "%s", msg);
+            }
+        } else {
+            sharr__record_error(w->sh, rc, b, msg);
+        }
     }
+    return rc == 0 ? BLOCK_OK : rc;
 }
 
 /* Count a finished (or skipped) batch of blocks.  A block that ran is
@@ -215,15 +277,17 @@ static uint64_t count_blocks(struct worker *w, uint64_t n, bool ran)
 }
 
 /* Wake a sleeping caller when the job is complete, after every block if it
- * wants progress, and after every block of an aborted job (the caller then
- * waits for the last block in progress, not for the count).  Called once
- * `block` is BLOCK_NONE again, so the caller sees what it woke for. */
+ * wants progress or callbacks or takes blocks one by one, and after every
+ * block of an aborted job (the caller then waits for the last block in
+ * progress, not for the count).  Called once `block` is BLOCK_NONE again,
+ * so the caller sees what it woke for. */
 static void wake_caller(struct worker *w, const struct job_desc *d,
                         uint64_t done)
 {
     struct pool_shared *sh = w->sh;
-    if ((done >= d->nblocks || d->notify_each || atomic_load(&sh->abort))
-        && atomic_load(&sh->caller_sleeping))
+    if ((done >= d->nblocks || d->notify_each || atomic_load(&sh->abort) ||
+         atomic_load_explicit(&sh->want_each, memory_order_relaxed)) &&
+        atomic_load(&sh->caller_sleeping))
         sharr__notify(w->c->evfd);
 }
 
@@ -244,6 +308,9 @@ static bool attach_all(struct worker *w, const struct job_desc *d, size_t b)
     for (size_t i = 0; i < d->narrays && err == 0; i++)
         err = attach(w, &d->arrays[i], &w->arrays[i]);
     if (err < 0) {
+        if (d->track)
+            sharr__log_block_error(w->sh, b, sharr_errmsg());
+        log_block(w->c, w->id, d, b, err);
         sharr__record_error(w->sh, err, b, sharr_errmsg());
         return false;
     }
@@ -280,13 +347,17 @@ static bool claim(struct worker *w, const struct job_desc *d, uint64_t *b)
     return false;
 }
 
-/* Run claimed block b, count it, then leave it. */
+/* Run claimed block b, log it, count it, then leave it. */
 static void do_block(struct worker *w, const struct job_desc *d, uint64_t b)
 {
-    run_block(w, d, w->arrays, (size_t)b);
+    log_block(w->c, w->id, d, (size_t)b,
+              run_block(w, d, w->arrays, (size_t)b));
     uint64_t done = count_blocks(w, 1, true);
     atomic_store_explicit(&w->slot->block, BLOCK_NONE, memory_order_release);
     wake_caller(w, d, done);
+    w->ran++;
+    w->retiring = w->c->opts.max_blocks_per_worker &&
+                  w->ran >= w->c->opts.max_blocks_per_worker;
 }
 
 static void run_static(struct worker *w, const struct job_desc *d,
@@ -296,10 +367,16 @@ static void run_static(struct worker *w, const struct job_desc *d,
     uint64_t b = (uint64_t)w->id;
 
     /* A replacement joining a job must not run a share that an earlier
-     * incarnation of this slot took (only one incarnation lives at once). */
-    if (atomic_load(&w->slot->claimed_job) == job)
-        return;
-    atomic_store(&w->slot->claimed_job, job);
+     * incarnation of this slot took (only one incarnation lives at once),
+     * except the rest a retired one left. */
+    if (atomic_load(&w->slot->claimed_job) == job) {
+        if ((b = atomic_exchange(&w->slot->resume, RESUME_NONE)) ==
+            RESUME_NONE)
+            return;
+    } else {
+        atomic_store(&w->slot->resume, RESUME_NONE);
+        atomic_store(&w->slot->claimed_job, job);
+    }
     for (; b < d->nblocks; b += n) {
         if (!claim(w, d, &b)) {
             if (b < d->nblocks)
@@ -307,6 +384,10 @@ static void run_static(struct worker *w, const struct job_desc *d,
             return;
         }
         do_block(w, d, b);
+        if (w->retiring && b + n < d->nblocks) {
+            atomic_store(&w->slot->resume, b + n);
+            return;
+        }
     }
 }
 
@@ -326,8 +407,10 @@ static void run_job(struct worker *w, uint64_t job)
         run_static(w, d, job);
         return;
     }
-    while (claim(w, d, &b))
+    while (!w->retiring && claim(w, d, &b))
         do_block(w, d, b);
+    if (w->retiring)
+        return; /* the others (and the replacement) take what is left */
     if (atomic_load(&sh->abort)) {
         b = atomic_exchange(&sh->next_block, d->nblocks);
         if (b < d->nblocks)
@@ -438,6 +521,13 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
             worker_exit(&w, 0);
         run_job(&w, w.sh->job_no);
         flush_stdio();
+        if (w.retiring) {
+            /* RETIRING before leaving the job: the supervisor must never
+             * see this exit as a death inside a job. */
+            atomic_store(&w.slot->state, W_RETIRING);
+            atomic_store(&w.slot->active, 0);
+            worker_exit(&w, 0);
+        }
         atomic_store(&w.slot->active, 0);
     }
 }
