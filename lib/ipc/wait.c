@@ -1,0 +1,228 @@
+/*
+ * wait.c - how lib/ipc waits: deadlines on CLOCK_MONOTONIC, a short spin,
+ * then a futex in shared memory; and robust process-shared mutexes.
+ *
+ * Futexes are the shared (not private) kind: the words live in /dev/shm
+ * segments mapped at different addresses in different processes, and the
+ * kernel keys them by the file page.  FUTEX_WAIT_BITSET takes an absolute
+ * CLOCK_MONOTONIC deadline, so a wait interrupted by a signal resumes
+ * without drifting.  Mutexes are glibc's robust process-shared ones: the
+ * kernel walks a dying thread's robust list and marks every mutex it held
+ * (FUTEX_OWNER_DIED), whatever instruction it was killed at, which is what
+ * lets the next locker repair instead of hang.
+ */
+#define _GNU_SOURCE
+#include "ipc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* How long waits spin before they sleep: long enough to cover a round trip
+ * between two processes on two cores (~1 us), short enough not to matter
+ * when the other side is slow. */
+#define SPIN_NS 20000
+
+int sharr__deadline(double timeout, struct sharr__deadline *d)
+{
+    d->forever = d->now = false;
+    if (isnan(timeout))
+        return sharr__fail(SHARR_EINVAL, "timeout is NaN");
+    if (timeout < 0 || isinf(timeout)) {
+        d->forever = true;
+        return 0;
+    }
+    if (timeout == 0) {
+        d->now = true;
+        return 0;
+    }
+    if (timeout > 1e9)
+        timeout = 1e9; /* 30 years: as good as for ever, and no overflow */
+    clock_gettime(CLOCK_MONOTONIC, &d->at);
+    double whole = floor(timeout);
+    d->at.tv_sec += (time_t)whole;
+    d->at.tv_nsec += (long)((timeout - whole) * 1e9);
+    if (d->at.tv_nsec >= 1000000000L) {
+        d->at.tv_sec++;
+        d->at.tv_nsec -= 1000000000L;
+    }
+    return 0;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+bool sharr__expired(const struct sharr__deadline *d)
+{
+    struct timespec t;
+
+    if (d->forever)
+        return false;
+    if (d->now)
+        return true;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return !before(&t, &d->at);
+}
+
+struct sharr__deadline sharr__slice(const struct sharr__deadline *d,
+                                    double seconds)
+{
+    struct sharr__deadline s;
+
+    sharr__deadline(seconds, &s);
+    if (d->now || (!d->forever && before(&d->at, &s.at)))
+        return *d;
+    return s;
+}
+
+struct sharr__deadline sharr__at_least(const struct sharr__deadline *d,
+                                       double seconds)
+{
+    struct sharr__deadline s;
+
+    sharr__deadline(seconds, &s);
+    if (d->forever || (!d->now && before(&s.at, &d->at)))
+        return *d;
+    return s;
+}
+
+int sharr__futex_wait(uint32_t *word, uint32_t val,
+                      const struct sharr__deadline *d)
+{
+    long rc;
+
+    if (d->now)
+        return SHARR_ETIMEDOUT;
+    rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val,
+                 d->forever ? NULL : &d->at, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (rc < 0 && errno == ETIMEDOUT)
+        return SHARR_ETIMEDOUT;
+    return 0; /* woken, EAGAIN (changed already), EINTR: look again */
+}
+
+void sharr__futex_wake(uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* Spinning helps only when the other side runs at the same time. */
+static bool worth_spinning(void)
+{
+    static int cpus; /* 0: not known yet; a race only computes it twice */
+    int n = __atomic_load_n(&cpus, __ATOMIC_RELAXED);
+
+    if (n == 0) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        __atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
+    }
+    return n > 1;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+bool sharr__spin_while(const uint32_t *word, uint32_t val)
+{
+    struct timespec t0, t;
+
+    if (!worth_spinning())
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != val)
+                return true;
+            cpu_relax();
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) >
+            SPIN_NS)
+            return false;
+    }
+}
+
+/* ---- robust mutexes ---- */
+
+_Static_assert(sizeof(pthread_mutex_t) <= 64, "a mutex fits its 64 bytes");
+
+int sharr__mutex_init(void *m, bool recursive)
+{
+    pthread_mutexattr_t attr;
+    int rc;
+
+    if ((rc = pthread_mutexattr_init(&attr)) != 0)
+        return -rc;
+    rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    if (rc == 0)
+        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    if (rc == 0)
+        rc = pthread_mutexattr_settype(&attr, recursive
+                                                  ? PTHREAD_MUTEX_RECURSIVE
+                                                  : PTHREAD_MUTEX_ERRORCHECK);
+    if (rc == 0)
+        rc = pthread_mutex_init((pthread_mutex_t *)m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return -rc;
+}
+
+int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
+{
+    pthread_mutex_t *mx = m;
+    int rc;
+
+    if (d->now)
+        rc = pthread_mutex_trylock(mx);
+    else if (d->forever)
+        rc = pthread_mutex_lock(mx);
+    else
+        rc = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &d->at);
+    switch (rc) {
+    case 0:
+        return 0;
+    case EOWNERDEAD:
+        /* The holder died: the lock is ours; whatever it protected is the
+         * caller's to judge or repair. */
+        pthread_mutex_consistent(mx);
+        return 1;
+    case EBUSY: /* trylock: an error-checking mutex says EBUSY to its owner */
+        return sharr__mutex_mine(m) ? SHARR_EBUSY : SHARR_ETIMEDOUT;
+    case ETIMEDOUT:
+        return SHARR_ETIMEDOUT;
+    case EDEADLK:
+        return SHARR_EBUSY;
+    case ENOTRECOVERABLE:
+        return sharr__fail(SHARR_ECORRUPT, "the lock is not recoverable "
+                           "(released after its holder died without being "
+                           "repaired): remove the object and create it "
+                           "again");
+    default:
+        return sharr__fail(SHARR_ECORRUPT, "locking: %s", strerror(rc));
+    }
+}
+
+int sharr__mutex_unlock(void *m)
+{
+    return pthread_mutex_unlock((pthread_mutex_t *)m) == 0 ? 0 : SHARR_EPERM;
+}
+
+bool sharr__mutex_mine(const void *m)
+{
+    bool died;
+    return sharr__mutex_holder(m, &died) == (pid_t)syscall(SYS_gettid);
+}
