@@ -148,4 +148,16 @@ void sharr__ring_count(const struct sharr__ring *r, size_t *msgs,
 int sharr__ring_task_done(struct sharr__ring *r, size_t n);
 int sharr__ring_join(struct sharr__ring *r, double timeout);
 
+/* Tests only: when set, called at these points of every put and get, to
+ * kill the caller exactly there. */
+enum {
+    SHARR__HOOK_PUT_WRITTEN,    /* records written, nothing committed */
+    SHARR__HOOK_PUT_COUNTED,    /* message count stored, tail not yet */
+    SHARR__HOOK_PUT_COMMITTED,  /* tail stored (committed), log still on */
+    SHARR__HOOK_GET_COPIED,     /* records copied out, nothing committed */
+    SHARR__HOOK_GET_COUNTED,
+    SHARR__HOOK_GET_COMMITTED
+};
+extern void (*sharr__ring_test_hook)(int where);
+
 #endif /* SHARR_IPC_H */

@@ -83,18 +83,30 @@ int sharr__ring_init(unsigned char *state, const struct sharr__params *p,
 
 /* ---- the commit log ---- */
 
+void (*sharr__ring_test_hook)(int where);
+
+static void hook(int where)
+{
+    if (__builtin_expect(sharr__ring_test_hook != NULL, 0))
+        sharr__ring_test_hook(where);
+}
+
 /* Store *msgs then *pos (the commit), logged so a successor can finish or
- * undo it if the caller dies in between. */
+ * undo it if the caller dies in between.  `where` is the first of the
+ * three SHARR__HOOK_* points of this side. */
 static void commit(struct sharr__wal *w, uint64_t *pos, uint64_t *msgs,
-                   uint64_t new_pos, uint64_t new_msgs)
+                   uint64_t new_pos, uint64_t new_msgs, int where)
 {
     w->old_pos = *pos;
     w->old_msgs = *msgs;
     w->new_pos = new_pos;
     w->new_msgs = new_msgs;
+    hook(where);
     __atomic_store_n(&w->active, 1, REL);
     __atomic_store_n(msgs, new_msgs, REL);
+    hook(where + 1);
     __atomic_store_n(pos, new_pos, REL); /* the commit point */
+    hook(where + 2);
     __atomic_store_n(&w->active, 0, REL);
 }
 
@@ -239,7 +251,8 @@ static int put_some(struct sharr__ring *r, const void *const *msgs,
     *count = i - k;
     if (i > k) {
         commit(&st->put_wal, &st->tail, &st->put_msgs, pos,
-               __atomic_load_n(&st->put_msgs, RLX) + (i - k));
+               __atomic_load_n(&st->put_msgs, RLX) + (i - k),
+               SHARR__HOOK_PUT_WRITTEN);
         sharr__wake_flagged(&st->data_waiters, sharr__lo32(&st->tail));
     }
     return 0;
@@ -432,7 +445,8 @@ int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
         if (got == 1) {
             if ((got = take(r, head, buf, size, lens, n, &pos)) > 0) {
                 commit(&st->get_wal, &st->head, &st->get_msgs, pos,
-                       __atomic_load_n(&st->get_msgs, RLX) + (uint64_t)got);
+                       __atomic_load_n(&st->get_msgs, RLX) + (uint64_t)got,
+                       SHARR__HOOK_GET_COPIED);
                 sharr__wake_flagged(&st->space_waiters,
                                     sharr__lo32(&st->head));
             }
