@@ -51,6 +51,12 @@ static inline void tu_signal_close(struct tu_signal *s)
     close(s->fd[1]);
 }
 
+/* An object's name and a signal pipe, for a child to report on. */
+struct tu_named {
+    const char *name;
+    struct tu_signal sig;
+};
+
 /* Run fn(arg) in a forked child whose exit status is fn's result. */
 static inline pid_t tu_child(int (*fn)(void *), void *arg)
 {

@@ -541,18 +541,20 @@ int sharr__obj_create(const char *name, sharr_kind kind,
 
 /* ---- open ---- */
 
-/* EKIND for `name` holding `have` where one of `kinds` was wanted. */
+/* EKIND for `name` holding `have` where one of `kinds` was wanted:
+ * "'x' is a queue, not a lock or an rlock". */
 static int wrong_kind(const char *name, sharr_kind have, unsigned kinds)
 {
-    sharr_kind want = SHARR_KIND_QUEUE;
+    char want[128] = "";
+    size_t len = 0;
 
-    for (unsigned k = 1; k < SHARR_NKINDS; k++)
-        if (kinds & (1u << k)) {
-            want = (sharr_kind)k;
-            break;
-        }
+    for (unsigned k = 1; k < SHARR_NKINDS && len < sizeof want; k++)
+        if (kinds & (1u << k))
+            len += (size_t)snprintf(want + len, sizeof want - len, "%s%s",
+                                    len ? " or " : "",
+                                    sharr__a_kind((sharr_kind)k));
     return sharr__fail(SHARR_EKIND, "'%s' is %s, not %s", name,
-                       sharr__a_kind(have), sharr__a_kind(want));
+                       sharr__a_kind(have), want);
 }
 
 /* Open `name` read-write and validate it into *ctl, *p. */
@@ -702,8 +704,9 @@ static void queue_state(const unsigned char *st, const struct sharr__params *p,
     s->max_msg = (size_t)p->p[1];
     human(p->p[0], cap, sizeof cap);
     for (int d = 0; d < dirs; d++) {
+        /* read_state() put each direction's page after the other. */
         const struct sharr__ring_state *r = (const void *)
-            (st + (size_t)d * (SHARR__PAGE + p->p[2]));
+            (st + (size_t)d * SHARR__PAGE);
         ring_numbers(r, p->p[0], s, d);
         human(s->bytes[d], used, sizeof used);
         say(s, "%s%zu message%s (%s of %s)%s", d ? "; 1->0: " :
