@@ -126,7 +126,10 @@ static const char ls_usage[] =
     "FIFO, symlink, directory planted under a sharr.* name) are listed with\n"
     "the reason.  ALIVE is 'unknown' when the owner was numbered in another\n"
     "PID namespace or boot (a container sharing /dev/shm) or the segment is\n"
-    "too old to say: its pid means nothing here.\n\n"
+    "too old to say: its pid means nothing here.\n"
+    "Queues, pipes, locks, semaphores, events, conditions and barriers are\n"
+    "listed with their kind in the DTYPE column and their state last (queue\n"
+    "depth, semaphore value, lock holder ...); in JSON, \"kind\" says which.\n\n"
     "      --json   one JSON array of objects instead of a table\n"
     "  -h, --help   show this help\n";
 
@@ -153,10 +156,13 @@ static void json_info(const sharr_info *in, bool full)
     cli_json_string(stdout, in->name);
     printf(", \"status\": ");
     cli_json_string(stdout, in->status ? sharr_strerror(in->status) : "ok");
-    if (in->status == 0) {
+    if (in->status == 0 && in->kind != SHARR_KIND_ARRAY) {
+        printf(", \"kind\": \"%s\"", sharr_kind_name(in->kind));
+        cli_obj_json(in);
+    } else if (in->status == 0) {
         printf(", \"dtype\": \"%s\", \"shape\": ", sharr_dtype_name(in->dtype));
         json_shape(in);
-        printf(", \"bytes\": %zu", in->nbytes);
+        printf(", \"bytes\": %zu, \"kind\": \"array\"", in->nbytes);
     }
     printf(", \"owner\": ");
     cli_json_string(stdout, user);
@@ -171,7 +177,8 @@ static void json_info(const sharr_info *in, bool full)
     }
     if (full) {
         printf(", \"descr\": \"%s\", \"ndim\": %zu, \"path\": ",
-               in->status ? "" : sharr_dtype_descr(in->dtype), in->ndim);
+               in->status || in->kind ? "" : sharr_dtype_descr(in->dtype),
+               in->ndim);
         cli_json_string(stdout, in->path);
         printf(", \"segment_bytes\": %zu, \"data_offset\": %zu, "
                "\"ctl_offset\": %zu, \"mode\": \"%04o\", \"created\": %lld, "
@@ -199,6 +206,10 @@ static void table_row(const sharr_info *in)
                                                 : "-",
                sharr_strerror(in->status), in->detail[0] ? ": " : "",
                in->detail);
+        return;
+    }
+    if (in->kind != SHARR_KIND_ARRAY) {
+        cli_obj_row(in, user);
         return;
     }
     cli_format_shape(in->ndim, in->shape, shape, sizeof shape);
@@ -300,6 +311,8 @@ int cmd_info(int argc, char **argv)
     if (json) {
         json_info(&in, true);
         printf("\n");
+    } else if (in.kind != SHARR_KIND_ARRAY) {
+        cli_obj_info(&in);
     } else {
         text_info(&in);
     }
