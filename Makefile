@@ -33,10 +33,12 @@ LIB_SRC  := $(wildcard lib/*/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
+EXAMPLE_SRC := $(wildcard tests/examples/*.c)
 
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/tools/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+EXAMPLES := $(EXAMPLE_SRC:tests/examples/%.c=$(B)/examples/%)
 
 SO_REAL  := lib/libsharr.so.$(VERSION)
 SO_NAME  := libsharr.so.$(SOMAJOR)
@@ -50,11 +52,12 @@ A := $(B)/asan
 ASAN_LIB_OBJ  := $(LIB_SRC:lib/%.c=$(A)/lib/%.o)
 ASAN_TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(A)/tools/%.o)
 ASAN_TESTS    := $(TEST_SRC:tests/%.c=$(A)/tests/%)
+ASAN_EXAMPLES := $(EXAMPLE_SRC:tests/examples/%.c=$(A)/examples/%)
 
 FUZZ_SECONDS ?= 5
 
 .PHONY: all deps test unit cli interop corpus readme fuzz check-asan demo bench install \
-        uninstall clean help leftovers
+        uninstall clean help leftovers examples
 .DEFAULT_GOAL := all
 
 ## all: build lib/libsharr.so, lib/libsharr.a and tools/sharr (default)
@@ -114,9 +117,9 @@ $(B)/tests/%: tests/%.c tests/testutil.h $(STATIC) | deps
 # The steps run one after another even under `make -j`: `sharr gc` in the
 # CLI tests would take segments the unit tests are checking, and leftovers
 # must come last.  Building before them may go in parallel.
-test: all $(TESTS) $(B)/fuzz_segment
+test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment
 	$(Q)$(MAKE) --no-print-directory -j1 unit cli interop corpus readme \
-	    fuzz leftovers
+	    examples fuzz leftovers
 
 unit: $(TESTS)
 	$(Q)sh tests/run-unit.sh $(TESTS)
@@ -129,6 +132,20 @@ interop: $(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
+
+# The tutorials' programs ported to C (tests/examples/*.c), each checking
+# its own answer.
+examples: $(EXAMPLES)
+	$(Q)sh tests/examples/run.sh $(B)/examples
+
+$(B)/examples/%: tests/examples/%.c $(STATIC) | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(DEP_LIBS)
+
+$(A)/examples/%: tests/examples/%.c $(A)/libsharr.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(DEP_LIBS)
 
 # The external HDF5 corpus, when ../shared/corpus/hdf5 is there.
 corpus: $(SHARR)
@@ -172,10 +189,12 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a | deps
 	    $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
 ## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
-check-asan: $(ASAN_TESTS) $(A)/sharr
+check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run-unit.sh $(ASAN_TESTS)
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    sh tests/examples/run.sh $(A)/examples
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
@@ -229,4 +248,5 @@ help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(ASAN_LIB_OBJ:.o=.d) \
-         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d $(B)/bench/*.d)
+         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d $(B)/bench/*.d) \
+         $(wildcard $(B)/examples/*.d $(A)/examples/*.d)
