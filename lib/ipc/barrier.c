@@ -91,6 +91,7 @@ int sharr_barrier_open(const char *name, unsigned flags, sharr_barrier **out)
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     if ((err = sharr__obj_open(name, 1u << SHARR_KIND_BARRIER, flags,
                                &b->obj)) < 0 ||
+        (err = sharr__mutex_check(b->obj.base, false, name)) < 0 ||
         (err = finish_handle(b)) < 0) {
         sharr_barrier_close(b);
         return err;

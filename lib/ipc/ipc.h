@@ -81,6 +81,10 @@ static inline void sharr__wake_flagged(uint32_t *flag, uint32_t *word)
  * (or recursive).  @return 0 or -errno. */
 int sharr__mutex_init(void *m, bool recursive);
 
+/* 0 if the mutex at m (of a segment just opened) has the type word init
+ * gives it, else SHARR_ECORRUPT naming the object `name`. */
+int sharr__mutex_check(const void *m, bool recursive, const char *name);
+
 /* Take the mutex by the deadline.  @return 0, 1 (the previous holder died
  * holding it: it is made consistent and held), SHARR_ETIMEDOUT,
  * SHARR_EBUSY (held by this thread already, error-checking mutex), or
@@ -117,6 +121,10 @@ void sharr__queue_params(size_t capacity, size_t max_msg, int dirs,
 
 /* Direction d of the object o (a queue or a pipe). */
 void sharr__ring_view(struct sharr__obj *o, int d, struct sharr__ring *r);
+
+/* Check direction d's two mutexes in an object just opened.
+ * @return 0 or SHARR_ECORRUPT. */
+int sharr__ring_check(struct sharr__obj *o, int d);
 
 /* Prepare direction d's state in a new object (its two mutexes). */
 int sharr__ring_init(unsigned char *state, const struct sharr__params *p,

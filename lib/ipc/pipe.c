@@ -69,7 +69,10 @@ int sharr_pipe_open(const char *name, int end, unsigned flags,
     if (!(p = calloc(1, sizeof *p)))
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     if ((err = sharr__obj_open(name, 1u << SHARR_KIND_PIPE, flags,
-                               &p->obj)) < 0) {
+                               &p->obj)) < 0 ||
+        (err = sharr__ring_check(&p->obj, 0)) < 0 ||
+        (err = sharr__ring_check(&p->obj, 1)) < 0) {
+        sharr__obj_close(&p->obj);
         free(p);
         return err;
     }

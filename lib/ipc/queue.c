@@ -92,7 +92,9 @@ int sharr_queue_open(const char *name, unsigned flags, sharr_queue **out)
     if ((err = new_handle(&q)) < 0)
         return err;
     if ((err = sharr__obj_open(name, 1u << SHARR_KIND_QUEUE, flags,
-                               &q->obj)) < 0) {
+                               &q->obj)) < 0 ||
+        (err = sharr__ring_check(&q->obj, 0)) < 0) {
+        sharr__obj_close(&q->obj);
         free(q);
         return err;
     }

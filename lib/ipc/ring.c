@@ -68,6 +68,18 @@ void sharr__ring_view(struct sharr__obj *o, int d, struct sharr__ring *r)
     r->seen_head = r->seen_tail = 0;
 }
 
+int sharr__ring_check(struct sharr__obj *o, int d)
+{
+    struct sharr__ring r;
+    int err;
+
+    sharr__ring_view(o, d, &r);
+    if ((err = sharr__mutex_check(r.st->put_lock, false, o->name)) < 0 ||
+        (err = sharr__mutex_check(r.st->get_lock, false, o->name)) < 0)
+        return err;
+    return 0;
+}
+
 int sharr__ring_init(unsigned char *state, const struct sharr__params *p,
                      int d)
 {

@@ -88,7 +88,13 @@ static int make(size_t size, const char *name, sharr_kind kind,
         return sharr__fail(SHARR_ENOMEM, "out of memory");
     err = kinds ? sharr__obj_open(name, kinds, flags, o)
                 : sharr__obj_create(name, kind, p, init, opts, o);
+    /* The kinds of this file with a mutex keep it first in their state. */
+    if (err == 0 && kinds && o->kind != SHARR_KIND_SEMAPHORE &&
+        o->kind != SHARR_KIND_EVENT)
+        err = sharr__mutex_check(o->base, o->kind == SHARR_KIND_RLOCK,
+                                 o->name);
     if (err < 0) {
+        sharr__obj_close(o);
         free(o);
         return err;
     }

@@ -181,6 +181,27 @@ int sharr__mutex_init(void *m, bool recursive)
     return -rc;
 }
 
+int sharr__mutex_check(const void *m, bool recursive, const char *name)
+{
+    pthread_mutex_t fresh;
+    int want;
+
+    /* The type word glibc keeps in a mutex (robust, shared, recursive or
+     * error-checking) is set by init and never changes: if it is not what
+     * init writes, the bytes are not our mutex, and glibc must not be
+     * handed them. */
+    if (sharr__mutex_init(&fresh, recursive) < 0)
+        return sharr__fail(SHARR_ENOMEM, "initializing a mutex");
+    want = fresh.__data.__kind;
+    pthread_mutex_destroy(&fresh);
+    if (((const pthread_mutex_t *)m)->__data.__kind != want)
+        return sharr__fail(SHARR_ECORRUPT, "'%s' is corrupt: a mutex in it "
+                           "is not one (type word 0x%x, expected 0x%x)",
+                           name, ((const pthread_mutex_t *)m)->__data.__kind,
+                           want);
+    return 0;
+}
+
 int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
 {
     pthread_mutex_t *mx = m;
