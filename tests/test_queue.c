@@ -935,3 +935,64 @@ Test(queue, pipe_poll_waits_for_a_message_without_taking_it)
     sharr_pipe_close(a);
     sharr_pipe_close(b);
 }
+
+/* ---- creations killed at any moment ---- */
+
+/* Hidden build names of this test's pid family: ".new.<pid>." */
+static int hidden_left(pid_t pid)
+{
+    char prefix[64];
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(prefix, sizeof prefix, "sharr..new.%d.", (int)pid);
+    while (d && (e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(queue, a_create_killed_at_any_moment_never_leaves_a_named_half_queue)
+{
+    unsigned seed = 4242;
+    int made = 0;
+
+    tu_gc_serialize();
+    for (int round = 0; round < 30; round++) {
+        const char *n = tu_name("kill");
+        int temp = round % 2;
+        pid_t pid = fork();
+        if (pid == 0) {
+            sharr_create_opts o = {.flags = temp ? SHARR_CREATE_TEMP : 0};
+            sharr_queue *q;
+            /* 16 MiB: reserving it takes long enough to be hit too. */
+            sharr_queue_create(n, 16 << 20, 0, &o, &q);
+            pause();
+            _exit(0);
+        }
+        usleep(rand_r(&seed) % 6000);
+        kill(pid, SIGKILL);
+        tu_reap(pid);
+        sharr_queue *q = NULL;
+        int err = sharr_queue_open(n, 0, &q);
+        cr_assert(err == 0 || err == SHARR_ENOENT, "round %d: %s", round,
+                  sharr_errmsg());
+        made += err == 0;
+        sharr_queue_close(q);
+        if (temp) {
+            cr_assert(tu_wait_gone(n, 5.0), "round %d: a temporary queue "
+                      "outlived its killed creator", round);
+            for (int i = 0; i < 500 && hidden_left(pid); i++)
+                usleep(10000);
+            cr_assert_eq(hidden_left(pid), 0, "round %d: the guardian left "
+                         "the hidden build", round);
+        } else {
+            sharr_unlink(n);
+        }
+        sharr_gc(0, NULL, NULL); /* removes a non-temporary hidden build */
+        cr_assert_eq(hidden_left(pid), 0, "round %d", round);
+    }
+    cr_log_info("creations killed: %d of 30 had finished", made);
+}
