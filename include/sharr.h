@@ -5,7 +5,10 @@
  *
  * NAMES.  An array is a POSIX shared-memory object named "/sharr.NAME", so it
  * appears as /dev/shm/sharr.NAME.  NAME is 1..200 characters of
- * [A-Za-z0-9._-] and does not start with '.'.
+ * [A-Za-z0-9._-] and does not start with '.'.  Queues, pipes, locks,
+ * semaphores, events, conditions and barriers share that name space: a
+ * name holds one object of one kind (see "Queues and synchronization
+ * objects" for their layout).
  *
  * SEGMENT LAYOUT (layout version 1, all integers little-endian):
  *
@@ -81,7 +84,8 @@
  * pool" below).
  *
  * SECTIONS.  Errors; dtypes and values (lib/core); arrays (lib/store, with
- * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
+ * temporary arrays' guardian); queues, pipes, locks, semaphores, events,
+ * conditions and barriers (lib/ipc); the worker pool (lib/pool: supervisor,
  * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
  * files (lib/io).
  */
@@ -262,7 +266,8 @@ SHARR_API int sharr_array_create(const char *name, sharr_dtype dtype,
  * Release with sharr_array_close().
  * @return 0, SHARR_EINVAL (bad name or flags), SHARR_ENOENT, SHARR_EACCES,
  * SHARR_EFOREIGN (owned by another user and no SHARR_OPEN_FOREIGN),
- * SHARR_ECORRUPT (detail names the field that does not match). */
+ * SHARR_ECORRUPT (detail names the field that does not match), SHARR_EKIND
+ * (the name holds a queue, a lock ...: the detail says which). */
 SHARR_API int sharr_array_open(const char *name, unsigned flags,
                                sharr_array **out);
 
@@ -277,8 +282,9 @@ SHARR_API int sharr_array_keep(sharr_array *a);
  * the lock if this handle holds it.  The segment itself stays. */
 SHARR_API void sharr_array_close(sharr_array *a);
 
-/* sharr_unlink() : remove the array `name` (like unlink(2): processes that
- * have it mapped keep their mapping).  Works on corrupt segments too.
+/* sharr_unlink() : remove the array (or queue, lock ...) `name` (like
+ * unlink(2): processes that have it mapped keep their mapping, and a lock
+ * or queue they use keeps working for them).  Works on corrupt segments.
  * @return 0, SHARR_EINVAL (bad name), SHARR_ENOENT, SHARR_EACCES/EPERM. */
 SHARR_API int sharr_unlink(const char *name);
 
@@ -407,7 +413,8 @@ typedef struct sharr_info {
  * @return 0, SHARR_EINVAL, SHARR_ENOENT, SHARR_EACCES, SHARR_ECORRUPT. */
 SHARR_API int sharr_stat(const char *name, sharr_info *info);
 
-/* sharr_list() : every segment named sharr.* in /dev/shm, sorted by name,
+/* sharr_list() : every segment named sharr.* in /dev/shm (arrays and named
+ * objects of every kind, see sharr_info.kind), sorted by name,
  * as a malloc'ed array in *out (free with sharr_list_free()) of *count
  * entries.  Segments that cannot be opened are listed with a non-zero
  * status (and its detail) instead of being skipped; a FIFO, symlink,
@@ -417,7 +424,8 @@ SHARR_API int sharr_stat(const char *name, sharr_info *info);
 SHARR_API int sharr_list(sharr_info **out, size_t *count);
 SHARR_API void sharr_list_free(sharr_info *list);
 
-/* sharr_gc() : remove temporary arrays whose owner process is gone, and
+/* sharr_gc() : remove temporary arrays (and temporary queues, locks ...)
+ * whose owner process is gone, and
  * the hidden build names (and, from older versions, half-made segments) of
  * creators killed before they finished.  Never touches a segment of another
  * user.  An owner is judged gone only in the PID namespace and boot that

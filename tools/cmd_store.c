@@ -258,7 +258,9 @@ static const char info_usage[] =
     "Usage: sharr info NAME [--json]\n\n"
     "Show everything about the array NAME without mapping it: dtype, NumPy\n"
     "descr, shape, bytes, file path, data and control-block offsets, owner,\n"
-    "mode, owner process (alive?), temporary flag, creation time and id.\n\n"
+    "mode, owner process (alive?), temporary flag, creation time and id.\n"
+    "For a queue, pipe, lock, semaphore, event, condition or barrier: its\n"
+    "kind and state (messages queued, holder, value, parties waiting ...).\n\n"
     "      --json   one JSON object\n"
     "  -h, --help   show this help\n";
 
@@ -323,9 +325,9 @@ int cmd_info(int argc, char **argv)
 
 static const char rm_usage[] =
     "Usage: sharr rm NAME...\n\n"
-    "Remove the named arrays (corrupt segments too).  Processes that have an\n"
-    "array mapped keep their mapping until they close it.  Every NAME is\n"
-    "tried; the exit status is 1 if any could not be removed.\n\n"
+    "Remove the named arrays, queues, locks ... (corrupt segments too).\n"
+    "Processes that have one mapped keep it until they close it.  Every\n"
+    "NAME is tried; the exit status is 1 if any could not be removed.\n\n"
     "  -h, --help   show this help\n";
 
 int cmd_rm(int argc, char **argv)
@@ -354,9 +356,9 @@ int cmd_rm(int argc, char **argv)
 static const char gc_usage[] =
     "Usage: sharr gc [--dry-run]\n"
     "       sharr gc [--dry-run] DIR...\n\n"
-    "Remove your temporary arrays whose owner process is gone, and the\n"
-    "hidden remains of creations that were interrupted (their creator died\n"
-    "before finishing).\n"
+    "Remove your temporary arrays (and queues, locks ...) whose owner\n"
+    "process is gone, and the hidden remains of creations that were\n"
+    "interrupted (their creator died before finishing).\n"
     "Prints each name removed.  Arrays of other users are never touched.\n"
     "An owner is judged only in the PID namespace and boot that numbered it:\n"
     "arrays of another container sharing /dev/shm (or made by an older\n"
