@@ -50,11 +50,6 @@ void sharr__futex_wake(uint32_t *word, int n);
  * than one CPU); true if it changed meanwhile. */
 bool sharr__spin_while(const uint32_t *word, uint32_t val);
 
-/* sharr__spin_while() with a spin time that adapts (wait.c): *budget_ns
- * (0: not set yet) shrinks after failed spins and grows after good ones. */
-bool sharr__spin_adaptive(const uint32_t *word, uint32_t val,
-                          uint32_t *budget_ns);
-
 /* The low 32 bits of a 64-bit counter, as a futex word (little-endian:
  * sharr refuses to build for big-endian hosts). */
 static inline uint32_t *sharr__lo32(uint64_t *v)
@@ -117,8 +112,6 @@ struct sharr__ring {
      * mutex only, so threads sharing a handle do not race on them. */
     uint64_t seen_head;      /* producers */
     uint64_t seen_tail;      /* consumers */
-    uint32_t spin_space;     /* spin budgets of this handle's waits for */
-    uint32_t spin_data;      /* space and for data (sharr__spin_adaptive) */
 };
 
 /* Parameters of a queue (dirs 1) or pipe (dirs 2) of `capacity` bytes and

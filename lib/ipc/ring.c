@@ -22,8 +22,7 @@
  * stays in its own core's cache.
  *
  * Waiting: a consumer with nothing to take releases its mutex, spins a few
- * microseconds on the tail (1..20 us, adapting to how often spinning paid
- * off in this handle), then raises the data_waiters flag, looks again
+ * microseconds on the tail, then raises the data_waiters flag, looks again
  * and sleeps on the tail's low 32 bits; a producer waiting for space does
  * the same on the head.  Committers wake sleepers only when the flag is
  * up.  Nothing ever waits while holding a side's mutex, so a mutex is held
@@ -67,7 +66,6 @@ void sharr__ring_view(struct sharr__obj *o, int d, struct sharr__ring *r)
     r->max_msg = o->params.p[1];
     r->name = o->name;
     r->seen_head = r->seen_tail = 0;
-    r->spin_space = r->spin_data = 0;
 }
 
 int sharr__ring_check(struct sharr__obj *o, int d)
@@ -227,7 +225,7 @@ static int wait_space(struct sharr__ring *r, uint64_t head,
     uint32_t *word = sharr__lo32(&st->head), v = (uint32_t)head;
     int rc;
 
-    if (sharr__spin_adaptive(word, v, &r->spin_space))
+    if (sharr__spin_while(word, v))
         return 0;
     sharr__flag_waiting(&st->space_waiters);
     if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||
@@ -346,7 +344,7 @@ static int wait_data(struct sharr__ring *r, uint64_t tail,
     uint32_t *word = sharr__lo32(&st->tail), v = (uint32_t)tail;
     int rc;
 
-    if (sharr__spin_adaptive(word, v, &r->spin_data))
+    if (sharr__spin_while(word, v))
         return 0;
     sharr__flag_waiting(&st->data_waiters);
     if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||

@@ -24,15 +24,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* How long waits spin before they sleep: at most long enough to cover a
- * round trip between two processes on two cores (~1 us) many times over,
- * at least enough to catch an answer already on its way.  A waiter that
- * keeps a budget (struct sharr__ring) halves it after a spin that failed
- * and doubles it after one that worked: on a machine with more runnable
- * processes than cores a spinner only delays the process it waits for,
- * and sleeping at once (as POSIX mq and pipes do) is then faster. */
+/* How long waits spin before they sleep: long enough to cover a round trip
+ * between two processes on two cores (~1 us), short enough not to matter
+ * when the other side is slow. */
 #define SPIN_NS 20000
-#define SPIN_MIN_NS 1000
 
 int sharr__deadline(double timeout, struct sharr__deadline *d)
 {
@@ -142,45 +137,24 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static bool spin(const uint32_t *word, uint32_t val, long limit_ns)
+bool sharr__spin_while(const uint32_t *word, uint32_t val)
 {
     struct timespec t0, t;
 
+    if (!worth_spinning())
+        return false;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        for (int i = 0; i < 32; i++) {
+        for (int i = 0; i < 64; i++) {
             if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != val)
                 return true;
             cpu_relax();
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
         if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) >
-            limit_ns)
+            SPIN_NS)
             return false;
     }
-}
-
-bool sharr__spin_while(const uint32_t *word, uint32_t val)
-{
-    return worth_spinning() && spin(word, val, SPIN_NS);
-}
-
-bool sharr__spin_adaptive(const uint32_t *word, uint32_t val,
-                          uint32_t *budget_ns)
-{
-    /* Threads sharing a handle may race on the budget: it is only a hint. */
-    uint32_t b = __atomic_load_n(budget_ns, __ATOMIC_RELAXED);
-    bool changed;
-
-    if (!worth_spinning())
-        return false;
-    if (b < SPIN_MIN_NS || b > SPIN_NS)
-        b = SPIN_NS;
-    changed = spin(word, val, (long)b);
-    b = changed ? (b * 2 > SPIN_NS ? SPIN_NS : b * 2)
-                : (b / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : b / 2);
-    __atomic_store_n(budget_ns, b, __ATOMIC_RELAXED);
-    return changed;
 }
 
 /* ---- robust mutexes ---- */
