@@ -88,6 +88,13 @@
  * conditions and barriers (lib/ipc); the worker pool (lib/pool: supervisor,
  * workers, schedules, jobs); built-in operations (lib/ops); HDF5 and .npy
  * files (lib/io).
+ *
+ * LIBRARIES.  Everything here is in libsharr (pkg-config sharr, CMake
+ * sharr::sharr) except the sharr_h5_* functions, which are in libsharr-h5
+ * (pkg-config sharr-h5, CMake sharr::h5), so that a program that does not
+ * use HDF5 never loads it.  Neither links OpenBLAS: sharr_gemm() and
+ * sharr_axpy() of float dtypes load libopenblas.so.0 on their first call
+ * (the one the program links, if it does).
  */
 #ifndef SHARR_H
 #define SHARR_H
@@ -194,22 +201,34 @@ SHARR_API const char *sharr_dtype_descr(sharr_dtype dt);
  * complex (NumPy's kind letters); 0 for an invalid dtype. */
 SHARR_API char sharr_dtype_kind(sharr_dtype dt);
 
-/* sharr_dtype_parse() : parse a name ("f64"), a NumPy name ("float64",
- * "complex128", "uint8") or a NumPy descr ("<c16", "|u1") into *out.
- * @return 0 or SHARR_EINVAL (the detail lists the accepted names). */
+/* sharr_dtype_parse() : parse a dtype name into *out.  Accepted, case
+ * sensitive as in NumPy: sharr's names (i8 ... c128, sizes in bits);
+ * NumPy's sized names (int8 ... uint64, float32, float64, complex64,
+ * complex128); the other names np.dtype() reads on an LP64 host: int,
+ * int_, long, longlong, intp (int64), uint, ulong, ulonglong, uintp
+ * (uint64), intc (int32), uintc (uint32), short, ushort, byte, ubyte,
+ * float, double (float64), single (float32), complex, cdouble
+ * (complex128), csingle (complex64); and NumPy typestrs with a byte order,
+ * '<', '=' or '|' ("<f8", "|u1", "=c16").  A bare typestr ("f8", "i4") is
+ * refused: NumPy's "i8" is int64, sharr's is int8.
+ * @return 0 or SHARR_EINVAL (the detail says why, or lists the names). */
 SHARR_API int sharr_dtype_parse(const char *text, sharr_dtype *out);
 
 /* sharr_value_parse() : convert `text` to one element of `dt` at `elem`
  * (sharr_dtype_size(dt) bytes).  Integers: decimal or 0x hex, range-checked.
- * Floats: anything strtod accepts, plus inf and nan.  Complex: "1.5", "-2j",
+ * Floats: anything strtod accepts, plus inf and nan, rounded once to the
+ * dtype (f32 and c64 with strtof: "3.4028235e+38" is FLT_MAX, a text
+ * beyond the largest float is SHARR_ERANGE).  Complex: "1.5", "-2j",
  * "0.6+0.8i", "0.6-0.8j", "(1+2j)".  A complex value is refused for a real
  * dtype and a fraction for an integer dtype.
  * @return 0, SHARR_EINVAL (not a number of that kind) or SHARR_ERANGE. */
 SHARR_API int sharr_value_parse(sharr_dtype dt, const char *text, void *elem);
 
 /* sharr_value_format() : write the element at `elem` as text into buf
- * (always NUL-terminated).  Floats use the shortest form that reads back
- * exactly; complex is written "re+imj" like NumPy, e.g. "0.6+0.8j".
+ * (always NUL-terminated).  Floats use the fewest digits that read back
+ * exactly, laid out as NumPy's repr without a trailing ".0": positional for
+ * 1e-4 <= |x| < 1e16 (1e6 for f32 and c64 parts: "10", "0.0001"), else
+ * "1e+16", "2.5e-05"; complex is "re+imj" like NumPy, e.g. "0.6+0.8j".
  * @return the length written, or SHARR_ERANGE if `size` was too small. */
 SHARR_API int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,
                                  size_t size);
@@ -1144,9 +1163,14 @@ SHARR_API int sharr_fail(int code, const char *fmt, ...)
  * bits) and then combine the blocks in block order with Neumaier's
  * compensated sum.  Their blocks are fixed by the array's shape (about 64 Ki
  * elements, whole rows) unless a schedule is given, so -j 1 and -j 2 give
- * bit-identical statistics.  Complex arithmetic is written out on (re, im)
- * pairs (and ops.c is compiled with -fcx-limited-range), so it runs at
- * memory speed; csqrt/cexp/clog keep C99's special-value rules.
+ * bit-identical statistics; the BLAS calls of axpy and gemm get blocks
+ * fixed by the shape too.
+ * Special values follow NumPy: an infinite sum stays inf, a NaN makes the
+ * 2-norm NaN, and a 2-norm whose squares underflow is still right.  Complex
+ * arithmetic is written out on (re, im) pairs (and ops.c is compiled with
+ * -fcx-limited-range), so it runs at memory speed, with NumPy's formulas
+ * (square: re*re - im*im, re*im + im*re); csqrt/cexp/clog keep C99's
+ * special-value rules.
  */
 
 /* What every operation accepts besides its operands; NULL for defaults. */
@@ -1199,7 +1223,9 @@ typedef enum sharr_op {
     SHARR_OP_CLIP,           /* x = min(max(x, lo), hi)  integer and float;
                                             NaN stays NaN */
     SHARR_OP_NORMALIZE_ROWS  /* each row /= its L2 norm  float and complex;
-                                            a zero row stays zero */
+                                a zero row stays zero, a row with a NaN
+                                becomes NaN; a 1-d array's rows are its
+                                elements (each becomes its sign) */
 } sharr_op;
 
 /* sharr_op_parse() : "scale", "add", "conj", "abs", "square", "sqrt", "exp",
@@ -1222,8 +1248,11 @@ SHARR_API int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op,
 
 /* sharr_axpy() : y += alpha * x (alpha one element of the common dtype);
  * x and y have the same dtype and shape; x may be y.  Floating dtypes use
- * OpenBLAS ?axpy per block; integers wrap.
- * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, or a pool failure. */
+ * OpenBLAS ?axpy on blocks fixed by the shape (it rounds differently in the
+ * tail of a call), integers wrap.  As in BLAS, alpha = 0 leaves y
+ * untouched, even where x is NaN or inf.
+ * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EACCES, SHARR_ENOENT
+ * (OpenBLAS cannot be loaded), or a pool failure. */
 SHARR_API int sharr_axpy(sharr_pool *pool, const void *alpha,
                          const sharr_array *x, sharr_array *y,
                          const sharr_run_opts *ro);
@@ -1233,16 +1262,23 @@ typedef struct sharr_stats {
     size_t count;           /* elements */
     double sum[2];          /* real and imaginary parts (imag 0 for real) */
     double mean[2];
-    double norm2;           /* sqrt(sum |x|^2), safe from overflow */
+    double norm2;           /* sqrt(sum |x|^2), safe from overflow and
+                               underflow (as math.hypot); NaN if any
+                               element is NaN (as NumPy), else inf if any
+                               is infinite */
     int has_nan;            /* a NaN element was seen (float/complex) */
     double min, max;        /* real dtypes (NaN if has_nan); NaN for complex */
     unsigned char min_value[SHARR_MAX_ITEMSIZE]; /* exact, as elements of */
     unsigned char max_value[SHARR_MAX_ITEMSIZE]; /* the dtype (real only) */
+    char sum_exact[48];     /* integer dtypes: the exact 128-bit sum in
+                               decimal ("55340232221128654845"), which sum[0]
+                               rounds to a double; "" for float and complex */
 } sharr_stats;
 
 /* sharr_array_stats() : sum, mean, min, max and 2-norm of `a` into out[0],
  * or with per_row of each row r into out[r] (out has sharr_array_rows(a)
- * entries).  Integer sums are exact in 128 bits, then rounded once.
+ * entries).  Integer sums are exact in 128 bits (sum_exact), then rounded
+ * once into sum[0].
  * @return 0, SHARR_EINVAL (per-row results beyond the pool's reservation),
  * or a pool failure. */
 SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
@@ -1251,11 +1287,14 @@ SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
 
 /* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
  * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are
- * elements of it.  Rows of A and C are split among the workers, each calling
- * OpenBLAS ?gemm with its own threads (sharr_pool_opts.blas_threads).
- * C may not be A or B.
+ * elements of it.  The rows of A and C are cut into blocks fixed by m (32
+ * to 256 rows), one OpenBLAS ?gemm call each, so C's bytes do not depend on
+ * the number of workers.  They may depend on a schedule given in ro (it cuts
+ * other blocks) and on the BLAS threads of a call (blas_threads of the pool;
+ * the caller's own with a NULL pool).  C may not be A or B.
  * @return 0, SHARR_EDTYPE, SHARR_ESHAPE, SHARR_EINVAL (C aliases A or B, a
- * dimension beyond 2^31-1), SHARR_EACCES, or a pool failure. */
+ * dimension beyond 2^31-1), SHARR_EACCES, SHARR_ENOENT (OpenBLAS cannot be
+ * loaded), or a pool failure. */
 SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_array *a, const sharr_array *b,
                          const void *beta, sharr_array *c,
@@ -1265,6 +1304,9 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
 /* HDF5 and .npy files (lib/io/)                                             */
 /* ------------------------------------------------------------------------ */
 /*
+ * The sharr_h5_* functions are in libsharr-h5 (link -lsharr-h5 -lsharr);
+ * .npy files and save targets are in libsharr.
+ *
  * Types a dataset loads as: integers of 1, 2, 4 or 8 bytes (signed or not,
  * either byte order, packed n-bit too) as i8..u64; floats of 4 and 8 bytes
  * (either order, VAX, n-bit) as f32/f64; float16 and other 2-byte floats as
@@ -1321,10 +1363,15 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * what names it.  A kill or failure before that last phase leaves every
  * old byte as it was (failures also restore the old size; a kill may leave
  * a hidden ".sharr-partial" dataset, removed by the next save into that
- * group).  The last phase is made by a short-lived process of its own
- * (sharing the saver's memory, every signal blocked), so a kill of the
- * saver (kill -9, Ctrl-C) once it began does not cut it short: it
- * completes.  HDF5 has no journal, so what can still tear the group that
+ * group).  Workers write through the caller's own open file (the one that
+ * holds the lock, taken with pidfd_getfd), so a killed saver's lock lasts
+ * until its last worker is gone.  The last phase is made by the caller
+ * (the workers hand it over), in a short-lived process of its own that
+ * shares its memory,
+ * blocks every signal, has its own process group and a copy of the locked
+ * fd: a kill of the saver (kill -9, Ctrl-C) once it began neither cuts it
+ * short nor lets another program open the file before it completes.  HDF5
+ * has no journal, so what can still tear the group that
  * receives the dataset (its other datasets' bytes remain, but HDF5 may no
  * longer find them) is a SIGKILL of that process too during those writes
  * (microseconds; e.g. a whole cgroup killed), or a power failure without

@@ -180,13 +180,9 @@ int sharr__unlink_checked(const char *entry, const struct stat *checked);
  * ENTRY and its removal (to replace the segment there on purpose). */
 extern void (*sharr__unlink_test_hook)(const char *entry);
 
-/* Count a mapping of a segment made (+1, before mmap) or removed (-1, after
- * munmap, or after a failed mmap) by the store. */
-void sharr__count_mapping(int delta);
 /* Unmap every mapping of a /dev/shm/sharr.* object in the calling process,
  * found in /proc/self/maps; for freshly forked helper processes (guardian,
- * pool supervisor) that must not pin segments.  Reads nothing when the store
- * has no mapping (sharr__count_mapping).  Uses no malloc and no stdio
+ * pool supervisor) that must not pin segments.  Uses no malloc and no stdio
  * (safe in a child forked from a multi-threaded process).
  * @return the number of mappings removed, or -errno if /proc/self/maps
  * cannot be read. */
@@ -427,5 +423,18 @@ int sharr__random_bytes(void *buf, size_t n);
 /* Leave a forked child without running the parent's atexit handlers; in
  * coverage builds (SHARR_COVERAGE) exit() so gcov data is flushed. */
 __attribute__((noreturn)) void sharr__child_exit(int status);
+
+/* ---- OpenBLAS threads in workers (pool/blas_threads.c) ---- */
+/* libsharr does not link OpenBLAS: lib/ops/blas.c loads it on first use.
+ * A worker asks for `n` OpenBLAS threads: at once if OpenBLAS is in the
+ * process already (the host program links it), else when blas.c loads it. */
+void sharr__blas_threads_set(int n);
+/* Give OpenBLAS, as found through dlsym handle `lib`, `n` threads (one:
+ * without restarting its thread server in a forked child). */
+void sharr__blas_threads_apply(void *lib, int n);
+/* The count this process's worker asked for; 0 outside workers. */
+int sharr__blas_threads_wanted(void);
+
+#include "exports.h"
 
 #endif /* SHARR_INTERNAL_H */

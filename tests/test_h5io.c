@@ -438,7 +438,7 @@ Test(h5io, external_data_and_virtual_sources_stay_in_the_files_directory)
         cr_assert_eq(rc, SHARR_EACCES, "%s: %d %s", refused[i], rc,
                      sharr_errmsg());
         cr_assert(strstr(sharr_errmsg(), "is outside") &&
-                  strstr(sharr_errmsg(), "--allow-external"), "%s",
+                  strstr(sharr_errmsg(), "allow_external"), "%s",
                   sharr_errmsg());
         cr_assert(!tu_exists(tu_name("e")));
     }

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <complex.h>
+#include <float.h>
 #include <math.h>
 
 static sharr_pool *pool2;
@@ -675,4 +676,172 @@ Test(ops, gemm_refuses_integers_bad_shapes_and_aliasing)
     sharr_array_close(b);
     sharr_array_close(i);
     sharr_array_close(v);
+}
+
+/* ---- edge values (issue 13; tests/interop/test_edges.py holds NumPy's
+ * answers, these the library's own fields and pools) ---- */
+
+/* Close and remove `a` at once: these tests do not leave their segments
+ * to the suite's .fini alone (a leftover of one of them was seen once in a
+ * busy make test, with every test passing). */
+static void drop(sharr_array *a)
+{
+    char name[SHARR_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", sharr_array_name(a));
+    sharr_array_close(a);
+    sharr_unlink(name);
+}
+
+static sharr_array *make_f64(const char *label, size_t n, const double *v)
+{
+    size_t shape[] = {n};
+    sharr_array *a = make(label, SHARR_F64, 1, shape);
+    memcpy(sharr_array_data(a), v, n * sizeof *v);
+    return a;
+}
+
+Test(ops, stats_of_infinite_block_sums_are_inf_not_nan)
+{
+    size_t n = 3 * 65536;           /* three blocks, each summing to 1e308 */
+    double *v = calloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i += 65536)
+        v[i] = 1e308;
+    sharr_array *a = make_f64("inf", n, v);
+    sharr_stats s;
+    cr_assert_eq(sharr_array_stats(pool2, a, 0, &s, NULL), 0);
+    cr_assert(isinf(s.sum[0]) && s.sum[0] > 0, "sum %g", s.sum[0]);
+    cr_assert(isinf(s.mean[0]) && s.mean[0] > 0, "mean %g", s.mean[0]);
+    cr_assert(close_to(s.norm2, sqrt(3) * 1e308, 1e-15), "norm2 %g", s.norm2);
+    free(v);
+    drop(a);
+}
+
+Test(ops, norm_is_nan_with_a_nan_and_exact_when_squares_underflow)
+{
+    double nan0[] = {NAN, 0, 0}, tiny[] = {1e-200, 1e-200, 1e-200, 1e-200},
+           sub[] = {0x1p-1074, 0x1p-1074};
+    sharr_array *a = make_f64("nan", 3, nan0), *b = make_f64("tiny", 4, tiny),
+                *c = make_f64("sub", 2, sub);
+    sharr_stats s;
+    cr_assert_eq(sharr_array_stats(NULL, a, 0, &s, NULL), 0);
+    cr_assert(isnan(s.norm2), "norm2 of [nan, 0, 0] is %g", s.norm2);
+    cr_assert_eq(sharr_array_stats(NULL, b, 0, &s, NULL), 0);
+    cr_assert_eq(s.norm2, 2e-200);
+    cr_assert_eq(sharr_array_stats(NULL, c, 0, &s, NULL), 0);
+    cr_assert_eq(s.norm2, hypot(0x1p-1074, 0x1p-1074));
+    drop(a);
+    drop(b);
+    drop(c);
+}
+
+Test(ops, stats_sum_exact_holds_the_exact_integer_sum)
+{
+    size_t shape[] = {3};
+    sharr_array *u = make("ex", SHARR_U64, 1, shape);
+    sharr_array *i = make("exi", SHARR_I64, 1, shape);
+    sharr_array *f = make("exf", SHARR_F64, 1, shape);
+    for (int k = 0; k < 3; k++) {
+        ((uint64_t *)sharr_array_data(u))[k] = UINT64_MAX;
+        ((int64_t *)sharr_array_data(i))[k] = INT64_MIN;
+    }
+    sharr_stats s, rows[3];
+    cr_assert_eq(sharr_array_stats(pool2, u, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "55340232221128654845");
+    cr_assert_eq(s.sum[0], 55340232221128654845.0);
+    cr_assert_eq(sharr_array_stats(pool2, i, 1, rows, NULL), 0);
+    for (int k = 0; k < 3; k++)
+        cr_assert_str_eq(rows[k].sum_exact, "-9223372036854775808");
+    cr_assert_eq(sharr_array_stats(pool2, i, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "-27670116110564327424");
+    cr_assert_eq(sharr_array_stats(pool2, f, 0, &s, NULL), 0);
+    cr_assert_str_eq(s.sum_exact, "");
+    drop(u);
+    drop(i);
+    drop(f);
+}
+
+Test(ops, complex_square_has_no_spurious_overflow)
+{
+    size_t shape[] = {2};
+    sharr_array *a = make("sq", SHARR_C128, 1, shape);
+    double *z = sharr_array_data(a);
+    z[0] = DBL_MAX, z[1] = 0, z[2] = 1e308, z[3] = 1e-308;
+    cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_SQUARE, NULL, NULL, NULL), 0);
+    cr_assert(isinf(z[0]) && z[1] == 0, "%g%+gj", z[0], z[1]);
+    cr_assert(isinf(z[2]) && close_to(z[3], 2, 1e-15), "%g%+gj", z[2], z[3]);
+    drop(a);
+}
+
+/* The bytes of C (gemm) or Y (axpy) after `ops` runs in the caller, on one
+ * worker and on two: all three must be equal. */
+static void same_bytes_for_any_pool(sharr_array *out, const void *start,
+                                    void (*op)(sharr_pool *, void *),
+                                    void *ctx)
+{
+    sharr_pool_opts o1 = {.workers = 1};
+    sharr_pool *p1;
+    size_t nb = sharr_array_nbytes(out);
+    unsigned char *first = malloc(nb);
+    cr_assert_eq(sharr_pool_create(&o1, &p1), 0);
+    sharr_pool *pools[] = {NULL, p1, pool2};
+    for (int k = 0; k < 3; k++) {
+        memcpy(sharr_array_data(out), start, nb);
+        op(pools[k], ctx);
+        if (k == 0)
+            memcpy(first, sharr_array_data(out), nb);
+        else
+            cr_assert_eq(memcmp(first, sharr_array_data(out), nb), 0,
+                         "%s pool gives other bytes than the caller",
+                         k == 1 ? "a 1-worker" : "a 2-worker");
+    }
+    sharr_pool_destroy(p1);
+    free(first);
+}
+
+struct gemm_ctx { sharr_array *a, *b, *c; unsigned char al[16], be[16]; };
+
+static void run_gemm(sharr_pool *p, void *ctx)
+{
+    struct gemm_ctx *g = ctx;
+    cr_assert_eq(sharr_gemm(p, g->al, g->a, g->b, g->be, g->c, NULL), 0);
+}
+
+static void run_axpy(sharr_pool *p, void *ctx)
+{
+    struct gemm_ctx *g = ctx;
+    cr_assert_eq(sharr_axpy(p, g->al, g->a, g->c, NULL), 0);
+}
+
+Test(ops, gemm_and_axpy_give_the_same_bytes_in_the_caller_and_any_pool)
+{
+    const sharr_dtype dts[] = {SHARR_F32, SHARR_F64, SHARR_C64, SHARR_C128};
+    for (size_t t = 0; t < 4; t++) {
+        size_t sa[] = {33, 20}, sb[] = {20, 11}, sc[] = {33, 11};
+        char l[3][16];
+        for (int k = 0; k < 3; k++)
+            snprintf(l[k], sizeof l[k], "j%d.%zu", k, t);
+        struct gemm_ctx g = {make(l[0], dts[t], 2, sa),
+                             make(l[1], dts[t], 2, sb),
+                             make(l[2], dts[t], 2, sc), {0}, {0}};
+        fill(g.a, "random:1");
+        fill(g.b, "random:2");
+        cr_assert_eq(sharr_value_parse(dts[t], "-1.5", g.al), 0);
+        cr_assert_eq(sharr_value_parse(dts[t], "0.5", g.be), 0);
+        sharr_apply(NULL, g.a, SHARR_OP_ADD, g.be, NULL, NULL);
+        size_t nb = sharr_array_nbytes(g.c);
+        void *start = malloc(nb);
+        memset(start, 0, nb);
+        same_bytes_for_any_pool(g.c, start, run_gemm, &g);
+        /* axpy: y = C's shape and dtype, x another array of it */
+        sharr_array *x = g.a;
+        size_t sx[] = {33, 11};
+        g.a = make("jx", dts[t], 2, sx);
+        fill(g.a, "random:3");
+        same_bytes_for_any_pool(g.c, start, run_axpy, &g);
+        drop(g.a);
+        free(start);
+        drop(x);
+        drop(g.b);
+        drop(g.c);
+    }
 }

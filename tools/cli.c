@@ -25,6 +25,70 @@ static void vmessage(const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+int cli_run(const struct cli_command *c, int argc, char **argv)
+{
+    cli_sub = c->name;
+    cli_protect_numbers(argc - 1, argv + 1);
+    cli_getopt_reset();
+    int rc = c->run(argc - 1, argv + 1);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_error("cannot write the output");
+    return rc;
+}
+
+/* Optimal string alignment distance (Levenshtein plus transpositions) of
+ * two short words; larger than 2 as soon as it is known to be. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[3][32];
+
+    if (n >= 31 || m >= 31)
+        return 99;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t *cur = d[i % 3], *prev = d[(i + 2) % 3], *pp = d[(i + 1) % 3];
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1], v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            cur[j] = v;
+        }
+    }
+    return d[n % 3][m];
+}
+
+const char *cli_closest(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL, *prefix = NULL;
+    size_t best_d = 3, nprefix = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+        if (word[0] && strncmp(names[i], word, strlen(word)) == 0) {
+            prefix = names[i];
+            nprefix++;
+        }
+    }
+    /* A unique prefix ("cre") is meant more surely than a near word; one
+     * letter off in a two-letter word is another word, not a typo. */
+    if (nprefix == 1 && strlen(word) >= 2)
+        return prefix;
+    if (best && best_d >= strlen(word))
+        best = NULL;
+    return best;
+}
+
 int cli_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -47,9 +111,56 @@ int cli_error(const char *fmt, ...)
     return EXIT_RUNTIME;
 }
 
+unsigned cli_open_flags;
+bool cli_foreign_option;
+
+/* The library's hints (in C) and what the CLI says instead.  Longer ones
+ * first where one starts another. */
+static const struct {
+    const char *lib, *cli, *cli_without_option;
+} hints[] = {
+    {"open it with SHARR_OPEN_FOREIGN to trust it",
+     "pass --foreign to use it anyway", "only its owner can use it here"},
+    {"set sharr_save_opts.force_hardlinks", "pass --force-hardlinks", NULL},
+    {"set sharr_save_opts.force", "pass --force", NULL},
+    {"sharr_save_opts.append", "--append", NULL},
+    {"set sharr_load_opts.allow_external", "pass --allow-external", NULL},
+    {" (sharr_barrier_reset() makes it whole)",
+     " (sharr barrier reset makes it whole)", NULL},
+    /* stat --per-row of more rows than the pool's result space holds */
+    {" (sharr_pool_opts.results_bytes)", ": too many rows for --per-row",
+     NULL},
+};
+
+const char *cli_errmsg(void)
+{
+    static char out[2048];
+    const char *in = sharr_errmsg();
+    size_t n = 0;
+
+    while (*in && n + 1 < sizeof out) {
+        size_t k = 0;
+        while (k < sizeof hints / sizeof *hints &&
+               strncmp(in, hints[k].lib, strlen(hints[k].lib)) != 0)
+            k++;
+        if (k == sizeof hints / sizeof *hints) {
+            out[n++] = *in++;
+            continue;
+        }
+        const char *say = !cli_foreign_option && hints[k].cli_without_option
+                              ? hints[k].cli_without_option : hints[k].cli;
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s", say);
+        if (n >= sizeof out)
+            n = sizeof out - 1;
+        in += strlen(hints[k].lib);
+    }
+    out[n] = '\0';
+    return out;
+}
+
 int cli_fail(int code)
 {
-    const char *detail = sharr_errmsg();
+    const char *detail = cli_errmsg();
     return cli_error("%s", detail[0] ? detail : sharr_strerror(code));
 }
 
@@ -289,18 +400,20 @@ void cli_json_string(FILE *f, const char *s)
 
 void cli_format_bytes(size_t n, char *buf, size_t size)
 {
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
+                                 "EiB"};
     double v = (double)n;
     int u = 0;
 
-    while (v >= 1024 && u < 5) {
+    while (v >= 1024 && u < 6) {
         v /= 1024;
         u++;
     }
+    /* Three significant digits: "192 B", "1.5 KiB", "7.28 TiB", "1023 KiB". */
     if (u == 0)
         snprintf(buf, size, "%zu B", n);
     else
-        snprintf(buf, size, "%.1f %s", v, unit[u]);
+        snprintf(buf, size, v < 1000 ? "%.3g %s" : "%.0f %s", v, unit[u]);
 }
 
 void cli_user_name(unsigned uid, char *buf, size_t size)

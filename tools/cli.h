@@ -24,6 +24,20 @@ struct cli_command {
 /* The subcommand running now, for messages ("sharr: <sub>: ..."). */
 extern const char *cli_sub;
 
+/* Run subcommand c on the whole argv (argv[1] is its name): sets cli_sub,
+ * protects negative numbers, resets getopt, checks that stdout was
+ * written.  @return the exit status. */
+int cli_run(const struct cli_command *c, int argc, char **argv);
+
+/* Exec sharr-h5, the HDF5 helper, with the whole argv (helper.c).
+ * @return EXIT_RUNTIME after printing why, if it cannot be run. */
+int cli_exec_h5(char **argv);
+
+/* The one of names[0..n) that `word` most likely misspells (edit distance
+ * at most 2, or a unique prefix), else NULL: for "did you mean". */
+const char *cli_closest(const char *word, const char *const *names,
+                        size_t n);
+
 /* Usage error: "sharr: SUB: MSG" and "Try 'sharr SUB --help'." on stderr.
  * @return EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -32,8 +46,22 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Runtime failure of a library call: prints sharr_errmsg() (or the code's
- * name when there is no detail).  @return EXIT_RUNTIME. */
+ * name when there is no detail), its hints in the CLI's words (see
+ * cli_errmsg).  @return EXIT_RUNTIME. */
 int cli_fail(int code);
+
+/* sharr_errmsg() with the library's hints, which name C flags and fields
+ * ("set sharr_save_opts.force to replace it"), given as the options that do
+ * the same ("pass --force to replace it").  Valid until the next call. */
+const char *cli_errmsg(void);
+
+/* --foreign: the subcommand opens arrays of other users too
+ * (SHARR_OPEN_FOREIGN).  Subcommands that have the option put
+ * CLI_FOREIGN_OPTION in their options, set cli_foreign_option, and OR
+ * cli_open_flags into their open flags; the others get no --foreign hint. */
+#define CLI_FOREIGN_OPTION {"foreign", no_argument, NULL, 'F'}
+extern unsigned cli_open_flags;
+extern bool cli_foreign_option;
 
 /* Report a getopt_long() result that is not an option of ours ('?' or ':').
  * @return EXIT_USAGE. */
@@ -83,7 +111,7 @@ void cli_format_shape(size_t ndim, const size_t *shape, char *buf,
 /* A JSON string literal for s on f. */
 void cli_json_string(FILE *f, const char *s);
 
-/* Bytes as "1.5 MiB". */
+/* Bytes in binary units, three significant digits: "192 B", "1.5 MiB". */
 void cli_format_bytes(size_t n, char *buf, size_t size);
 
 /* The user name for uid (or the number). */
@@ -148,9 +176,8 @@ int cmd_event(int argc, char **argv);
 int cmd_cond(int argc, char **argv);
 int cmd_barrier(int argc, char **argv);
 
-/* How ls (one table row, one JSON object's fields) and info show an
- * object that is not an array. */
-void cli_obj_row(const sharr_info *in, const char *user);
+/* How ls --json (an object's fields) and info show an object that is not
+ * an array. */
 void cli_obj_json(const sharr_info *in);
 void cli_obj_info(const sharr_info *in);
 

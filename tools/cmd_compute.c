@@ -19,6 +19,10 @@
                         {"version", no_argument, NULL, 'V'}
 
 #define JOBS_HELP "  -j, --jobs N        worker processes (default: one per CPU)\n"
+#define FOREIGN_HELP                                                          \
+    "      --foreign       use arrays of other users too (refused by\n"       \
+    "                      default: they could plant a segment under\n"      \
+    "                      the name of yours)\n"
 
 /* parse() result for --help and --version: they printed, exit 0. */
 #define PRINTED_AND_DONE 1000
@@ -39,11 +43,29 @@ static int common_option(int ch, struct compute_opts *o, char **argv,
     switch (ch) {
     case 'j': return cli_parse_jobs(optarg, &o->jobs);
     case 's': return cli_parse_schedule(optarg, &o->ro.schedule);
+    case 'F': cli_open_flags |= SHARR_OPEN_FOREIGN; return 0;
     case 'h': cli_help(usage); return PRINTED_AND_DONE;
     case 'V': cli_version(); return PRINTED_AND_DONE;
     case '?': case ':': return cli_bad_option(ch, argv);
     default: return -1;
     }
+}
+
+/* $SHARR_SCHEDULE is the default of --schedule where there is one, as
+ * $OMP_SCHEDULE is for schedule(runtime); a value that does not parse is
+ * an error, never silently ignored.  @return 0 or EXIT_USAGE. */
+static int schedule_from_env(const struct option *lo, struct compute_opts *o)
+{
+    const char *env = getenv("SHARR_SCHEDULE");
+
+    while (lo->name && strcmp(lo->name, "schedule") != 0)
+        lo++;
+    if (!lo->name || o->ro.schedule.kind != SHARR_SCHED_DEFAULT || !env ||
+        !*env)
+        return 0;
+    if (sharr_schedule_parse(env, &o->ro.schedule) < 0)
+        return cli_usage("$SHARR_SCHEDULE: %s", sharr_errmsg());
+    return 0;
 }
 
 /* Parse argv with the common options plus --json, --per-row, --alpha and
@@ -55,6 +77,7 @@ static int parse(int argc, char **argv, const struct option *lo,
 {
     int ch, rc;
 
+    cli_foreign_option = true;
     while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
         if ((rc = common_option(ch, o, argv, usage)) >= 0) {
             if (rc != 0)
@@ -69,7 +92,7 @@ static int parse(int argc, char **argv, const struct option *lo,
         default: return cli_bad_option(ch, argv);
         }
     }
-    return 0;
+    return schedule_from_env(lo, o);
 }
 
 static int exit_of(int rc)
@@ -84,7 +107,8 @@ static int open_arrays(char **names, size_t n, const unsigned *flags,
     for (size_t i = 0; i < n; i++) {
         const char *name = cli_name(names[i]);
         int err;
-        if (!name || (err = sharr_array_open(name, flags[i], &out[i])) < 0) {
+        if (!name || (err = sharr_array_open(name, flags[i] | cli_open_flags,
+                                             &out[i])) < 0) {
             int rc = name ? cli_fail(err) : EXIT_USAGE;
             while (i-- > 0)
                 sharr_array_close(out[i]);
@@ -239,7 +263,9 @@ static const char apply_usage[] =
     "  log           float, complex  a negative real element is an error;\n"
     "                                log(0) = -inf\n"
     "  clip LO HI    x = min(max(x, LO), HI)  integer and float; NaN stays\n"
-    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0)\n\n"
+    "  normalize-rows  divide each row by its 2-norm (a zero row stays 0, a\n"
+    "                row with a NaN becomes NaN); the rows of a 1-d array are\n"
+    "                its elements, so each x becomes x/|x| (0 stays 0)\n\n"
     "Values have the array's dtype; negative ones are values, not options:\n"
     "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
     "error is found before anything is written: the array is unchanged.\n"
@@ -247,7 +273,8 @@ static const char apply_usage[] =
     "partly modified and how many blocks were done.\n\n"
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
-    "                      (default static; $SHARR_SCHEDULE when unset)\n"
+    "                      (default: $SHARR_SCHEDULE if set, else static)\n"
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
@@ -281,7 +308,8 @@ int cmd_apply(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
-        {"schedule", required_argument, NULL, 's'}, COMMON_LONGOPTS, {0}};
+        {"schedule", required_argument, NULL, 's'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     struct compute_opts o = {0};
     sharr_array *a;
     sharr_op op;
@@ -310,14 +338,17 @@ static const char axpy_usage[] =
     "Usage: sharr axpy ALPHA X Y [-j N]\n\n"
     "Y += ALPHA * X in place, X and Y of the same dtype and shape (X may be\n"
     "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
-    "worker; integers wrap.\n\n"
+    "worker; integers wrap.  As in BLAS, ALPHA 0 leaves Y untouched, even\n"
+    "where X is nan or inf (0 * nan is not added).\n\n"
     JOBS_HELP
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 int cmd_axpy(int argc, char **argv)
 {
     static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
-                                       COMMON_LONGOPTS, {0}};
+                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       {0}};
     static const unsigned flags[2] = {SHARR_OPEN_RDONLY, 0};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE];
@@ -346,15 +377,23 @@ int cmd_axpy(int argc, char **argv)
 /* ---- stat ---- */
 
 static const char stat_usage[] =
-    "Usage: sharr stat NAME [--per-row] [-j N] [--json]\n\n"
-    "Print count, sum, mean, min, max (real dtypes) and 2-norm of NAME, or of\n"
-    "each row with --per-row.  Sums are pairwise within blocks fixed by the\n"
-    "shape and compensated across blocks (integers: exact in 128 bits), so\n"
-    "every -j gives the same figures.  Min and max are exact values of the\n"
-    "dtype; a NaN element makes them nan.  In JSON, nan and inf are null.\n\n"
+    "Usage: sharr stat NAME [--per-row] [-j N] [--schedule S] [--json]\n\n"
+    "Print count, sum, mean, min, max and 2-norm of NAME, or of each row\n"
+    "with --per-row.  Sums are pairwise within blocks fixed by the shape and\n"
+    "compensated across blocks, so every -j gives the same figures; integer\n"
+    "sums are exact in 128 bits and printed exactly (in JSON too).  Min and\n"
+    "max are exact values of the dtype; a NaN element makes them and the\n"
+    "2-norm nan.  Complex arrays have no min and max (complex numbers are\n"
+    "not ordered): they are left out, in text and JSON alike.  In JSON, nan\n"
+    "and inf are null.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     JOBS_HELP
+    "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
+    "                      (default: $SHARR_SCHEDULE if set, else blocks\n"
+    "                      fixed by the shape); the blocks of the sums then\n"
+    "                      follow it, so float sums may change with -j\n"
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 static void put_double(double v, bool json)
@@ -389,8 +428,12 @@ static void put_pair(const double v[2], bool complex, bool json)
 static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
 {
     char buf[64];
-    if (sharr_dtype_kind(dt) == 'c' || s->has_nan) {
+    if (s->has_nan) {
         fputs(json ? "null" : "nan", stdout);
+        return;
+    }
+    if (json && !isfinite(max ? s->max : s->min)) {
+        fputs("null", stdout); /* JSON has no inf */
         return;
     }
     sharr_value_format(dt, max ? s->max_value : s->min_value, buf, sizeof buf);
@@ -413,6 +456,8 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
         sep = " ";
     }
     for (int k = 0; k < 6; k++) {
+        if (cx && (k == 3 || k == 4))
+            continue; /* complex numbers have no order: no min, no max */
         if (json)
             printf("%s\"%s\": ", k ? ", " : "", key[k]);
         else if (per_row)
@@ -421,7 +466,12 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
             printf("%-6s ", key[k]);
         switch (k) {
         case 0: printf("%zu", s->count); break;
-        case 1: put_pair(s->sum, cx, json); break;
+        case 1:
+            if (s->sum_exact[0]) /* an integer dtype: exact, also in JSON */
+                fputs(s->sum_exact, stdout);
+            else
+                put_pair(s->sum, cx, json);
+            break;
         case 2: put_pair(s->mean, cx, json); break;
         case 3: case 4: put_elem(dt, s, k == 4, json); break;
         default: put_double(s->norm2, json); break;
@@ -458,7 +508,9 @@ static int run_stat(const sharr_array *a, struct compute_opts *o)
         return cli_fail(err);
     }
     if (o->per_row && !o->json)
-        printf("row count sum mean min max norm2\n");
+        printf(sharr_dtype_kind(sharr_array_dtype(a)) == 'c'
+                   ? "row count sum mean norm2\n"
+                   : "row count sum mean min max norm2\n");
     if (o->per_row && o->json)
         putchar('[');
     for (size_t r = 0; r < n; r++) {
@@ -478,7 +530,8 @@ int cmd_stat(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"schedule", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'J'},
-        {"per-row", no_argument, NULL, 'r'}, COMMON_LONGOPTS, {0}};
+        {"per-row", no_argument, NULL, 'r'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     static const unsigned flags = SHARR_OPEN_RDONLY;
     struct compute_opts o = {0};
     sharr_array *a;
@@ -501,10 +554,13 @@ static const char gemm_usage[] =
     "Usage: sharr gemm A B C [--alpha Z] [--beta Z] [-j N]\n\n"
     "C = alpha * A @ B + beta * C for 2-d arrays A (m x k), B (k x n) and\n"
     "C (m x n) of one dtype: f32, f64, c64 or c128.  The rows of A and C\n"
-    "are split among the workers, each calling OpenBLAS ?gemm on one thread.\n\n"
+    "are cut into blocks fixed by m (32 to 256 rows) that the workers share,\n"
+    "one OpenBLAS ?gemm call on one thread per block, so every -j gives the\n"
+    "same bytes.\n\n"
     "      --alpha Z       default 1\n"
     "      --beta Z        default 0 (C's old values are ignored)\n"
     JOBS_HELP
+    FOREIGN_HELP
     "  -h, --help          show this help\n";
 
 int cmd_gemm(int argc, char **argv)
@@ -512,7 +568,8 @@ int cmd_gemm(int argc, char **argv)
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"alpha", required_argument, NULL, 'a'},
-        {"beta", required_argument, NULL, 'b'}, COMMON_LONGOPTS, {0}};
+        {"beta", required_argument, NULL, 'b'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     static const unsigned flags[3] = {SHARR_OPEN_RDONLY, SHARR_OPEN_RDONLY, 0};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];

@@ -249,6 +249,9 @@ static const char save_usage[] =
     "                        the file (default 5, or $SHARR_LOCK_WAIT; 0: do\n"
     "                        not wait; inf: for ever)\n"
     "  -j, --jobs N          worker processes (default: one per CPU)\n"
+    "      --foreign         save an array of another user too (refused by\n"
+    "                        default: they could plant one under your\n"
+    "                        array's name)\n"
     "  -h, --help            show this help\n";
 
 static int parse_chunk(const char *text, sharr_save_opts *o)
@@ -283,8 +286,11 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
     case 'r': *rows = optarg; return 0;
     case 'c': return parse_chunk(optarg, o);
     case 'z':
-        if (cli_parse_count(optarg, "--gzip", 1, &level) != 0 || level > 9)
-            return cli_usage("--gzip needs a level 1..9");
+        /* One message for every wrong level (it used to print two). */
+        if (optarg[0] < '1' || optarg[0] > '9' || optarg[1])
+            return cli_usage("--gzip needs a level 1..9, not '%s'",
+                             cli_arg(optarg));
+        level = (size_t)(optarg[0] - '0');
         o->gzip = (int)level;
         return 0;
     case 'S': o->shuffle = 1; return 0;
@@ -300,6 +306,7 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
     case 'H': o->force_hardlinks = 1; return 0;
     case 'W': return parse_wait(optarg, &o->lock_wait);
     case 'j': return cli_parse_jobs(optarg, jobs);
+    case 'F': cli_open_flags |= SHARR_OPEN_FOREIGN; return 0;
     default: return -1;
     }
 }
@@ -364,7 +371,7 @@ static int run_save(const sharr_array *a, const struct source *dst,
         sharr_pool_destroy(pool);
     }
     if (err == SHARR_EINVAL)
-        return cli_usage("%s", sharr_errmsg());
+        return cli_usage("%s", cli_errmsg());
     return err < 0 ? cli_fail(err) : EXIT_OK;
 }
 
@@ -381,7 +388,8 @@ int cmd_save(int argc, char **argv)
         {"append", no_argument, NULL, 'a'},
         {"force-hardlinks", no_argument, NULL, 'H'},
         {"wait", required_argument, NULL, 'W'},
-        {"jobs", required_argument, NULL, 'j'}, COMMON_LONGOPTS, {0}};
+        {"jobs", required_argument, NULL, 'j'}, CLI_FOREIGN_OPTION,
+        COMMON_LONGOPTS, {0}};
     sharr_save_opts o;
     struct source dst;
     const char *rows = NULL, *name;
@@ -389,6 +397,7 @@ int cmd_save(int argc, char **argv)
     int ch, rc, jobs = 0, err;
 
     memset(&o, 0, sizeof o);
+    cli_foreign_option = true;
     while ((ch = getopt_long(argc, argv, ":r:c:z:faj:hV", lo, NULL)) != -1) {
         if (ch == 'h') return cli_help(save_usage);
         if (ch == 'V') return cli_version();
@@ -406,7 +415,8 @@ int cmd_save(int argc, char **argv)
     if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim || o.append))
         return cli_usage("--chunk, --gzip, --shuffle and --append apply to "
                          "HDF5 only");
-    if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY, &a)) < 0)
+    if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY | cli_open_flags,
+                                &a)) < 0)
         return cli_fail(err);
     rc = run_save(a, &dst, &o, rows, jobs);
     sharr_array_close(a);

@@ -492,6 +492,15 @@ static const char queue_usage[] =
     "  close      close it: consumers drain it, then see the end\n"
     "  task-done  mark messages processed (JoinableQueue)\n"
     "  join       wait until every message is marked done\n\n"
+    "Options (sharr queue SUBCOMMAND --help says which each takes):\n"
+    "  -c, --capacity BYTES  create: bytes of messages it holds (default 1M)\n"
+    "  -M, --max-msg BYTES   create: the largest message (default 64K)\n"
+    "      --temp            create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL      create: permission bits (default 600)\n"
+    "  -t, --timeout S       put, get, join: wait at most S seconds\n"
+    "  -a, --all             get: until the queue is closed and empty\n"
+    "  -z, --zero            put, get: messages end with NUL, not newline\n\n"
+    "Exit status of get: 3 when the queue was closed and drained first.\n"
     "sharr ls and sharr info show a queue's depth; sharr rm removes it.\n";
 
 int cmd_queue(int argc, char **argv)
@@ -634,7 +643,16 @@ static const char pipe_usage[] =
     "Subcommands:\n"
     "  create   create a pipe\n"
     "  send     send messages from one end (NAME END MSG...)\n"
-    "  recv     receive and print messages at one end (NAME END)\n";
+    "  recv     receive and print messages at one end (NAME END)\n\n"
+    "Options (sharr pipe SUBCOMMAND --help says which each takes):\n"
+    "  -c, --capacity BYTES  create: bytes per direction (default 1M)\n"
+    "  -M, --max-msg BYTES   create: the largest message (default 64K)\n"
+    "      --temp            create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL      create: permission bits (default 600)\n"
+    "  -t, --timeout S       send, recv: wait at most S seconds\n"
+    "      --close           send: then close this end's sending side\n"
+    "  -a, --all             recv: until the other end closes\n"
+    "  -z, --zero            recv: messages end with NUL, not newline\n";
 
 int cmd_pipe(int argc, char **argv)
 {
@@ -680,8 +698,8 @@ static const char lock_usage[] =
     "and Ctrl-\\ (COMMAND gets them) and passes SIGTERM and SIGHUP on.\n\n"
     "  -t, --timeout S  wait at most S seconds for the lock (default: for\n"
     "                   ever; 0: do not wait)\n\n"
-    "sharr lock create NAME makes a named lock (--recursive: an rlock,\n"
-    "which its holder may take again).\n"
+    "sharr lock create NAME makes a named lock:\n"
+    "  -r, --recursive  an rlock, which its holder may take again\n"
     CREATE_HELP
     "  -h, --help       show this help\n\n"
     "Exit status: COMMAND's (128 + N if a signal N killed it), 1 the lock\n"
@@ -983,7 +1001,12 @@ static const char sem_usage[] =
     "Subcommands:\n"
     "  create    create one: NAME VALUE [--bound N]\n"
     "  acquire   decrement, waiting while 0 [--timeout S]\n"
-    "  release   increment [-n N]\n";
+    "  release   increment [-n N]\n\n"
+    "Options (sharr sem SUBCOMMAND --help says which each takes):\n"
+    "  -b, --bound N     create: a BoundedSemaphore of at most N\n"
+    "      --temp        create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL  create: permission bits (default 600)\n"
+    "  -t, --timeout S   acquire: wait at most S seconds\n";
 
 int cmd_sem(int argc, char **argv)
 {
@@ -1059,7 +1082,11 @@ static const char event_usage[] =
     "  create   create one, clear\n"
     "  set      set it and wake every waiter\n"
     "  clear    clear it\n"
-    "  wait     wait until it is set [--timeout S]\n";
+    "  wait     wait until it is set [--timeout S]\n\n"
+    "Options (sharr event SUBCOMMAND --help says which each takes):\n"
+    "      --temp        create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL  create: permission bits (default 600)\n"
+    "  -t, --timeout S   wait: wait at most S seconds\n";
 
 int cmd_event(int argc, char **argv)
 {
@@ -1139,7 +1166,13 @@ static const char cond_usage[] =
     "Subcommands:\n"
     "  create   create one\n"
     "  wait     wait for a notify [--timeout S]\n"
-    "  notify   wake waiters [-n N | --all]\n";
+    "  notify   wake waiters [-n N | --all]\n\n"
+    "Options (sharr cond SUBCOMMAND --help says which each takes):\n"
+    "      --temp        create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL  create: permission bits (default 600)\n"
+    "  -t, --timeout S   wait: wait at most S seconds\n"
+    "  -a, --all         notify: wake every waiter\n"
+    "sharr lock NAME -- COMMAND runs a command holding its lock.\n";
 
 int cmd_cond(int argc, char **argv)
 {
@@ -1226,7 +1259,11 @@ static const char barrier_usage[] =
     "  create   create one: NAME PARTIES\n"
     "  wait     wait for the round, print the arrival index [--timeout S]\n"
     "  abort    break it\n"
-    "  reset    make it whole and empty again\n";
+    "  reset    make it whole and empty again\n\n"
+    "Options (sharr barrier SUBCOMMAND --help says which each takes):\n"
+    "      --temp        create: remove it when your shell exits\n"
+    "  -m, --mode OCTAL  create: permission bits (default 600)\n"
+    "  -t, --timeout S   wait: wait at most S seconds (a timeout breaks it)\n";
 
 int cmd_barrier(int argc, char **argv)
 {
@@ -1238,19 +1275,6 @@ int cmd_barrier(int argc, char **argv)
 }
 
 /* ---- ls and info of objects that are not arrays ---- */
-
-void cli_obj_row(const sharr_info *in, const char *user)
-{
-    char bytes[32];
-
-    cli_format_bytes(in->segment_size, bytes, sizeof bytes);
-    printf("%-24s %-6s %-16s %10s %-8s %7d %-7s %s%s%s\n", in->name,
-           sharr_kind_name(in->kind), "-", bytes, user, (int)in->creator,
-           in->creator_alive < 0 ? "unknown" : in->creator_alive ? "yes"
-                                                                  : "no",
-           (in->flags & SHARR_CREATE_TEMP) ? "temp" : "",
-           (in->flags & SHARR_CREATE_TEMP) ? "  " : "", in->obj.text);
-}
 
 void cli_obj_json(const sharr_info *in)
 {
@@ -1306,10 +1330,14 @@ void cli_obj_info(const sharr_info *in)
                in->obj.repairs);
     printf("segment bytes: %zu\nowner:         %s\nmode:          %04o\n",
            in->segment_size, user, in->mode);
-    printf("owner process: %d (%s%s%s)\n", (int)in->creator,
-           in->creator_alive < 0 ? "unknown" : in->creator_alive ? "alive"
-                                                                  : "gone",
-           in->detail[0] ? ": " : "", in->detail);
+    /* As for arrays: only a temporary object's owner is state. */
+    if (in->flags & SHARR_CREATE_TEMP)
+        printf("owner process: %d (%s%s%s): its exit removes it\n",
+               (int)in->creator, in->creator_alive < 0 ? "unknown"
+                                 : in->creator_alive ? "alive" : "gone",
+               in->detail[0] ? ": " : "", in->detail);
+    else
+        printf("created by:    pid %d\n", (int)in->creator);
     printf("attached:      %u (advisory)\ntemporary:     %s\ncreated:       "
            "%s\nid:            ", in->attached,
            (in->flags & SHARR_CREATE_TEMP) ? "yes" : "no", when);

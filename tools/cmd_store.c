@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,8 +25,11 @@ static const char create_usage[] =
     "  -s, --shape SHAPE  dimensions, e.g. 16x1000000 or 3,4; '' or 'scalar'\n"
     "                     for a 0-d array (a single value)\n"
     "  -t, --dtype DT     i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 c64 c128\n"
-    "                     (default f64); NumPy names work too: int32, "
-    "complex128\n"
+    "                     (default f64; sizes in bits), or NumPy's names:\n"
+    "                     int8 ... uint64, float32, float64, complex64,\n"
+    "                     complex128, int, float, complex, double, single,\n"
+    "                     intc, ...; typestrs need their byte order: '<f8'\n"
+    "                     (NumPy's 'i8' is int64, sharr's i8 is int8)\n"
     "  -f, --fill F       zeros | ones | VALUE | range | random[:SEED]\n"
     "                     (VALUE for complex: 1.5, -2j, 0.6+0.8i, 0.6+0.8j)\n"
     "      --temp         remove the array when the process that ran sharr\n"
@@ -119,18 +123,32 @@ int cmd_create(int argc, char **argv)
 /* ---- ls and info ---- */
 
 static const char ls_usage[] =
-    "Usage: sharr ls [--json]\n\n"
-    "List every shared array in /dev/shm: name, dtype, shape, bytes, owning\n"
-    "user, the owner process and whether it is still alive, and whether the\n"
-    "array is temporary.  Segments that are not valid arrays (corrupt, or a\n"
-    "FIFO, symlink, directory planted under a sharr.* name) are listed with\n"
-    "the reason.  ALIVE is 'unknown' when the owner was numbered in another\n"
-    "PID namespace or boot (a container sharing /dev/shm) or the segment is\n"
-    "too old to say: its pid means nothing here.\n"
+    "Usage: sharr ls [PATTERN...] [--json | --names]\n\n"
+    "List the shared arrays in /dev/shm, or those whose names match one of\n"
+    "the PATTERNs (shell-style: 'run42.*', 'frame-?', '[ab]*'; quote them\n"
+    "from the shell), and a total line.  A PATTERN that matches nothing is\n"
+    "an error (exit 1) after the rest is listed.\n\n"
+    "  NAME DTYPE SHAPE  as created\n"
+    "  SIZE       bytes of the elements (B, KiB, MiB ... of 1024)\n"
+    "  USER       who owns the segment\n"
+    "  TEMPORARY  '-': the array lives until 'sharr rm'.  Otherwise the\n"
+    "             process whose exit removes it: 'until pid N exits';\n"
+    "             'pid N exited' when it is gone but the array is not (its\n"
+    "             guardian was killed: 'sharr gc' removes it); 'until pid N\n"
+    "             exits (?)' when N was numbered in another PID namespace or\n"
+    "             boot (a container sharing /dev/shm), so it cannot be judged\n"
+    "             here.\n"
+    "Entries that are not valid arrays (corrupt, or a FIFO, symlink,\n"
+    "directory planted under a sharr.* name) are listed with the reason.\n"
     "Queues, pipes, locks, semaphores, events, conditions and barriers are\n"
-    "listed with their kind in the DTYPE column and their state last (queue\n"
-    "depth, semaphore value, lock holder ...); in JSON, \"kind\" says which.\n\n"
-    "      --json   one JSON array of objects instead of a table\n"
+    "listed with their kind as DTYPE and their state last (queue depth,\n"
+    "semaphore value, lock holder ...); in JSON, \"kind\" says which.\n\n"
+    "      --json   one JSON array of objects: name, status, dtype, shape,\n"
+    "               bytes, owner, pid (the creator; for a temporary array\n"
+    "               the process whose exit removes it), temp, alive (that\n"
+    "               process is alive: true or false; null when the array is\n"
+    "               not temporary or it cannot be judged here), detail\n"
+    "      --names  only the names, one per line (for scripts)\n"
     "  -h, --help   show this help\n";
 
 static void json_shape(const sharr_info *in)
@@ -139,6 +157,11 @@ static void json_shape(const sharr_info *in)
     for (size_t d = 0; d < in->ndim; d++)
         printf("%s%zu", d ? ", " : "", in->shape[d]);
     printf("]");
+}
+
+static bool is_temp(const sharr_info *in)
+{
+    return in->status == 0 && (in->flags & SHARR_CREATE_TEMP);
 }
 
 static const char *alive_word(const sharr_info *in, const char *yes,
@@ -166,11 +189,11 @@ static void json_info(const sharr_info *in, bool full)
     }
     printf(", \"owner\": ");
     cli_json_string(stdout, user);
-    /* alive: true, false, or null when it cannot be judged here. */
+    /* alive: only a temporary array's owner process means something. */
     printf(", \"pid\": %d, \"alive\": %s, \"temp\": %s", (int)in->creator,
-           in->creator_alive < 0 ? "null"
-                                 : in->creator_alive ? "true" : "false",
-           (in->flags & SHARR_CREATE_TEMP) ? "true" : "false");
+           !is_temp(in) || in->creator_alive < 0 ? "null"
+                                : in->creator_alive ? "true" : "false",
+           is_temp(in) ? "true" : "false");
     if (in->detail[0]) {
         printf(", \"detail\": ");
         cli_json_string(stdout, in->detail);
@@ -192,73 +215,170 @@ static void json_info(const sharr_info *in, bool full)
     printf("}");
 }
 
-static void table_row(const sharr_info *in)
-{
-    char shape[256], bytes[32], user[64];
+/* The cells of one table row; `last` is the TEMPORARY column or, for an
+ * entry that is not a valid array, why. */
+struct ls_row {
+    char dtype[12], shape[256], size[32], user[64], last[512];
+};
 
-    cli_user_name(in->uid, user, sizeof user);
+static void ls_cells(const sharr_info *in, struct ls_row *r)
+{
+    cli_user_name(in->uid, r->user, sizeof r->user);
     if (in->status) {
-        char pid[16] = "-";
-        if (in->creator)
-            snprintf(pid, sizeof pid, "%d", (int)in->creator);
-        printf("%-24s %-6s %-16s %10s %-8s %7s %-7s %s%s%s\n", in->name, "?",
-               "?", "?", user, pid, in->creator ? alive_word(in, "yes", "no")
-                                                : "-",
-               sharr_strerror(in->status), in->detail[0] ? ": " : "",
-               in->detail);
+        snprintf(r->dtype, sizeof r->dtype, "?");
+        snprintf(r->shape, sizeof r->shape, "?");
+        snprintf(r->size, sizeof r->size, "?");
+        snprintf(r->last, sizeof r->last, "invalid: %s%s%s",
+                 sharr_strerror(in->status), in->detail[0] ? ": " : "",
+                 in->detail);
         return;
     }
-    if (in->kind != SHARR_KIND_ARRAY) {
-        cli_obj_row(in, user);
-        return;
+    if (in->kind != SHARR_KIND_ARRAY) { /* a queue, a lock ... */
+        snprintf(r->dtype, sizeof r->dtype, "%s", sharr_kind_name(in->kind));
+        snprintf(r->shape, sizeof r->shape, "-");
+        cli_format_bytes(in->segment_size, r->size, sizeof r->size);
+    } else {
+        snprintf(r->dtype, sizeof r->dtype, "%s",
+                 sharr_dtype_name(in->dtype));
+        cli_format_shape(in->ndim, in->shape, r->shape, sizeof r->shape);
+        cli_format_bytes(in->nbytes, r->size, sizeof r->size);
     }
-    cli_format_shape(in->ndim, in->shape, shape, sizeof shape);
-    cli_format_bytes(in->nbytes, bytes, sizeof bytes);
-    printf("%-24s %-6s %-16s %10s %-8s %7d %-7s %s\n", in->name,
-           sharr_dtype_name(in->dtype), shape, bytes, user, (int)in->creator,
-           alive_word(in, "yes", "no"),
-           (in->flags & SHARR_CREATE_TEMP) ? "temp" : "");
+    if (!is_temp(in))
+        snprintf(r->last, sizeof r->last, "-");
+    else if (in->creator_alive == 0)
+        snprintf(r->last, sizeof r->last, "pid %d exited",
+                 (int)in->creator);
+    else
+        snprintf(r->last, sizeof r->last, "until pid %d exits%s",
+                 (int)in->creator, in->creator_alive < 0 ? " (?)" : "");
+    if (in->kind != SHARR_KIND_ARRAY) /* its state, last: any width */
+        snprintf(r->last + strlen(r->last), sizeof r->last - strlen(r->last),
+                 "  %s", in->obj.text);
+}
+
+static int widest(int w, const char *s)
+{
+    int n = (int)strlen(s);
+    return n > w ? n : w;
+}
+
+/* The table, its columns as wide as their widest cell, and the total. */
+static int print_table(const sharr_info *const *list, size_t n)
+{
+    struct ls_row *rows = calloc(n ? n : 1, sizeof *rows);
+    int wn = 4, wd = 5, ws = 5, wz = 4, wu = 4;
+    size_t bytes = 0, invalid = 0, objects = 0;
+    char total[32];
+
+    if (!rows)
+        return cli_error("out of memory for %zu entries", n);
+    for (size_t i = 0; i < n; i++) {
+        ls_cells(list[i], &rows[i]);
+        wn = widest(wn, list[i]->name);
+        wd = widest(wd, rows[i].dtype);
+        ws = widest(ws, rows[i].shape);
+        wz = widest(wz, rows[i].size);
+        wu = widest(wu, rows[i].user);
+        if (list[i]->status)
+            invalid++;
+        else if (list[i]->kind != SHARR_KIND_ARRAY)
+            objects++;
+        else
+            bytes += list[i]->nbytes;
+    }
+    printf("%-*s  %-*s  %-*s  %*s  %-*s  %s\n", wn, "NAME", wd, "DTYPE", ws,
+           "SHAPE", wz, "SIZE", wu, "USER", "TEMPORARY");
+    for (size_t i = 0; i < n; i++)
+        printf("%-*s  %-*s  %-*s  %*s  %-*s  %s\n", wn, list[i]->name, wd,
+               rows[i].dtype, ws, rows[i].shape, wz, rows[i].size, wu,
+               rows[i].user, rows[i].last);
+    cli_format_bytes(bytes, total, sizeof total);
+    printf("total: %zu array%s, %s", n - invalid - objects,
+           n - invalid - objects == 1 ? "" : "s", total);
+    if (objects)
+        printf("; %zu other object%s", objects, objects == 1 ? "" : "s");
+    if (invalid)
+        printf("; %zu invalid entr%s", invalid, invalid == 1 ? "y" : "ies");
+    printf("\n");
+    free(rows);
+    return EXIT_OK;
+}
+
+/* Entries of `list` that match one of patterns[0..np) (all if np is 0),
+ * into *out (a malloc'ed array of pointers).  A pattern matching none is
+ * reported.  @return EXIT_OK, or EXIT_RUNTIME if one matched none. */
+static int select_entries(const sharr_info *list, size_t n, char **patterns,
+                          int np, const sharr_info ***out, size_t *count)
+{
+    const sharr_info **sel = calloc(n ? n : 1, sizeof *sel);
+    int rc = EXIT_OK;
+
+    *count = 0;
+    *out = sel;
+    if (!sel)
+        return cli_error("out of memory for %zu entries", n);
+    for (size_t i = 0; i < n; i++) {
+        bool match = np == 0;
+        for (int k = 0; k < np && !match; k++)
+            match = fnmatch(cli_arg(patterns[k]), list[i].name, 0) == 0;
+        if (match)
+            sel[(*count)++] = &list[i];
+    }
+    for (int k = 0; k < np; k++) {
+        size_t i = 0;
+        while (i < n && fnmatch(cli_arg(patterns[k]), list[i].name, 0) != 0)
+            i++;
+        if (i == n)
+            rc = cli_error(strpbrk(patterns[k], "*?[") ? "no array matches "
+                           "'%s'" : "no array named '%s'",
+                           cli_arg(patterns[k]));
+    }
+    return rc;
 }
 
 int cmd_ls(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, names = 0;
     const struct option lo[] = {{"json", no_argument, &json, 1},
+                                {"names", no_argument, &names, 1},
                                 COMMON_LONGOPTS, {0}};
+    const sharr_info **sel = NULL;
     sharr_info *list;
-    size_t n;
+    size_t n, k;
     int rc, err;
 
     if ((rc = cli_options(argc, argv, lo, ls_usage)) >= 0)
         return rc;
-    if (optind != argc)
-        return cli_usage("unexpected argument '%s'", argv[optind]);
+    if (json && names)
+        return cli_usage("give --json or --names, not both");
     if ((err = sharr_list(&list, &n)) < 0)
         return cli_fail(err);
-    if (json)
+    rc = select_entries(list, n, argv + optind, argc - optind, &sel, &k);
+    if (sel && json) {
         printf("[");
-    else if (n > 0)
-        printf("%-24s %-6s %-16s %10s %-8s %7s %-7s %s\n", "NAME", "DTYPE",
-               "SHAPE", "BYTES", "OWNER", "PID", "ALIVE", "FLAGS");
-    for (size_t i = 0; i < n; i++) {
-        if (json) {
+        for (size_t i = 0; i < k; i++) {
             printf(i ? ",\n " : "");
-            json_info(&list[i], false);
-        } else {
-            table_row(&list[i]);
+            json_info(sel[i], false);
         }
-    }
-    if (json)
         printf("]\n");
+    } else if (sel && names) {
+        for (size_t i = 0; i < k; i++)
+            printf("%s\n", sel[i]->name);
+    } else if (sel && k > 0) {
+        int trc = print_table(sel, k);
+        rc = rc ? rc : trc;
+    }
+    free(sel);
     sharr_list_free(list);
-    return EXIT_OK;
+    return rc;
 }
 
 static const char info_usage[] =
     "Usage: sharr info NAME [--json]\n\n"
     "Show everything about the array NAME without mapping it: dtype, NumPy\n"
     "descr, shape, bytes, file path, data and control-block offsets, owner,\n"
-    "mode, owner process (alive?), temporary flag, creation time and id.\n"
+    "mode, the pid that created it (for a temporary array: the process whose\n"
+    "exit removes it, and whether it is alive), creation time and id.\n"
     "For a queue, pipe, lock, semaphore, event, condition or barrier: its\n"
     "kind and state (messages queued, holder, value, parties waiting ...).\n\n"
     "      --json   one JSON object\n"
@@ -282,12 +402,17 @@ static void text_info(const sharr_info *in)
     printf("data offset:   %zu\nctl offset:    %zu\n", in->data_offset,
            in->ctl_offset);
     printf("owner:         %s\nmode:          %04o\n", user, in->mode);
-    printf("owner process: %d (%s%s%s)\n", (int)in->creator,
-           alive_word(in, "alive", "gone"), in->detail[0] ? ": " : "",
-           in->detail);
+    /* The creator of an array that is not temporary is long gone, as a
+     * rule (sharr create exits at once): its pid is history, not state. */
+    if (is_temp(in))
+        printf("owner process: %d (%s%s%s): its exit removes the array\n",
+               (int)in->creator, alive_word(in, "alive", "gone"),
+               in->detail[0] ? ": " : "", in->detail);
+    else
+        printf("created by:    pid %d\n", (int)in->creator);
     printf("attached:      %u (advisory)\n", in->attached);
     printf("temporary:     %s\ncreated:       %s\nid:            ",
-           (in->flags & SHARR_CREATE_TEMP) ? "yes" : "no", when);
+           is_temp(in) ? "yes" : "no", when);
     for (int i = 0; i < 16; i++)
         printf("%02x", in->id[i]);
     printf("\n");
@@ -324,16 +449,43 @@ int cmd_info(int argc, char **argv)
 /* ---- rm and gc ---- */
 
 static const char rm_usage[] =
-    "Usage: sharr rm NAME...\n\n"
-    "Remove the named arrays, queues, locks ... (corrupt segments too).\n"
-    "Processes that have one mapped keep it until they close it.  Every\n"
-    "NAME is tried; the exit status is 1 if any could not be removed.\n\n"
+    "Usage: sharr rm NAME|PATTERN...\n\n"
+    "Remove the named arrays, queues, locks ... (corrupt segments too), or\n"
+    "every one whose\n"
+    "name matches a shell-style PATTERN ('run42.*', 'frame-?'; quote it from\n"
+    "the shell).  Processes that have an array mapped keep their mapping\n"
+    "until they close it.  Every argument is tried; the exit status is 1 if\n"
+    "a NAME could not be removed or a PATTERN matched nothing.\n\n"
     "  -h, --help   show this help\n";
+
+static bool is_pattern(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* rm PATTERN: every listed entry whose name matches. */
+static int rm_matching(const char *pattern, const sharr_info *list, size_t n)
+{
+    int rc = EXIT_OK, err, found = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (fnmatch(pattern, list[i].name, 0) != 0)
+            continue;
+        found++;
+        if ((err = sharr_unlink(list[i].name)) < 0 && err != SHARR_ENOENT)
+            rc = cli_fail(err);
+    }
+    if (!found)
+        rc = cli_error("no array matches '%s'", pattern);
+    return rc;
+}
 
 int cmd_rm(int argc, char **argv)
 {
     static const struct option lo[] = {COMMON_LONGOPTS, {0}};
-    int rc = cli_options(argc, argv, lo, rm_usage);
+    sharr_info *list = NULL;
+    size_t n = 0;
+    int rc = cli_options(argc, argv, lo, rm_usage), err;
 
     if (rc >= 0)
         return rc;
@@ -341,8 +493,16 @@ int cmd_rm(int argc, char **argv)
     if (optind >= argc)
         return cli_usage("missing NAME");
     for (int i = optind; i < argc; i++) {
+        const char *arg = cli_arg(argv[i]);
+        if (is_pattern(arg)) {
+            if (!list && (err = sharr_list(&list, &n)) < 0)
+                return cli_fail(err);
+            int prc = rm_matching(arg, list, n);
+            rc = rc ? rc : prc;
+            continue;
+        }
         const char *name = cli_name(argv[i]);
-        int err = name ? sharr_unlink(name) : 0;
+        err = name ? sharr_unlink(name) : 0;
         if (!name)
             rc = EXIT_USAGE;
         else if (err < 0 && rc == EXIT_OK)
@@ -350,6 +510,7 @@ int cmd_rm(int argc, char **argv)
         else if (err < 0)
             cli_fail(err);
     }
+    sharr_list_free(list);
     return rc;
 }
 
@@ -429,6 +590,8 @@ static const char fill_usage[] =
     "Interrupted (Ctrl-C, SIGTERM), it says on stderr that NAME was partly\n"
     "filled.\n\n"
     "  -j, --jobs N   worker processes (default: one per CPU)\n"
+    "      --foreign  fill an array of another user too (refused by\n"
+    "                 default: they could plant one under your array's name)\n"
     "  -h, --help     show this help\n";
 
 static int run_fill(const char *name, const char *how, int jobs)
@@ -440,7 +603,7 @@ static int run_fill(const char *name, const char *how, int jobs)
     sharr_array *a;
     int err, rc;
 
-    if ((err = sharr_array_open(name, 0, &a)) < 0)
+    if ((err = sharr_array_open(name, cli_open_flags, &a)) < 0)
         return cli_fail(err);
     if (sharr_fill_parse(sharr_array_dtype(a), how, &spec) < 0) {
         rc = cli_usage("%s", sharr_errmsg());
@@ -460,14 +623,17 @@ static int run_fill(const char *name, const char *how, int jobs)
 int cmd_fill(int argc, char **argv)
 {
     static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
-                                       COMMON_LONGOPTS, {0}};
+                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       {0}};
     int ch, rc, jobs = 0;
 
+    cli_foreign_option = true;
     while ((ch = getopt_long(argc, argv, ":j:hV", lo, NULL)) != -1) {
         if (ch == 'j') {
             if ((rc = cli_parse_jobs(optarg, &jobs)) != 0)
                 return rc;
-        } else if (ch == 'h') return cli_help(fill_usage);
+        } else if (ch == 'F') cli_open_flags |= SHARR_OPEN_FOREIGN;
+        else if (ch == 'h') return cli_help(fill_usage);
         else if (ch == 'V') return cli_version();
         else return cli_bad_option(ch, argv);
     }
@@ -488,6 +654,9 @@ static const char dump_usage[] =
     "  -r, --rows A:B   only rows A..B-1 (Python slice; negative counts from\n"
     "                   the end; A alone is one row)\n"
     "  -n, --limit N    at most N values per row, then '...'\n"
+    "      --foreign    print an array of another user too (refused by\n"
+    "                   default: they could plant one under your array's\n"
+    "                   name)\n"
     "  -h, --help       show this help\n";
 
 static void dump_rows(const sharr_array *a, size_t r0, size_t r1, size_t limit)
@@ -513,14 +682,17 @@ int cmd_dump(int argc, char **argv)
 {
     static const struct option lo[] = {{"rows", required_argument, NULL, 'r'},
                                        {"limit", required_argument, NULL, 'n'},
-                                       COMMON_LONGOPTS, {0}};
+                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       {0}};
     const char *rows = NULL;
     size_t limit = 0, r0, r1;
     sharr_array *a;
     int ch, rc, err;
 
+    cli_foreign_option = true;
     while ((ch = getopt_long(argc, argv, ":r:n:hV", lo, NULL)) != -1) {
         if (ch == 'r') rows = optarg;
+        else if (ch == 'F') cli_open_flags |= SHARR_OPEN_FOREIGN;
         else if (ch == 'n') {
             if ((rc = cli_parse_count(optarg, "--limit", 1, &limit)) != 0)
                 return rc;
@@ -533,7 +705,8 @@ int cmd_dump(int argc, char **argv)
     const char *name = cli_name(argv[optind]);
     if (!name)
         return EXIT_USAGE;
-    if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY, &a)) < 0)
+    if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY | cli_open_flags,
+                                &a)) < 0)
         return cli_fail(err);
     r0 = 0;
     r1 = sharr_array_rows(a);

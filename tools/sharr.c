@@ -1,11 +1,14 @@
 /*
- * sharr.c - the `sharr` command: dispatch to a subcommand.
+ * sharr.c - the `sharr` command: dispatch to a subcommand.  load, save and
+ * h5ls run in the HDF5 helper (helper.c), so that every other command
+ * starts without loading HDF5.
  */
 #define _GNU_SOURCE
 #include "cli.h"
 
 #include <string.h>
 
+/* A NULL `run` marks the commands of the HDF5 helper. */
 static const struct cli_command commands[] = {
     {"create", cmd_create, "create a shared array"},
     {"ls", cmd_ls, "list the shared arrays"},
@@ -18,9 +21,9 @@ static const struct cli_command commands[] = {
     {"axpy", cmd_axpy, "Y += ALPHA * X, in parallel"},
     {"stat", cmd_stat, "sum, mean, min, max, 2-norm (whole or per row)"},
     {"gemm", cmd_gemm, "C = alpha * A @ B + beta * C with OpenBLAS"},
-    {"load", cmd_load, "load an HDF5 dataset or .npy file into an array"},
-    {"save", cmd_save, "save an array as an HDF5 dataset or .npy file"},
-    {"h5ls", cmd_h5ls, "list the datasets of an HDF5 file"},
+    {"load", NULL, "load an HDF5 dataset or .npy file into an array"},
+    {"save", NULL, "save an array as an HDF5 dataset or .npy file"},
+    {"h5ls", NULL, "list the datasets of an HDF5 file"},
     {"queue", cmd_queue, "named message queues: create, put, get, close"},
     {"pipe", cmd_pipe, "named duplex pipes: create, send, recv"},
     {"lock", cmd_lock, "run a command holding a lock (flock for sharr)"},
@@ -44,8 +47,27 @@ static int usage(FILE *f)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nOptions:\n  -h, --help     show this help\n"
                "  -V, --version  show the version\n\n"
-               "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n");
+               "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n"
+               "See man sharr for the environment variables, files and "
+               "examples.\n");
     return EXIT_OK;
+}
+
+/* "sharr lod": the closest command, if it is close enough to be meant. */
+static int unknown_command(const char *word)
+{
+    const char *names[NCOMMANDS];
+
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[i] = commands[i].name;
+    const char *near = cli_closest(word, names, NCOMMANDS);
+    if (near)
+        fprintf(stderr, "sharr: unknown command '%s'; did you mean '%s'?\n"
+                "Try 'sharr --help'.\n", word, near);
+    else
+        fprintf(stderr, "sharr: unknown command '%s'\nTry 'sharr --help'.\n",
+                word);
+    return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -61,15 +83,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
-        cli_sub = commands[i].name;
-        cli_protect_numbers(argc - 1, argv + 1);
-        cli_getopt_reset();
-        int rc = commands[i].run(argc - 1, argv + 1);
-        if (fflush(stdout) != 0 || ferror(stdout))
-            return cli_error("cannot write the output");
-        return rc;
+        if (!commands[i].run) {
+            cli_sub = commands[i].name;
+            return cli_exec_h5(argv);
+        }
+        return cli_run(&commands[i], argc, argv);
     }
-    fprintf(stderr, "sharr: unknown command '%s'\nTry 'sharr --help'.\n",
-            argv[1]);
-    return EXIT_USAGE;
+    return unknown_command(argv[1]);
 }

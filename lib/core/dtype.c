@@ -73,35 +73,90 @@ char sharr_dtype_kind(sharr_dtype dt)
     return d ? d->kind : 0;
 }
 
+/* NumPy's other names of the twelve dtypes, as np.dtype() reads them on
+ * an LP64 little-endian host (Linux x86-64 and aarch64): Python's types
+ * and the C-type names. */
+static const struct {
+    const char *name;
+    sharr_dtype dt;
+} aliases[] = {
+    {"int", SHARR_I64},       {"float", SHARR_F64},    {"complex", SHARR_C128},
+    {"int_", SHARR_I64},      {"uint", SHARR_U64},     {"byte", SHARR_I8},
+    {"ubyte", SHARR_U8},      {"short", SHARR_I16},    {"ushort", SHARR_U16},
+    {"intc", SHARR_I32},      {"uintc", SHARR_U32},    {"long", SHARR_I64},
+    {"ulong", SHARR_U64},     {"longlong", SHARR_I64}, {"ulonglong", SHARR_U64},
+    {"intp", SHARR_I64},      {"uintp", SHARR_U64},    {"single", SHARR_F32},
+    {"double", SHARR_F64},    {"csingle", SHARR_C64},  {"cdouble", SHARR_C128},
+};
+
+#define NALIASES (sizeof aliases / sizeof aliases[0])
+
+/* An exact name: sharr's, NumPy's sized one, an alias, or a typestr with
+ * its byte order ('=' and '<' are the same order on a little-endian host;
+ * '|' is NumPy's "not applicable" for one-byte types). */
+static sharr_dtype lookup(const char *text)
+{
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        const struct dtype_desc *d = &dtypes[dt];
+        bool descr = (text[0] == '=' || text[0] == '<' || text[0] == '|') &&
+                     strcmp(text + 1, d->descr + 1) == 0;
+        if (strcmp(text, d->name) == 0 || strcmp(text, d->numpy) == 0 || descr)
+            return (sharr_dtype)dt;
+    }
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcmp(text, aliases[i].name) == 0)
+            return aliases[i].dt;
+    return SHARR_DTYPE_INVALID;
+}
+
+/* Why `text` is not a dtype, when it is close to one. */
+static int refuse(const char *text)
+{
+    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
+        const struct dtype_desc *d = &dtypes[dt];
+        if (strcmp(text, d->descr + 1) == 0) /* "f8": a bare typestr */
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': write "
+                               "NumPy's typestr with its byte order, '%c%s' "
+                               "(%s), or %s; sharr's own names count bits "
+                               "(i8 is int8), typestrs count bytes", text,
+                               d->descr[0], text, d->numpy, d->name);
+        if (text[0] == '>' && strcmp(text + 1, d->descr + 1) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': arrays "
+                               "are little-endian, write %s ('<%s'); loads "
+                               "convert big-endian files", text, d->name,
+                               d->descr + 1);
+        if (strcasecmp(text, d->name) == 0 || strcasecmp(text, d->numpy) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': names are "
+                               "lower case, as in NumPy: did you mean '%s'?",
+                               text, strcasecmp(text, d->name) == 0
+                                         ? d->name : d->numpy);
+    }
+    for (size_t i = 0; i < NALIASES; i++)
+        if (strcasecmp(text, aliases[i].name) == 0)
+            return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': names are "
+                               "lower case, as in NumPy: did you mean '%s'?",
+                               text, aliases[i].name);
+    if (strcmp(text, "f16") == 0 || strcmp(text, "float16") == 0 ||
+        strcmp(text, "half") == 0 || strcmp(text, "<f2") == 0)
+        return sharr__fail(SHARR_EINVAL, "unknown dtype '%s': sharr has no "
+                           "2-byte float (HDF5 and .npy float16 data loads "
+                           "as f32)", text);
+    return sharr__fail(SHARR_EINVAL,
+                       "unknown dtype '%s': use one of i8 i16 i32 i64 u8 u16 "
+                       "u32 u64 f32 f64 c64 c128, NumPy's names (int32, "
+                       "float64, complex128, int, float, complex, double, "
+                       "single ...) or a typestr with its byte order ('<f8', "
+                       "'|u1')", text);
+}
+
 int sharr_dtype_parse(const char *text, sharr_dtype *out)
 {
     *out = SHARR_DTYPE_INVALID;
     if (text == NULL)
         return sharr__fail(SHARR_EINVAL, "dtype is NULL");
-    for (int dt = SHARR_I8; dt <= SHARR_C128; dt++) {
-        const struct dtype_desc *d = &dtypes[dt];
-        /* "=" and "<" are the same order on a little-endian host. */
-        bool descr_native = (text[0] == '=' || text[0] == '<' ||
-                             text[0] == '|') &&
-                            strcmp(text + 1, d->descr + 1) == 0;
-        if (strcmp(text, d->name) == 0 || strcmp(text, d->numpy) == 0 ||
-            descr_native) {
-            *out = (sharr_dtype)dt;
-            return 0;
-        }
-    }
-    if (strcmp(text, "float") == 0 || strcmp(text, "double") == 0) {
-        *out = SHARR_F64;
+    if ((*out = lookup(text)) != SHARR_DTYPE_INVALID)
         return 0;
-    }
-    if (strcmp(text, "complex") == 0) {
-        *out = SHARR_C128;
-        return 0;
-    }
-    return sharr__fail(SHARR_EINVAL,
-                       "unknown dtype '%s': use one of i8 i16 i32 i64 u8 u16 "
-                       "u32 u64 f32 f64 c64 c128 (or int32, float64, "
-                       "complex128 ...)", text);
+    return refuse(text);
 }
 
 /* ---- parsing values ---- */
@@ -189,12 +244,17 @@ range:
                        sharr_dtype_name(dt));
 }
 
-/* One real number with strtod; *end points after it.  Overflow is an error,
- * underflow to a tiny or zero value is accepted. */
-static int parse_real(const char *s, double *v, char **end)
+/* One real number with strtod, or strtof when `single`; *end points after
+ * it.  Single precision is rounded once, from the text: strtod then a cast
+ * would round twice (some texts would land on the wrong float) and would
+ * refuse texts above FLT_MAX that round down to it, such as the
+ * "3.4028235e+38" printed for FLT_MAX.  Overflow (a finite text that
+ * rounds to inf) is an error; underflow to a tiny or zero value is
+ * accepted. */
+static int parse_real(const char *s, bool single, double *v, char **end)
 {
     errno = 0;
-    *v = strtod(s, end);
+    *v = single ? strtof(s, end) : strtod(s, end);
     if (*end == s)
         return SHARR_EINVAL;
     if (errno == ERANGE && isinf(*v))
@@ -202,15 +262,10 @@ static int parse_real(const char *s, double *v, char **end)
     return 0;
 }
 
-static int store_float(sharr_dtype dt, const char *s, double re, double im,
-                       void *elem)
+static int store_float(sharr_dtype dt, double re, double im, void *elem)
 {
     if (dt == SHARR_F32 || dt == SHARR_C64) {
-        if ((isfinite(re) && fabs(re) > FLT_MAX) ||
-            (isfinite(im) && fabs(im) > FLT_MAX))
-            return sharr__fail(SHARR_ERANGE, "%s is out of range for %s", s,
-                               sharr_dtype_name(dt));
-        float f[2] = {(float)re, (float)im};
+        float f[2] = {(float)re, (float)im}; /* exact: parsed as floats */
         memcpy(elem, f, dt == SHARR_F32 ? 4 : 8);
     } else {
         double d[2] = {re, im};
@@ -225,7 +280,7 @@ static bool is_imag_unit(char c)
 }
 
 /* Complex: "a", "bj", "j", "a+bj", "a-j", optionally inside parentheses. */
-static int parse_complex(const char *s, double *re, double *im)
+static int parse_complex(const char *s, bool single, double *re, double *im)
 {
     char buf[128];
     char *p, *end;
@@ -254,7 +309,7 @@ static int parse_complex(const char *s, double *re, double *im)
         *im = 1.0;
         return 0;
     }
-    if ((err = parse_real(p, &a, &end)) < 0)
+    if ((err = parse_real(p, single, &a, &end)) < 0)
         return err;
     if (*end == '\0') {
         *re = a;
@@ -272,7 +327,7 @@ static int parse_complex(const char *s, double *re, double *im)
         *im = p[0] == '-' ? -1.0 : 1.0;
         return 0;
     }
-    if ((err = parse_real(p, &b, &end)) < 0)
+    if ((err = parse_real(p, single, &b, &end)) < 0)
         return err;
     if (!is_imag_unit(*end) || end[1] != '\0')
         return SHARR_EINVAL;
@@ -296,7 +351,7 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
     if (kind == 'i' || kind == 'u')
         return parse_int(dt, s, elem);
     if (kind == 'f') {
-        err = parse_real(s, &re, &end);
+        err = parse_real(s, dt == SHARR_F32, &re, &end);
         if (err == 0 && *end != '\0')
             err = SHARR_EINVAL;
         if (err == SHARR_EINVAL)
@@ -305,7 +360,7 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
                                    ? " (the dtype is real, not complex)"
                                    : "");
     } else {
-        err = parse_complex(s, &re, &im);
+        err = parse_complex(s, dt == SHARR_C64, &re, &im);
         if (err == SHARR_EINVAL)
             return sharr__fail(err, "'%s' is not a complex number "
                                "(write 1.5, -2j, 0.6+0.8j or 0.6+0.8i)", s);
@@ -313,43 +368,105 @@ int sharr_value_parse(sharr_dtype dt, const char *text, void *elem)
     if (err == SHARR_ERANGE)
         return sharr__fail(err, "%s is out of range for %s", s,
                            sharr_dtype_name(dt));
-    return store_float(dt, s, re, im, elem);
+    return store_float(dt, re, im, elem);
 }
 
 /* ---- formatting values ---- */
 
-/* The shortest "%.*g" that reads back to the same value: round-tripping is
- * monotonic in the precision, so a binary search over 1..max suffices. */
+static bool reads_back(const char *text, double v, bool single)
+{
+    return single ? strtof(text, NULL) == (float)v : strtod(text, NULL) == v;
+}
+
+/* The shortest decimal that reads back to v > 0 (finite; a float when
+ * `single`): its digits as the integer *m with *ndig digits, the first of
+ * weight 10^*e10.  For each count of digits from 1 up, the nearest decimal
+ * of that length is tried (printf rounds correctly), then its neighbour on
+ * the other side of v: at a power of two the values reading back to v reach
+ * only half as far below v as above, so the nearest may miss where the
+ * neighbour does not.  The nearest wins when both read back, as in Python
+ * and NumPy.  17 digits (9 for a float) always read back. */
+static void shortest_digits(double v, bool single, uint64_t *m, int *ndig,
+                            int *e10)
+{
+    int maxd = single ? 9 : 17, p, x = 0;
+    uint64_t p10 = 1, d = 0; /* p10 = 10^(p-1), the least p-digit number */
+
+    for (p = 1; p <= maxd; p++, p10 *= 10) {
+        char tmp[48];
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        d = 0;
+        for (const char *c = tmp; *c != 'e'; c++)
+            if (*c != '.')
+                d = 10 * d + (uint64_t)(*c - '0');
+        x = (int)strtol(strchr(tmp, 'e') + 1, NULL, 10);
+        if (reads_back(tmp, v, single))
+            break;
+        if ((single ? strtof(tmp, NULL) : strtod(tmp, NULL)) < v) {
+            if (++d == 10 * p10) {      /* 9.99e5 + 1 unit = 1.00e6 */
+                d = p10;
+                x++;
+            }
+        } else if (d-- == p10) {        /* 1.00e6 - 1 unit = 9.99e5 */
+            d = 10 * p10 - 1;
+            x--;
+        }
+        snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)d,
+                 x - (p - 1));
+        if (reads_back(tmp, v, single))
+            break;
+    }
+    while (d % 10 == 0 && p > 1) {
+        d /= 10;
+        p--;
+    }
+    *m = d;
+    *ndig = p;
+    *e10 = x;
+}
+
+/* The shortest text that reads back to v, in NumPy's repr form (since
+ * NumPy 2.3): positional for 1e-4 <= |v| < 1e16, or below 1e6 for a float
+ * (past 2^24 a float's positional digits would pose as an exact integer:
+ * float 1e15 is 999999986991104), scientific otherwise ("1e+16",
+ * "2.5e-05"); ".0" is left off integral values ("10"), as sharr always
+ * has. */
 static void format_real(double v, bool single, char *buf, size_t size)
 {
-    int lo = 1, hi = single ? 9 : 17;
+    char dig[24], out[64];
+    double a = fabs(v);
+    uint64_t m;
+    int n, e;
+    size_t len = 0;
 
-    if (isnan(v)) {
-        snprintf(buf, size, "nan");
+    if (isnan(v) || isinf(v) || v == 0) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : isinf(v)
+                 ? (v < 0 ? "-inf" : "inf") : (signbit(v) ? "-0" : "0"));
         return;
     }
-    if (isinf(v)) {
-        snprintf(buf, size, v < 0 ? "-inf" : "inf");
-        return;
+    shortest_digits(a, single, &m, &n, &e);
+    snprintf(dig, sizeof dig, "%llu", (unsigned long long)m);
+    if (signbit(v))
+        out[len++] = '-';
+    if (a >= 1e-4 && a < (single ? 1e6 : 1e16)) {
+        /* At most 16 places before the point, or "0.000" and 17 digits. */
+        if (e < 0) {
+            out[len++] = '0';
+            out[len++] = '.';
+            for (int k = 0; k < -e - 1; k++)
+                out[len++] = '0';
+        }
+        for (int k = 0; k < n || k <= e; k++) {
+            if (k == e + 1 && e >= 0)
+                out[len++] = '.';
+            out[len++] = k < n ? dig[k] : '0';
+        }
+        out[len] = '\0';
+    } else {
+        snprintf(out + len, sizeof out - len, "%c%s%se%c%02d", dig[0],
+                 n > 1 ? "." : "", dig + 1, e < 0 ? '-' : '+', e < 0 ? -e : e);
     }
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "%.*g", mid, v);
-        bool same = single ? strtof(tmp, NULL) == (float)v
-                           : strtod(tmp, NULL) == v;
-        if (same)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    /* %g switches to an exponent once it exceeds the precision; keep
-     * integral magnitudes below 1e17 in positional form ("10", not
-     * "1e+01"), as NumPy and Python do. */
-    int exp10 = v != 0 ? (int)floor(log10(fabs(v))) : 0;
-    if (exp10 >= lo && exp10 < 17)
-        lo = exp10 + 1;
-    snprintf(buf, size, "%.*g", lo, v);
+    snprintf(buf, size, "%s", out);
 }
 
 int sharr_value_format(sharr_dtype dt, const void *elem, char *buf,

@@ -20,7 +20,9 @@
  * phase is made by a process of its own (commit()), so a kill of the saver
  * does not cut it short; one of that process too during it can still tear
  * a group (at a page boundary of the one write, or between the writes):
- * documented in sharr.h.  An append that fails
+ * documented in sharr.h.  In a pool worker the final writes are handed to
+ * the caller instead (an area of a segment it maps, h5ordered.h), whose
+ * committer holds the target's lock until they end.  An append that fails
  * discards its in-place writes and the file gets its old size back.  One
  * process, one thread: a worker's kernel (or a caller without pool) uses
  * it for one H5Fopen..H5Fclose.
@@ -36,7 +38,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +50,8 @@
 struct ordered_fa {
     int fd;
     int sync;
+    void *area;              /* final writes go here (see h5ordered.h) */
+    size_t cap;
 };
 
 /* A write below the old end of the file, kept until the close. */
@@ -66,6 +72,8 @@ typedef struct {
     struct patch *p;
     size_t n, cap, seq;
     bool sync, discard;
+    void *area;              /* the final writes go there, if set */
+    size_t area_cap;
 } ordered_t;
 
 /* ---- I/O ---- */
@@ -91,11 +99,15 @@ static int pread_full(int fd, unsigned char *buf, size_t size, haddr_t addr,
     return 0;
 }
 
+/* pwrite of all `size` bytes by the system call itself: no glibc wrapper,
+ * whose cancellation handling would act on the parent thread in the
+ * committer (which shares its memory and TLS). */
 static int pwrite_full(int fd, const unsigned char *buf, size_t size,
                        haddr_t addr)
 {
     for (size_t done = 0; done < size;) {
-        ssize_t n = pwrite(fd, buf + done, size - done, (off_t)(addr + done));
+        long n = syscall(SYS_pwrite64, fd, buf + done, size - done,
+                         (off_t)(addr + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -189,25 +201,28 @@ struct commit {
     bool sync;
     const struct final_write *w;
     size_t n;
-    int err;                 /* the committer's outcome: 0 or an errno */
 };
 
+
 /* The final writes, in order, then fdatasync with sync.  Runs in the
- * committer (below): system calls only, no allocation, no stdio. */
+ * committer (below): system calls only, no allocation, no stdio, no
+ * cancellation point.  Its own process group (a kill of the saver's group
+ * spares it), only the target's fd, a name of its own.
+ * @return its exit status: 0, or the errno of the failing call. */
 static int committer(void *arg)
 {
-    struct commit *c = arg;
+    const struct commit *c = arg;
 
+    syscall(SYS_setpgid, 0, 0);
+    syscall(SYS_prctl, PR_SET_NAME, "sharr-commit", 0, 0, 0);
+    if (c->fd > 0)
+        syscall(SYS_close_range, 0, c->fd - 1, 0);
+    syscall(SYS_close_range, c->fd + 1, ~0u, 0);
     for (size_t i = 0; i < c->n; i++)
-        if (pwrite_full(c->fd, c->w[i].buf, c->w[i].size, c->w[i].addr) < 0) {
-            c->err = errno ? errno : EIO;
-            return 1;
-        }
-    if (c->sync && fdatasync(c->fd) < 0) {
-        c->err = errno ? errno : EIO;
-        return 1;
-    }
-    c->err = 0;
+        if (pwrite_full(c->fd, c->w[i].buf, c->w[i].size, c->w[i].addr) < 0)
+            return errno ? errno : EIO;
+    if (c->sync && syscall(SYS_fdatasync, c->fd) < 0)
+        return errno ? errno : EIO;
     return 0;
 }
 
@@ -215,19 +230,26 @@ static int committer(void *arg)
  * (CLONE_VM | CLONE_VFORK: we wait for it), with every signal blocked, so
  * that a kill of the saver once they began does not cut them short: the
  * kernel stops a write at a page boundary when its writer gets a fatal
- * signal, which would tear the group.  Killed, we leave; the committer
- * finishes its few writes and init reaps it.  Its exit signal is 0: a
- * host's wait(-1) or SIGCHLD reaper never sees it.  Where clone is refused
- * (seccomp), the writes are made here.
- * @return 0, or -1 with errno. */
+ * signal, which would tear the group.  It holds its own copy of `fd`, so a
+ * lock on it (the target's, taken by the caller) lasts until it ends.
+ * Killed, we leave; the committer finishes its few writes and init (or the
+ * nearest subreaper) reaps it.  Its exit signal is 0: a host's wait(-1) or
+ * SIGCHLD reaper never sees it while we live.  Its outcome is its exit
+ * status.  Where clone is refused (seccomp, no pids left), the writes are
+ * made here.  On kernels before 5.16 a core-dumping signal of ours kills it
+ * too (it shares our memory).
+ * @return 0, or -1 with errno (EINTR: the committer was killed; the detail
+ * says by which signal). */
 static int commit(int fd, bool sync, const struct final_write *w, size_t n)
 {
     enum { STACK = 64 << 10 };
-    struct commit c = {fd, sync, w, n, EIO};
+    struct commit c = {fd, sync, w, n};
     char *stack = malloc(STACK);
     sigset_t all, old;
     pid_t pid = -1;
+    int st = 0, cancel, rc;
 
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     if (stack) {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -235,14 +257,111 @@ static int commit(int fd, bool sync, const struct final_write *w, size_t n)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (pid > 0) {
-        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+        while ((rc = (int)waitpid(pid, &st, __WALL)) < 0 && errno == EINTR)
             ;
+        if (rc < 0)
+            st = 0; /* reaped by someone else: the writes were made */
+        if (WIFSIGNALED(st)) {
+            sharr__fail(SHARR_EIO, "the final writes of the append were "
+                        "killed by signal %d: the receiving group may be "
+                        "torn", WTERMSIG(st));
+            rc = EINTR;
+        }
+        else
+            rc = WEXITSTATUS(st);
     }
     else
-        committer(&c);
+        rc = committer(&c);
     free(stack);
-    errno = c.err;
-    return c.err ? -1 : 0;
+    pthread_setcancelstate(cancel, NULL);
+    errno = rc;
+    return rc ? -1 : 0;
+}
+
+/* ---- the final writes handed to the caller (h5ordered.h) ---- */
+
+#define AREA_MAGIC 0x3174697277726873ull /* "shrwrit1" */
+
+struct area_head {
+    uint64_t magic;
+    uint64_t n;              /* writes that follow, each an area_write */
+};
+
+struct area_write {
+    uint64_t addr;
+    uint64_t size;           /* then the bytes, padded to 8 */
+};
+
+static size_t padded(uint64_t size)
+{
+    return (size_t)((size + 7) & ~(uint64_t)7);
+}
+
+/* Lay w[0..n) out in area; -1 (area untouched) if they do not fit. */
+static int export_writes(void *area, size_t cap, const struct final_write *w,
+                         size_t n)
+{
+    unsigned char *p = area;
+    size_t need = sizeof(struct area_head);
+
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].size > cap || need > cap - sizeof(struct area_write) ||
+            padded(w[i].size) > cap - need - sizeof(struct area_write))
+            return -1;
+        need += sizeof(struct area_write) + padded(w[i].size);
+    }
+    size_t at = sizeof(struct area_head);
+    for (size_t i = 0; i < n; i++) {
+        struct area_write h = {w[i].addr, w[i].size};
+        memcpy(p + at, &h, sizeof h);
+        memcpy(p + at + sizeof h, w[i].buf, w[i].size);
+        at += sizeof h + padded(w[i].size);
+    }
+    struct area_head head = {AREA_MAGIC, n};
+    memcpy(p, &head, sizeof head);
+    return 0;
+}
+
+int sharr__h5_ordered_replay(int fd, bool sync, void *area, size_t cap)
+{
+    unsigned char *p = area;
+    struct area_head head;
+    struct final_write *w = NULL;
+    size_t at = sizeof head;
+    int err = -1;
+
+    if (cap < sizeof head)
+        return 0;
+    memcpy(&head, p, sizeof head);
+    if (head.magic != AREA_MAGIC || head.n == 0)
+        return 0;
+    /* The area is the caller's own segment, but bounded anyway. */
+    if (head.n > cap / sizeof(struct area_write) ||
+        !(w = calloc(head.n, sizeof *w))) {
+        errno = head.n > cap / sizeof(struct area_write) ? EINVAL : ENOMEM;
+        goto done;
+    }
+    for (uint64_t i = 0; i < head.n; i++) {
+        struct area_write h;
+        if (cap - at < sizeof h) {
+            errno = EINVAL;
+            goto done;
+        }
+        memcpy(&h, p + at, sizeof h);
+        at += sizeof h;
+        if (h.size > cap - at || padded(h.size) > cap - at ||
+            h.addr > MAXADDR || h.size > MAXADDR - h.addr) {
+            errno = EINVAL;
+            goto done;
+        }
+        w[i] = (struct final_write){p + at, (size_t)h.size, h.addr};
+        at += padded(h.size);
+    }
+    err = commit(fd, sync, w, head.n);
+done:
+    free(w);
+    memset(p, 0, sizeof head);
+    return err;
 }
 
 /* The final phase: new bytes durable first (with sync); then the
@@ -288,7 +407,8 @@ static int apply(ordered_t *f)
         for (; i < f->n; i++)
             w[nw++] = (struct final_write){f->p[i].buf, f->p[i].size,
                                            f->p[i].addr};
-    err = commit(f->fd, f->sync, w, nw);
+    err = f->area && export_writes(f->area, f->area_cap, w, nw) == 0
+              ? 0 : commit(f->fd, f->sync, w, nw);
 done:
     free(span);
     free(w);
@@ -320,21 +440,36 @@ static H5FD_t *drv_open(const char *name, unsigned flags, hid_t fapl,
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     f->sync = fa->sync != 0;
+    f->area = fa->area;
+    f->area_cap = fa->cap;
     return &f->pub;
 }
 
+/* The outcome of this thread's last close (sharr__h5_ordered_closed). */
+static _Thread_local int close_errno;
+
+/* Always "closed" to HDF5: a failed close would leave it a half-destroyed
+ * file that crashes its own shutdown.  The failure is kept instead. */
 static herr_t drv_close(H5FD_t *file)
 {
     ordered_t *f = (ordered_t *)file;
     int err = f->discard ? ftruncate(f->fd, (off_t)f->old_eof) : apply(f);
 
+    close_errno = err < 0 ? (errno ? errno : EIO) : 0;
     for (size_t i = 0; i < f->n; i++)
         free(f->p[i].buf);
     free(f->p);
-    if (close(f->fd) < 0)
-        err = -1;
+    if (close(f->fd) < 0 && !close_errno)
+        close_errno = errno;
     free(f);
-    return err < 0 ? -1 : 0;
+    return 0;
+}
+
+int sharr__h5_ordered_closed(void)
+{
+    int e = close_errno;
+    close_errno = 0;
+    return e;
 }
 
 static int drv_cmp(const H5FD_t *a, const H5FD_t *b)
@@ -463,9 +598,9 @@ static const H5FD_class_t ordered_class = {
 
 static hid_t driver_id = -1;
 
-hid_t sharr__h5_ordered_fapl(int fd, bool sync)
+hid_t sharr__h5_ordered_fapl(int fd, bool sync, void *area, size_t cap)
 {
-    struct ordered_fa fa = {fd, sync};
+    struct ordered_fa fa = {fd, sync, area, cap};
     hid_t fapl;
 
     if (driver_id < 0 || H5Iis_valid(driver_id) <= 0)

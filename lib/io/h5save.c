@@ -22,11 +22,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STAGING_MAX ((size_t)512 << 20)
+/* The final writes of an append travel to the caller through this much
+ * of a segment (virtual: tmpfs gives only the pages written). */
+#define COMMIT_AREA ((size_t)4 << 20)
 #define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
 
 /* ---- save ---- */
@@ -36,6 +41,8 @@ struct save_arg {
                                   or the target itself for an append); the
                                   final dataset path */
     uint64_t file_dev;         /* the inode where.file must name */
+    int64_t lock_pid;          /* an append: the caller, whose fd lock_fd */
+    int lock_fd;               /* holds the target's lock */
     uint64_t file_ino;
     int fresh;                 /* where.file is empty: create an HDF5 file */
     int append;                /* where.file is the target: h5ordered.c */
@@ -181,6 +188,25 @@ static int drop_partial(hid_t f, const struct save_arg *a)
     return err;
 }
 
+/* An append writes through the caller's own open file, the one that holds
+ * the target's flock (pidfd_getfd from a worker): the lock then lasts while
+ * any process still writes, so a saver killed while its worker is still
+ * writing does not let the next writer in before that worker is gone.
+ * @return the fd, or -1 where that is refused (no pidfd_getfd, another
+ * user's or a non-dumpable caller): the file is then opened by name. */
+static int locked_fd(const struct save_arg *a)
+{
+    int pidfd, fd;
+
+    if (a->lock_pid == (int64_t)getpid())
+        return fcntl(a->lock_fd, F_DUPFD_CLOEXEC, 0);
+    if ((pidfd = (int)syscall(SYS_pidfd_open, (pid_t)a->lock_pid, 0)) < 0)
+        return -1;
+    fd = (int)syscall(SYS_pidfd_getfd, pidfd, a->lock_fd, 0);
+    close(pidfd);
+    return fd; /* the caller checks it is the target's inode */
+}
+
 /* Open (or, fresh, create) the file a save writes, in a kernel.  The path
  * must still name the inode the caller made or locked, never something put
  * there since, and HDF5 opens that inode through /proc/self/fd, not the
@@ -188,13 +214,17 @@ static int drop_partial(hid_t f, const struct save_arg *a)
  * locking is off: the caller holds the target's lock (a second flock here,
  * on another open file, would conflict with it).  Close with
  * close_verified(). */
-static hid_t open_verified(const struct save_arg *a, bool fresh, int *fd)
+static hid_t open_verified(const struct save_arg *a, bool fresh, void *area,
+                           int *fd)
 {
     char proc[64];
     struct stat st;
     hid_t fapl = -1, f = -1;
 
-    *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    *fd = a->append ? locked_fd(a) : -1;
+    if (*fd < 0)
+        *fd = open(a->where.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+                   O_CLOEXEC);
     if (*fd < 0 || fstat(*fd, &st) < 0) {
         sharr__fail_os(-errno, "%s", a->where.file);
         goto fail;
@@ -207,7 +237,8 @@ static hid_t open_verified(const struct save_arg *a, bool fresh, int *fd)
     }
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", *fd);
     if (a->append)
-        f = (fapl = sharr__h5_ordered_fapl(*fd, a->sync != 0)) < 0
+        f = (fapl = sharr__h5_ordered_fapl(*fd, a->sync != 0, area,
+                                           area ? COMMIT_AREA : 0)) < 0
                 ? -1 : H5Fopen(a->where.file, H5F_ACC_RDWR, fapl);
     else if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) >= 0 &&
              H5Pset_file_locking(fapl, 0, 1) >= 0)
@@ -233,6 +264,12 @@ static int close_verified(hid_t f, int fd, const struct save_arg *a, int err)
         sharr__h5_ordered_discard(f);
     if (f >= 0 && H5Fclose(f) < 0 && err == 0)
         err = sharr__h5_fail(SHARR_EHDF5, "%s: cannot close", a->where.file);
+    int closed = a->append && f >= 0 ? sharr__h5_ordered_closed() : 0;
+    if (closed && err == 0)
+        err = closed == EINTR ? SHARR_EIO /* the detail says it */
+                              : sharr__fail_os(-closed, "%s: writing the "
+                                               "appended dataset's metadata",
+                                               a->where.file);
     if (fd >= 0)
         close(fd);
     return err;
@@ -246,8 +283,8 @@ static int check_target(hid_t f, const struct save_arg *a)
     if (!sharr__h5_path_exists(f, a->where.dset))
         return 0;
     if (!a->force)
-        return sharr__fail(SHARR_EEXIST, "%s already has %s: pass --force "
-                           "(force = 1) to replace it", a->where.file,
+        return sharr__fail(SHARR_EEXIST, "%s already has %s: set "
+                           "sharr_save_opts.force to replace it", a->where.file,
                            a->where.dset);
     if (H5Oget_info_by_name2(f, a->where.dset, &oi, H5O_INFO_BASIC,
                              H5P_DEFAULT) >= 0 && oi.type != H5O_TYPE_DATASET)
@@ -266,7 +303,8 @@ static int create_kernel(const sharr_block *b)
     int fd, err;
 
     sharr__h5_quiet();
-    if ((f = open_verified(a, a->fresh, &fd)) < 0)
+    if ((f = open_verified(a, a->fresh, a->append ? b->data[1] : NULL,
+                           &fd)) < 0)
         return SHARR_EHDF5;
     if ((err = check_target(f, a)) < 0 || (err = drop_partial(f, a)) < 0 ||
         (err = create_dataset(f, a, &d)) < 0)
@@ -423,7 +461,7 @@ static int compress_chunk(const struct chunk_geom *g, const unsigned char *array
 /* Store window w's chunks with H5Dwrite_chunk; after the last one, name
  * the dataset. */
 static int write_window(const struct step_arg *s, unsigned char *staging,
-                        uint64_t w, bool last)
+                        void *area, uint64_t w, bool last)
 {
     char tmp[DSET_MAX + 160], parent[DSET_MAX];
     const char *base;
@@ -432,7 +470,7 @@ static int write_window(const struct step_arg *s, unsigned char *staging,
     int fd, err = 0;
 
     sharr__h5_quiet();
-    if ((f = open_verified(&s->save, false, &fd)) < 0)
+    if ((f = open_verified(&s->save, false, area, &fd)) < 0)
         return SHARR_EHDF5;
     split_dset(s->save.where.dset, parent, sizeof parent, &base);
     snprintf(tmp, sizeof tmp, "%s/%s", strcmp(parent, "/") ? parent : "",
@@ -482,7 +520,9 @@ static int save_step_kernel(const sharr_block *b)
     window_range(s, s->k, &first, &count);
     for (size_t r = b->r0; r < b->r1 && err == 0; r++) {
         if (writes && r == 0) {
-            err = write_window(s, staging, s->k - 1, s->k == s->nwindows);
+            err = write_window(s, staging,
+                               s->save.append ? b->data[2] : NULL, s->k - 1,
+                               s->k == s->nwindows);
             continue;
         }
         uint64_t i = r - (writes ? 1 : 0);
@@ -525,8 +565,23 @@ static int make_staging(size_t bytes, sharr_array **out)
     return sharr_array_create(name, SHARR_U8, 1, &bytes, &o, out);
 }
 
+/* The final writes a job of an append left in `commit` (NULL: none), made
+ * on the caller's locked fd. */
+static int replay(sharr_array *commit, int lock_fd, const struct save_arg *a)
+{
+    if (commit && sharr__h5_ordered_replay(lock_fd, a->sync != 0,
+                                           sharr_array_data(commit),
+                                           COMMIT_AREA) < 0)
+        return errno == EINTR ? SHARR_EIO /* the detail says it */
+                              : sharr__fail_os(-errno, "%s: writing the "
+                                               "appended dataset's metadata",
+                                               a->where.file);
+    return 0;
+}
+
 static int save_filtered(sharr_pool *pool, sharr_array *src,
-                         const struct save_arg *a, const sharr_run_opts *ro)
+                         const struct save_arg *a, const sharr_run_opts *ro,
+                         sharr_array *commit, int lock_fd)
 {
     struct step_arg st;
     sharr_array *staging = NULL;
@@ -551,15 +606,15 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
                             n * 2 * st.g.chunk_bytes, &staging)) < 0)
         return err;
     for (st.k = 0; st.k <= st.nwindows && err == 0; st.k++) {
-        sharr_array *arrays[2] = {src, staging};
+        sharr_array *arrays[3] = {src, staging, commit};
         sharr_job_spec spec = {0};
         uint64_t first, count = 0;
         if (st.k < st.nwindows)
             window_range(&st, st.k, &first, &count);
         spec.kernel = save_step_kernel;
-        spec.narrays = 2;
+        spec.narrays = commit ? 3 : 2;
         spec.arrays = arrays;
-        spec.whole = 3;
+        spec.whole = commit ? 7 : 3;
         spec.rows = count + (st.k > 0);
         spec.arg = &st;
         spec.arg_size = sizeof st;
@@ -571,6 +626,8 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
             spec.progress_ctx = ro->progress_ctx;
         }
         err = sharr_pool_run(pool, &spec);
+        if (err == 0)
+            err = replay(commit, lock_fd, a);
     }
     sharr_unlink(sharr_array_name(staging));
     sharr_array_close(staging);
@@ -698,6 +755,8 @@ static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
     sa->file_ino = append ? (uint64_t)t->st.st_ino : (uint64_t)t->tmp_ino;
     sa->fresh = !t->exists;
     sa->append = append;
+    sa->lock_pid = getpid();
+    sa->lock_fd = t->lock_fd;
     return 0;
 }
 
@@ -708,6 +767,7 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
 {
     struct sharr__target t;
     struct h5_host host;
+    sharr_array *commit = NULL;
     unsigned flags = SHARR__TARGET_LOCK |
                      (o->append ? SHARR__TARGET_LINKS_OK : 0);
     bool append;
@@ -718,17 +778,28 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
     append = o->append && t.exists;
     if ((err = prepare(&t, append, sa)) < 0)
         goto done;
+    /* An append's final writes are made here, on the locked fd, so that
+     * the lock outlives them even if this process is killed meanwhile. */
+    if (append && (err = make_staging(COMMIT_AREA, &commit)) < 0)
+        goto done;
     sharr__h5_host_save(pool, &host);
-    err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa, 1, &src,
-                            NULL, 0, -1);
+    sharr_array *arrays[2] = {src, commit};
+    err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa,
+                            append ? 2 : 1, arrays, NULL, 0, -1);
+    if (err == 0)
+        err = replay(commit, t.lock_fd, sa);
     if (err == 0 && !sa->write_data)
-        err = save_filtered(pool, src, sa, &o->run);
+        err = save_filtered(pool, src, sa, &o->run, commit, t.lock_fd);
     sharr__h5_host_restore(&host);
     if (err == 0 && append && o->sync && fsync(t.lock_fd) < 0)
         err = sharr__fail_os(-errno, "syncing %s", t.path);
     if (err == 0 && !append)
         err = sharr__target_commit(&t, o->sync, t.exists);
 done:
+    if (commit) {
+        sharr_unlink(sharr_array_name(commit));
+        sharr_array_close(commit);
+    }
     if (err < 0 && t.tmp[0])
         sharr__errmsg_replace(t.tmp, file);
     sharr__target_close(&t);

@@ -34,8 +34,8 @@ struct confine {
 
 static int check_dataset(struct confine *c, hid_t d, int depth);
 
-static const char allow_hint[] = "pass --allow-external (allow_external = 1)"
-                                 " to read it";
+static const char allow_hint[] = "set sharr_load_opts.allow_external to "
+                                 "read it";
 
 /* ---- paths ---- */
 

@@ -428,7 +428,7 @@ int sharr_npy_save(const sharr_array *a, const char *path,
     if ((err = sharr__target_open(&t, path, o, 0)) < 0)
         goto done;
     if (t.exists && !o->force) {
-        err = sharr__fail(SHARR_EEXIST, "%s exists: pass --force (force = 1)"
+        err = sharr__fail(SHARR_EEXIST, "%s exists: set sharr_save_opts.force"
                           " to replace it", path);
         goto done;
     }
@@ -440,8 +440,8 @@ int sharr_npy_save(const sharr_array *a, const char *path,
     if (err == 0 &&
         (err = sharr__target_commit(&t, o->sync, o->force)) ==
             SHARR__TARGET_TAKEN)
-        err = sharr__fail(SHARR_EEXIST, "%s was created meanwhile: pass "
-                          "--force (force = 1) to replace it", path);
+        err = sharr__fail(SHARR_EEXIST, "%s was created meanwhile: set "
+                          "sharr_save_opts.force to replace it", path);
 done:
     if (err < 0 && t.tmp[0])
         sharr__errmsg_replace(t.tmp, path);

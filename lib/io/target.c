@@ -440,12 +440,12 @@ int sharr__target_open(struct sharr__target *t, const char *file,
         !(flags & SHARR__TARGET_LINKS_OK))
         return sharr__fail(SHARR_EPERM, "%s has %ju hard links: a save "
                            "replaces the file under this name only, and the "
-                           "other names would keep the old content; pass "
-                           "--force-hardlinks (force_hardlinks = 1) to do "
-                           "that%s", file, (uintmax_t)t->st.st_nlink,
+                           "other names would keep the old content; set "
+                           "sharr_save_opts.force_hardlinks to do that%s",
+                           file, (uintmax_t)t->st.st_nlink,
                            flags & SHARR__TARGET_LOCK
-                               ? ", or --append to write into the file all "
-                                 "the names share" : "");
+                               ? ", or sharr_save_opts.append to write into "
+                                 "the file all the names share" : "");
     return 0;
 }
 

@@ -5,16 +5,17 @@
  * Every kernel sees a block of whole rows, i.e. a contiguous run of elements
  * whose first C-order index is r0 * elements-per-row, so results never
  * depend on how the array was split: random values are a function of (seed,
- * index), and reductions use blocks fixed by the shape.  Complex arithmetic
- * is written out on (re, im) pairs: gcc's `double complex` multiply checks
- * for NaN/Inf and is several times slower; this file is also compiled with
- * -fcx-limited-range for the remaining complex expressions.  Only this file
- * includes cblas.h.
+ * index), and reductions and BLAS calls (axpy, gemm) use blocks fixed by the
+ * shape.  Complex arithmetic is written out on (re, im) pairs: gcc's `double
+ * complex` multiply checks for NaN/Inf and is several times slower; this
+ * file is also compiled with -fcx-limited-range for the remaining complex
+ * expressions.  Only this file calls CBLAS, through blas.h (OpenBLAS is
+ * loaded on first use).
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
-#include <cblas.h>
+#include "blas.h"
 #include <complex.h>
 #include <float.h>
 #include <limits.h>
@@ -30,6 +31,19 @@ static const sharr_schedule STATIC_EVEN = {SHARR_SCHED_STATIC, 0};
 static size_t row_elems(const sharr_array *a)
 {
     return sharr_array_row_bytes(a) / sharr_dtype_size(sharr_array_dtype(a));
+}
+
+/* Blocks of whole rows, about STAT_BLOCK_ELEMS elements each, fixed by the
+ * shape: for the reductions, and for BLAS calls, whose rounding depends on
+ * where a call starts (OpenBLAS ?axpy fuses the multiply-add in its vector
+ * loop but not in the tail), so that any number of workers sees the same
+ * calls. */
+static sharr_schedule fixed_blocks(const sharr_array *a)
+{
+    size_t per = row_elems(a);
+    sharr_schedule s = {SHARR_SCHED_DYNAMIC,
+                        per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per};
+    return s;
 }
 
 static int check_writable(const sharr_array *a)
@@ -405,8 +419,10 @@ FLOAT_OPS(ops_f64, double, sqrt, exp, log, fabs)
         case SHARR_OP_SQUARE:                                                \
             for (size_t i = 0; i < n; i++) {                                 \
                 F a = x[2 * i], b = x[2 * i + 1];                            \
+                /* a*b + b*a as NumPy, not (2*a)*b: 2*a may overflow where   \
+                 * a*b does not, and inf * 0 is nan. */                      \
                 x[2 * i] = a * a - b * b;                                    \
-                x[2 * i + 1] = 2 * a * b;                                    \
+                x[2 * i + 1] = a * b + b * a;                                \
             }                                                                \
             break;                                                           \
         case SHARR_OP_SQRT:                                                  \
@@ -437,29 +453,47 @@ static const elem_ops ops_table[SHARR_NDTYPES + 1] = {
     [SHARR_F64] = ops_f64, [SHARR_C64] = ops_c64, [SHARR_C128] = ops_c128};
 
 /* Sum of |x|^2 over n elements as (scale, ssq), |x|^2 summed = scale^2*ssq.
- * The plain sum is tried first; only when it overflows or underflows is the
- * row scaled by its largest magnitude (a second pass). */
+ * The plain sum is tried first; only when it overflows, underflows (every
+ * square may be lost below the smallest double: 0 is not proof of a zero
+ * row) or meets a NaN is the row read again.  Then a NaN makes the sum NaN
+ * (NumPy's norm), an infinity makes it inf, and otherwise every element is
+ * scaled by the power of two 2^(1-e) of the largest magnitude, exactly, so
+ * that no square underflows or overflows (math.hypot's answer). */
 #define SSQ(NAME, F, PARTS)                                                  \
     static void NAME(const F *x, size_t n, double *scale, double *ssq)       \
     {                                                                        \
         double q = 0, amax = 0;                                              \
+        bool nan = false;                                                    \
+        int e;                                                               \
         for (size_t i = 0; i < n * PARTS; i++)                               \
             q += (double)x[i] * (double)x[i];                                \
-        if (isfinite(q) && (q == 0 || q > 0x1p-900)) {                       \
+        if (isfinite(q) && q > 0x1p-900) {                                   \
             *scale = 1;                                                      \
             *ssq = q;                                                        \
             return;                                                          \
         }                                                                    \
-        for (size_t i = 0; i < n * PARTS; i++)                               \
-            if (fabs((double)x[i]) > amax) amax = fabs((double)x[i]);        \
+        for (size_t i = 0; i < n * PARTS; i++) {                             \
+            double v = fabs((double)x[i]);                                   \
+            nan |= v != v;                                                   \
+            amax = v > amax ? v : amax;                                      \
+        }                                                                    \
+        *scale = 1;                                                          \
+        *ssq = nan ? NAN : 0;                                                \
+        if (nan || amax == 0)                                                \
+            return;                                                          \
+        if (isinf(amax)) {                                                   \
+            *scale = INFINITY;                                               \
+            *ssq = 1;                                                        \
+            return;                                                          \
+        }                                                                    \
+        frexp(amax, &e); /* amax < 2^e, so each |x| * 2^(1-e) < 2 */         \
         q = 0;                                                               \
-        if (amax > 0 && isfinite(amax))                                      \
-            for (size_t i = 0; i < n * PARTS; i++) {                         \
-                double v = (double)x[i] / amax;                              \
-                q += v * v;                                                  \
-            }                                                                \
-        *scale = amax;                                                       \
-        *ssq = isfinite(amax) ? q : (isnan(amax) ? NAN : INFINITY);          \
+        for (size_t i = 0; i < n * PARTS; i++) {                             \
+            double v = ldexp((double)x[i], 1 - e);                           \
+            q += v * v;                                                      \
+        }                                                                    \
+        *scale = ldexp(1, e - 1);                                            \
+        *ssq = q;                                                            \
     }
 
 SSQ(ssq_f32, float, 1)
@@ -479,7 +513,8 @@ static double row_norm(sharr_dtype dt, const void *row, size_t n)
     return scale * sqrt(ssq);
 }
 
-/* Divide each row by its 2-norm; a zero row stays zero. */
+/* Divide each row by its 2-norm; a zero row stays zero, a row with a NaN
+ * becomes NaN (as NumPy's x / norm(x)). */
 static void normalize_rows(const sharr_block *b)
 {
     sharr_dtype dt = sharr_array_dtype(b->array[0]);
@@ -751,8 +786,13 @@ int sharr_axpy(sharr_pool *pool, const void *alpha, const sharr_array *x,
         return err;
     if (!alpha)
         return sharr__fail(SHARR_EINVAL, "axpy needs alpha");
+    if (sharr_dtype_kind(sharr_array_dtype(y)) != 'i' &&   /* BLAS for */
+        sharr_dtype_kind(sharr_array_dtype(y)) != 'u' &&   /* f and c  */
+        (err = sharr__blas_load()) < 0)
+        return err;
     memcpy(a, alpha, sharr_dtype_size(sharr_array_dtype(y)));
-    return run(pool, axpy_kernel, 2, arrays, 0, a, sizeof a, STATIC_EVEN, ro);
+    return run(pool, axpy_kernel, 2, arrays, 0, a, sizeof a, fixed_blocks(y),
+               ro);
 }
 
 /* ---- statistics ---- */
@@ -951,6 +991,40 @@ static bool elem_less(sharr_dtype dt, const void *a, const void *b)
     }
 }
 
+/* Add the sum of squares ps^2 * pq into *scale^2 * *ssq: NaN wins, then
+ * infinity; else both go to the larger scale, and a sum grown past 2^900
+ * moves into the scale (by a power of two, exactly) before it can overflow.
+ * Scales are 1 or powers of two, so the ratios are exact. */
+static void ssq_add(double *scale, double *ssq, double ps, double pq)
+{
+    int e;
+
+    if (isnan(*ssq) || isnan(pq)) {
+        *scale = 1;
+        *ssq = NAN;
+        return;
+    }
+    if (isinf(*scale) || isinf(ps)) {
+        *scale = INFINITY;
+        *ssq = 1;
+        return;
+    }
+    if (ps > *scale) {
+        double r = *scale / ps;
+        *ssq = pq + *ssq * r * r;
+        *scale = ps;
+    } else if (ps > 0) {
+        double r = ps / *scale;
+        *ssq += pq * r * r;
+    }
+    if (*ssq > 0x1p900) {
+        frexp(*ssq, &e); /* then ssq lands in [2, 8): the scale overflows
+                            only when the norm does */
+        *ssq = ldexp(*ssq, -2 * (e / 2 - 1));
+        *scale = ldexp(*scale, e / 2 - 1);
+    }
+}
+
 static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
 {
     struct part *a = &t->p;
@@ -958,24 +1032,18 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
 
     for (int q = 0; q < 2; q++) {
         double s = a->sum[q] + p->sum[q];
-        t->comp[q] += fabs(a->sum[q]) >= fabs(p->sum[q])
-                          ? (a->sum[q] - s) + p->sum[q]
-                          : (p->sum[q] - s) + a->sum[q];
+        /* An infinite (or NaN) sum is the answer as it stands: its
+         * compensation would be inf - inf, and would turn inf into nan. */
+        if (isfinite(s))
+            t->comp[q] += fabs(a->sum[q]) >= fabs(p->sum[q])
+                              ? (a->sum[q] - s) + p->sum[q]
+                              : (p->sum[q] - s) + a->sum[q];
         a->sum[q] = s;
     }
     a->isum += p->isum;
     a->count += p->count;
     a->has_nan |= p->has_nan;
-    if (p->scale > a->scale) {
-        double r = a->scale / p->scale;
-        a->ssq = p->ssq + a->ssq * r * r;
-        a->scale = p->scale;
-    } else if (p->scale > 0) {
-        double r = p->scale / a->scale;
-        a->ssq += p->ssq * r * r;
-    } else if (isnan(p->ssq)) {
-        a->ssq = NAN;
-    }
+    ssq_add(&a->scale, &a->ssq, p->scale, p->ssq);
     if (p->has_minmax) {
         if (!a->has_minmax || elem_less(dt, p->min, a->min))
             memcpy(a->min, p->min, item);
@@ -983,6 +1051,26 @@ static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
             memcpy(a->max, p->max, item);
         a->has_minmax = 1;
     }
+}
+
+/* v in decimal into buf (at least 41 bytes: 39 digits, sign, NUL). */
+static void int128_text(__int128 v, char *buf)
+{
+    char rev[40];
+    int n = 0, k = 0;
+    /* Digits of the magnitude, taken from the negative side so that the
+     * most negative value needs no negation. */
+    __int128 w = v < 0 ? v : -v;
+
+    do {
+        rev[n++] = (char)('0' - (int)(w % 10));
+        w /= 10;
+    } while (w != 0);
+    if (v < 0)
+        buf[k++] = '-';
+    while (n > 0)
+        buf[k++] = rev[--n];
+    buf[k] = '\0';
 }
 
 static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
@@ -994,10 +1082,12 @@ static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
     s->count = p->count;
     if (kind == 'i' || kind == 'u') {
         s->sum[0] = (double)p->isum;
+        int128_text(p->isum, s->sum_exact);
         s->mean[0] = (double)((long double)p->isum / (long double)p->count);
     } else {
         for (int q = 0; q < 2; q++) {
-            s->sum[q] = p->sum[q] + t->comp[q];
+            s->sum[q] = isfinite(p->sum[q]) ? p->sum[q] + t->comp[q]
+                                            : p->sum[q];
             s->mean[q] = s->sum[q] / (double)p->count;
         }
     }
@@ -1017,13 +1107,9 @@ int sharr_array_stats(sharr_pool *pool, const sharr_array *a, int per_row,
 {
     sharr_array *arr = (sharr_array *)a;
     sharr_dtype dt = sharr_array_dtype(a);
-    size_t per = row_elems(a);
     /* Blocks fixed by the shape, so -j never changes the summation order. */
-    sharr_schedule fixed = {SHARR_SCHED_DYNAMIC, per >= STAT_BLOCK_ELEMS
-                                                     ? 1
-                                                     : STAT_BLOCK_ELEMS / per};
     sharr_job_spec spec = make_spec(stats_kernel, 1, &arr, &per_row,
-                                    sizeof per_row, fixed, ro);
+                                    sizeof per_row, fixed_blocks(a), ro);
     sharr_job *job;
     int err;
 
@@ -1060,13 +1146,21 @@ struct gemm_arg {
     unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];
 };
 
-static int gemm_kernel(const sharr_block *b)
+/* Rows of A and C per ?gemm call: a function of m only.  OpenBLAS takes
+ * different paths (kernels for the edge tiles, small-matrix code) for
+ * different row counts, and those round differently, so each call must get
+ * the same rows whatever the number of workers.  Up to 16 blocks for the
+ * workers, of at least 32 rows: each call packs all of B again, which costs
+ * about 1/(2 * rows) of its multiply-adds. */
+static size_t gemm_block_rows(size_t m)
 {
-    const struct gemm_arg *g = b->arg;
-    int m = (int)(b->r1 - b->r0);
-    const void *A = b->data[0], *B = b->data[1];
-    void *C = b->data[2];
+    size_t g = (m + 15) / 16;
+    return g < 32 ? 32 : (g > 256 ? 256 : g);
+}
 
+static void gemm_rows(const struct gemm_arg *g, int m, const void *A,
+                      const void *B, void *C)
+{
     switch (g->dtype) {
     case SHARR_F32: { float al, be; memcpy(&al, g->alpha, 4);
         memcpy(&be, g->beta, 4);
@@ -1082,6 +1176,29 @@ static int gemm_kernel(const sharr_block *b)
     default:
         cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
                     g->alpha, A, g->k, B, g->n, g->beta, C, g->n); break;
+    }
+}
+
+/* One ?gemm call per fixed block of rows (the default schedule hands out
+ * exactly those blocks; another schedule's blocks are cut at them). */
+static int gemm_kernel(const sharr_block *b)
+{
+    const struct gemm_arg *g = b->arg;
+    size_t item = sharr_dtype_size((sharr_dtype)g->dtype), r = b->r0;
+    size_t rows = sharr_array_rows(b->array[0]);
+    size_t step = gemm_block_rows(rows);
+
+    while (r < b->r1) {
+        size_t end = (r / step + 1) * step;
+        if (end > b->r1)
+            end = b->r1;
+        gemm_rows(g, (int)(end - r),
+                  (const unsigned char *)b->data[0] +
+                      (r - b->r0) * (size_t)g->k * item,
+                  b->data[1],
+                  (unsigned char *)b->data[2] +
+                      (r - b->r0) * (size_t)g->n * item);
+        r = end;
     }
     return 0;
 }
@@ -1136,12 +1253,16 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
         return err;
     if (!alpha || !beta)
         return sharr__fail(SHARR_EINVAL, "gemm needs alpha and beta");
+    if ((err = sharr__blas_load()) < 0)
+        return err;
     memset(&g, 0, sizeof g);
     g.dtype = sharr_array_dtype(c);
     g.k = (int)sharr_array_shape(a)[1];
     g.n = (int)sharr_array_shape(b)[1];
     memcpy(g.alpha, alpha, item);
     memcpy(g.beta, beta, item);
-    return run(pool, gemm_kernel, 3, arrays, 1u << 1, &g, sizeof g,
-               STATIC_EVEN, ro);
+    sharr_schedule fixed = {SHARR_SCHED_DYNAMIC,
+                            gemm_block_rows(sharr_array_rows(a))};
+    return run(pool, gemm_kernel, 3, arrays, 1u << 1, &g, sizeof g, fixed,
+               ro);
 }

@@ -343,7 +343,8 @@ static void on_command(struct sup *s)
 }
 
 /* The caller's state that a worker must not inherit: signal handlers and
- * mask, mappings of array segments, fds, guardians of temporary arrays. */
+ * mask, fds, guardians of temporary arrays (mappings of array segments go
+ * after the first forks: sup_main, sharr__worker_main). */
 static void clean_slate(struct sup *s)
 {
     sigset_t none;
@@ -382,7 +383,6 @@ static void clean_slate(struct sup *s)
                 keep[b] = t;
             }
     close_other_fds(keep, 3);
-    sharr__unmap_segments();
 }
 
 /* Without a pidfd of the caller: it is gone when our parent changed. */
@@ -419,6 +419,10 @@ __attribute__((noreturn)) static void sup_main(const struct pool_conf *c,
             break;
         }
     }
+    /* Segments the caller had mapped: let go of them, once the first
+     * workers are on their way (reading /proc/self/maps costs ~70 us);
+     * replacements come from a supervisor without them. */
+    sharr__unmap_segments();
     for (;;) {
         int n = 0;
         fds[n++] = (struct pollfd){s.owner, POLLIN, 0};

@@ -36,26 +36,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-/* OpenBLAS's own calls; the pool does not include cblas.h (only ops does). */
-extern void openblas_set_num_threads(int num_threads);
-extern int openblas_get_parallel(void);
-/* The pthreads build's thread count (exported by libopenblas).  After a
- * fork, openblas_set_num_threads() first restarts the whole thread pool the
- * caller had (one server thread per extra CPU, spinning on sched_yield for
- * about 0.1 s) even when asked for one thread. */
-extern int blas_cpu_number;
-
-/* BLAS threads of this worker.  One thread (the default) needs no server:
- * set the count the pthreads build reads, so that no idle thread competes
- * with the workers for the CPUs. */
-static void set_blas_threads(int n)
-{
-    if (n <= 1 && openblas_get_parallel() == 1)
-        blas_cpu_number = 1;
-    else
-        openblas_set_num_threads(n > 0 ? n : 1);
-}
-
 #define CACHE_SIZE 32
 
 struct cache_entry {
@@ -364,12 +344,16 @@ static uint32_t wait_for_job(struct worker *w)
      * on by a caller that is still starting the other workers. */
     double spin_end = w->tick ? sharr__now() + w->c->spin_us * 1e-6 : 0;
     unsigned n = 0;
+    bool slept = false;
 
     for (;;) {
         uint32_t v = atomic_load(&sh->job_seq);
         if (v != w->seen && v != 0 && !(v & 1u))
             return v;
-        if (++n % 256 != 0 || sharr__now() < spin_end) {
+        /* Spin after a job only: woken without one (the timeout), sweep and
+         * sleep again at once (on a busy machine 255 more spins, yielding,
+         * could take seconds). */
+        if (!slept && (++n % 256 != 0 || sharr__now() < spin_end)) {
             spin_step(n, w->c->yield_every);
             continue;
         }
@@ -383,6 +367,7 @@ static uint32_t wait_for_job(struct worker *w)
         atomic_fetch_sub(&sh->sleepers, 1);
         if (getppid() != w->parent)
             worker_exit(w, 0); /* the supervisor is gone */
+        slept = true;
     }
 }
 
@@ -395,7 +380,7 @@ static void set_up(struct worker *w)
     if (getppid() != w->parent) /* died before PDEATHSIG was armed */
         worker_exit(w, 0);
     prctl(PR_SET_NAME, "sharr-worker", 0, 0, 0);
-    set_blas_threads(o->blas_threads);
+    sharr__blas_threads_set(o->blas_threads > 0 ? o->blas_threads : 1);
     if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -437,6 +422,10 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
     set_up(&w);
     atomic_store(&w.slot->state, W_READY);
     sharr__notify(c->evfd);
+    /* The caller's segment mappings, if the supervisor still had them when
+     * it forked us; after READY, so that creating the pool does not wait
+     * for it, and before any job maps an array of its own. */
+    sharr__unmap_segments();
     for (;;) {
         uint32_t v = wait_for_job(&w);
         atomic_store(&w.slot->active, 1);

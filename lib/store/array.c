@@ -381,21 +381,43 @@ int sharr_stat(const char *name, sharr_info *info)
 
 /* ---- create ---- */
 
+/* n bytes in the largest binary unit that keeps it >= 1, with three
+ * significant digits: "0 B", "192 B", "1.5 KiB", "7.28 TiB". */
+static void human_bytes(unsigned long long n, char *buf, size_t size)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
+                                 "EiB"};
+    double v = (double)n;
+    int u = 0;
+
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%llu B", n);
+    else
+        snprintf(buf, size, v < 1000 ? "%.3g %s" : "%.0f %s", v, unit[u]);
+}
+
 static int check_space(size_t total)
 {
     struct statvfs vfs;
     unsigned long long avail;
+    char need[32], have[32];
 
     if (statvfs(SHARR__SHM_DIR, &vfs) < 0)
         return 0; /* posix_fallocate below still catches a full tmpfs */
     avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    human_bytes(total, need, sizeof need);
+    human_bytes(avail, have, sizeof have);
     if (total > avail)
         return sharr__fail(SHARR_ENOSPC,
-                           "needs %zu bytes (%.1f MiB) but " SHARR__SHM_DIR
-                           " has %llu bytes (%.1f MiB) free: remove arrays "
+                           "needs %zu bytes (%s) but " SHARR__SHM_DIR
+                           " has %llu bytes (%s) free: remove arrays "
                            "(sharr rm, sharr gc) or enlarge " SHARR__SHM_DIR
                            " (Docker: --shm-size; or mount -o remount,size=)",
-                           total, total / 1048576.0, avail, avail / 1048576.0);
+                           total, need, avail, have);
     return 0;
 }
 
@@ -573,12 +595,9 @@ static int build_segment(sharr_array *a, int fd, unsigned mode)
     }
     if (rc != 0 && rc != EOPNOTSUPP)
         return sharr__fail_os(-rc, "posix_fallocate of %zu bytes", a->size);
-    sharr__count_mapping(1);
     a->base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (a->base == MAP_FAILED) {
-        sharr__count_mapping(-1);
+    if (a->base == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
-    }
     a->ctl = (struct sharr__ctl *)(void *)(a->base + a->size -
                                            SHARR__CTL_SIZE);
     if ((rc = sharr__npy_header(in->dtype, in->ndim, in->shape, a->base)) < 0 ||
@@ -610,6 +629,22 @@ static void hidden_name(const unsigned char id[16], char *buf, size_t size)
              id[7]);
 }
 
+
+/* A failure to create the hidden build segment is reported for the array
+ * the caller asked for: the hidden name means nothing to them, the reason
+ * (a read-only or unwritable /dev/shm ...) does. */
+static int explain_create_failure(int err, const char *name,
+                                  const char *hidden)
+{
+    if (err == SHARR_EACCES || err == SHARR_EPERM)
+        return sharr__fail_os(err, "cannot create array '%s': you may not "
+                              "create files in " SHARR__SHM_DIR, name);
+    if (err == -EROFS || err == SHARR_ENOENT)
+        return sharr__fail_os(err, "cannot create array '%s' in "
+                              SHARR__SHM_DIR, name);
+    sharr__errmsg_replace(hidden, name);
+    return err;
+}
 
 /* Give the complete segment its name.  link(2) fails when the name is
  * taken, so the check is as atomic as O_EXCL was; then the hidden name
@@ -690,7 +725,7 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
         (err = guard_temporary(owner, name, hidden, id)) < 0)
         goto fail;
     if ((fd = create_hidden(a, hidden, o, owner, id)) < 0) {
-        err = fd;
+        err = explain_create_failure(fd, name, hidden);
         fd = -1;
         goto fail;
     }
@@ -734,12 +769,9 @@ static int map_segment(sharr_array *a, int fd, unsigned flags)
     int prot = a->ctl_writable ? PROT_READ | PROT_WRITE : PROT_READ;
     long page = sysconf(_SC_PAGESIZE);
 
-    sharr__count_mapping(1);
     a->base = mmap(NULL, a->size, prot, MAP_SHARED, fd, 0);
-    if (a->base == MAP_FAILED) {
-        sharr__count_mapping(-1);
+    if (a->base == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes", a->size);
-    }
     a->ctl = (struct sharr__ctl *)(void *)(a->base + a->info.ctl_offset);
     a->writable = a->ctl_writable && !(flags & SHARR_OPEN_RDONLY);
     if (a->ctl_writable && (flags & SHARR_OPEN_RDONLY)) {
@@ -791,8 +823,9 @@ int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
         goto fail;
     }
     if (a->info.uid != geteuid() && !(flags & SHARR_OPEN_FOREIGN)) {
-        err = sharr__fail(SHARR_EFOREIGN, "owned by uid %u, not by you (uid "
-                          "%u); pass SHARR_OPEN_FOREIGN to trust it",
+        err = sharr__fail(SHARR_EFOREIGN, "array '%s' is owned by uid %u, "
+                          "not by you (uid %u): open it with "
+                          "SHARR_OPEN_FOREIGN to trust it", name,
                           (unsigned)a->info.uid, (unsigned)geteuid());
         goto fail;
     }
@@ -823,7 +856,6 @@ void sharr_array_close(sharr_array *a)
         if (a->ctl_writable && a->ctl)
             __atomic_fetch_sub(&a->ctl->attach_count, 1, __ATOMIC_RELAXED);
         munmap(a->base, a->size);
-        sharr__count_mapping(-1);
     }
     free(a);
 }

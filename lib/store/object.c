@@ -435,12 +435,9 @@ static int build(struct sharr__obj *o, int fd, unsigned mode,
                            "(Docker: --shm-size)", o->size);
     if (rc != 0 && rc != EOPNOTSUPP)
         return sharr__fail_os(-rc, "posix_fallocate of %zu bytes", o->size);
-    sharr__count_mapping(1);
     o->base = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (o->base == MAP_FAILED) {
-        sharr__count_mapping(-1);
+    if (o->base == MAP_FAILED)
         return sharr__fail_os(-errno, "mmap of %zu bytes", o->size);
-    }
     o->ctl = (struct sharr__ctl *)(void *)(o->base + o->state_size);
     if (init && (rc = init(o->base, &o->params)) < 0)
         return rc;
@@ -610,23 +607,20 @@ int sharr__obj_open(const char *name, unsigned kinds, unsigned flags,
     if (st.st_uid != geteuid() && !(flags & SHARR_OPEN_FOREIGN)) {
         close(fd);
         return sharr__fail(SHARR_EFOREIGN, "'%s' is owned by uid %u, not by "
-                           "you (uid %u); pass SHARR_OPEN_FOREIGN to trust "
-                           "it", name, (unsigned)st.st_uid,
+                           "you (uid %u): open it with SHARR_OPEN_FOREIGN to "
+                           "trust it", name, (unsigned)st.st_uid,
                            (unsigned)geteuid());
     }
     snprintf(o->name, sizeof o->name, "%s", name);
     o->kind = (sharr_kind)ctl.kind;
     o->size = (size_t)st.st_size;
     o->state_size = o->size - SHARR__CTL_SIZE;
-    sharr__count_mapping(1);
     o->base = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     err = o->base == MAP_FAILED ? -errno : 0;
     close(fd);
-    if (err < 0) {
-        sharr__count_mapping(-1);
+    if (err < 0)
         return sharr__fail_os(err, "mmap of '%s' (%zu bytes)", name,
                               o->size);
-    }
     o->ctl = (struct sharr__ctl *)(void *)(o->base + o->state_size);
     __atomic_fetch_add(&o->ctl->attach_count, 1, __ATOMIC_RELAXED);
     return 0;
@@ -639,7 +633,6 @@ void sharr__obj_close(struct sharr__obj *o)
     if (o->ctl)
         __atomic_fetch_sub(&o->ctl->attach_count, 1, __ATOMIC_RELAXED);
     munmap(o->base, o->size);
-    sharr__count_mapping(-1);
     o->base = MAP_FAILED;
 }
 

@@ -210,23 +210,9 @@ static int collect(int fd, struct range *r, int max, bool *more)
     }
 }
 
-/* Segment mappings this process made through the store, counted before
- * each mmap and after each munmap: a fork never sees fewer than there are. */
-static long mapped_segments;
-
-void sharr__count_mapping(int delta)
-{
-    __atomic_add_fetch(&mapped_segments, delta, __ATOMIC_SEQ_CST);
-}
-
 int sharr__unmap_segments(void)
 {
     int total = 0;
-
-    /* Nothing of the store's mapped (the common case at pool creation):
-     * no need to read /proc/self/maps, which costs ~70 us. */
-    if (__atomic_load_n(&mapped_segments, __ATOMIC_SEQ_CST) == 0)
-        return 0;
 
     /* Unmapping changes the file being read: collect a batch, close, unmap,
      * and read again while a batch was full. */
@@ -246,6 +232,5 @@ int sharr__unmap_segments(void)
         if (!more || n == 0)
             break;
     }
-    __atomic_store_n(&mapped_segments, 0, __ATOMIC_SEQ_CST);
     return total;
 }

@@ -200,3 +200,15 @@ t "lock of a queue" 1 '' "is a queue, not a lock or an rlock" -- sh -c "'$SHARR'
 t "lock of an rlock" 0 "^r$" '' -- "$SHARR" lock "$P.rl" -- echo r
 t "lock create -- COMMAND locks a NAME 'create'" 1 '' "no (array|object) named 'create'" -- "$SHARR" lock create -- true
 t "rm the sync objects" 0 '' '' -- "$SHARR" rm "$P.s" "$P.e" "$P.c" "$P.b" "$L" "$P.rl" "$P.la" "$P.lq"
+
+# ---- bash completion of the groups' subcommands ----
+ipc_complete() {
+    bash --norc --noprofile -c 'source "$1" || exit 1
+        COMP_LINE=$2; COMP_POINT=${#COMP_LINE}; _sharr
+        printf "%s\n" "${COMPREPLY[@]}"' _ \
+        "$(dirname "$0")/../../tools/sharr.bash" "$1" | tr '\n' ' '
+}
+ok "completion offers the queue subcommands" \
+    test "$(ipc_complete "$SHARR queue ")" = "create put get close task-done join "
+ok "completion offers the barrier subcommands by prefix" \
+    test "$(ipc_complete "$SHARR barrier a")" = "abort "

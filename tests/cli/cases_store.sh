@@ -64,7 +64,7 @@ if [ "$(id -u)" = 0 ] && unshare -p -f -m --mount-proc true 2>/dev/null; then
     nsjob=$!
     for _ in $(seq 50); do [ -e "$TMP/ns.ready" ] && break; sleep 0.1; done
     t "ls says the owner in another PID namespace is unknown" 0 \
-        "^$P.nsin +f64 .* unknown +temp" '' -- timeout 5 "$SHARR" ls
+        "^$P.nsin +f64 .* until pid [0-9]+ exits \(\?\)$" '' -- timeout 5 "$SHARR" ls
     t "info says why the owner is unknown" 0 \
         "^owner process: [0-9]+ \(unknown: created in another PID namespace" '' \
         -- timeout 5 "$SHARR" info "$P.nsin"

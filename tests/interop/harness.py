@@ -4,6 +4,44 @@
 """
 import subprocess
 
+import numpy as np
+
+# sharr's dtype names and NumPy's types.
+NP = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+      "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
+      "f32": np.float32, "f64": np.float64, "c64": np.complex64,
+      "c128": np.complex128}
+
+
+def path(name):
+    """The /dev/shm file of array `name`."""
+    return "/dev/shm/sharr." + name
+
+
+def put_array(sharr, name, v, dt):
+    """Create array `name` (sharr dtype dt) holding the NumPy array v."""
+    sharr("create", name, "--dtype", dt, "--shape",
+          "x".join(map(str, v.shape)) or "scalar")
+    a = np.load(path(name), mmap_mode="r+")
+    a[...] = v
+    del a
+    return name
+
+
+def read(name):
+    """A private copy of array `name`."""
+    return np.array(np.load(path(name), mmap_mode="r"))
+
+
+def namer(prefix):
+    """A function giving a new name prefix + label + serial at each call."""
+    serial = [0]
+
+    def fresh(label):
+        serial[0] += 1
+        return "%s%s%d" % (prefix, label, serial[0])
+    return fresh
+
 _failures = []
 _checks = [0]
 

@@ -23,6 +23,7 @@ completes.
 
     /usr/bin/python3 tests/interop/test_interrupted_save.py /path/to/sharr [N]
 """
+import fcntl
 import glob
 import os
 import random
@@ -220,6 +221,23 @@ def old_datasets_file(path):
         f["/old0"].attrs["note"] = "keep me"
 
 
+def wait_unlocked(path, limit=10.0):
+    """Wait (bounded) until nothing holds path's HDF5 lock: a killed
+    append's last writes may still be going on, under its lock."""
+    t0 = time.time()
+    with open(path, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                check(time.time() - t0 < limit, "%s stays locked" % path)
+                if time.time() - t0 >= limit:
+                    return
+                time.sleep(0.005)
+
+
 def append_state(path, expect, dset, want):
     """None if every dataset of `expect` is intact, else what is wrong;
     and whether `dset` is there, complete."""
@@ -259,6 +277,7 @@ def killed_appends(name, want, rng, budget):
         p.send_signal(signal.SIGKILL)
         p.wait()
         kills += 1
+        wait_unlocked(target)
         wrong, there = append_state(target, expect, dset, want)
         if wrong:
             # The last in-place phase of an append is made by a process of
@@ -330,6 +349,15 @@ def append_kill_points(name, want):
     return runs
 
 
+def proc_state(pid):
+    """The state letter of /proc/PID/stat, '?' once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid) as f:
@@ -383,14 +411,14 @@ def append_killed_in_final_phase(name, want):
         cmd = save_cmd(name, target + ":" + dset, filtered) + ["--append"]
         shutil.copy(pristine, target)
         trace = os.path.join(d, "trace")
-        subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e",
-                        "trace=pwrite64"] + cmd, check=True)
+        subprocess.run(["strace", "-f", "-qq", "-o", trace, "-P", target,
+                        "-e", "trace=pwrite64"] + cmd, check=True)
         with open(trace) as f:
             phases = sum(pwrite_offset(line) == 0 for line in f)
         check(phases >= 1, "no final phase seen in %s" % trace)
         shutil.copy(pristine, target)
         st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/stdout",
-                               "-e", "trace=pwrite64", "-e",
+                               "-P", target, "-e", "trace=pwrite64", "-e",
                                "inject=pwrite64:delay_exit=%d" %
                                int(delay * 1e6)] + cmd,
                               stdout=subprocess.PIPE,
@@ -415,6 +443,22 @@ def append_killed_in_final_phase(name, want):
                     killed = True
                 except ProcessLookupError:
                     killed = None
+                    continue
+                # Dead (its files closed), while the final phase goes on
+                # (each write delayed): the target must stay locked, or a
+                # reader sees half of it and a writer corrupts it.
+                for _ in range(400):
+                    if proc_state(saver) in ("Z", "?"):
+                        break
+                    time.sleep(0.005)
+                try:
+                    with h5py.File(target, "r"):
+                        locked = False
+                except OSError:
+                    locked = True
+                check(locked, "%s: the target was not locked while its "
+                      "append's final phase went on after the saver died"
+                      % dset)
         st.wait()
         runs += 1
         check(killed, "%s: %s" % (dset, "the saver had exited before its "
@@ -426,6 +470,79 @@ def append_killed_in_final_phase(name, want):
               "phase: %s" % ("gzip " if filtered else "", dset,
                              wrong or "the dataset is not there"))
     return runs
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def locked(path):
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+        except BlockingIOError:
+            return True
+
+
+def orphaned_worker_keeps_the_lock(name, want):
+    """An append whose saver is killed while its worker still writes (the
+    supervisor, stopped here, cannot kill the worker yet): the target stays
+    locked until that worker is gone, so no other writer gets in while it
+    writes, and no dataset is lost."""
+    if not shutil.which("strace"):
+        print("SKIP: orphaned worker: strace is not installed")
+        return 0
+    d = os.path.join(TMP, "orphan")
+    os.mkdir(d)
+    target = os.path.join(d, "t.h5")
+    old_datasets_file(target)
+    old_size = os.path.getsize(target)
+    cmd = save_cmd(name, target + ":/new", False) + ["--append"]
+    st = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/stdout", "-P",
+                           target, "-e", "trace=pwrite64", "-e",
+                           "inject=pwrite64:delay_exit=300000"] + cmd,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    saver = sup = None
+    for _ in range(500):
+        saver = next((k for k in children_of(st.pid)
+                      if cmdline(k).startswith(SHARR + "\0")), None)
+        if saver:
+            break
+        time.sleep(0.01)
+    held = None
+    for line in st.stdout:
+        offset = pwrite_offset(line)
+        if offset is None or offset < old_size or held is not None:
+            continue
+        # The worker writes the new dataset: stop its supervisor, kill the
+        # saver, and look at the lock while the worker lives on.
+        sup = next((k for k in children_of(saver)
+                    if comm(k) == "sharr-pool"), None)
+        if not sup:
+            break
+        os.kill(sup, signal.SIGSTOP)
+        os.kill(saver, signal.SIGKILL)
+        for _ in range(400):
+            if proc_state(saver) in ("Z", "?"):
+                break
+            time.sleep(0.005)
+        held = locked(target)
+        os.kill(sup, signal.SIGCONT)  # it sees the saver gone: kills all
+    st.wait()
+    check(sup is not None, "orphaned worker: no supervisor found")
+    check(held is True, "the target was unlocked while the killed saver's "
+          "worker still wrote into it")
+    wait_unlocked(target)
+    wrong, _ = append_state(target, OLD, "/new", want)
+    check(wrong is None, "orphaned worker: %s" % wrong)
+    return 1
 
 
 def main():
@@ -506,6 +623,7 @@ def main():
                         "30x400", "--fill", "range"], check=True)
         points = append_kill_points(PREFIX + "small",
                                     np.arange(12000.0).reshape(30, 400))
+        orphan = orphaned_worker_keeps_the_lock(name, want)
         final = append_killed_in_final_phase(PREFIX + "small",
                                              np.arange(12000.0).reshape(30,
                                                                         400))

@@ -1,0 +1,125 @@
+# CLI cases of the tool's own contract (sourced by tests/cli/run.sh: t, ok,
+# $SHARR, $P, $TMP): messages in the CLI's words, "did you mean", globs in
+# ls and rm, the ls table, dtype names, $SHARR_SCHEDULE, /dev/shm errors,
+# how soon temporary arrays go, and what a command loads at start.
+
+# ---- the command line ----
+t "a mistyped command gets 'did you mean'" 2 '' \
+    "^sharr: unknown command 'lod'; did you mean 'load'\?$" -- "$SHARR" lod
+t "a transposition too" 2 '' "did you mean 'stat'\?" -- "$SHARR" sta
+t "a unique prefix too" 2 '' "did you mean 'create'\?" -- "$SHARR" cre
+t "no guess for a word far from every command" 2 '' \
+    "^sharr: unknown command 'frobnicate'$" -- "$SHARR" frobnicate
+"$SHARR" save x "$TMP/g.h5:/x" --gzip 0 2>"$TMP/gzip.err"
+ok "save --gzip 0 prints one error (and the hint)" test "$(wc -l <"$TMP/gzip.err")" = 2
+t "save --gzip 0 says the levels" 2 '' "^sharr: save: --gzip needs a level 1\.\.9, not '0'$" \
+    -- "$SHARR" save x "$TMP/g.h5:/x" --gzip 0
+
+# ---- dtype names as NumPy spells them ----
+t "create --dtype int is int64" 0 '' '' -- "$SHARR" create "$P.int" --shape 2 --dtype int
+t "info of --dtype int" 0 "^dtype: +i64 \(<i8\)$" '' -- "$SHARR" info "$P.int"
+t "create --dtype single" 0 '' '' -- "$SHARR" create "$P.single" --shape 2 --dtype single
+t "info of --dtype single" 0 "^dtype: +f32 " '' -- "$SHARR" info "$P.single"
+t "create --dtype F32 asks" 2 '' "unknown dtype 'F32': names are lower case, as in NumPy: did you mean 'f32'\?" \
+    -- "$SHARR" create "$P.x" --shape 2 --dtype F32
+t "create --dtype f8 explains typestrs" 2 '' "write NumPy's typestr with its byte order, '<f8'" \
+    -- "$SHARR" create "$P.x" --shape 2 --dtype f8
+"$SHARR" rm "$P.int" "$P.single"
+
+# ---- $SHARR_SCHEDULE ----
+"$SHARR" create "$P.sch" --shape 64 --fill range
+t "SHARR_SCHEDULE=bogus is an error for apply" 2 '' \
+    "^sharr: apply: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" apply "$P.sch" abs
+t "SHARR_SCHEDULE=bogus is an error for stat" 2 '' "SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" stat "$P.sch"
+t "--schedule wins over SHARR_SCHEDULE" 0 '' '' \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" apply "$P.sch" abs --schedule static
+t "SHARR_SCHEDULE=dynamic,4 is used" 0 "^sum +2016$" '' \
+    -- env SHARR_SCHEDULE=dynamic,4 "$SHARR" stat "$P.sch" -j 2
+"$SHARR" rm "$P.sch"
+
+# ---- ls and rm with patterns; the table ----
+"$SHARR" create "$P.g1" --shape 1000x1000
+"$SHARR" create "$P.g2" --shape 3 --dtype u8
+"$SHARR" create "$P.h-with-a-name-much-longer-than-the-others" --shape 2
+t "ls PATTERN lists the matches" 0 "^$P\.g2 +u8 +3 +3 B +" '' -- "$SHARR" ls "$P.g*"
+t "ls PATTERN leaves out the rest" 0 - '' -- sh -c "! '$SHARR' ls '$P.g*' | grep -q '^$P\.h'"
+t "ls total line" 0 "^total: 2 arrays, 7\.63 MiB$" '' -- "$SHARR" ls "$P.g*"
+t "ls sizes in sensible units" 0 "^$P\.g1 +f64 +1000x1000 +7\.63 MiB " '' -- "$SHARR" ls "$P.g1"
+t "ls several patterns" 0 "^total: 3 arrays, " '' -- "$SHARR" ls "$P.g1" "$P.g2" "$P.h*"
+t "ls PATTERN matching nothing is exit 1" 1 - "^sharr: ls: no array matches '$P\.zz\*'$" \
+    -- "$SHARR" ls "$P.g*" "$P.zz*"
+t "ls --names" 0 "^$P\.g1$" '' -- "$SHARR" ls --names "$P.g*"
+"$SHARR" ls "$P.*" >"$TMP/ls.table"
+ok "ls aligns the columns of long names" awk '
+    NR == 1 { col = index($0, "DTYPE") }
+    NR > 1 && !/^total/ { split($0, f, " +"); if (index($0, " " f[2] " ") + 1 != col) exit 1 }
+    ' "$TMP/ls.table"
+t "ls --json alive is null for an array that is not temporary" 0 \
+    "\"name\": \"$P\.g2\".*\"alive\": null, \"temp\": false" '' -- "$SHARR" ls --json "$P.g2"
+t "ls shows the process a temporary array is bound to" 0 \
+    "^$P\.tp +f64 +8 +64 B +[^ ]+ +until pid [0-9]+ exits$" '' \
+    -- sh -c "'$SHARR' create $P.tp --shape 8 --temp && '$SHARR' ls $P.tp"
+t "info of a kept array: created by, no liveness" 0 "^created by: +pid [0-9]+$" '' \
+    -- "$SHARR" info "$P.g2"
+t "rm PATTERN removes every match" 0 '' '' -- "$SHARR" rm "$P.g*"
+ok "rm PATTERN removed them" test ! -e "/dev/shm/sharr.$P.g1" -a ! -e "/dev/shm/sharr.$P.g2"
+ok "rm PATTERN kept the others" test -e "/dev/shm/sharr.$P.h-with-a-name-much-longer-than-the-others"
+t "rm PATTERN matching nothing is exit 1" 1 '' "^sharr: rm: no array matches '$P\.g\*'$" \
+    -- "$SHARR" rm "$P.g*"
+"$SHARR" rm "$P.h-*"
+
+# ---- temporary arrays go when their owner goes ----
+sh -c "'$SHARR' create $P.quick --shape 8 --temp"
+gone=no
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ -e "/dev/shm/sharr.$P.quick" ] || { gone=yes; break; }
+    sleep 0.02
+done
+ok "a temporary array is gone within 0.2 s of its owner's exit" test "$gone" = yes
+
+# ---- messages name options, not C flags ----
+if [ "$(id -u)" = 0 ]; then
+    "$SHARR" create "$P.theirs" --shape 3 --fill 7
+    chown 65534 "/dev/shm/sharr.$P.theirs"
+    t "another user's array is refused, with the option that allows it" 1 '' \
+        "^sharr: dump: array '$P\.theirs' is owned by uid 65534, not by you \(uid 0\): pass --foreign to use it anyway$" \
+        -- "$SHARR" dump "$P.theirs"
+    t "dump --foreign" 0 "^7$" '' -- "$SHARR" dump "$P.theirs" --foreign
+    t "stat --foreign" 0 "^sum +21$" '' -- "$SHARR" stat "$P.theirs" --foreign
+    t "fill --foreign" 0 '' '' -- "$SHARR" fill "$P.theirs" 1 --foreign
+    t "save --foreign" 0 '' '' -- "$SHARR" save "$P.theirs" "$TMP/theirs.npy" --foreign
+    t "load --into has no --foreign: says so" 1 '' "only its owner can use it here" \
+        -- "$SHARR" load "$TMP/theirs.npy" --into "$P.theirs"
+    "$SHARR" rm "$P.theirs"
+else
+    echo "cli: skipped the --foreign cases (needs root to give an array away)"
+fi
+
+# ---- /dev/shm that cannot be written ----
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    t "a read-only /dev/shm names the array and the reason" 1 '' \
+        "^sharr: create: cannot create array '$P\.ro' in /dev/shm: Read-only file system$" \
+        -- unshare -m sh -c "mount -t tmpfs -o ro,size=1m tmpfs /dev/shm && '$SHARR' create $P.ro --shape 2"
+    t "an unwritable /dev/shm says so" 1 '' \
+        "^sharr: create: cannot create array '$P\.ro': you may not create files in /dev/shm" \
+        -- unshare -m sh -c "mount -t tmpfs -o size=1m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' create $P.ro --shape 2"
+else
+    echo "cli: skipped the read-only /dev/shm cases (needs root and unshare)"
+fi
+
+# ---- what a command loads when it starts ----
+# loaded COMMAND...: the shared objects the dynamic loader opened for it.
+loaded() { LD_DEBUG=files "$@" 2>&1 >/dev/null | sed -n 's/.*file=\([^ ]*\).*/\1/p'; }
+"$SHARR" create "$P.m" --shape 4x4 --fill 1
+"$SHARR" create "$P.m2" --shape 4x4
+loaded "$SHARR" ls "$P.m" >"$TMP/ld.ls"
+ok "ls loads neither HDF5 nor OpenBLAS" sh -c "! grep -Eq 'hdf5|openblas' '$TMP/ld.ls'"
+loaded "$SHARR" stat "$P.m" -j 1 >"$TMP/ld.stat"
+ok "stat (no BLAS) loads neither HDF5 nor OpenBLAS" sh -c "! grep -Eq 'hdf5|openblas' '$TMP/ld.stat'"
+loaded "$SHARR" gemm "$P.m" "$P.m" "$P.m2" -j 1 >"$TMP/ld.gemm"
+ok "gemm loads OpenBLAS, and no HDF5" sh -c "grep -q openblas '$TMP/ld.gemm' && ! grep -q hdf5 '$TMP/ld.gemm'"
+loaded "$SHARR" h5ls "$TMP/none.h5" >"$TMP/ld.h5ls"
+ok "h5ls runs the helper, which loads HDF5" grep -q hdf5 "$TMP/ld.h5ls"
+"$SHARR" rm "$P.m" "$P.m2"
