@@ -57,6 +57,11 @@ struct tu_named {
     struct tu_signal sig;
 };
 
+/* Children of this test, so that .fini can stop those a failed assertion
+ * left running (tu_ipc_fini). */
+static pid_t tu_kids[1024];
+static int tu_nkids;
+
 /* Run fn(arg) in a forked child whose exit status is fn's result. */
 static inline pid_t tu_child(int (*fn)(void *), void *arg)
 {
@@ -64,7 +69,27 @@ static inline pid_t tu_child(int (*fn)(void *), void *arg)
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0)
         _exit(fn(arg));
+    if (tu_nkids < (int)(sizeof tu_kids / sizeof *tu_kids))
+        tu_kids[tu_nkids++] = pid;
     return pid;
+}
+
+/* .fini of the IPC suites: kill and reap every child still running (only
+ * unreaped children of ours: waitpid says so, so no other process that
+ * took a reaped child's pid is ever signalled), then remove the test's
+ * segments. */
+static inline void tu_ipc_fini(void)
+{
+    for (int i = 0; i < tu_nkids; i++) {
+        int st;
+        if (waitpid(tu_kids[i], &st, WNOHANG) == 0) {
+            kill(tu_kids[i], SIGKILL);
+            while (waitpid(tu_kids[i], &st, 0) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    tu_nkids = 0;
+    tu_cleanup();
 }
 
 /* The exit code of a child that exited, or 100 + its signal. */

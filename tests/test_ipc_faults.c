@@ -8,7 +8,7 @@
 #include "ipcutil.h"
 #include "ipc/ipc.h"
 
-TestSuite(faults, .init = tu_setup, .fini = tu_cleanup, .timeout = 60);
+TestSuite(faults, .init = tu_setup, .fini = tu_ipc_fini, .timeout = 60);
 
 /* ---- a kill at exactly one point of a put or a get ---- */
 

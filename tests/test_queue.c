@@ -8,7 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 
-TestSuite(queue, .init = tu_setup, .fini = tu_cleanup, .timeout = 30);
+TestSuite(queue, .init = tu_setup, .fini = tu_ipc_fini, .timeout = 30);
 
 static sharr_queue *mkq(const char *label, size_t cap, size_t max)
 {

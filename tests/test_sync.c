@@ -8,7 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 
-TestSuite(sync, .init = tu_setup, .fini = tu_cleanup, .timeout = 30);
+TestSuite(sync, .init = tu_setup, .fini = tu_ipc_fini, .timeout = 30);
 
 /* ---- Lock ---- */
 
@@ -787,4 +787,81 @@ Test(sync, a_corrupt_semaphore_value_is_ecorrupt_not_a_hang)
     cr_assert_eq(sharr_sem_acquire(s, 1), SHARR_ECORRUPT);
     cr_assert_eq(sharr_sem_release(s, 1), SHARR_ERANGE);
     sharr_sem_close(s);
+}
+
+/* ---- a wake-up lost to a killed waiter ---- */
+
+static int wait_for_lock(void *arg)
+{
+    struct tu_named *a = arg;
+    sharr_lock *l;
+    sharr_array *arr;
+    double t0;
+    int rc;
+
+    tu_signal_send(&a->sig, 'W');
+    t0 = tu_now();
+    if (sharr_lock_open(a->name, 0, &l) == 0) {
+        rc = sharr_lock_acquire(l, 10);
+    } else if (sharr_array_open(a->name, 0, &arr) == 0) {
+        rc = sharr_array_lock_timed(arr, 10);
+    } else {
+        return 99;
+    }
+    /* 0 (or EOWNERDEAD) soon: the lock was seen free without a wake-up. */
+    return rc >= 0 || rc == SHARR_EOWNERDEAD ? (tu_now() - t0 < 3 ? 0 : 2)
+                                             : 3;
+}
+
+static int hold_array_lock(void *arg)
+{
+    struct tu_named *a = arg;
+    sharr_array *arr;
+    if (sharr_array_open(a->name, 0, &arr) < 0 || sharr_array_lock(arr) < 0)
+        return 1;
+    tu_signal_send(&a->sig, 'L');
+    pause();
+    return 0;
+}
+
+/* H holds the lock at byte `word` of `name`; W sleeps on it; the word is
+ * then made "free" with no wake-up, as a release whose woken waiter was
+ * killed leaves it.  W must notice within a slice (0.1 s). */
+static void lost_wake_up(const char *name, off_t word, int (*hold)(void *))
+{
+    struct tu_named h = {name, {{-1, -1}}}, w = {name, {{-1, -1}}};
+    uint32_t zero = 0;
+
+    tu_signal_init(&h.sig);
+    tu_signal_init(&w.sig);
+    pid_t holder = tu_child(hold, &h);
+    cr_assert_eq(tu_signal_wait(&h.sig, 5), 'L');
+    pid_t waiter = tu_child(wait_for_lock, &w);
+    cr_assert_eq(tu_signal_wait(&w.sig, 5), 'W');
+    usleep(300000); /* asleep in the futex by now */
+    tu_patch(name, word, &zero, 4);
+    double t0 = tu_now();
+    int st = tu_status(waiter);
+    cr_assert_eq(st, 0, "the waiter ended with %d after %.2f s", st,
+                 tu_now() - t0);
+    cr_assert_lt(tu_now() - t0, 2.0);
+    kill(holder, SIGKILL);
+    tu_reap(holder);
+    tu_signal_close(&h.sig);
+    tu_signal_close(&w.sig);
+}
+
+Test(sync, a_lock_waiter_whose_wake_up_was_lost_takes_it_within_a_slice)
+{
+    sharr_lock_close(mklock("lw", 0));
+    /* The mutex's futex word opens the lock's state. */
+    lost_wake_up(tu_name("lw"), 0, hold_lock);
+}
+
+Test(sync, an_array_lock_waiter_whose_wake_up_was_lost_takes_it_too)
+{
+    const char *n = tu_name("aw");
+    sharr_array_close(tu_rows("aw", SHARR_F64, 4, 0));
+    lost_wake_up(n, tu_ctl_offset(n) + offsetof(struct sharr__ctl, lock),
+                 hold_array_lock);
 }

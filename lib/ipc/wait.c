@@ -255,17 +255,30 @@ int sharr__mutex_check(const void *m, bool recursive, const char *name)
     return 0;
 }
 
+/* A sleeping locker looks at the lock again at least this often.  glibc
+ * wakes one waiter when a robust mutex is released, and the kernel one when
+ * its holder dies; if that one is killed before it takes the lock, the
+ * wake-up is lost and the others would sleep until their timeout (for
+ * ever without one): glibc does not look at the lock again when a timed
+ * wait ends.  A slice bounds what a lost wake-up costs; a hand-off is
+ * still a futex wake. */
+#define LOCK_SLICE 0.1
+
 int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
 {
     pthread_mutex_t *mx = m;
     int rc;
 
-    if (d->now)
+    if (d->now) {
         rc = pthread_mutex_trylock(mx);
-    else if (d->forever)
-        rc = pthread_mutex_lock(mx);
-    else
-        rc = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &d->at);
+    } else {
+        for (;;) {
+            struct sharr__deadline s = sharr__slice(d, LOCK_SLICE);
+            rc = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &s.at);
+            if (rc != ETIMEDOUT || sharr__expired(d))
+                break;
+        }
+    }
     switch (rc) {
     case 0:
         return 0;

@@ -988,6 +988,33 @@ int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
 
 /* ---- the robust lock ---- */
 
+/* Lock m by the absolute CLOCK_MONOTONIC `at` (NULL: for ever), sleeping
+ * at most 100 ms at a time: glibc wakes one waiter on a release (the
+ * kernel one on a holder's death), and if that one is killed before it
+ * takes the lock the others are never woken; glibc does not look at the
+ * lock again when a timed wait ends, so each slice does.
+ * @return what pthread_mutex_clocklock returns. */
+static int lock_by(pthread_mutex_t *m, const struct timespec *at)
+{
+    for (;;) {
+        struct timespec slice;
+        int rc;
+
+        clock_gettime(CLOCK_MONOTONIC, &slice);
+        slice.tv_nsec += 100000000L;
+        if (slice.tv_nsec >= 1000000000L) {
+            slice.tv_sec++;
+            slice.tv_nsec -= 1000000000L;
+        }
+        bool last = at && (at->tv_sec < slice.tv_sec ||
+                           (at->tv_sec == slice.tv_sec &&
+                            at->tv_nsec <= slice.tv_nsec));
+        rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? at : &slice);
+        if (rc != ETIMEDOUT || last)
+            return rc;
+    }
+}
+
 int sharr_array_lock(sharr_array *a)
 {
     pthread_mutex_t *m;
@@ -1002,7 +1029,7 @@ int sharr_array_lock(sharr_array *a)
                            "of '%s'", a->info.name);
     m = (pthread_mutex_t *)(void *)a->ctl->lock;
     do {
-        rc = pthread_mutex_lock(m);
+        rc = lock_by(m, NULL);
     } while (rc == EINTR);
     if (rc == EOWNERDEAD) {
         pthread_mutex_consistent(m);
@@ -1042,7 +1069,7 @@ int sharr_array_lock_timed(sharr_array *a, double timeout)
             at.tv_sec++;
             at.tv_nsec -= 1000000000L;
         }
-        rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &at);
+        rc = lock_by(m, &at);
     }
     if (rc == EBUSY || rc == ETIMEDOUT)
         return sharr__fail(SHARR_ETIMEDOUT, "the lock of '%s' is held by "
