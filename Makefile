@@ -71,6 +71,7 @@ TOOL_H5_SRC   := tools/h5main.c tools/cmd_h5.c tools/cli.c
 TOOL_CORE_SRC := $(filter-out tools/h5main.c tools/cmd_h5.c,$(TOOL_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
+EXAMPLE_SRC := $(wildcard tests/examples/*.c)
 
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 CORE_OBJ := $(CORE_SRC:lib/%.c=$(B)/lib/%.o)
@@ -79,6 +80,7 @@ TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(B)/tools/%.o)
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:tools/%.c=$(B)/tools/%.o)
 TOOL_H5_OBJ   := $(TOOL_H5_SRC:tools/%.c=$(B)/tools/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+EXAMPLES := $(EXAMPLE_SRC:tests/examples/%.c=$(B)/examples/%)
 
 SO_REAL  := lib/libsharr.so.$(VERSION)
 SO_NAME  := libsharr.so.$(SOMAJOR)
@@ -100,11 +102,13 @@ ASAN_CORE_OBJ := $(CORE_SRC:lib/%.c=$(A)/lib/%.o)
 ASAN_H5_OBJ   := $(H5_SRC:lib/%.c=$(A)/lib/%.o)
 ASAN_TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(A)/tools/%.o)
 ASAN_TESTS    := $(TEST_SRC:tests/%.c=$(A)/tests/%)
+ASAN_EXAMPLES := $(EXAMPLE_SRC:tests/examples/%.c=$(A)/examples/%)
 
 FUZZ_SECONDS ?= 5
 
 .PHONY: all deps test unit cli interop corpus readme docs install-check fuzz \
-        check-asan demo bench install uninstall clean help leftovers FORCE
+        check-asan demo bench install uninstall clean help leftovers FORCE \
+        examples
 .DEFAULT_GOAL := all
 
 ## all: build lib/libsharr{,-h5}.{so,a}, tools/sharr and tools/sharr-h5 (default)
@@ -200,9 +204,9 @@ $(B)/tests/%: tests/%.c tests/testutil.h $(STATICS) | deps
 # The steps run one after another even under `make -j`: `sharr gc` in the
 # CLI tests would take segments the unit tests are checking, and leftovers
 # must come last.  Building before them may go in parallel.
-test: all $(TESTS) $(B)/fuzz_segment
+test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment
 	$(Q)$(MAKE) --no-print-directory -j1 unit cli interop corpus readme \
-	    docs install-check fuzz leftovers
+	    docs install-check examples fuzz leftovers
 
 unit: $(TESTS)
 	$(Q)sh tests/run-unit.sh $(TESTS)
@@ -217,6 +221,20 @@ interop: $(SHARR) $(SHARR_H5)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
+
+# The tutorials' programs ported to C (tests/examples/*.c), each checking
+# its own answer.
+examples: $(EXAMPLES)
+	$(Q)sh tests/examples/run.sh $(B)/examples
+
+$(B)/examples/%: tests/examples/%.c $(STATIC) | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(CORE_LIBS)
+
+$(A)/examples/%: tests/examples/%.c $(A)/libsharr.a | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(CORE_LIBS)
 
 # The external HDF5 corpus, when ../shared/corpus/hdf5 is there.
 corpus: $(SHARR) $(SHARR_H5)
@@ -278,10 +296,12 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | de
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
 ## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
-check-asan: $(ASAN_TESTS) $(A)/sharr $(A)/sharr-h5
+check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run-unit.sh $(ASAN_TESTS)
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    sh tests/examples/run.sh $(A)/examples
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
@@ -373,4 +393,5 @@ help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(ASAN_LIB_OBJ:.o=.d) \
-         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d $(B)/bench/*.d)
+         $(ASAN_TOOL_OBJ:.o=.d) $(wildcard $(B)/tests/*.d $(A)/tests/*.d $(B)/bench/*.d) \
+         $(wildcard $(B)/examples/*.d $(A)/examples/*.d)

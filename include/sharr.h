@@ -5,7 +5,10 @@
  *
  * NAMES.  An array is a POSIX shared-memory object named "/sharr.NAME", so it
  * appears as /dev/shm/sharr.NAME.  NAME is 1..200 characters of
- * [A-Za-z0-9._-] and does not start with '.'.
+ * [A-Za-z0-9._-] and does not start with '.'.  Queues, pipes, locks,
+ * semaphores, events, conditions and barriers share that name space: a
+ * name holds one object of one kind (see "Queues and synchronization
+ * objects" for their layout).
  *
  * SEGMENT LAYOUT (layout version 1, all integers little-endian):
  *
@@ -81,7 +84,8 @@
  * pool" below).
  *
  * SECTIONS.  Errors; dtypes and values (lib/core); arrays (lib/store, with
- * temporary arrays' guardian); the worker pool (lib/pool: supervisor,
+ * temporary arrays' guardian); queues, pipes, locks, semaphores, events,
+ * conditions and barriers (lib/ipc); the worker pool (lib/pool: supervisor,
  * workers, schedules, jobs, results, processes); built-in operations
  * (lib/ops); HDF5 and .npy files (lib/io).
  *
@@ -146,7 +150,13 @@ SHARR_API const char *sharr_version_string(void);
     X(EDTYPE, -1004, "unsupported or mismatched dtype")                      \
     X(ESHAPE, -1005, "mismatched shape")                                     \
     X(EHDF5, -1006, "HDF5 library error")                                    \
-    X(EUNSUPPORTED, -1007, "unsupported data type or layout")
+    X(EUNSUPPORTED, -1007, "unsupported data type or layout")              \
+    /* Queues and synchronization objects (lib/ipc/): -1020 and on. */       \
+    X(EKIND, -1020, "named object is of another kind")                     \
+    X(EFULL, -1021, "queue is full")                                         \
+    X(EEMPTY, -1022, "queue is empty")                                       \
+    X(ECLOSED, -1023, "queue is closed")                                     \
+    X(EBROKEN, -1024, "barrier is broken")
 
 #define SHARR_ERR_ENUM_(name, value, text) SHARR_##name = (value),
 enum sharr_error { SHARR_ERRORS(SHARR_ERR_ENUM_) };
@@ -275,7 +285,8 @@ SHARR_API int sharr_array_create(const char *name, sharr_dtype dtype,
  * Release with sharr_array_close().
  * @return 0, SHARR_EINVAL (bad name or flags), SHARR_ENOENT, SHARR_EACCES,
  * SHARR_EFOREIGN (owned by another user and no SHARR_OPEN_FOREIGN),
- * SHARR_ECORRUPT (detail names the field that does not match). */
+ * SHARR_ECORRUPT (detail names the field that does not match), SHARR_EKIND
+ * (the name holds a queue, a lock ...: the detail says which). */
 SHARR_API int sharr_array_open(const char *name, unsigned flags,
                                sharr_array **out);
 
@@ -290,8 +301,9 @@ SHARR_API int sharr_array_keep(sharr_array *a);
  * the lock if this handle holds it.  The segment itself stays. */
 SHARR_API void sharr_array_close(sharr_array *a);
 
-/* sharr_unlink() : remove the array `name` (like unlink(2): processes that
- * have it mapped keep their mapping).  Works on corrupt segments too.
+/* sharr_unlink() : remove the array (or queue, lock ...) `name` (like
+ * unlink(2): processes that have it mapped keep their mapping, and a lock
+ * or queue they use keeps working for them).  Works on corrupt segments.
  * @return 0, SHARR_EINVAL (bad name), SHARR_ENOENT, SHARR_EACCES/EPERM. */
 SHARR_API int sharr_unlink(const char *name);
 
@@ -322,6 +334,60 @@ SHARR_API int sharr_array_lock(sharr_array *a);
 /* sharr_array_unlock() : release the lock taken with sharr_array_lock().
  * @return 0 or SHARR_EPERM (this handle does not hold it). */
 SHARR_API int sharr_array_unlock(sharr_array *a);
+
+/* What a name in /dev/shm holds: one name, one object (see "Queues and
+ * synchronization objects" below).  The numbers are stored in segments:
+ * never renumber. */
+typedef enum sharr_kind {
+    SHARR_KIND_ARRAY = 0,
+    SHARR_KIND_QUEUE = 1,
+    SHARR_KIND_PIPE = 2,
+    SHARR_KIND_LOCK = 3,
+    SHARR_KIND_RLOCK = 4,
+    SHARR_KIND_SEMAPHORE = 5,
+    SHARR_KIND_EVENT = 6,
+    SHARR_KIND_CONDITION = 7,
+    SHARR_KIND_BARRIER = 8
+} sharr_kind;
+
+#define SHARR_NKINDS 9
+
+/* sharr_kind_name() : "array", "queue", "pipe", "lock", "rlock",
+ * "semaphore", "event", "condition", "barrier"; "unknown" otherwise. */
+SHARR_API const char *sharr_kind_name(sharr_kind kind);
+
+/* The state of an object other than an array, as sharr_stat() read it: a
+ * snapshot, never locked, that may be stale by the time it is printed.
+ * Only the fields of the object's kind are set; the rest are 0. */
+typedef struct sharr_obj_state {
+    /* queue and pipe; a pipe's [0] is the direction end 0 -> end 1 */
+    size_t capacity;      /* bytes of messages each direction holds */
+    size_t max_msg;       /* largest message, bytes */
+    size_t msgs[2];       /* messages queued now */
+    size_t bytes[2];      /* bytes they take (8 + len rounded up to 8 each) */
+    int closed[2];        /* 1: closed (no more puts) */
+    size_t unfinished;    /* queue: messages put and not yet task_done */
+    size_t repairs;       /* puts and gets of killed processes repaired */
+    /* lock, rlock, condition (its lock), barrier (its guard) */
+    pid_t holder;         /* thread id holding it; 0: free */
+    int holder_died;      /* 1: the holder died holding it; the next locker
+                             gets SHARR_EOWNERDEAD and repairs it */
+    unsigned depth;       /* rlock: how many times the holder took it */
+    /* semaphore */
+    size_t value;
+    size_t bound;         /* 0: unbounded (Semaphore), else the bound
+                             (BoundedSemaphore) */
+    /* event */
+    int is_set;
+    /* barrier */
+    size_t parties;       /* parties a round needs */
+    size_t waiting;       /* parties waiting now */
+    int broken;           /* 1: broken until sharr_barrier_reset() */
+    unsigned waiters;     /* processes asleep on it (advisory: a waiter
+                             killed asleep stays counted until woken) */
+    char text[160];       /* the state in words, e.g. "3 messages (192 B of
+                             1 MiB)", "value 2 of 5", "held by 4242" */
+} sharr_obj_state;
 
 /* What sharr_stat() and sharr_list() report, without mapping the array. */
 typedef struct sharr_info {
@@ -354,14 +420,20 @@ typedef struct sharr_info {
     char detail[256];     /* why status is not 0 ("/dev/shm/sharr.x is a
                              FIFO, not a shared-memory segment"), or why
                              creator_alive is -1; else "" */
+    sharr_kind kind;      /* what the name holds; for anything but an array
+                             dtype is 0 (invalid), ndim 0, nbytes the bytes
+                             of the object's state and `obj` says more */
+    sharr_obj_state obj;
 } sharr_info;
 
-/* sharr_stat() : fill *info for the array `name` without mapping it (the
- * same checks as sharr_array_open(); needs only read permission).
+/* sharr_stat() : fill *info for the array (or other named object) `name`
+ * without mapping it (the same checks as sharr_array_open(); needs only
+ * read permission).
  * @return 0, SHARR_EINVAL, SHARR_ENOENT, SHARR_EACCES, SHARR_ECORRUPT. */
 SHARR_API int sharr_stat(const char *name, sharr_info *info);
 
-/* sharr_list() : every segment named sharr.* in /dev/shm, sorted by name,
+/* sharr_list() : every segment named sharr.* in /dev/shm (arrays and named
+ * objects of every kind, see sharr_info.kind), sorted by name,
  * as a malloc'ed array in *out (free with sharr_list_free()) of *count
  * entries.  Segments that cannot be opened are listed with a non-zero
  * status (and its detail) instead of being skipped; a FIFO, symlink,
@@ -371,7 +443,8 @@ SHARR_API int sharr_stat(const char *name, sharr_info *info);
 SHARR_API int sharr_list(sharr_info **out, size_t *count);
 SHARR_API void sharr_list_free(sharr_info *list);
 
-/* sharr_gc() : remove temporary arrays whose owner process is gone, and
+/* sharr_gc() : remove temporary arrays (and temporary queues, locks ...)
+ * whose owner process is gone, and
  * the hidden build names (and, from older versions, half-made segments) of
  * creators killed before they finished.  Never touches a segment of another
  * user.  An owner is judged gone only in the PID namespace and boot that
@@ -410,6 +483,445 @@ SHARR_API int sharr_gc_report(int dry_run,
                                              sharr_gc_event event,
                                              const char *detail, void *ctx),
                               void *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Queues and synchronization objects (lib/ipc/)                             */
+/* ------------------------------------------------------------------------ */
+/*
+ * NAMED OBJECTS.  Queues, pipes, locks, rlocks, semaphores, events,
+ * conditions and barriers live beside the arrays, in the same name space:
+ * /dev/shm/sharr.NAME holds one object of one kind, and any process of the
+ * same user attaches by name (no inheritance needed).  They follow the
+ * arrays' rules: built under a hidden name and linked into place when
+ * complete (a name never shows a half-made object), mode 0600 unless
+ * sharr_create_opts.mode says otherwise (whatever the umask), refused when
+ * owned by another user unless SHARR_OPEN_FOREIGN, every field validated
+ * against the real size, SHARR_CREATE_TEMP objects removed when their owner
+ * exits.  Opening a name that holds another kind fails with SHARR_EKIND
+ * naming both ("'jobs' is an array, not a queue"); sharr_array_open() of a
+ * queue does the same.  sharr_stat(), sharr_list(), sharr_unlink() and
+ * sharr_gc() handle every kind (sharr_info.kind, .obj).
+ *
+ * Layout: [ state, a multiple of 4096 bytes | control block, 4096 bytes ].
+ * The control block is the arrays' (struct sharr__ctl in lib/internal.h)
+ * with layout version 2 (older sharr libraries refuse it as newer), the kind
+ * at byte 28, dtype/ndim/shape 0, data_offset 0, nbytes = the state's
+ * bytes, and the kind's parameters (capacity, bound, parties ...) as eight
+ * u64 at byte 512.  Live state (indices, counters, robust mutexes) is read
+ * through bounds checks only: a scribbled segment gives SHARR_ECORRUPT,
+ * never an access outside it.
+ *
+ * TIMEOUTS.  Every call that can wait takes `timeout` in seconds: < 0 (or
+ * INFINITY) waits for ever, 0 tries once without waiting, > 0 waits at most
+ * that long (CLOCK_MONOTONIC).  NaN is SHARR_EINVAL.  Waits spin for a few
+ * microseconds, then sleep on a futex in the shared memory (no polling);
+ * signal handlers run during them and the wait goes on.
+ *
+ * KILLED PROCESSES.  A process may be SIGKILLed at any instruction of any
+ * call.  Locks are robust process-shared mutexes: the next process to take
+ * one that a dead process held gets it, and learns so (SHARR_EOWNERDEAD for
+ * Lock, RLock and Condition; queues and barriers repair themselves, see
+ * below).  Semaphores and events have no owner: a process that dies after
+ * acquiring a semaphore does not give it back (as in Python).
+ *
+ * THREADS.  Handles of these objects may be used by several threads of a
+ * process at once.  Lock, RLock and Condition are held by a thread (as in
+ * Python's threading): only the thread that acquired one may release it.
+ * A handle is inherited across fork() and stays valid in the child (a lock
+ * the parent held is not held by the child).  A pool's workers do not
+ * inherit the caller's mappings: open the object by name in the kernel.
+ */
+
+/* ---- queues (lib/ipc/queue.c) ---- */
+/*
+ * A bounded multi-producer, multi-consumer FIFO of messages of 0..max_msg
+ * bytes, holding at most `capacity` bytes where a message of len bytes
+ * takes 8 + len rounded up to 8.  Messages of one producer arrive in the
+ * order it put them; a batch (sharr_queue_put_many) arrives contiguous
+ * unless it had to wait for space midway.
+ *
+ * A put is committed by one store of the queue's tail, a get by one store
+ * of its head.  So a producer killed in a put leaves its message(s) either
+ * wholly queued or not queued at all, and a consumer killed in a get
+ * leaves them either still queued, at the head, for the next get (killed
+ * before the commit), or gone (killed after it: the messages were
+ * delivered to the killed process, exactly as when it is killed just after
+ * the call returned).  No message is ever delivered twice, half-written or
+ * corrupted, and a killed process never blocks the others: producers and
+ * consumers each take a robust mutex, and the next one to take it after a
+ * death completes or undoes the dead one's commit from a small log.
+ * sharr_info.obj.repairs counts such repairs.
+ *
+ * JoinableQueue: every message put counts as a task until a consumer calls
+ * sharr_queue_task_done(); sharr_queue_join() waits until none is left.
+ * A task whose consumer was killed is never done (as in Python).
+ */
+
+typedef struct sharr_queue sharr_queue;
+
+#define SHARR_QUEUE_CAPACITY 1048576  /* default capacity: 1 MiB */
+#define SHARR_QUEUE_MAX_MSG 65536     /* default largest message: 64 KiB */
+#define SHARR_QUEUE_MAX_CAPACITY ((size_t)1 << 40)
+#define SHARR_QUEUE_MAX_MSG_LIMIT ((size_t)1 << 30)
+
+/* sharr_queue_create() : create the queue `name` holding `capacity` bytes
+ * of messages of at most `max_msg` bytes (0: the defaults above; a message
+ * of max_msg bytes must fit: capacity >= 8 + max_msg rounded up to 8).
+ * opts may be NULL.  Release with sharr_queue_close().
+ * @return 0, SHARR_EINVAL (name, sizes, opts), SHARR_EEXIST, SHARR_ENOSPC,
+ * SHARR_EACCES, SHARR_ENOMEM. */
+SHARR_API int sharr_queue_create(const char *name, size_t capacity,
+                                 size_t max_msg,
+                                 const sharr_create_opts *opts,
+                                 sharr_queue **out);
+
+/* sharr_queue_open() : attach to the existing queue `name` (flags: 0 or
+ * SHARR_OPEN_FOREIGN).  Release with sharr_queue_close().
+ * @return 0, SHARR_EINVAL, SHARR_ENOENT, SHARR_EACCES, SHARR_EFOREIGN,
+ * SHARR_EKIND (another kind), SHARR_ECORRUPT. */
+SHARR_API int sharr_queue_open(const char *name, unsigned flags,
+                               sharr_queue **out);
+
+/* sharr_queue_close() : unmap and free the handle (NULL is fine).  The
+ * queue and its messages stay until sharr_unlink(). */
+SHARR_API void sharr_queue_close(sharr_queue *q);
+
+/* sharr_queue_put() : append the message msg[0..len) (len may be 0; msg may
+ * then be NULL), waiting up to `timeout` for space.
+ * @return 0, SHARR_EFULL (no space in time: nothing was put), SHARR_ECLOSED
+ * (the queue is closed), SHARR_EINVAL (len > max_msg, NaN timeout),
+ * SHARR_ECORRUPT. */
+SHARR_API int sharr_queue_put(sharr_queue *q, const void *msg, size_t len,
+                              double timeout);
+
+/* sharr_queue_put_many() : append msgs[i][0..lens[i]) for i < n, in order,
+ * under one lock and one commit when they fit (waiting for space when they
+ * do not, up to `timeout` in all).
+ * @return how many were put (n, or fewer if the time ran out or the queue
+ * was closed midway: the rest were not put), or SHARR_EFULL / SHARR_ECLOSED
+ * when none was, SHARR_EINVAL (a message longer than max_msg: none put). */
+SHARR_API int sharr_queue_put_many(sharr_queue *q, const void *const *msgs,
+                                   const size_t *lens, size_t n,
+                                   double timeout);
+
+/* sharr_queue_get() : take the message at the head into buf[0..size) and
+ * its length into *len, waiting up to `timeout` for one.
+ * @return 0, SHARR_EEMPTY (none in time), SHARR_ECLOSED (closed and
+ * drained: end of stream), SHARR_ERANGE (the message is longer than size:
+ * it stays queued and *len says how long it is), SHARR_ECORRUPT. */
+SHARR_API int sharr_queue_get(sharr_queue *q, void *buf, size_t size,
+                              size_t *len, double timeout);
+
+/* sharr_queue_get_many() : wait up to `timeout` for a message, then take as
+ * many as are queued, up to n and as long as they fit in buf[0..size)
+ * together, packed one after the other; lens[i] is the length of the i-th.
+ * One lock and one commit for all.
+ * @return how many were taken (>= 1), or as sharr_queue_get(). */
+SHARR_API int sharr_queue_get_many(sharr_queue *q, void *buf, size_t size,
+                                   size_t *lens, size_t n, double timeout);
+
+/* sharr_queue_shutdown() : close the queue (Python 3.13's Queue.shutdown):
+ * puts fail with SHARR_ECLOSED from now on, and consumers get the messages
+ * still queued, then SHARR_ECLOSED instead of waiting (an end-of-stream
+ * mark every consumer sees).  Waiters wake.  Twice is fine; never undone.
+ * @return 0, or SHARR_ECORRUPT. */
+SHARR_API int sharr_queue_shutdown(sharr_queue *q);
+
+/* sharr_queue_task_done() : mark `n` messages taken earlier as processed
+ * (JoinableQueue.task_done, n times); wakes sharr_queue_join() when none
+ * is left.  @return 0 or SHARR_ERANGE (more than were put: nothing done). */
+SHARR_API int sharr_queue_task_done(sharr_queue *q, size_t n);
+
+/* sharr_queue_join() : wait up to `timeout` until every message put has
+ * been marked done.  @return 0 or SHARR_ETIMEDOUT. */
+SHARR_API int sharr_queue_join(sharr_queue *q, double timeout);
+
+/* sharr_queue_count() : how many messages are queued now and the bytes
+ * they take (a snapshot; either pointer may be NULL).  @return 0. */
+SHARR_API int sharr_queue_count(const sharr_queue *q, size_t *msgs,
+                                size_t *bytes);
+
+/* sharr_queue_closed() : 1 if the queue has been closed, else 0. */
+SHARR_API int sharr_queue_closed(const sharr_queue *q);
+
+/* Getters: the values chosen at creation. */
+SHARR_API size_t sharr_queue_capacity(const sharr_queue *q);
+SHARR_API size_t sharr_queue_max_msg(const sharr_queue *q);
+SHARR_API const char *sharr_queue_name(const sharr_queue *q);
+
+/* A unit of array work to hand to another process: rows [row_start,
+ * row_end) of the array `array` ("" for none, e.g. a sentinel), plus user
+ * fields.  On the queue it is a fixed little-endian record (magic "SHW1",
+ * u32 name length, u64 row_start, u64 row_end, i64 tag, i64 i[4], f64 d[4],
+ * the name's bytes): 96 + strlen(array) bytes.  Arrays are never copied. */
+typedef struct sharr_work {
+    char array[SHARR_NAME_MAX + 1];
+    size_t row_start, row_end;
+    int64_t tag;
+    int64_t i[4];
+    double d[4];
+} sharr_work;
+
+/* sharr_queue_put_work() : put *w as a work record (see sharr_work).
+ * @return as sharr_queue_put(), or SHARR_EINVAL (array is not "" or a valid
+ * name, row_start > row_end, or the queue's max_msg is below 296 bytes). */
+SHARR_API int sharr_queue_put_work(sharr_queue *q, const sharr_work *w,
+                                   double timeout);
+
+/* sharr_queue_get_work() : take a work record into *w.
+ * @return as sharr_queue_get(), or SHARR_EINVAL (the message taken was not
+ * a valid work record: it is consumed all the same). */
+SHARR_API int sharr_queue_get_work(sharr_queue *q, sharr_work *w,
+                                   double timeout);
+
+/* ---- pipes (lib/ipc/pipe.c) ---- */
+/*
+ * A duplex channel with two ends, 0 and 1: what end 0 sends, end 1
+ * receives, and the other way round; two queues under one name (each of
+ * `capacity` bytes, messages up to `max_msg`), with the queues' guarantees.
+ * Either end is attached by name from any process; an end is not
+ * exclusive (two processes attached to one end share its direction as two
+ * producers and two consumers would).
+ */
+
+typedef struct sharr_pipe sharr_pipe;
+
+/* sharr_pipe_create() : create the pipe `name` (capacity and max_msg as for
+ * sharr_queue_create(), per direction) and attach to its end 0.
+ * @return as sharr_queue_create(). */
+SHARR_API int sharr_pipe_create(const char *name, size_t capacity,
+                                size_t max_msg, const sharr_create_opts *opts,
+                                sharr_pipe **out);
+
+/* sharr_pipe_open() : attach to end `end` (0 or 1) of the pipe `name`.
+ * @return as sharr_queue_open(), SHARR_EINVAL for another end. */
+SHARR_API int sharr_pipe_open(const char *name, int end, unsigned flags,
+                              sharr_pipe **out);
+
+/* sharr_pipe_close() : detach and free the handle (NULL is fine); the pipe
+ * and its messages stay until sharr_unlink(). */
+SHARR_API void sharr_pipe_close(sharr_pipe *p);
+
+/* sharr_pipe_send() : send msg[0..len) to the other end.
+ * @return as sharr_queue_put(). */
+SHARR_API int sharr_pipe_send(sharr_pipe *p, const void *msg, size_t len,
+                              double timeout);
+
+/* sharr_pipe_recv() : receive the next message from the other end.
+ * @return as sharr_queue_get(). */
+SHARR_API int sharr_pipe_recv(sharr_pipe *p, void *buf, size_t size,
+                              size_t *len, double timeout);
+
+/* sharr_pipe_poll() : wait up to `timeout` until a message can be received
+ * (Connection.poll), without taking it.
+ * @return 1 (one is there), 0 (none in time), SHARR_ECLOSED (the other end
+ * shut down and everything it sent was received), SHARR_ECORRUPT. */
+SHARR_API int sharr_pipe_poll(sharr_pipe *p, double timeout);
+
+/* sharr_pipe_shutdown() : this end sends nothing more: the other end
+ * receives what is queued, then SHARR_ECLOSED.  @return 0. */
+SHARR_API int sharr_pipe_shutdown(sharr_pipe *p);
+
+/* sharr_pipe_end() : 0 or 1, the end this handle is attached to. */
+SHARR_API int sharr_pipe_end(const sharr_pipe *p);
+
+/* ---- locks (lib/ipc/sync.c) ---- */
+/*
+ * Lock and RLock: a robust, process-shared mutex (RLock: recursive, taken
+ * n times by its holder and free after n releases).  If a holder dies
+ * holding one, the next acquire gets it with SHARR_EOWNERDEAD, to decide
+ * whether what the lock protected is still whole; it never deadlocks on a
+ * dead holder.  Acquiring a Lock again from the thread that holds it is
+ * SHARR_EBUSY, not a deadlock.
+ */
+
+typedef struct sharr_lock sharr_lock;
+
+/* sharr_lock_create() : create the Lock `name` (recursive 0) or RLock
+ * (recursive 1), free.  @return as sharr_queue_create(). */
+SHARR_API int sharr_lock_create(const char *name, int recursive,
+                                const sharr_create_opts *opts,
+                                sharr_lock **out);
+
+/* sharr_lock_open() : attach to the Lock or RLock `name`.
+ * @return as sharr_queue_open(). */
+SHARR_API int sharr_lock_open(const char *name, unsigned flags,
+                              sharr_lock **out);
+
+/* sharr_lock_close() : free the handle (NULL is fine).  A lock the calling
+ * thread holds through it is released first. */
+SHARR_API void sharr_lock_close(sharr_lock *l);
+
+/* sharr_lock_acquire() : take the lock, waiting up to `timeout`.
+ * @return 0 or SHARR_EOWNERDEAD (held either way), SHARR_ETIMEDOUT,
+ * SHARR_EBUSY (a Lock this thread holds already), SHARR_ECORRUPT. */
+SHARR_API int sharr_lock_acquire(sharr_lock *l, double timeout);
+
+/* sharr_lock_release() : release the lock (an RLock: once).
+ * @return 0 or SHARR_EPERM (the calling thread does not hold it). */
+SHARR_API int sharr_lock_release(sharr_lock *l);
+
+/* sharr_lock_recursive() : 1 for an RLock, 0 for a Lock. */
+SHARR_API int sharr_lock_recursive(const sharr_lock *l);
+
+/* sharr_array_lock_timed() : sharr_array_lock() waiting at most `timeout`
+ * seconds (< 0: for ever, 0: try once).
+ * @return as sharr_array_lock(), or SHARR_ETIMEDOUT. */
+SHARR_API int sharr_array_lock_timed(sharr_array *a, double timeout);
+
+/* ---- semaphores ---- */
+/*
+ * A counter that acquire decrements, waiting while it is 0, and release
+ * increments.  With a bound (BoundedSemaphore) a release that would take
+ * the value past the bound is an error and changes nothing.
+ */
+
+typedef struct sharr_sem sharr_sem;
+
+/* sharr_sem_create() : create the semaphore `name` with `value`; bound 0
+ * makes a Semaphore, bound >= value a BoundedSemaphore (value <= bound).
+ * @return as sharr_queue_create(); SHARR_EINVAL for value > bound > 0 or a
+ * value beyond 2^31 - 1. */
+SHARR_API int sharr_sem_create(const char *name, unsigned value,
+                               unsigned bound, const sharr_create_opts *opts,
+                               sharr_sem **out);
+
+/* sharr_sem_open() : attach to the semaphore `name`.
+ * @return as sharr_queue_open(). */
+SHARR_API int sharr_sem_open(const char *name, unsigned flags,
+                             sharr_sem **out);
+SHARR_API void sharr_sem_close(sharr_sem *s);
+
+/* sharr_sem_acquire() : decrement, waiting up to `timeout` while 0.
+ * @return 0 or SHARR_ETIMEDOUT. */
+SHARR_API int sharr_sem_acquire(sharr_sem *s, double timeout);
+
+/* sharr_sem_release() : increment by n (>= 1) and wake that many waiters.
+ * @return 0, SHARR_ERANGE (past the bound, or past 2^31 - 1: nothing
+ * released), SHARR_EINVAL (n is 0). */
+SHARR_API int sharr_sem_release(sharr_sem *s, unsigned n);
+
+/* sharr_sem_value() : the value now (a snapshot).  sharr_sem_bound() : the
+ * bound, 0 for a plain Semaphore. */
+SHARR_API unsigned sharr_sem_value(const sharr_sem *s);
+SHARR_API unsigned sharr_sem_bound(const sharr_sem *s);
+
+/* ---- events ---- */
+
+typedef struct sharr_event sharr_event;
+
+/* sharr_event_create() : create the event `name`, clear.
+ * @return as sharr_queue_create(). */
+SHARR_API int sharr_event_create(const char *name,
+                                 const sharr_create_opts *opts,
+                                 sharr_event **out);
+SHARR_API int sharr_event_open(const char *name, unsigned flags,
+                               sharr_event **out);
+SHARR_API void sharr_event_close(sharr_event *e);
+
+/* sharr_event_set() : set the flag and wake every waiter.  _clear() : reset
+ * it.  _is_set() : 1 if set, else 0. */
+SHARR_API void sharr_event_set(sharr_event *e);
+SHARR_API void sharr_event_clear(sharr_event *e);
+SHARR_API int sharr_event_is_set(const sharr_event *e);
+
+/* sharr_event_wait() : wait up to `timeout` until the flag is set.
+ * @return 0 (set) or SHARR_ETIMEDOUT. */
+SHARR_API int sharr_event_wait(sharr_event *e, double timeout);
+
+/* ---- conditions ---- */
+/*
+ * A condition variable with its own robust lock (Python's Condition over a
+ * Lock, in one named object).  wait() releases the lock, sleeps until a
+ * notify, and takes the lock again before it returns (also on timeout).
+ * A wait may return 0 without a notify of its own (a notify meant for
+ * another waiter, as POSIX condition variables allow): check the predicate
+ * in a loop, or use sharr_cond_wait_for().  A waiter killed while waiting
+ * leaves nothing to repair.
+ */
+
+typedef struct sharr_cond sharr_cond;
+
+SHARR_API int sharr_cond_create(const char *name,
+                                const sharr_create_opts *opts,
+                                sharr_cond **out);
+SHARR_API int sharr_cond_open(const char *name, unsigned flags,
+                              sharr_cond **out);
+
+/* sharr_cond_close() : free the handle (NULL is fine), releasing the lock
+ * first if the calling thread holds it. */
+SHARR_API void sharr_cond_close(sharr_cond *c);
+
+/* sharr_cond_acquire() / sharr_cond_release() : take and release the
+ * condition's lock, as sharr_lock_acquire() / sharr_lock_release(). */
+SHARR_API int sharr_cond_acquire(sharr_cond *c, double timeout);
+SHARR_API int sharr_cond_release(sharr_cond *c);
+
+/* sharr_cond_wait() : with the lock held, release it and wait up to
+ * `timeout` for a notify; the lock is held again on return.
+ * @return 0, SHARR_ETIMEDOUT, SHARR_EOWNERDEAD (notified or not, the lock
+ * was retaken from a holder that died), SHARR_EPERM (lock not held). */
+SHARR_API int sharr_cond_wait(sharr_cond *c, double timeout);
+
+/* sharr_cond_wait_for() : wait until pred(ctx) is non-zero, evaluated with
+ * the lock held (first before any wait), for at most `timeout` in all.
+ * @return 0 (pred true), SHARR_ETIMEDOUT (still false), SHARR_EOWNERDEAD,
+ * SHARR_EPERM. */
+SHARR_API int sharr_cond_wait_for(sharr_cond *c, int (*pred)(void *ctx),
+                                  void *ctx, double timeout);
+
+/* sharr_cond_notify() : wake up to n waiters (n >= 1); _notify_all() : all.
+ * The lock must be held.  @return 0 or SHARR_EPERM. */
+SHARR_API int sharr_cond_notify(sharr_cond *c, unsigned n);
+SHARR_API int sharr_cond_notify_all(sharr_cond *c);
+
+/* ---- barriers ---- */
+/*
+ * A barrier for `parties` parties: sharr_barrier_wait() returns once that
+ * many have called it, each with its arrival index 0..parties-1.  The
+ * barrier *breaks* when a waiter times out, when sharr_barrier_abort() is
+ * called, or when a party dies: every waiter, and every later wait until
+ * sharr_barrier_reset(), gets SHARR_EBROKEN (the one that timed out gets
+ * SHARR_ETIMEDOUT).  A party is a process that has waited on the barrier
+ * through a handle not yet closed; waiters check about ten times a second
+ * whether such a party died (pid and start time, in this PID namespace),
+ * so a party killed anywhere, waiting or not, breaks the barrier within
+ * about 0.1 s instead of leaving the others to their timeout.
+ */
+
+typedef struct sharr_barrier sharr_barrier;
+
+#define SHARR_BARRIER_MAX_PARTIES 4096
+
+/* sharr_barrier_create() : create the barrier `name` for `parties` parties
+ * (1..SHARR_BARRIER_MAX_PARTIES).  @return as sharr_queue_create(). */
+SHARR_API int sharr_barrier_create(const char *name, size_t parties,
+                                   const sharr_create_opts *opts,
+                                   sharr_barrier **out);
+SHARR_API int sharr_barrier_open(const char *name, unsigned flags,
+                                 sharr_barrier **out);
+
+/* sharr_barrier_close() : free the handle (NULL is fine); the process stops
+ * being a party through it. */
+SHARR_API void sharr_barrier_close(sharr_barrier *b);
+
+/* sharr_barrier_wait() : wait up to `timeout` for the round to fill.
+ * @return the arrival index (>= 0), SHARR_EBROKEN (broken, by a timeout,
+ * an abort, a reset or a death: the detail says which), SHARR_ETIMEDOUT
+ * (this wait timed out: the barrier is now broken for the others). */
+SHARR_API int sharr_barrier_wait(sharr_barrier *b, double timeout);
+
+/* sharr_barrier_abort() : break the barrier (waiters get SHARR_EBROKEN).
+ * sharr_barrier_reset() : break the round in progress, if any, then make
+ * the barrier whole and empty again (parties that died are forgotten).
+ * @return 0. */
+SHARR_API int sharr_barrier_abort(sharr_barrier *b);
+SHARR_API int sharr_barrier_reset(sharr_barrier *b);
+
+/* Getters: the parties a round needs, those waiting now, 1 if broken. */
+SHARR_API size_t sharr_barrier_parties(const sharr_barrier *b);
+SHARR_API size_t sharr_barrier_waiting(const sharr_barrier *b);
+SHARR_API int sharr_barrier_broken(const sharr_barrier *b);
 
 /* ------------------------------------------------------------------------ */
 /* The worker pool (lib/pool/)                                               */

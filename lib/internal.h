@@ -1,7 +1,8 @@
 /*
  * internal.h - private declarations shared by the library's modules.
  * Never installed.  Layers (folders of lib/): core (errors, dtypes) < store
- * (arrays, guardian) < pool < ops, io (HDF5, .npy).
+ * (arrays, named objects, guardian) < ipc (queues, locks ...), pool < ops,
+ * io (HDF5, .npy).
  */
 #ifndef SHARR_INTERNAL_H
 #define SHARR_INTERNAL_H
@@ -80,7 +81,9 @@ struct sharr__ctl {
     uint32_t dtype;
     uint32_t ndim;
     uint32_t flags;
-    uint32_t reserved0;
+    uint32_t kind;            /* sharr_kind: 0 (array) in version-1 blocks,
+                                 another kind in version-2 blocks (named
+                                 objects, object.c); was reserved */
     uint64_t shape[SHARR_MAX_NDIM];
     uint64_t nbytes;
     uint64_t data_offset;
@@ -184,6 +187,167 @@ extern void (*sharr__unlink_test_hook)(const char *entry);
  * @return the number of mappings removed, or -errno if /proc/self/maps
  * cannot be read. */
 int sharr__unmap_segments(void);
+
+/* ---- named objects other than arrays (object.c) ----
+ *
+ * Segment: [ state (nbytes = ctl_offset bytes, a multiple of 4096, at least
+ * 4096) | control block (4096) ].  The control block is struct sharr__ctl
+ * with version SHARR__OBJ_VERSION, kind != 0, dtype 0, ndim 0, shape 0,
+ * data_offset 0, and at byte SHARR__PARAMS_OFFSET the kind's parameters,
+ * fixed at creation.  Arrays keep writing version 1, which older libraries
+ * open; older libraries refuse version 2 as "newer: upgrade".  The store
+ * knows every kind's format (to validate it and to show its state); lib/ipc
+ * implements what the objects do.  The structures below are the format:
+ * fixed-width, little-endian, 64-byte robust mutexes (pthread_mutex_t).
+ */
+#define SHARR__OBJ_VERSION 2u
+#define SHARR__PARAMS_OFFSET 512u
+#define SHARR__LINE 128 /* keeps words of different writers apart */
+
+/* Parameters: queue/pipe: p[0] capacity, p[1] max_msg, p[2] ring bytes (a
+ * power of two >= capacity and 4096), p[3] directions (1 or 2); semaphore:
+ * p[0] bound (0: none), p[1] initial value; barrier: p[0] parties, p[1]
+ * party slots.  Unused entries are 0. */
+struct sharr__params {
+    uint64_t p[8];
+};
+
+/* A commit log: what the holder of a side's mutex is about to store, so
+ * that the next holder after its death completes or undoes it. */
+struct sharr__wal {
+    uint64_t active;     /* 1 while the two stores below are under way */
+    uint64_t old_pos, old_msgs, new_pos, new_msgs;
+};
+
+/* One direction of a queue: this 4096-byte page, then p[2] bytes of ring.
+ * A message is an 8-byte header (len | ~len << 32) then len bytes, padded
+ * to 8, at ring offset pos % ring bytes (wrapping). */
+struct sharr__ring_state {
+    /* producers only */
+    unsigned char put_lock[64] __attribute__((aligned(SHARR__LINE)));
+    struct sharr__wal put_wal;
+    uint64_t put_repairs;
+    /* written by producers: tail is the commit point of puts; its low 32
+     * bits are the futex consumers sleep on */
+    uint64_t tail __attribute__((aligned(SHARR__LINE)));
+    uint64_t put_msgs;   /* messages ever put (counted before the commit) */
+    /* consumers only */
+    unsigned char get_lock[64] __attribute__((aligned(SHARR__LINE)));
+    struct sharr__wal get_wal;
+    uint64_t get_repairs;
+    /* written by consumers: head commits gets; its low half is the futex
+     * of producers waiting for space */
+    uint64_t head __attribute__((aligned(SHARR__LINE)));
+    uint64_t get_msgs;   /* messages ever taken */
+    /* written rarely */
+    uint32_t closed __attribute__((aligned(SHARR__LINE)));
+    uint32_t data_waiters;  /* 1: a consumer may sleep on tail */
+    uint32_t space_waiters; /* 1: a producer may sleep on head */
+    uint32_t join_waiters;  /* 1: a joiner may sleep on done */
+    uint32_t sleepers;      /* advisory count for `sharr info` */
+    /* task_done calls; low half: the joiners' futex */
+    uint64_t done __attribute__((aligned(SHARR__LINE)));
+};
+
+/* Lock and RLock; Condition adds its sequence word (the waiters' futex). */
+struct sharr__lock_state {
+    unsigned char mutex[64];
+    uint64_t recoveries;     /* acquires that found the holder dead */
+    uint32_t seq;            /* condition: bumped by every notify */
+    uint32_t waiters;        /* condition: 1 while someone may sleep */
+    uint32_t sleepers;       /* advisory count for `sharr info` */
+};
+
+/* Semaphore: the value is the futex. */
+struct sharr__sem_state {
+    uint32_t value;
+    uint32_t waiters;        /* 1 while someone may sleep on value */
+    uint32_t sleepers;
+};
+
+/* Event: the flag is the futex. */
+struct sharr__event_state {
+    uint32_t set;
+    uint32_t waiters;
+    uint32_t sleepers;
+};
+
+/* A barrier party: a process that waited through a handle still open. */
+struct sharr__party {
+    int32_t pid;             /* 0: free slot */
+    uint32_t state;          /* SHARR__PARTY_* */
+    uint64_t start;          /* start time of pid (clock ticks), 0: unknown */
+    uint64_t pidns_ino;      /* its PID namespace (liveness judged only in
+                                the same one) */
+    uint64_t handle;         /* which handle of that process */
+};
+enum { SHARR__PARTY_ATTACHED = 1, SHARR__PARTY_WAITING, SHARR__PARTY_PASSED,
+       SHARR__PARTY_BROKEN };
+
+/* Barrier: all but `epoch` change under the robust mutex; epoch (the
+ * waiters' futex) moves on every round completed, break and reset. */
+struct sharr__barrier_state {
+    unsigned char mutex[64];
+    uint32_t epoch;
+    uint32_t count;          /* parties waiting in this round */
+    uint32_t broken;         /* 0, or SHARR__BROKEN_* why */
+    int32_t broken_pid;      /* the party whose death broke it */
+    uint64_t rounds;         /* rounds completed */
+    uint64_t recoveries;
+    uint32_t sleepers;
+    uint32_t reserved;
+    struct sharr__party party[]; /* p[1] slots */
+};
+enum { SHARR__BROKEN_ABORT = 1, SHARR__BROKEN_TIMEOUT, SHARR__BROKEN_DEATH,
+       SHARR__BROKEN_RESET, SHARR__BROKEN_REPAIR };
+
+/* The bytes of state a kind needs with parameters *p, or 0 if *p is not
+ * valid for that kind (the detail says why). */
+size_t sharr__obj_state_size(sharr_kind kind, const struct sharr__params *p);
+
+/* A process's mapping of a named object. */
+struct sharr__obj {
+    unsigned char *base;     /* the segment; MAP_FAILED when unmapped */
+    size_t size;             /* segment bytes */
+    size_t state_size;       /* bytes before the control block */
+    struct sharr__ctl *ctl;  /* inside base */
+    struct sharr__params params; /* validated private copy: use this, never
+                                    the shared one */
+    sharr_kind kind;
+    char name[SHARR_NAME_MAX + 1];
+};
+
+/* Create the object `name` of `kind` with parameters *p: its state is
+ * zero, then init(state, p, ctx) prepares it (mutexes ...) before the name
+ * appears.  opts may be NULL.  On failure nothing is left behind.
+ * @return 0 or an error as sharr_array_create(). */
+int sharr__obj_create(const char *name, sharr_kind kind,
+                      const struct sharr__params *p,
+                      int (*init)(unsigned char *state,
+                                  const struct sharr__params *p),
+                      const sharr_create_opts *opts, struct sharr__obj *o);
+
+/* Open and map the object `name`, whose kind must be in `kinds` (a bit
+ * mask of 1u << kind).  @return 0, SHARR_EKIND (the detail names both
+ * kinds), or an error as sharr_array_open(). */
+int sharr__obj_open(const char *name, unsigned kinds, unsigned flags,
+                    struct sharr__obj *o);
+
+/* Unmap (o may be half-built: base MAP_FAILED). */
+void sharr__obj_close(struct sharr__obj *o);
+
+/* sharr_stat() of an object: its control block is *ctl (already read from
+ * fd, whose fstat is *st); validates it and fills *info with the kind's
+ * state.  @return 0 or SHARR_ECORRUPT. */
+int sharr__obj_read(int fd, const struct stat *st,
+                    const struct sharr__ctl *ctl, sharr_info *info);
+
+/* "an array", "a queue", "an event" ... for messages. */
+const char *sharr__a_kind(sharr_kind kind);
+
+/* The thread id in a robust mutex's futex word (0: free), and whether its
+ * holder died holding it (the kernel's FUTEX_OWNER_DIED bit). */
+pid_t sharr__mutex_holder(const void *mutex, bool *died);
 
 /* ---- processes (guardian.c) ---- */
 

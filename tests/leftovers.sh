@@ -1,11 +1,11 @@
 #!/bin/sh
 # Tests name their segments t.<pid>.* (unit) or tc.<pid>.* (CLI) or
-# ti.<pid>.* (interop): any that survive the test process <pid> mean a test
-# leaked.  They are removed here, and the run fails.  Segments of a test
-# process that is still running (another run on the same machine) are not
-# ours to judge.
+# ti.<pid>.* (interop) or te.<pid>.* (examples): any that survive the
+# test process <pid> mean a test leaked.  They are removed here, and the
+# run fails.  Segments of a test process that is still running (another
+# run on the same machine) are not ours to judge.
 left=""
-for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb)\.[0-9]+\.' || true); do
+for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb|te)\.[0-9]+\.' || true); do
     pid=$(echo "$f" | cut -d. -f3)
     [ -d "/proc/$pid" ] || left="$left
 $f"

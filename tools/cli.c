@@ -125,6 +125,8 @@ static const struct {
     {"set sharr_save_opts.force", "pass --force", NULL},
     {"sharr_save_opts.append", "--append", NULL},
     {"set sharr_load_opts.allow_external", "pass --allow-external", NULL},
+    {" (sharr_barrier_reset() makes it whole)",
+     " (sharr barrier reset makes it whole)", NULL},
     /* stat --per-row of more rows than the pool's result space holds */
     {" (sharr_pool_opts.results_bytes)", ": too many rows for --per-row",
      NULL},

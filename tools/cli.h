@@ -167,4 +167,18 @@ int cmd_load(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_h5ls(int argc, char **argv);
 
+/* ---- queues and synchronization objects (tools/cmd_ipc.c) ---- */
+int cmd_queue(int argc, char **argv);
+int cmd_pipe(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
+int cmd_sem(int argc, char **argv);
+int cmd_event(int argc, char **argv);
+int cmd_cond(int argc, char **argv);
+int cmd_barrier(int argc, char **argv);
+
+/* How ls --json (an object's fields) and info show an object that is not
+ * an array. */
+void cli_obj_json(const sharr_info *in);
+void cli_obj_info(const sharr_info *in);
+
 #endif /* SHARR_CLI_H */

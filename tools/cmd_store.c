@@ -139,7 +139,10 @@ static const char ls_usage[] =
     "             boot (a container sharing /dev/shm), so it cannot be judged\n"
     "             here.\n"
     "Entries that are not valid arrays (corrupt, or a FIFO, symlink,\n"
-    "directory planted under a sharr.* name) are listed with the reason.\n\n"
+    "directory planted under a sharr.* name) are listed with the reason.\n"
+    "Queues, pipes, locks, semaphores, events, conditions and barriers are\n"
+    "listed with their kind as DTYPE and their state last (queue depth,\n"
+    "semaphore value, lock holder ...); in JSON, \"kind\" says which.\n\n"
     "      --json   one JSON array of objects: name, status, dtype, shape,\n"
     "               bytes, owner, pid (the creator; for a temporary array\n"
     "               the process whose exit removes it), temp, alive (that\n"
@@ -176,10 +179,13 @@ static void json_info(const sharr_info *in, bool full)
     cli_json_string(stdout, in->name);
     printf(", \"status\": ");
     cli_json_string(stdout, in->status ? sharr_strerror(in->status) : "ok");
-    if (in->status == 0) {
+    if (in->status == 0 && in->kind != SHARR_KIND_ARRAY) {
+        printf(", \"kind\": \"%s\"", sharr_kind_name(in->kind));
+        cli_obj_json(in);
+    } else if (in->status == 0) {
         printf(", \"dtype\": \"%s\", \"shape\": ", sharr_dtype_name(in->dtype));
         json_shape(in);
-        printf(", \"bytes\": %zu", in->nbytes);
+        printf(", \"bytes\": %zu, \"kind\": \"array\"", in->nbytes);
     }
     printf(", \"owner\": ");
     cli_json_string(stdout, user);
@@ -194,7 +200,8 @@ static void json_info(const sharr_info *in, bool full)
     }
     if (full) {
         printf(", \"descr\": \"%s\", \"ndim\": %zu, \"path\": ",
-               in->status ? "" : sharr_dtype_descr(in->dtype), in->ndim);
+               in->status || in->kind ? "" : sharr_dtype_descr(in->dtype),
+               in->ndim);
         cli_json_string(stdout, in->path);
         printf(", \"segment_bytes\": %zu, \"data_offset\": %zu, "
                "\"ctl_offset\": %zu, \"mode\": \"%04o\", \"created\": %lld, "
@@ -211,7 +218,7 @@ static void json_info(const sharr_info *in, bool full)
 /* The cells of one table row; `last` is the TEMPORARY column or, for an
  * entry that is not a valid array, why. */
 struct ls_row {
-    char dtype[8], shape[256], size[32], user[64], last[512];
+    char dtype[12], shape[256], size[32], user[64], last[512];
 };
 
 static void ls_cells(const sharr_info *in, struct ls_row *r)
@@ -226,9 +233,16 @@ static void ls_cells(const sharr_info *in, struct ls_row *r)
                  in->detail);
         return;
     }
-    snprintf(r->dtype, sizeof r->dtype, "%s", sharr_dtype_name(in->dtype));
-    cli_format_shape(in->ndim, in->shape, r->shape, sizeof r->shape);
-    cli_format_bytes(in->nbytes, r->size, sizeof r->size);
+    if (in->kind != SHARR_KIND_ARRAY) { /* a queue, a lock ... */
+        snprintf(r->dtype, sizeof r->dtype, "%s", sharr_kind_name(in->kind));
+        snprintf(r->shape, sizeof r->shape, "-");
+        cli_format_bytes(in->segment_size, r->size, sizeof r->size);
+    } else {
+        snprintf(r->dtype, sizeof r->dtype, "%s",
+                 sharr_dtype_name(in->dtype));
+        cli_format_shape(in->ndim, in->shape, r->shape, sizeof r->shape);
+        cli_format_bytes(in->nbytes, r->size, sizeof r->size);
+    }
     if (!is_temp(in))
         snprintf(r->last, sizeof r->last, "-");
     else if (in->creator_alive == 0)
@@ -237,6 +251,9 @@ static void ls_cells(const sharr_info *in, struct ls_row *r)
     else
         snprintf(r->last, sizeof r->last, "until pid %d exits%s",
                  (int)in->creator, in->creator_alive < 0 ? " (?)" : "");
+    if (in->kind != SHARR_KIND_ARRAY) /* its state, last: any width */
+        snprintf(r->last + strlen(r->last), sizeof r->last - strlen(r->last),
+                 "  %s", in->obj.text);
 }
 
 static int widest(int w, const char *s)
@@ -250,7 +267,7 @@ static int print_table(const sharr_info *const *list, size_t n)
 {
     struct ls_row *rows = calloc(n ? n : 1, sizeof *rows);
     int wn = 4, wd = 5, ws = 5, wz = 4, wu = 4;
-    size_t bytes = 0, invalid = 0;
+    size_t bytes = 0, invalid = 0, objects = 0;
     char total[32];
 
     if (!rows)
@@ -264,6 +281,8 @@ static int print_table(const sharr_info *const *list, size_t n)
         wu = widest(wu, rows[i].user);
         if (list[i]->status)
             invalid++;
+        else if (list[i]->kind != SHARR_KIND_ARRAY)
+            objects++;
         else
             bytes += list[i]->nbytes;
     }
@@ -274,8 +293,10 @@ static int print_table(const sharr_info *const *list, size_t n)
                rows[i].dtype, ws, rows[i].shape, wz, rows[i].size, wu,
                rows[i].user, rows[i].last);
     cli_format_bytes(bytes, total, sizeof total);
-    printf("total: %zu array%s, %s", n - invalid, n - invalid == 1 ? "" : "s",
-           total);
+    printf("total: %zu array%s, %s", n - invalid - objects,
+           n - invalid - objects == 1 ? "" : "s", total);
+    if (objects)
+        printf("; %zu other object%s", objects, objects == 1 ? "" : "s");
     if (invalid)
         printf("; %zu invalid entr%s", invalid, invalid == 1 ? "y" : "ies");
     printf("\n");
@@ -357,7 +378,9 @@ static const char info_usage[] =
     "Show everything about the array NAME without mapping it: dtype, NumPy\n"
     "descr, shape, bytes, file path, data and control-block offsets, owner,\n"
     "mode, the pid that created it (for a temporary array: the process whose\n"
-    "exit removes it, and whether it is alive), creation time and id.\n\n"
+    "exit removes it, and whether it is alive), creation time and id.\n"
+    "For a queue, pipe, lock, semaphore, event, condition or barrier: its\n"
+    "kind and state (messages queued, holder, value, parties waiting ...).\n\n"
     "      --json   one JSON object\n"
     "  -h, --help   show this help\n";
 
@@ -415,6 +438,8 @@ int cmd_info(int argc, char **argv)
     if (json) {
         json_info(&in, true);
         printf("\n");
+    } else if (in.kind != SHARR_KIND_ARRAY) {
+        cli_obj_info(&in);
     } else {
         text_info(&in);
     }
@@ -425,7 +450,8 @@ int cmd_info(int argc, char **argv)
 
 static const char rm_usage[] =
     "Usage: sharr rm NAME|PATTERN...\n\n"
-    "Remove the named arrays (corrupt segments too), or every array whose\n"
+    "Remove the named arrays, queues, locks ... (corrupt segments too), or\n"
+    "every one whose\n"
     "name matches a shell-style PATTERN ('run42.*', 'frame-?'; quote it from\n"
     "the shell).  Processes that have an array mapped keep their mapping\n"
     "until they close it.  Every argument is tried; the exit status is 1 if\n"
@@ -491,9 +517,9 @@ int cmd_rm(int argc, char **argv)
 static const char gc_usage[] =
     "Usage: sharr gc [--dry-run]\n"
     "       sharr gc [--dry-run] DIR...\n\n"
-    "Remove your temporary arrays whose owner process is gone, and the\n"
-    "hidden remains of creations that were interrupted (their creator died\n"
-    "before finishing).\n"
+    "Remove your temporary arrays (and queues, locks ...) whose owner\n"
+    "process is gone, and the hidden remains of creations that were\n"
+    "interrupted (their creator died before finishing).\n"
     "Prints each name removed.  Arrays of other users are never touched.\n"
     "An owner is judged only in the PID namespace and boot that numbered it:\n"
     "arrays of another container sharing /dev/shm (or made by an older\n"

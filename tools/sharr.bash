@@ -5,7 +5,9 @@
 # bash (no bash-completion helpers).  It completes:
 #   - subcommands, from `sharr --help` (so they never drift);
 #   - each subcommand's options, from `sharr SUB --help`;
-#   - the names of existing arrays, from `sharr ls --names`;
+#   - the names of existing arrays (and queues, locks ...), from
+#     `sharr ls --names`; the subcommands of queue, pipe, sem, event, cond
+#     and barrier from their --help;
 #   - dtypes, fill kinds, operations, schedules, --complex kinds;
 #   - files for FILE:/dataset and FILE.npy, and the dataset paths after
 #     FILE: from `sharr h5ls FILE`; directories for `sharr gc DIR`.
@@ -109,6 +111,18 @@ _sharr() {
     fi
 
     case $sub in
+        queue|pipe|sem|event|cond|barrier)
+            # First their own subcommand (from the group's --help), then
+            # the names of existing objects.
+            if ((nargs == 0)); then
+                _sharr_reply "$cur" "$("$sharr" "$sub" --help 2>/dev/null |
+                    sed -n '/^Subcommands:/,/^$/s/^  \([a-z-]*\) .*/\1/p')"
+            elif ((nargs == 1)); then
+                _sharr_reply "$cur" "$(_sharr_arrays "$sharr")"
+            fi ;;
+        lock)
+            ((nargs == 0)) &&
+                _sharr_reply "$cur" "create $(_sharr_arrays "$sharr")" ;;
         ls|info|rm|dump|stat|gemm)
             _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         fill)

@@ -24,6 +24,13 @@ static const struct cli_command commands[] = {
     {"load", NULL, "load an HDF5 dataset or .npy file into an array"},
     {"save", NULL, "save an array as an HDF5 dataset or .npy file"},
     {"h5ls", NULL, "list the datasets of an HDF5 file"},
+    {"queue", cmd_queue, "named message queues: create, put, get, close"},
+    {"pipe", cmd_pipe, "named duplex pipes: create, send, recv"},
+    {"lock", cmd_lock, "run a command holding a lock (flock for sharr)"},
+    {"sem", cmd_sem, "named semaphores: create, acquire, release"},
+    {"event", cmd_event, "named events: create, set, clear, wait"},
+    {"cond", cmd_cond, "named conditions: create, wait, notify"},
+    {"barrier", cmd_barrier, "named barriers: create, wait, abort, reset"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

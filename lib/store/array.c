@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,9 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
     if (ctl->ctl_size != SHARR__CTL_SIZE)
         return sharr__fail(SHARR_ECORRUPT, "ctl_size = %u, expected %u",
                            ctl->ctl_size, SHARR__CTL_SIZE);
+    if (ctl->kind != SHARR_KIND_ARRAY)
+        return sharr__fail(SHARR_ECORRUPT, "kind = %u in a version-1 "
+                           "control block (arrays only)", ctl->kind);
     if (sharr_dtype_size(dt) == 0)
         return sharr__fail(SHARR_ECORRUPT, "dtype = %u is not a dtype",
                            ctl->dtype);
@@ -317,8 +321,11 @@ static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
         return sharr__fail(SHARR_ECORRUPT, "segment size %zu is not a "
                            "multiple of %u (truncated?)", size, SHARR__PAGE);
     if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
-                          (off_t)(size - SHARR__CTL_SIZE))) < 0 ||
-        (err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
+                          (off_t)(size - SHARR__CTL_SIZE))) < 0)
+        return err;
+    if (ctl->version == SHARR__OBJ_VERSION && ctl->kind != SHARR_KIND_ARRAY)
+        return sharr__obj_read(fd, st, ctl, info); /* a queue, a lock ... */
+    if ((err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
         return err;
     return sharr__validate(ctl, header, size, info);
 }
@@ -810,6 +817,11 @@ int sharr_array_open(const char *name, unsigned flags, sharr_array **out)
         sharr__errmsg_prefix("array '%s'", name);
         goto fail;
     }
+    if (a->info.kind != SHARR_KIND_ARRAY) {
+        err = sharr__fail(SHARR_EKIND, "'%s' is %s, not an array", name,
+                          sharr__a_kind(a->info.kind));
+        goto fail;
+    }
     if (a->info.uid != geteuid() && !(flags & SHARR_OPEN_FOREIGN)) {
         err = sharr__fail(SHARR_EFOREIGN, "array '%s' is owned by uid %u, "
                           "not by you (uid %u): open it with "
@@ -976,6 +988,33 @@ int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
 
 /* ---- the robust lock ---- */
 
+/* Lock m by the absolute CLOCK_MONOTONIC `at` (NULL: for ever), sleeping
+ * at most 100 ms at a time: glibc wakes one waiter on a release (the
+ * kernel one on a holder's death), and if that one is killed before it
+ * takes the lock the others are never woken; glibc does not look at the
+ * lock again when a timed wait ends, so each slice does.
+ * @return what pthread_mutex_clocklock returns. */
+static int lock_by(pthread_mutex_t *m, const struct timespec *at)
+{
+    for (;;) {
+        struct timespec slice;
+        int rc;
+
+        clock_gettime(CLOCK_MONOTONIC, &slice);
+        slice.tv_nsec += 100000000L;
+        if (slice.tv_nsec >= 1000000000L) {
+            slice.tv_sec++;
+            slice.tv_nsec -= 1000000000L;
+        }
+        bool last = at && (at->tv_sec < slice.tv_sec ||
+                           (at->tv_sec == slice.tv_sec &&
+                            at->tv_nsec <= slice.tv_nsec));
+        rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? at : &slice);
+        if (rc != ETIMEDOUT || last)
+            return rc;
+    }
+}
+
 int sharr_array_lock(sharr_array *a)
 {
     pthread_mutex_t *m;
@@ -990,8 +1029,52 @@ int sharr_array_lock(sharr_array *a)
                            "of '%s'", a->info.name);
     m = (pthread_mutex_t *)(void *)a->ctl->lock;
     do {
-        rc = pthread_mutex_lock(m);
+        rc = lock_by(m, NULL);
     } while (rc == EINTR);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        a->locked = true;
+        return sharr__fail(SHARR_EOWNERDEAD, "the previous holder of the lock "
+                           "of '%s' died while holding it; the data may be "
+                           "half-updated", a->info.name);
+    }
+    if (rc != 0)
+        return sharr__fail(rc == ENOTRECOVERABLE ? SHARR_ECORRUPT : -rc,
+                           "locking '%s': %s", a->info.name, strerror(rc));
+    a->locked = true;
+    return 0;
+}
+
+int sharr_array_lock_timed(sharr_array *a, double timeout)
+{
+    pthread_mutex_t *m;
+    struct timespec at;
+    int rc;
+
+    if (timeout < 0 || isinf(timeout))
+        return sharr_array_lock(a);
+    if (isnan(timeout))
+        return sharr__fail(SHARR_EINVAL, "timeout is NaN");
+    if (!a->ctl_writable || a->locked)
+        return sharr_array_lock(a); /* the same refusals */
+    m = (pthread_mutex_t *)(void *)a->ctl->lock;
+    if (timeout == 0) {
+        rc = pthread_mutex_trylock(m);
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        timeout = timeout > 1e9 ? 1e9 : timeout;
+        at.tv_sec += (time_t)timeout;
+        at.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        rc = lock_by(m, &at);
+    }
+    if (rc == EBUSY || rc == ETIMEDOUT)
+        return sharr__fail(SHARR_ETIMEDOUT, "the lock of '%s' is held by "
+                           "another process%s", a->info.name,
+                           timeout ? " (timed out)" : "");
     if (rc == EOWNERDEAD) {
         pthread_mutex_consistent(m);
         a->locked = true;

@@ -11,6 +11,9 @@
  *  - libFuzzer: clang -fsanitize=fuzzer,address -DSHARR_LIBFUZZER ...
  * Each input goes through sharr__validate() in memory and through the real
  * path (a /dev/shm file, sharr_stat, sharr_array_open, reading every element).
+ * Half the valid segments are named objects of a random kind (queue, pipe,
+ * lock, ...); one that opens is used with calls that do not wait, which
+ * must fail cleanly, never crash or hang, whatever its live state says.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -26,6 +29,81 @@
 static char name[64];
 static char path[128];
 static size_t opened;
+
+/* Use an object that opened: every call tries once (timeout 0). */
+static void use_object(sharr_kind kind)
+{
+    char buf[256];
+    size_t len;
+    void *h = NULL;
+
+    switch (kind) {
+    case SHARR_KIND_QUEUE:
+        if (sharr_queue_open(name, 0, (sharr_queue **)&h) == 0) {
+            sharr_queue_put(h, "fuzz", 4, 0);
+            sharr_queue_get(h, buf, sizeof buf, &len, 0);
+            sharr_queue_task_done(h, 1);
+            sharr_queue_join(h, 0);
+            sharr_queue_count(h, &len, NULL);
+            opened++;
+        }
+        sharr_queue_close(h);
+        break;
+    case SHARR_KIND_PIPE:
+        if (sharr_pipe_open(name, 1, 0, (sharr_pipe **)&h) == 0) {
+            sharr_pipe_send(h, "fuzz", 4, 0);
+            sharr_pipe_poll(h, 0);
+            sharr_pipe_recv(h, buf, sizeof buf, &len, 0);
+            opened++;
+        }
+        sharr_pipe_close(h);
+        break;
+    case SHARR_KIND_LOCK: case SHARR_KIND_RLOCK:
+        if (sharr_lock_open(name, 0, (sharr_lock **)&h) == 0) {
+            sharr_lock_acquire(h, 0);
+            sharr_lock_release(h); /* EPERM too, if it was not taken */
+            opened++;
+        }
+        sharr_lock_close(h);
+        break;
+    case SHARR_KIND_SEMAPHORE:
+        if (sharr_sem_open(name, 0, (sharr_sem **)&h) == 0) {
+            sharr_sem_acquire(h, 0);
+            sharr_sem_release(h, 1);
+            opened++;
+        }
+        sharr_sem_close(h);
+        break;
+    case SHARR_KIND_EVENT:
+        if (sharr_event_open(name, 0, (sharr_event **)&h) == 0) {
+            sharr_event_wait(h, 0);
+            opened++;
+        }
+        sharr_event_close(h);
+        break;
+    case SHARR_KIND_CONDITION:
+        if (sharr_cond_open(name, 0, (sharr_cond **)&h) == 0) {
+            if (sharr_cond_acquire(h, 0) >= 0) {
+                sharr_cond_notify_all(h);
+                sharr_cond_wait(h, 0);
+                sharr_cond_release(h);
+            }
+            opened++;
+        }
+        sharr_cond_close(h);
+        break;
+    case SHARR_KIND_BARRIER:
+        if (sharr_barrier_open(name, 0, (sharr_barrier **)&h) == 0) {
+            sharr_barrier_wait(h, 0);
+            sharr_barrier_reset(h);
+            opened++;
+        }
+        sharr_barrier_close(h);
+        break;
+    default:
+        break;
+    }
+}
 
 static void try_in_memory(const uint8_t *data, size_t size)
 {
@@ -51,7 +129,10 @@ static int try_real_path(const uint8_t *data, size_t size)
         exit(2);
     }
     close(fd);
-    sharr_stat(name, &info);
+    if (sharr_stat(name, &info) == 0 && info.kind != SHARR_KIND_ARRAY) {
+        use_object(info.kind);
+        return sharr_array_open(name, 0, &a) == SHARR_EKIND ? 0 : -1;
+    }
     if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY, &a)) == 0) {
         /* Accepted: every element must be readable (no SIGBUS). */
         const volatile unsigned char *p = sharr_array_data(a);
@@ -98,19 +179,75 @@ static uint64_t next(void)
     return rng;
 }
 
-/* The bytes of a valid segment of random dtype and small shape. */
+/* Create a named object of random kind under `name`.  @return 0 or the
+ * error. */
+static int make_object(void)
+{
+    sharr_kind kind = (sharr_kind)(1 + next() % (SHARR_NKINDS - 1));
+    size_t cap = 4096 << (next() % 3);
+    void *h;
+    int err;
+
+    switch (kind) {
+    case SHARR_KIND_QUEUE:
+        err = sharr_queue_create(name, cap, 0, NULL, (sharr_queue **)&h);
+        if (err == 0) {
+            for (size_t i = next() % 30; i > 0; i--) /* some queued */
+                sharr_queue_put(h, "message", next() % 8, 0);
+            sharr_queue_close(h);
+        }
+        return err;
+    case SHARR_KIND_PIPE:
+        err = sharr_pipe_create(name, cap, 0, NULL, (sharr_pipe **)&h);
+        if (err == 0) {
+            sharr_pipe_send(h, "x", 1, 0);
+            sharr_pipe_close(h);
+        }
+        return err;
+    case SHARR_KIND_LOCK: case SHARR_KIND_RLOCK:
+        err = sharr_lock_create(name, kind == SHARR_KIND_RLOCK, NULL,
+                                (sharr_lock **)&h);
+        sharr_lock_close(err == 0 ? h : NULL);
+        return err;
+    case SHARR_KIND_SEMAPHORE:
+        err = sharr_sem_create(name, (unsigned)(next() % 3), 3, NULL,
+                               (sharr_sem **)&h);
+        sharr_sem_close(err == 0 ? h : NULL);
+        return err;
+    case SHARR_KIND_EVENT:
+        err = sharr_event_create(name, NULL, (sharr_event **)&h);
+        sharr_event_close(err == 0 ? h : NULL);
+        return err;
+    case SHARR_KIND_CONDITION:
+        err = sharr_cond_create(name, NULL, (sharr_cond **)&h);
+        sharr_cond_close(err == 0 ? h : NULL);
+        return err;
+    default:
+        err = sharr_barrier_create(name, 1 + next() % 8, NULL,
+                                   (sharr_barrier **)&h);
+        sharr_barrier_close(err == 0 ? h : NULL);
+        return err;
+    }
+}
+
+/* The bytes of a valid segment: an array of random dtype and small shape,
+ * or a named object of random kind. */
 static uint8_t *valid_segment(size_t *size)
 {
     size_t shape[SHARR_MAX_NDIM], ndim = next() % 4;
     sharr_dtype dt = (sharr_dtype)(1 + next() % SHARR_NDTYPES);
-    sharr_array *a;
+    sharr_array *a = NULL;
     uint8_t *buf;
-    int fd;
+    int fd, err;
 
     for (size_t i = 0; i < ndim; i++)
         shape[i] = 1 + next() % 40;
     unlink(path); /* the previous input's file */
-    if (sharr_array_create(name, dt, ndim, shape, NULL, &a) < 0) {
+    if (next() % 2)
+        err = make_object();
+    else
+        err = sharr_array_create(name, dt, ndim, shape, NULL, &a);
+    if (err < 0) {
         fprintf(stderr, "fuzz: create: %s\n", sharr_errmsg());
         exit(2);
     }
@@ -141,13 +278,14 @@ static void mutate(uint8_t *buf, size_t *size, size_t cap)
     case 0: /* flip bytes anywhere in the header or control block */
         for (int i = 0, n = 1 + (int)(next() % 4); i < n; i++) {
             size_t off = next() % 2 ? next() % SHARR__PAGE
-                                    : ctl + next() % 256;
+                                    : ctl + next() % 640; /* params too */
             buf[off] ^= (uint8_t)(1u << (next() % 8));
         }
         break;
     case 1: { /* a boundary value into an 8- or 4-byte control field */
         uint64_t v = boundary[next() % (sizeof boundary / sizeof *boundary)];
-        size_t off = ctl + 8 * (next() % 24);
+        size_t off = ctl + 8 * (next() % 24) +
+                     (next() % 4 ? 0 : SHARR__PARAMS_OFFSET - 192);
         memcpy(buf + off, &v, next() % 2 ? 8 : 4);
         break;
     }
