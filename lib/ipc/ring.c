@@ -147,10 +147,14 @@ static int side_lock(struct sharr__ring *r, bool put,
                      const struct sharr__deadline *d)
 {
     struct sharr__ring_state *st = r->st;
-    struct sharr__deadline grace = sharr__at_least(d, LOCK_GRACE);
-    int rc;
+    void *m = put ? st->put_lock : st->get_lock;
+    struct sharr__deadline now = {.now = true}, grace;
+    int rc = sharr__mutex_lock(m, &now);
 
-    rc = sharr__mutex_lock(put ? st->put_lock : st->get_lock, &grace);
+    if (rc == SHARR_ETIMEDOUT) { /* busy: only now read the clock */
+        grace = sharr__at_least(d, LOCK_GRACE);
+        rc = sharr__mutex_lock(m, &grace);
+    }
     if (rc != 1)
         return rc;
     if (put) {

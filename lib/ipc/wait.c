@@ -269,9 +269,9 @@ int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
     pthread_mutex_t *mx = m;
     int rc;
 
-    if (d->now) {
-        rc = pthread_mutex_trylock(mx);
-    } else {
+    /* Uncontended: one trylock, no clock read. */
+    rc = pthread_mutex_trylock(mx);
+    if (rc == EBUSY && !d->now) {
         for (;;) {
             struct sharr__deadline s = sharr__slice(d, LOCK_SLICE);
             rc = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &s.at);

@@ -1028,9 +1028,9 @@ int sharr_array_lock(sharr_array *a)
         return sharr__fail(SHARR_EBUSY, "this handle already holds the lock "
                            "of '%s'", a->info.name);
     m = (pthread_mutex_t *)(void *)a->ctl->lock;
-    do {
+    rc = pthread_mutex_trylock(m); /* uncontended: no clock read */
+    while (rc == EBUSY || rc == EINTR)
         rc = lock_by(m, NULL);
-    } while (rc == EINTR);
     if (rc == EOWNERDEAD) {
         pthread_mutex_consistent(m);
         a->locked = true;
@@ -1069,7 +1069,8 @@ int sharr_array_lock_timed(sharr_array *a, double timeout)
             at.tv_sec++;
             at.tv_nsec -= 1000000000L;
         }
-        rc = lock_by(m, &at);
+        if ((rc = pthread_mutex_trylock(m)) == EBUSY)
+            rc = lock_by(m, &at);
     }
     if (rc == EBUSY || rc == ETIMEDOUT)
         return sharr__fail(SHARR_ETIMEDOUT, "the lock of '%s' is held by "
