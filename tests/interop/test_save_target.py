@@ -68,9 +68,13 @@ def next_pids():
     """Make the next pids predictable (root), return the first of them."""
     with open("/proc/sys/kernel/ns_last_pid") as f:
         last = int(f.read())
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    # Near pid_max the pids wrap (a value past it is EINVAL): start low.
+    at = last + 100 if last + 400 < pid_max else 300
     with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-        f.write(str(last + 100))
-    return last + 101
+        f.write(str(at))
+    return at + 1
 
 
 def plant(d, base, victim, first_pid):
