@@ -55,11 +55,14 @@ rmdir "/dev/shm/sharr.$PD"
 # ---- owners in another PID namespace (a container sharing /dev/shm) ----
 if [ "$(id -u)" = 0 ] && unshare -p -f -m --mount-proc true 2>/dev/null; then
     # A pid that is dead here becomes the owner's pid inside the namespace
-    # (ns_last_pid), as a container's pids mean nothing on the host.
+    # (ns_last_pid), as a container's pids mean nothing on the host.  The
+    # namespace's pid 1 waits for the guardian to finish: its exit kills
+    # every process of the namespace, a guardian half-way through a removal
+    # too (that left a hidden ".rm." segment no gc outside could judge).
     sh -c 'exit 0' &
     dead=$!
     wait "$dead"
-    inner="echo $((dead - 1)) > /proc/sys/kernel/ns_last_pid && sh -c '\"$SHARR\" create $P.nsin --shape 4 --temp && touch $TMP/ns.ready && while [ ! -e $TMP/ns.go ]; do sleep 0.1; done'"
+    inner="echo $((dead - 1)) > /proc/sys/kernel/ns_last_pid && sh -c '\"$SHARR\" create $P.nsin --shape 4 --temp && touch $TMP/ns.ready && while [ ! -e $TMP/ns.go ]; do sleep 0.1; done'; n=0; while grep -qx sharr-guardian /proc/[0-9]*/comm 2>/dev/null && [ \$n -lt 100 ]; do n=\$((n + 1)); sleep 0.05; done"
     timeout 60 unshare -p -f -m --mount-proc sh -c "$inner" &
     nsjob=$!
     for _ in $(seq 50); do [ -e "$TMP/ns.ready" ] && break; sleep 0.1; done
