@@ -119,6 +119,10 @@ int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
 /* "/sharr.NAME" (for shm_open) into buf of at least SHARR_NAME_MAX + 8. */
 void sharr__shm_name(const char *name, char *buf, size_t size);
 
+/* Check the flags, mode and owner of sharr_create_opts for a new `what`
+ * ("array", "object").  @return 0 or SHARR_EINVAL with the reason. */
+int sharr__check_create_opts(const sharr_create_opts *o, const char *what);
+
 /* The SHARR_OPEN_* flags a handle was opened with (0 for a created one), so
  * that pool workers attach the same way. */
 unsigned sharr__array_open_flags(const sharr_array *a);

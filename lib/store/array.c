@@ -465,14 +465,8 @@ static int init_lock(struct sharr__ctl *ctl)
     return rc ? sharr__fail_os(-rc, "initializing the array's mutex") : 0;
 }
 
-static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
-                             const size_t *shape, const sharr_create_opts *o)
+int sharr__check_create_opts(const sharr_create_opts *o, const char *what)
 {
-    int err;
-
-    if ((err = sharr_name_check(name)) < 0 ||
-        (err = check_shape(dt, ndim, shape)) < 0)
-        return err;
     if (o->flags & ~SHARR_CREATE_TEMP)
         return sharr__fail(SHARR_EINVAL, "unknown create flags 0x%x",
                            o->flags);
@@ -481,8 +475,19 @@ static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
                            "(0..0777) are allowed", o->mode);
     if (o->owner != 0 && !(o->flags & SHARR_CREATE_TEMP))
         return sharr__fail(SHARR_EINVAL, "an owner process is only "
-                           "meaningful for a temporary array");
+                           "meaningful for a temporary %s", what);
     return 0;
+}
+
+static int check_create_args(const char *name, sharr_dtype dt, size_t ndim,
+                             const size_t *shape, const sharr_create_opts *o)
+{
+    int err;
+
+    if ((err = sharr_name_check(name)) < 0 ||
+        (err = check_shape(dt, ndim, shape)) < 0)
+        return err;
+    return sharr__check_create_opts(o, "array");
 }
 
 /* Size the new file on fd and write its control block (INCOMPLETE magic).

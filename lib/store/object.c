@@ -298,20 +298,6 @@ static int taken(const char *name, sharr_kind want)
                        "object: sharr rm removes it)", name);
 }
 
-static int check_opts(const sharr_create_opts *o)
-{
-    if (o->flags & ~SHARR_CREATE_TEMP)
-        return sharr__fail(SHARR_EINVAL, "unknown create flags 0x%x",
-                           o->flags);
-    if (o->mode & ~0777u)
-        return sharr__fail(SHARR_EINVAL, "mode %o: only permission bits "
-                           "(0..0777) are allowed", o->mode);
-    if (o->owner != 0 && !(o->flags & SHARR_CREATE_TEMP))
-        return sharr__fail(SHARR_EINVAL, "an owner process is only "
-                           "meaningful for a temporary object");
-    return 0;
-}
-
 static int check_space(size_t total)
 {
     struct statvfs vfs;
@@ -504,7 +490,7 @@ int sharr__obj_create(const char *name, sharr_kind kind,
 
     memset(o, 0, sizeof *o);
     o->base = MAP_FAILED;
-    if ((err = sharr_name_check(name)) < 0 || (err = check_opts(op)) < 0)
+    if ((err = sharr_name_check(name)) < 0 || (err = sharr__check_create_opts(op, "object")) < 0)
         return err;
     snprintf(o->name, sizeof o->name, "%s", name);
     o->kind = kind;
