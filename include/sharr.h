@@ -515,7 +515,13 @@ SHARR_API int sharr_gc_report(int dry_run,
  * INFINITY) waits for ever, 0 tries once without waiting, > 0 waits at most
  * that long (CLOCK_MONOTONIC).  NaN is SHARR_EINVAL.  Waits spin for a few
  * microseconds, then sleep on a futex in the shared memory (no polling);
- * signal handlers run during them and the wait goes on.
+ * signal handlers run during them and the wait goes on.  Queues, pipes and
+ * barriers also have internal locks, held by a call for a few instructions:
+ * timeout 0 still waits up to 50 ms for one, and calls without a timeout
+ * (shutdown, abort, reset, close) wait at most 1 s, then fail with
+ * SHARR_ETIMEDOUT (its holder is stopped inside a call).  A lock whose word
+ * names a thread that does not exist and was not marked dead (bytes sharr
+ * did not write) is SHARR_ECORRUPT within 0.1 s, even for timeout < 0.
  *
  * KILLED PROCESSES.  A process may be SIGKILLed at any instruction of any
  * call.  Locks are robust process-shared mutexes: the next process to take
@@ -624,7 +630,7 @@ SHARR_API int sharr_queue_get_many(sharr_queue *q, void *buf, size_t size,
  * puts fail with SHARR_ECLOSED from now on, and consumers get the messages
  * still queued, then SHARR_ECLOSED instead of waiting (an end-of-stream
  * mark every consumer sees).  Waiters wake.  Twice is fine; never undone.
- * @return 0, or SHARR_ECORRUPT. */
+ * @return 0, or SHARR_ETIMEDOUT / SHARR_ECORRUPT (see TIMEOUTS above). */
 SHARR_API int sharr_queue_shutdown(sharr_queue *q);
 
 /* sharr_queue_task_done() : mark `n` messages taken earlier as processed
@@ -914,7 +920,7 @@ SHARR_API int sharr_barrier_wait(sharr_barrier *b, double timeout);
 /* sharr_barrier_abort() : break the barrier (waiters get SHARR_EBROKEN).
  * sharr_barrier_reset() : break the round in progress, if any, then make
  * the barrier whole and empty again (parties that died are forgotten).
- * @return 0. */
+ * @return 0, or SHARR_ETIMEDOUT / SHARR_ECORRUPT (see TIMEOUTS above). */
 SHARR_API int sharr_barrier_abort(sharr_barrier *b);
 SHARR_API int sharr_barrier_reset(sharr_barrier *b);
 

@@ -865,3 +865,80 @@ Test(sync, an_array_lock_waiter_whose_wake_up_was_lost_takes_it_too)
     lost_wake_up(n, tu_ctl_offset(n) + offsetof(struct sharr__ctl, lock),
                  hold_array_lock);
 }
+
+/* ---- a lock word that names no live holder, or one that never lets go ---- */
+
+static int exit_now(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* A thread id that no process has: a child's, once it is reaped. */
+static uint32_t gone_tid(void)
+{
+    pid_t pid = tu_child(exit_now, NULL);
+    cr_assert_eq(tu_status(pid), 0);
+    cr_assert(kill(pid, 0) < 0 && errno == ESRCH);
+    return (uint32_t)pid;
+}
+
+Test(sync, a_lock_held_by_a_thread_that_does_not_exist_is_ecorrupt_not_a_hang)
+{
+    sharr_lock *l = mklock("gl", 0);
+    sharr_barrier *b = NULL;
+    sharr_queue *q = NULL;
+    uint32_t word = gone_tid();
+    double t0;
+
+    /* The futex word of each object's (first) mutex opens its state. */
+    cr_assert_eq(sharr_barrier_create(tu_name("gb"), 2, NULL, &b), 0);
+    cr_assert_eq(sharr_queue_create(tu_name("gq"), 4096, 0, NULL, &q), 0);
+    tu_patch(tu_name("gl"), 0, &word, 4);
+    tu_patch(tu_name("gb"), 0, &word, 4);
+    tu_patch(tu_name("gq"), 0, &word, 4);
+
+    t0 = tu_now();
+    cr_assert_eq(sharr_lock_acquire(l, -1), SHARR_ECORRUPT);
+    cr_assert(strstr(sharr_errmsg(), "does not exist"), "%s", sharr_errmsg());
+    cr_assert_eq(sharr_barrier_wait(b, -1), SHARR_ECORRUPT);
+    cr_assert_eq(sharr_barrier_reset(b), SHARR_ECORRUPT);
+    cr_assert_eq(sharr_queue_shutdown(q), SHARR_ECORRUPT);
+    cr_assert_lt(tu_now() - t0, 2.0, "%.2f s", tu_now() - t0);
+    sharr_lock_close(l);
+    sharr_barrier_close(b);
+    sharr_queue_close(q);
+}
+
+Test(sync, an_internal_lock_that_is_never_released_bounds_every_call)
+{
+    sharr_barrier *b = NULL;
+    sharr_queue *q = NULL;
+    uint32_t word = (uint32_t)getppid(); /* alive, and never lets go */
+    char buf[8];
+    size_t len;
+    double t0;
+
+    cr_assert_eq(sharr_barrier_create(tu_name("sb"), 2, NULL, &b), 0);
+    cr_assert_eq(sharr_queue_create(tu_name("sq"), 4096, 0, NULL, &q), 0);
+    cr_assert_eq(sharr_queue_put(q, "m", 1, 0), 0);
+    tu_patch(tu_name("sb"), 0, &word, 4);
+    tu_patch(tu_name("sq"), 0, &word, 4);
+
+    /* Timeout 0 waits the grace (50 ms) for an internal lock; calls
+     * without a timeout wait their bound (1 s); none waits for ever. */
+    t0 = tu_now();
+    cr_assert_eq(sharr_barrier_wait(b, 0), SHARR_ETIMEDOUT);
+    cr_assert_eq(sharr_queue_put(q, "m", 1, 0), SHARR_EFULL);
+    cr_assert_lt(tu_now() - t0, 0.5, "%.2f s", tu_now() - t0);
+    cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0), 0,
+                 "the consumers' side is not the one stuck");
+    t0 = tu_now();
+    cr_assert_eq(sharr_barrier_abort(b), SHARR_ETIMEDOUT);
+    cr_assert_eq(sharr_queue_shutdown(q), SHARR_ETIMEDOUT);
+    cr_assert(strstr(sharr_errmsg(), "held by thread"), "%s", sharr_errmsg());
+    cr_assert_gt(tu_now() - t0, 1.5);
+    cr_assert_lt(tu_now() - t0, 4.0, "%.2f s", tu_now() - t0);
+    sharr_barrier_close(b); /* bounded too */
+    sharr_queue_close(q);
+}

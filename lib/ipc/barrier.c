@@ -118,10 +118,11 @@ static void break_all(sharr_barrier *b, uint32_t why, pid_t pid)
     sharr__futex_wake(&st->epoch, INT32_MAX);
 }
 
-static int lock(sharr_barrier *b)
+/* Take the barrier's internal mutex by the deadline d (NULL: the bound of
+ * calls without a timeout); a dead holder breaks the barrier. */
+static int lock(sharr_barrier *b, const struct sharr__deadline *d)
 {
-    struct sharr__deadline forever = {.forever = true};
-    int rc = sharr__mutex_lock(b->st->mutex, &forever);
+    int rc = sharr__internal_lock(b->st->mutex, d);
 
     if (rc == 1) {
         /* Its holder died: the round may be half-updated. */
@@ -230,10 +231,10 @@ static void complete(sharr_barrier *b)
 }
 
 /* Sleep in slices until slot s is told how the round ended.  Called with
- * the mutex; returns with it.  @return 0 (passed), SHARR_EBROKEN,
- * SHARR_ETIMEDOUT. */
+ * the mutex; returns with it, unless taking it again failed (*held false).
+ * @return 0 (passed), SHARR_EBROKEN, SHARR_ETIMEDOUT, or lock()'s error. */
 static int await(sharr_barrier *b, int s, uint64_t round,
-                 const struct sharr__deadline *d)
+                 const struct sharr__deadline *d, bool *held)
 {
     struct sharr__barrier_state *st = b->st;
 
@@ -263,10 +264,12 @@ static int await(sharr_barrier *b, int s, uint64_t round,
         st->sleepers++;
         unlock(b);
         sharr__futex_wait(&st->epoch, epoch, &slice);
-        int rc = lock(b);
-        st->sleepers--;
-        if (rc < 0)
+        int rc = lock(b, NULL);
+        if (rc < 0) {
+            *held = false;
             return rc;
+        }
+        st->sleepers--;
     }
 }
 
@@ -274,10 +277,10 @@ int sharr_barrier_wait(sharr_barrier *b, double timeout)
 {
     struct sharr__barrier_state *st = b->st;
     struct sharr__deadline d;
-    bool temporary;
+    bool temporary, held = true;
     int err, s, idx;
 
-    if ((err = sharr__deadline(timeout, &d)) < 0 || (err = lock(b)) < 0)
+    if ((err = sharr__deadline(timeout, &d)) < 0 || (err = lock(b, &d)) < 0)
         return err;
     if (st->broken) {
         err = broken(b);
@@ -297,7 +300,9 @@ int sharr_barrier_wait(sharr_barrier *b, double timeout)
     }
     if (s >= 0)
         st->party[s].state = SHARR__PARTY_WAITING;
-    err = await(b, s, st->rounds, &d);
+    err = await(b, s, st->rounds, &d, &held);
+    if (!held)
+        return err;
     if (s >= 0 && slot_is_mine(b, (size_t)s)) {
         if (temporary)
             free_slot(b, s);
@@ -310,7 +315,7 @@ int sharr_barrier_wait(sharr_barrier *b, double timeout)
 
 int sharr_barrier_abort(sharr_barrier *b)
 {
-    int err = lock(b);
+    int err = lock(b, NULL);
 
     if (err < 0)
         return err;
@@ -322,7 +327,7 @@ int sharr_barrier_abort(sharr_barrier *b)
 int sharr_barrier_reset(sharr_barrier *b)
 {
     struct sharr__barrier_state *st = b->st;
-    int err = lock(b), dead;
+    int err = lock(b, NULL), dead;
 
     if (err < 0)
         return err;
@@ -342,7 +347,7 @@ void sharr_barrier_close(sharr_barrier *b)
     if (!b)
         return;
     if (b->obj.base != MAP_FAILED && b->obj.base && b->st && b->slot >= 0 &&
-        b->slot_pid == getpid() && lock(b) == 0) {
+        b->slot_pid == getpid() && lock(b, NULL) == 0) {
         if (slot_is_mine(b, (size_t)b->slot) &&
             b->st->party[b->slot].state == SHARR__PARTY_ATTACHED)
             free_slot(b, b->slot);

@@ -91,6 +91,20 @@ int sharr__mutex_check(const void *m, bool recursive, const char *name);
  * SHARR_ECORRUPT (not recoverable). */
 int sharr__mutex_lock(void *m, const struct sharr__deadline *d);
 
+/* An object's internal mutex is held only for a few instructions, never
+ * during a wait.  A call that may not wait (timeout 0) still waits this long
+ * for a busy one rather than report "full", "empty" or "busy" for an object
+ * that is only being used; calls without a timeout (close, reset, abort)
+ * wait at most SHARR__LOCK_BOUND: a holder that keeps it longer is stopped
+ * inside a call, or the bytes are not sharr's. */
+#define SHARR__LOCK_GRACE 0.05
+#define SHARR__LOCK_BOUND 1.0
+
+/* Take an internal mutex: at once if it is free (no clock read), else by
+ * the later of d and SHARR__LOCK_GRACE from now (d NULL: by
+ * SHARR__LOCK_BOUND).  @return as sharr__mutex_lock(). */
+int sharr__internal_lock(void *m, const struct sharr__deadline *d);
+
 /* Release.  @return 0 or SHARR_EPERM (not held by this thread). */
 int sharr__mutex_unlock(void *m);
 

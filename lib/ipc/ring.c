@@ -44,10 +44,6 @@
 #define REL __ATOMIC_RELEASE
 #define RLX __ATOMIC_RELAXED
 
-/* A side's mutex is held only for a copy, never during a wait: a call that
- * may not wait (timeout 0) still waits this long for a busy one rather than
- * report a queue full or empty that is only busy. */
-#define LOCK_GRACE 0.05
 
 static uint64_t rec_size(uint64_t len)
 {
@@ -140,21 +136,16 @@ static void repair(struct sharr__wal *w, uint64_t *pos, uint64_t *msgs,
     __atomic_store_n(repairs, *repairs + 1, RLX);
 }
 
-/* Take the producers' (put) or consumers' mutex by the deadline, given at
- * least LOCK_GRACE; repair after a dead holder.
+/* Take the producers' (put) or consumers' mutex (a side's mutex is held
+ * only for a copy, never during a wait) by the deadline (NULL: the bound of
+ * calls without one); repair after a dead holder.
  * @return 0 or SHARR_ETIMEDOUT, SHARR_EBUSY, SHARR_ECORRUPT. */
 static int side_lock(struct sharr__ring *r, bool put,
                      const struct sharr__deadline *d)
 {
     struct sharr__ring_state *st = r->st;
-    void *m = put ? st->put_lock : st->get_lock;
-    struct sharr__deadline now = {.now = true}, grace;
-    int rc = sharr__mutex_lock(m, &now);
+    int rc = sharr__internal_lock(put ? st->put_lock : st->get_lock, d);
 
-    if (rc == SHARR_ETIMEDOUT) { /* busy: only now read the clock */
-        grace = sharr__at_least(d, LOCK_GRACE);
-        rc = sharr__mutex_lock(m, &grace);
-    }
     if (rc != 1)
         return rc;
     if (put) {
@@ -514,12 +505,11 @@ int sharr__ring_poll(struct sharr__ring *r, double timeout)
 int sharr__ring_shutdown(struct sharr__ring *r)
 {
     struct sharr__ring_state *st = r->st;
-    struct sharr__deadline forever = {.forever = true};
     int err;
 
     /* Under the producers' mutex: no put commits after it, so a consumer
      * that sees `closed` sees every message there will ever be. */
-    if ((err = side_lock(r, true, &forever)) < 0)
+    if ((err = side_lock(r, true, NULL)) < 0)
         return err;
     __atomic_store_n(&st->closed, 1, __ATOMIC_SEQ_CST);
     side_unlock(r, true);

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -264,9 +265,29 @@ int sharr__mutex_check(const void *m, bool recursive, const char *name)
  * still a futex wake. */
 #define LOCK_SLICE 0.1
 
+/* Whether the lock names a holder thread that does not exist, and that the
+ * kernel did not mark dead: no release or wake-up will ever come.  A
+ * holder that exits or execs has its robust list walked by the kernel,
+ * which sets OWNER_DIED, so only bytes that sharr did not write (or a
+ * holder in another PID namespace, whose thread ids are not ours) look
+ * like this.  The word is read again after the check: a holder that
+ * released and exited in between is not an orphan. */
+static bool orphaned(const void *m, pid_t *tid)
+{
+    bool died;
+    uint32_t word;
+
+    *tid = sharr__mutex_holder(m, &died);
+    if (*tid == 0 || died || kill(*tid, 0) == 0 || errno != ESRCH)
+        return false;
+    memcpy(&word, m, sizeof word);
+    return (pid_t)(word & FUTEX_TID_MASK) == *tid;
+}
+
 int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
 {
     pthread_mutex_t *mx = m;
+    pid_t tid;
     int rc;
 
     /* Uncontended: one trylock, no clock read. */
@@ -277,6 +298,13 @@ int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
             rc = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &s.at);
             if (rc != ETIMEDOUT || sharr__expired(d))
                 break;
+            if (orphaned(m, &tid))
+                return sharr__fail(SHARR_ECORRUPT, "a lock is held by "
+                                   "thread %d, which does not exist and "
+                                   "was not marked dead: the object was "
+                                   "written by something other than sharr "
+                                   "(or by another PID namespace); remove "
+                                   "it and create it again", (int)tid);
         }
     }
     switch (rc) {
@@ -301,6 +329,27 @@ int sharr__mutex_lock(void *m, const struct sharr__deadline *d)
     default:
         return sharr__fail(SHARR_ECORRUPT, "locking: %s", strerror(rc));
     }
+}
+
+int sharr__internal_lock(void *m, const struct sharr__deadline *d)
+{
+    struct sharr__deadline now = {.now = true}, by;
+    int rc = sharr__mutex_lock(m, &now);
+
+    if (rc != SHARR_ETIMEDOUT) /* busy: only now read the clock */
+        return rc;
+    if (d)
+        by = sharr__at_least(d, SHARR__LOCK_GRACE);
+    else
+        sharr__deadline(SHARR__LOCK_BOUND, &by);
+    rc = sharr__mutex_lock(m, &by);
+    if (rc == SHARR_ETIMEDOUT) {
+        bool died;
+        return sharr__fail(SHARR_ETIMEDOUT, "an internal lock was held by "
+                           "thread %d all the time (stopped inside a call?)",
+                           (int)sharr__mutex_holder(m, &died));
+    }
+    return rc;
 }
 
 int sharr__mutex_unlock(void *m)

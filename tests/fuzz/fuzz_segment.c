@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifndef SHARR_LIBFUZZER
 
 static uint64_t rng = 0x853c49e6748fea9bull;
+static uint64_t seed;
+static const uint8_t *cur_data;
+static size_t cur_size;
+
+/* No input may take long: every call under test tries once.  A hang would
+ * otherwise only show as a CI timeout, so the watchdog keeps the input in
+ * fuzz-hang.<pid> and aborts with the seed that reproduces it. */
+static void on_alarm(int sig)
+{
+    char file[64], msg[160];
+    int fd, n;
+
+    (void)sig;
+    snprintf(file, sizeof file, "fuzz-hang.%d", (int)getpid());
+    fd = open(file, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    if (fd >= 0) {
+        if (write(fd, cur_data, cur_size) < 0) {}
+        close(fd);
+    }
+    n = snprintf(msg, sizeof msg, "fuzz: one input took more than 10 s "
+                 "(seed %llu); it is in %s\n", (unsigned long long)seed, file);
+    if (write(2, msg, (size_t)n) < 0) {}
+    unlink(path);
+    abort();
+}
 
 /* Room for growth past a valid segment's size: 20 mutations of at most
  * three pages each. */
@@ -303,21 +329,38 @@ static void mutate(uint8_t *buf, size_t *size, size_t cap)
     }
 }
 
+/* Run one input under the watchdog. */
+static void run_one(const uint8_t *data, size_t size)
+{
+    cur_data = data;
+    cur_size = size;
+    alarm(10);
+    LLVMFuzzerTestOneInput(data, size);
+    alarm(0);
+}
+
+/* fuzz_segment [SECONDS [SEED]]: SEED repeats a run (it is printed). */
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 5.0;
     time_t end = time(NULL) + (time_t)seconds;
     size_t runs = 0;
 
+    signal(SIGALRM, on_alarm);
     LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
-    rng ^= (uint64_t)getpid() << 20;
+    seed = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)getpid();
+    rng ^= seed << 20;
     while (time(NULL) < end || runs == 0) {
         size_t size;
-        uint8_t *buf = valid_segment(&size);
+        uint8_t *buf;
+        cur_size = 0;
+        alarm(10);
+        buf = valid_segment(&size);
+        alarm(0);
         size_t cap = size + EXTRA;
         for (int m = 0; m < 20; m++) {
             mutate(buf, &size, cap);
-            LLVMFuzzerTestOneInput(buf, size);
+            run_one(buf, size);
             runs++;
             if (size < 2 * SHARR__PAGE)
                 break;
@@ -327,13 +370,13 @@ int main(int argc, char **argv)
         buf = malloc(size + 1);
         for (size_t i = 0; i < size; i++)
             buf[i] = (uint8_t)next();
-        LLVMFuzzerTestOneInput(buf, size);
+        run_one(buf, size);
         runs++;
         free(buf);
     }
     unlink(path);
-    printf("fuzz_segment: %zu inputs in %.0f s, %zu accepted, no crash\n",
-           runs, seconds, opened);
+    printf("fuzz_segment: %zu inputs in %.0f s (seed %llu), %zu accepted, "
+           "no crash\n", runs, seconds, (unsigned long long)seed, opened);
     return 0;
 }
 #endif
