@@ -9,6 +9,11 @@
  *  3. gemm 2048 x 2048, c128 and f64: pool (1 BLAS thread per worker) vs
  *     OpenBLAS with 2 threads;
  *  4. pool create + destroy with 2 workers.
+ * Sections 2 and 4 also print the floor this machine puts under them, in
+ * the same run: two processes handing one CPU back and forth (an empty job
+ * of 2 workers and the caller on 2 CPUs needs one such round trip), and
+ * fork + exit + wait of this very process (a pool makes three: the
+ * supervisor and two workers).
  * Every figure is the median of several runs, with min-max.  Benchmarks
  * report; they never fail on slowness.  BENCH_QUICK=1 shrinks everything.
  */
@@ -21,6 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +48,46 @@ static void die(const char *what, int err)
     fprintf(stderr, "bench: %s: %s (%s)\n", what, sharr_errmsg(),
             sharr_strerror(err));
     exit(1);
+}
+
+/* The floor of an empty job: two processes pinned to one CPU hand it to
+ * each other with sched_yield, as the caller and a worker must when three
+ * processes share two CPUs.  @return seconds per round trip. */
+static double switch_floor(void)
+{
+    int n = quick ? 20000 : 200000;
+    volatile int *v = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cpu_set_t one, old;
+    double t0, t;
+    pid_t pid;
+
+    if (v == MAP_FAILED)
+        return -1;
+    sched_getaffinity(0, sizeof old, &old);
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof one, &one);
+    if ((pid = fork()) == 0) {
+        for (int i = 0; i < n; i++) {
+            while (*v != 2 * i + 1)
+                sched_yield();
+            *v = 2 * i + 2;
+        }
+        _exit(0);
+    }
+    t0 = now();
+    for (int i = 0; pid > 0 && i < n; i++) {
+        *v = 2 * i + 1;
+        while (*v != 2 * i + 2)
+            sched_yield();
+    }
+    t = (now() - t0) / n;
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    sched_setaffinity(0, sizeof old, &old);
+    munmap((void *)v, 4096);
+    return pid > 0 ? t : -1;
 }
 
 /* ---- 1. in-place complex scale ---- */
@@ -212,6 +261,10 @@ static void bench_dispatch(sharr_pool *pool)
     printf("   ratio empty job / omp region: %.2fx (target <= 3x); "
            "dynamic,1 block / omp iteration: %.2fx\n", e.med / oe.med,
            b.med / ob.med);
+    double fl = switch_floor();
+    printf("   floor: two processes trading one CPU (sched_yield round "
+           "trip) %.2f us;\n   empty job %.2f us (target <= 3 us) = "
+           "%.2fx the floor\n", fl * 1e6, e.med * 1e6, e.med / fl);
     bench_dispatch_one_worker(oe.med);
 }
 
@@ -299,7 +352,22 @@ static void bench_create(void)
     }
     struct fig f = summarize(t, reps);
     printf("4. pool create + destroy, 2 workers: %.2f ms [%.2f-%.2f], median "
-           "of %d\n", f.med * 1e3, f.min * 1e3, f.max * 1e3, reps);
+           "of %d (target <= 1 ms)\n", f.med * 1e3, f.min * 1e3,
+           f.max * 1e3, reps);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+        t[r] = now() - t0;
+    }
+    struct fig k = summarize(t, reps);
+    printf("   floor: fork + exit + wait of this process %.2f ms [%.2f-%.2f]"
+           "; the pool makes 3:\n   %.2f ms, so create + destroy = %.2fx "
+           "three of them\n", k.med * 1e3, k.min * 1e3, k.max * 1e3,
+           3 * k.med * 1e3, f.med / (3 * k.med));
 }
 
 int main(void)
