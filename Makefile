@@ -214,13 +214,14 @@ unit: $(TESTS)
 cli: $(SHARR) $(SHARR_H5)
 	$(Q)bash tests/cli/run.sh $(CURDIR)/$(SHARR)
 
-interop: $(SHARR) $(SHARR_H5)
+interop: $(SHARR) $(SHARR_H5) lib/libsharr.so
 	$(Q)$(PYTHON) tests/interop/test_numpy.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_edges.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_jobs.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(SHARR)
 
 # The tutorials' programs ported to C (tests/examples/*.c), each checking
 # its own answer.
@@ -295,8 +296,13 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | de
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
-## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
-check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
+## check-asan: run the unit, CLI, corpus and Python-module tests again under ASan + UBSan
+# The Python module's tests run with the ASan tool as their C side; the
+# module itself loads the plain lib/libsharr.so (an ASan library loads into
+# a Python that is not built with ASan only with LD_PRELOAD of libasan, and
+# the ASan objects are not built -fPIC).
+check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5 \
+            lib/libsharr.so
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run-unit.sh $(ASAN_TESTS)
@@ -306,6 +312,8 @@ check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    $(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(A)/sharr
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    $(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(A)/sharr
 	$(Q)sh tests/leftovers.sh
 
 # ---- the demo and benchmarks ----
