@@ -33,6 +33,9 @@ CMAKEDIR ?= $(LIBDIR)/cmake/sharr
 # PREFIX add PREFIX/share to XDG_DATA_DIRS, or source the file.
 BASHCOMPDIR ?= $(DATAROOTDIR)/bash-completion/completions
 PKGLIBEXECDIR = $(LIBEXECDIR)/sharr
+# The Python module: Debian's python3 searches /usr/lib/python3/dist-packages
+# and /usr/local/lib/python3/dist-packages (PREFIX /usr and /usr/local).
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 
 # OpenBLAS is loaded at run time (lib/ops/blas.c), by this name.
 BLAS_SONAME ?= libopenblas.so.0
@@ -347,7 +350,7 @@ INSTALLED = $(BINDIR)/sharr $(PKGLIBEXECDIR)/sharr-h5 \
     $(LIBDIR)/libsharr-h5.so $(LIBDIR)/libsharr-h5.a \
     $(PKGCONFIGDIR)/sharr.pc $(PKGCONFIGDIR)/sharr-h5.pc \
     $(CMAKEDIR)/sharrConfig.cmake $(CMAKEDIR)/sharrConfigVersion.cmake \
-    $(MANDIR)/man1/sharr.1 $(BASHCOMPDIR)/sharr
+    $(MANDIR)/man1/sharr.1 $(BASHCOMPDIR)/sharr $(PYTHONDIR)/sharr.py
 
 # sharr.pc and sharr-h5.pc name their directories relative to ${prefix}
 # where they lie inside it (so pkg-config --define-prefix can relocate);
@@ -361,14 +364,16 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@EXEC_PREFIX@|$(PC_EXEC_PREFIX)|g'
     -e 's|@VERSION@|$(VERSION)|g' -e 's|@SOMAJOR@|$(SOMAJOR)|g' \
     -e 's|@HDF5_PC@|$(HDF5_PC)|g' -e 's|@BLAS_SONAME@|$(BLAS_SONAME)|g' \
     -e 's|@CMAKE_REL_LIBDIR@|$(call REL_FROM_CMAKE,$(LIBDIR))|g' \
-    -e 's|@CMAKE_REL_INCLUDEDIR@|$(call REL_FROM_CMAKE,$(INCLUDEDIR))|g'
+    -e 's|@CMAKE_REL_INCLUDEDIR@|$(call REL_FROM_CMAKE,$(INCLUDEDIR))|g' \
+    -e 's|@SHARR_LIBRARY@|$(LIBDIR)/$(SO_NAME)|g'
 
-## install: install the tool, its HDF5 helper, man page, bash completion, header, libraries, sharr.pc, sharr-h5.pc and CMake files under DESTDIR (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR ...)
+## install: install the tool, its HDF5 helper, man page, bash completion, header, libraries, sharr.pc, sharr-h5.pc, CMake files and the Python module under DESTDIR (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR, PYTHONDIR ...)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBEXECDIR) \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(PYTHONDIR)
 	install -m 755 $(SHARR) $(DESTDIR)$(BINDIR)/
 	install -m 755 $(SHARR_H5) $(DESTDIR)$(PKGLIBEXECDIR)/
 	install -m 644 include/sharr.h $(DESTDIR)$(INCLUDEDIR)/
@@ -385,11 +390,17 @@ install: all
 	    > $(DESTDIR)$(CMAKEDIR)/sharrConfigVersion.cmake
 	install -m 644 tools/sharr.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 tools/sharr.bash $(DESTDIR)$(BASHCOMPDIR)/sharr
+	$(SUBST) tools/python/sharr.py > $(DESTDIR)$(PYTHONDIR)/sharr.py
+	chmod 644 $(DESTDIR)$(PYTHONDIR)/sharr.py
 
 ## uninstall: remove what install put in place (same variables as install)
+# Importing the module as root leaves its byte code in __pycache__: it goes
+# too, and the directory if nothing else is in it.
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED)) \
+	    $(DESTDIR)$(PYTHONDIR)/__pycache__/sharr.*.pyc
+	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) $(DESTDIR)$(CMAKEDIR) \
+	    $(DESTDIR)$(PYTHONDIR)/__pycache__ 2>/dev/null
 
 ## clean: remove everything the build made
 clean:
