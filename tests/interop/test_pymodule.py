@@ -917,6 +917,24 @@ def test_queues_and_locks_work_without_numpy():
     sharr.unlink(name)
 
 
+def test_the_readme_example_runs():
+    text = open(os.path.join(TOP, "README.md")).read()
+    m = re.search(r"<!-- readme-python[^\n]*\n```python\n(.*?)```", text,
+                  re.S)
+    check(m is not None, "README.md has the marked Python example")
+    if m is None:
+        return
+    code = m.group(1)
+    for name in ("frames", "jobs"):
+        code = code.replace('"%s"' % name, '"%s"' % (PREFIX + name))
+    r = child(code)
+    check(r.returncode == 0 and r.stdout == "b'frames 0 2' 2.0\n",
+          "the README's Python example prints what it says: %s %s"
+          % (r.stdout, r.stderr))
+    check(not any(os.path.exists(path(PREFIX + n))
+                  for n in ("frames", "jobs")), "and removes its objects")
+
+
 def test_errors_pickle():
     e = raises(sharr.NotFoundError, sharr.open, PREFIX + "absent")
     f = pickle.loads(pickle.dumps(e))
