@@ -33,6 +33,9 @@ CMAKEDIR ?= $(LIBDIR)/cmake/sharr
 # PREFIX add PREFIX/share to XDG_DATA_DIRS, or source the file.
 BASHCOMPDIR ?= $(DATAROOTDIR)/bash-completion/completions
 PKGLIBEXECDIR = $(LIBEXECDIR)/sharr
+# The Python module: Debian's python3 searches /usr/lib/python3/dist-packages
+# and /usr/local/lib/python3/dist-packages (PREFIX /usr and /usr/local).
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 
 # OpenBLAS is loaded at run time (lib/ops/blas.c), by this name.
 BLAS_SONAME ?= libopenblas.so.0
@@ -214,13 +217,14 @@ unit: $(TESTS)
 cli: $(SHARR) $(SHARR_H5)
 	$(Q)bash tests/cli/run.sh $(CURDIR)/$(SHARR)
 
-interop: $(SHARR) $(SHARR_H5)
+interop: $(SHARR) $(SHARR_H5) lib/libsharr.so
 	$(Q)$(PYTHON) tests/interop/test_numpy.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_edges.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_jobs.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(SHARR)
 
 # The tutorials' programs ported to C (tests/examples/*.c), each checking
 # its own answer.
@@ -295,8 +299,13 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | de
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
-## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
-check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
+## check-asan: run the unit, CLI, corpus and Python-module tests again under ASan + UBSan
+# The Python module's tests run with the ASan tool as their C side; the
+# module itself loads the plain lib/libsharr.so (an ASan library loads into
+# a Python that is not built with ASan only with LD_PRELOAD of libasan, and
+# the ASan objects are not built -fPIC).
+check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5 \
+            lib/libsharr.so
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh tests/run-unit.sh $(ASAN_TESTS)
@@ -306,6 +315,8 @@ check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    $(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(A)/sharr
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    $(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(A)/sharr
 	$(Q)sh tests/leftovers.sh
 
 # ---- the demo and benchmarks ----
@@ -339,7 +350,7 @@ INSTALLED = $(BINDIR)/sharr $(PKGLIBEXECDIR)/sharr-h5 \
     $(LIBDIR)/libsharr-h5.so $(LIBDIR)/libsharr-h5.a \
     $(PKGCONFIGDIR)/sharr.pc $(PKGCONFIGDIR)/sharr-h5.pc \
     $(CMAKEDIR)/sharrConfig.cmake $(CMAKEDIR)/sharrConfigVersion.cmake \
-    $(MANDIR)/man1/sharr.1 $(BASHCOMPDIR)/sharr
+    $(MANDIR)/man1/sharr.1 $(BASHCOMPDIR)/sharr $(PYTHONDIR)/sharr.py
 
 # sharr.pc and sharr-h5.pc name their directories relative to ${prefix}
 # where they lie inside it (so pkg-config --define-prefix can relocate);
@@ -353,14 +364,16 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@EXEC_PREFIX@|$(PC_EXEC_PREFIX)|g'
     -e 's|@VERSION@|$(VERSION)|g' -e 's|@SOMAJOR@|$(SOMAJOR)|g' \
     -e 's|@HDF5_PC@|$(HDF5_PC)|g' -e 's|@BLAS_SONAME@|$(BLAS_SONAME)|g' \
     -e 's|@CMAKE_REL_LIBDIR@|$(call REL_FROM_CMAKE,$(LIBDIR))|g' \
-    -e 's|@CMAKE_REL_INCLUDEDIR@|$(call REL_FROM_CMAKE,$(INCLUDEDIR))|g'
+    -e 's|@CMAKE_REL_INCLUDEDIR@|$(call REL_FROM_CMAKE,$(INCLUDEDIR))|g' \
+    -e 's|@SHARR_LIBRARY@|$(LIBDIR)/$(SO_NAME)|g'
 
-## install: install the tool, its HDF5 helper, man page, bash completion, header, libraries, sharr.pc, sharr-h5.pc and CMake files under DESTDIR (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR ...)
+## install: install the tool, its HDF5 helper, man page, bash completion, header, libraries, sharr.pc, sharr-h5.pc, CMake files and the Python module under DESTDIR (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR, PYTHONDIR ...)
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBEXECDIR) \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(PYTHONDIR)
 	install -m 755 $(SHARR) $(DESTDIR)$(BINDIR)/
 	install -m 755 $(SHARR_H5) $(DESTDIR)$(PKGLIBEXECDIR)/
 	install -m 644 include/sharr.h $(DESTDIR)$(INCLUDEDIR)/
@@ -377,11 +390,17 @@ install: all
 	    > $(DESTDIR)$(CMAKEDIR)/sharrConfigVersion.cmake
 	install -m 644 tools/sharr.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 tools/sharr.bash $(DESTDIR)$(BASHCOMPDIR)/sharr
+	$(SUBST) tools/python/sharr.py > $(DESTDIR)$(PYTHONDIR)/sharr.py
+	chmod 644 $(DESTDIR)$(PYTHONDIR)/sharr.py
 
 ## uninstall: remove what install put in place (same variables as install)
+# Importing the module as root leaves its byte code in __pycache__: it goes
+# too, and the directory if nothing else is in it.
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED)) \
+	    $(DESTDIR)$(PYTHONDIR)/__pycache__/sharr.*.pyc
+	-rmdir $(DESTDIR)$(PKGLIBEXECDIR) $(DESTDIR)$(CMAKEDIR) \
+	    $(DESTDIR)$(PYTHONDIR)/__pycache__ 2>/dev/null
 
 ## clean: remove everything the build made
 clean:

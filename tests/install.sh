@@ -4,13 +4,17 @@
 #      naming that prefix; two outside programs (arrays only; HDF5 save and
 #      load) built and run against it with pkg-config (shared, and
 #      --static), and with CMake's find_package(sharr); the installed tool
-#      and its HDF5 helper, man page and completion work; make uninstall
-#      leaves nothing.
+#      and its HDF5 helper, man page and completion work; the Python module
+#      imports with /usr/bin/python3 from the prefix and loads the
+#      installed libsharr.so.0 (not the tree's); make uninstall leaves
+#      nothing, not even the module's byte code.
 #   2. DESTDIR=<tmp>/stage with Debian's multiarch LIBDIR and other BINDIR,
 #      LIBEXECDIR, MANDIR: the files land there, the .pc files say the final
 #      paths, pkg-config with PKG_CONFIG_SYSROOT_DIR and CMake build from
 #      the staged tree, the staged tool finds its helper, bash-completion's
-#      loader finds the completion, make uninstall leaves nothing.
+#      loader finds the completion, the staged Python module (another
+#      PYTHONDIR) names the final library path and works with
+#      SHARR_LIBRARY, make uninstall leaves nothing.
 # Usage: tests/install.sh MAKE CC   (run from the source tree, after make)
 # Segments are named tc.<pid>.* and removed on exit, whatever happened.
 
@@ -158,6 +162,7 @@ lib/libsharr.so.0
 lib/libsharr.so.0.1.0
 lib/pkgconfig/sharr-h5.pc
 lib/pkgconfig/sharr.pc
+lib/python3/dist-packages/sharr.py
 libexec/sharr/sharr-h5
 share/bash-completion/completions/sharr
 share/man/man1/sharr.1"
@@ -227,6 +232,33 @@ ok "the installed man page renders without warnings: $warnings" test -z "$warnin
 ok "man finds the page under MANDIR" \
     sh -c "MANPATH='$PREFIX/share/man' man -w sharr | grep -qx '$PREFIX/share/man/man1/sharr.1'"
 
+# The Python module, as Debian's python3 finds it under /usr/local (here
+# through PYTHONPATH), away from the tree and without its environment.
+PYDIR=$PREFIX/lib/python3/dist-packages
+ok "the installed module is readable by everyone, whatever the umask" \
+    test "$(stat -c %a "$PYDIR/sharr.py")" = 644
+ok "the installed module names the installed library" \
+    grep -qx "_INSTALLED = \"$PREFIX/lib/libsharr.so.0\" .*" "$PYDIR/sharr.py"
+pyrun() {
+    (cd / && env -u SHARR_LIBRARY -u LD_LIBRARY_PATH -u PYTHONDONTWRITEBYTECODE \
+        PYTHONPATH="$PYDIR" /usr/bin/python3 -c "$1")
+}
+same "/usr/bin/python3 imports it and it loads the installed libsharr.so.0" \
+    "$PYDIR/sharr.py $PREFIX/lib/libsharr.so.0 0.1.0" \
+    "$(pyrun 'import sharr; print(sharr.__file__, sharr.library_path, sharr.__version__)')"
+same "the process maps the installed library, not the tree's" \
+    "$PREFIX/lib/libsharr.so.0.1.0" \
+    "$(pyrun 'import sharr
+for l in open("/proc/self/maps"):
+    if "libsharr" in l: print(l.split()[-1]); break')"
+ok "the installed module makes an array" \
+    pyrun "import sharr; sharr.create('$P.py', (1, 3), 'i16').array[:] = [4, -5, 6]"
+same "the installed tool reads what it wrote" "4 -5 6" \
+    "$("$PREFIX/bin/sharr" dump "$P.py" 2>&1)"
+ok "the installed module removes it" pyrun "import sharr; sharr.unlink('$P.py')"
+ok "importing it left its byte code (which uninstall must remove)" \
+    sh -c "ls '$PYDIR'/__pycache__/sharr.*.pyc"
+
 ok "make uninstall PREFIX=$PREFIX" $MAKE --no-print-directory -C "$TOP" uninstall PREFIX="$PREFIX"
 same "make uninstall leaves no file" "" \
     "$(find "$PREFIX" \( -type f -o -type l \) 2>/dev/null)"
@@ -236,7 +268,8 @@ ok "make uninstall removes sharr's own directories" \
 # ---- 2. DESTDIR, Debian's multiarch LIBDIR, other BINDIR and MANDIR ----
 STAGE=$TMP/stage
 DIRS=(PREFIX=/opt/sharr LIBDIR=/opt/sharr/lib/x86_64-linux-gnu
-      BINDIR=/opt/sharr/sbin LIBEXECDIR=/opt/sharr/lib MANDIR=/opt/sharr/man)
+      BINDIR=/opt/sharr/sbin LIBEXECDIR=/opt/sharr/lib MANDIR=/opt/sharr/man
+      PYTHONDIR=/opt/sharr/python)
 ok "make install DESTDIR=$STAGE ${DIRS[*]}" \
     $MAKE --no-print-directory -C "$TOP" install DESTDIR="$STAGE" "${DIRS[@]}"
 expected="opt/sharr/include/sharr.h
@@ -254,6 +287,7 @@ opt/sharr/lib/x86_64-linux-gnu/libsharr.so.0.1.0
 opt/sharr/lib/x86_64-linux-gnu/pkgconfig/sharr-h5.pc
 opt/sharr/lib/x86_64-linux-gnu/pkgconfig/sharr.pc
 opt/sharr/man/man1/sharr.1
+opt/sharr/python/sharr.py
 opt/sharr/sbin/sharr
 opt/sharr/share/bash-completion/completions/sharr"
 same "DESTDIR install puts exactly these files under DESTDIR" "$expected" \
@@ -282,6 +316,19 @@ ok "bash-completion's loader finds the installed completion" bash --norc --nopro
     source /usr/share/bash-completion/bash_completion
     XDG_DATA_DIRS='$STAGE/opt/sharr/share' __load_completion sharr &&
         complete -p sharr | grep -q '_sharr sharr'"
+SLIB=$STAGE/opt/sharr/lib/x86_64-linux-gnu/libsharr.so.0
+ok "the staged module names the final library path" \
+    grep -qx '_INSTALLED = "/opt/sharr/lib/x86_64-linux-gnu/libsharr.so.0" .*' \
+    "$STAGE/opt/sharr/python/sharr.py"
+same "the staged module works with SHARR_LIBRARY naming the staged library" \
+    "$SLIB 0.1.0" \
+    "$(cd / && PYTHONPATH=$STAGE/opt/sharr/python SHARR_LIBRARY=$SLIB \
+        /usr/bin/python3 -B -c 'import sharr; print(sharr.library_path, sharr.__version__)')"
+if [ "$(/usr/bin/python3 -c 'import ctypes.util; print(ctypes.util.find_library("sharr"))')" = None ]; then
+    ok "without it, the ImportError names the final path it tried" sh -c "
+        cd / && PYTHONPATH=$STAGE/opt/sharr/python /usr/bin/python3 -B \
+            -c 'import sharr' 2>&1 | grep -q 'ImportError.*/opt/sharr/lib/x86_64-linux-gnu/libsharr.so.0'"
+fi
 ok "make uninstall with the same variables" \
     $MAKE --no-print-directory -C "$TOP" uninstall DESTDIR="$STAGE" "${DIRS[@]}"
 same "make uninstall leaves no file under DESTDIR" "" \
