@@ -221,6 +221,24 @@ Test(queue, put_many_and_get_many_move_batches_in_order)
     sharr_queue_close(q);
 }
 
+Test(queue, get_many_takes_what_is_queued_now_not_what_it_saw_last)
+{
+    sharr_queue *c = mkq("gm", 4096, 64), *prod = openq("gm");
+    char buf[64];
+    size_t lens[10];
+
+    cr_assert_eq(sharr_queue_put(prod, "A", 1, 0), 0);
+    cr_assert_eq(sharr_queue_put(prod, "B", 1, 0), 0);
+    cr_assert_eq(sharr_queue_get(c, buf, sizeof buf, lens, 0), 0);
+    /* c saw A and B; C and D come after. */
+    cr_assert_eq(sharr_queue_put(prod, "C", 1, 0), 0);
+    cr_assert_eq(sharr_queue_put(prod, "D", 1, 0), 0);
+    cr_assert_eq(sharr_queue_get_many(c, buf, sizeof buf, lens, 10, 0), 3);
+    cr_assert_eq(memcmp(buf, "BCD", 3), 0);
+    sharr_queue_close(prod);
+    sharr_queue_close(c);
+}
+
 Test(queue, put_many_on_a_nearly_full_queue_says_how_many_it_put)
 {
     sharr_queue *q = mkq("nf", 4096, 56);

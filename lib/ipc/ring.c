@@ -370,9 +370,21 @@ static int take(struct sharr__ring *r, uint64_t head, void *buf, size_t size,
 {
     unsigned char *out = buf;
     size_t used = 0, cnt = 0;
-    uint64_t p = head, h;
+    uint64_t p = head, h, tail;
+    bool fresh = n == 1;
 
-    while (cnt < n && p < r->seen_tail) {
+    for (;;) {
+        if (cnt == n)
+            break;
+        if (p >= r->seen_tail) {
+            /* A batch takes what is queued now, not only what this handle
+             * saw last: read the tail again, once. */
+            if (fresh || load_tail(r, head, &tail) < 0 ||
+                tail <= r->seen_tail)
+                break;
+            r->seen_tail = tail;
+            fresh = true;
+        }
         memcpy(&h, r->data + (p & r->mask), 8);
         uint32_t len = (uint32_t)h;
         if ((uint32_t)(h >> 32) != (uint32_t)~len || len > r->max_msg ||
