@@ -59,10 +59,16 @@
  * `float complex` / `double complex` and NumPy).
  *
  * SHAPES.  ndim is 0..SHARR_MAX_NDIM (8).  ndim 0 is a scalar of one element
- * (multiprocessing's Value).  Every dimension is >= 1: zero-length axes are
- * refused with SHARR_EINVAL everywhere in sharr.  "Rows" are the indices of
- * axis 0 (a scalar has one row); a row is the C-contiguous block of
- * prod(shape[1:]) elements.
+ * (multiprocessing's Value).  A dimension may be 0 (an empty array, as in
+ * NumPy: shape (0, 4) has 0 rows of 4 elements, (4, 0) has 4 rows of none);
+ * its segment has nbytes 0, the control block right at byte 4096 and a
+ * .npy header NumPy reads ("'shape': (0,4)").  As in NumPy, the product of
+ * the nonzero dimensions times the item size must still fit in 63 bits.
+ * "Rows" are the indices of axis 0 (a scalar has one row); a row is the
+ * C-contiguous block of prod(shape[1:]) elements.  Every operation accepts
+ * empty arrays: a job over 0 rows has 0 blocks and is over at once (its
+ * kernel is never called), a fill or apply changes nothing, statistics of
+ * no elements are count 0, sum 0, mean, min and max NaN, 2-norm 0.
  *
  * ERRORS.  Every function that can fail returns int: 0 (or a documented
  * non-negative value) on success, else a negative SHARR_E* code.  OS failures
@@ -334,6 +340,31 @@ SHARR_API int sharr_array_lock(sharr_array *a);
 /* sharr_array_unlock() : release the lock taken with sharr_array_lock().
  * @return 0 or SHARR_EPERM (this handle does not hold it). */
 SHARR_API int sharr_array_unlock(sharr_array *a);
+
+/* Reshape flags. */
+#define SHARR_RESHAPE_FORCE 0x1u /* even if other handles are open */
+
+/* sharr_array_reshape() : give the array of `a` the shape shape[0..ndim)
+ * in place: the same element count (an empty array takes any shape of 0
+ * elements), the same bytes in the same C order, as NumPy's reshape of a
+ * contiguous array.  The control block and the .npy header are rewritten
+ * under the array's lock (taken here unless `a` holds it; a dead holder is
+ * no obstacle), so numpy.load() sees the new shape from its next call;
+ * mappings made earlier (NumPy's too) keep the old one.  Every other open
+ * sharr handle (the attach count: other processes, pool workers' cached
+ * handles, which last until sharr_pool_destroy()) would keep a stale
+ * private copy of the shape, so the reshape is refused while there are any,
+ * unless flags has SHARR_RESHAPE_FORCE (for a count left by a killed
+ * process): their mappings stay valid (no byte moves), their shape is the
+ * old one until reopened, and pool workers reopen an array whose shape
+ * changed.  An open racing with a reshape may fail with SHARR_ECORRUPT
+ * (header and control block disagree for a moment); retry it.
+ * @return 0, SHARR_EINVAL (bad ndim, NULL shape, unknown flags),
+ * SHARR_ESHAPE (another element count: the detail gives both shapes),
+ * SHARR_EOVERFLOW, SHARR_EACCES (read-only handle), SHARR_EBUSY (other
+ * handles are open: the detail says how many). */
+SHARR_API int sharr_array_reshape(sharr_array *a, size_t ndim,
+                                  const size_t *shape, unsigned flags);
 
 /* What a name in /dev/shm holds: one name, one object (see "Queues and
  * synchronization objects" below).  The numbers are stored in segments:
@@ -1442,6 +1473,49 @@ typedef struct sharr_stats {
 SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
                                 int per_row, sharr_stats *out,
                                 const sharr_run_opts *ro);
+
+/* The figures of a statistic, as sharr_array_row_stats_into() writes them
+ * per row.  The numbers are part of the API: never renumber. */
+typedef enum sharr_figure {
+    SHARR_FIG_COUNT = 0,  /* u64: elements per row, prod(shape[1:]) */
+    SHARR_FIG_SUM,        /* f64 (c128 for a complex array) */
+    SHARR_FIG_MEAN,       /* f64 (c128); NaN for a row of no elements */
+    SHARR_FIG_MIN,        /* f64, exact but for 64-bit integers beyond 2^53;
+                             NaN for a row with a NaN or no elements; none
+                             for complex arrays */
+    SHARR_FIG_MAX,        /* as min */
+    SHARR_FIG_NORM2       /* f64 */
+} sharr_figure;
+
+#define SHARR_NFIGURES 6
+
+/* sharr_figure_name() : "count", "sum", "mean", "min", "max", "norm2";
+ * NULL if invalid.  sharr_figure_parse() reads those names.
+ * @return 0 or SHARR_EINVAL. */
+SHARR_API const char *sharr_figure_name(sharr_figure f);
+SHARR_API int sharr_figure_parse(const char *name, sharr_figure *out);
+
+/* sharr_figure_dtype() : the dtype of figure f for an array of dtype dt
+ * (above); SHARR_DTYPE_INVALID for min/max of complex or a bad argument. */
+SHARR_API sharr_dtype sharr_figure_dtype(sharr_dtype dt, sharr_figure f);
+
+/* sharr_array_row_stats_into() : for each row r of `a` (over every axis but
+ * the first; a scalar is one row) write figure f into element r of
+ * into[f], an existing 1-d array of sharr_array_rows(a) elements of dtype
+ * sharr_figure_dtype(); NULL entries are not computed (at least one must
+ * be given).  Each row is one run of the summation of sharr_array_stats()
+ * (pairwise in double, integers exact in 128 bits, then rounded once), so
+ * the figures equal sharr_array_stats(per_row)'s bit for bit and never
+ * depend on the pool, its workers or the schedule in ro.  No per-row
+ * reservation of the pool is used: any number of rows works.
+ * @return 0, SHARR_EDTYPE (wrong dtype of an output, min/max of complex),
+ * SHARR_ESHAPE (an output of another shape), SHARR_EINVAL (no output, one
+ * array given twice, or `a` itself), SHARR_EACCES (read-only output), or a
+ * pool failure. */
+SHARR_API int sharr_array_row_stats_into(sharr_pool *pool,
+                                         const sharr_array *a,
+                                         sharr_array *const into[SHARR_NFIGURES],
+                                         const sharr_run_opts *ro);
 
 /* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
  * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are

@@ -428,7 +428,7 @@ static void put_pair(const double v[2], bool complex, bool json)
 static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
 {
     char buf[64];
-    if (s->has_nan) {
+    if (s->has_nan || s->count == 0) { /* no order, or nothing to order */
         fputs(json ? "null" : "nan", stdout);
         return;
     }

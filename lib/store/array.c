@@ -156,15 +156,40 @@ int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
     return 0;
 }
 
-/* nbytes and the segment size for dtype/shape, overflow-checked. */
+void sharr__shape_text(size_t ndim, const size_t *shape, char *buf,
+                       size_t size)
+{
+    size_t len = 0;
+
+    snprintf(buf, size, ndim ? "" : "()");
+    for (size_t i = 0; i < ndim && len < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%zu", i ? "x" : "",
+                         shape[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* nbytes and the segment size for dtype/shape, overflow-checked.  A
+ * zero-length axis makes nbytes 0, but the product of the other axes (times
+ * the item size) must still fit in 63 bits, as NumPy requires: row sizes
+ * and offsets derived from any subset of the axes then never overflow, and
+ * (0, 2^63, 4) is refused as it is by NumPy. */
 static int layout_size(sharr_dtype dt, size_t ndim, const size_t *shape,
                        size_t *nbytes, size_t *total)
 {
     size_t n = sharr_dtype_size(dt), padded;
+    bool empty = false;
 
-    for (size_t i = 0; i < ndim; i++)
-        if (!sharr__mul_ok(n, shape[i], &n))
+    for (size_t i = 0; i < ndim; i++) {
+        if (shape[i] == 0)
+            empty = true;
+        else if (!sharr__mul_ok(n, shape[i], &n) || n > (size_t)INT64_MAX)
             goto overflow;
+    }
+    if (empty)
+        n = 0;
     if (!sharr__add_ok(n, SHARR__PAGE - 1, &padded))
         goto overflow;
     padded &= ~(size_t)(SHARR__PAGE - 1);
@@ -178,6 +203,8 @@ overflow:
                        "(%zu dimensions of %s)", ndim, sharr_dtype_name(dt));
 }
 
+/* Zero-length axes are allowed anywhere (NumPy's empty arrays); the
+ * element count is then 0 and the data area takes no page. */
 static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
 {
     if (sharr_dtype_size(dt) == 0)
@@ -188,10 +215,6 @@ static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
     if (ndim > 0 && shape == NULL)
         return sharr__fail(SHARR_EINVAL, "shape is NULL with ndim = %zu",
                            ndim);
-    for (size_t i = 0; i < ndim; i++)
-        if (shape[i] == 0)
-            return sharr__fail(SHARR_EINVAL, "shape[%zu] = 0: every "
-                               "dimension must be >= 1", i);
     return 0;
 }
 
@@ -230,8 +253,8 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
         return sharr__fail(SHARR_ECORRUPT, "ndim = %u exceeds %d", ctl->ndim,
                            SHARR_MAX_NDIM);
     for (size_t i = 0; i < SHARR_MAX_NDIM; i++) {
-        bool used = i < ctl->ndim;
-        if (used ? ctl->shape[i] == 0 : ctl->shape[i] != 0)
+        /* A used axis may be 0 (an empty array); unused ones must be. */
+        if (i >= ctl->ndim && ctl->shape[i] != 0)
             return sharr__fail(SHARR_ECORRUPT, "shape[%zu] = %llu is invalid",
                                i, (unsigned long long)ctl->shape[i]);
         shape[i] = (size_t)ctl->shape[i];
@@ -620,8 +643,13 @@ static void fill_derived(sharr_array *a)
     sharr_info *in = &a->info;
     size_t item = sharr_dtype_size(in->dtype);
 
+    /* Computed from the axes, not nbytes / rows: an array of 0 rows still
+     * has rows of prod(shape[1:]) elements.  layout_size() bounded the
+     * product of the nonzero axes, so this cannot overflow. */
     a->rows = in->ndim ? in->shape[0] : 1;
-    a->row_bytes = a->rows ? in->nbytes / a->rows : item;
+    a->row_bytes = item;
+    for (size_t i = 1; i < in->ndim; i++)
+        a->row_bytes *= in->shape[i];
 }
 
 /* The hidden name a segment is built under: ".new.<pid>.<hex>".  A leading
@@ -920,6 +948,98 @@ bool sharr__array_unlinked(const sharr_array *a)
     return st.st_dev != a->dev || st.st_ino != a->ino;
 }
 
+bool sharr__array_layout_changed(const sharr_array *a)
+{
+    const struct sharr__ctl *c = a->ctl;
+
+    if (__atomic_load_n(&c->ndim, __ATOMIC_RELAXED) != a->info.ndim)
+        return true;
+    for (size_t i = 0; i < a->info.ndim; i++)
+        if (__atomic_load_n(&c->shape[i], __ATOMIC_RELAXED) !=
+            a->info.shape[i])
+            return true;
+    return false;
+}
+
+/* ---- reshape ---- */
+
+static int reshape_check(const sharr_array *a, size_t ndim,
+                         const size_t *shape, unsigned char *header)
+{
+    sharr_dtype dt = a->info.dtype;
+    size_t nbytes, total;
+    char was[SHARR_MAX_NDIM * 21 + 1], want[SHARR_MAX_NDIM * 21 + 1];
+    int err;
+
+    if (!a->writable || !a->ctl_writable)
+        return sharr__fail(SHARR_EACCES, "array '%s' is open read-only: a "
+                           "reshape needs write access", a->info.name);
+    if ((err = check_shape(dt, ndim, shape)) < 0 ||
+        (err = layout_size(dt, ndim, shape, &nbytes, &total)) < 0)
+        return err;
+    if (nbytes != a->info.nbytes) {
+        sharr__shape_text(a->info.ndim, a->info.shape, was, sizeof was);
+        sharr__shape_text(ndim, shape, want, sizeof want);
+        return sharr__fail(SHARR_ESHAPE, "cannot reshape array '%s' of %zu "
+                           "elements (shape %s) into shape %s (%zu elements)",
+                           a->info.name, a->info.nbytes / sharr_dtype_size(dt),
+                           was, want, nbytes / sharr_dtype_size(dt));
+    }
+    /* The dict always fits (8 axes of 20 digits are far below its 4086
+     * bytes), but the header is regenerated and checked, never assumed. */
+    return sharr__npy_header(dt, ndim, shape, header);
+}
+
+/* Same element count, so the same nbytes and segment size: only the
+ * control block's ndim/shape and the .npy header change, under the lock.
+ * Another handle keeps its private copy of the old shape (its mapping
+ * stays valid: no byte moves), which is why other handles are refused. */
+int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
+                        unsigned flags)
+{
+    unsigned char header[SHARR_DATA_OFFSET];
+    bool took = false;
+    uint32_t others;
+    int err;
+
+    if (flags & ~SHARR_RESHAPE_FORCE)
+        return sharr__fail(SHARR_EINVAL, "unknown reshape flags 0x%x", flags);
+    if ((err = reshape_check(a, ndim, shape, header)) < 0)
+        return err;
+    if (!a->locked) {
+        /* A dead holder does not matter here: no element is touched. */
+        if ((err = sharr_array_lock(a)) < 0 && err != SHARR_EOWNERDEAD)
+            return err;
+        took = true;
+    }
+    others = __atomic_load_n(&a->ctl->attach_count, __ATOMIC_RELAXED) - 1;
+    if (others > 0 && !(flags & SHARR_RESHAPE_FORCE)) {
+        err = sharr__fail(SHARR_EBUSY, "array '%s' has %u other open handle%s"
+                          " (its attach count), whose shape would go stale: "
+                          "close them first (a pool's workers keep theirs "
+                          "until the pool is destroyed), or force the "
+                          "reshape (a killed process's handle stays counted)",
+                          a->info.name, others, others == 1 ? "" : "s");
+        goto done;
+    }
+    __atomic_store_n(&a->ctl->ndim, (uint32_t)ndim, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < SHARR_MAX_NDIM; i++)
+        __atomic_store_n(&a->ctl->shape[i], i < ndim ? shape[i] : 0,
+                         __ATOMIC_RELAXED);
+    memcpy(a->base, header, sizeof header);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    a->info.ndim = ndim;
+    memset(a->info.shape, 0, sizeof a->info.shape);
+    for (size_t i = 0; i < ndim; i++)
+        a->info.shape[i] = shape[i];
+    fill_derived(a);
+    err = 0;
+done:
+    if (took)
+        sharr_array_unlock(a);
+    return err;
+}
+
 void sharr_array_id(const sharr_array *a, unsigned char id[16])
 {
     memcpy(id, a->info.id, 16);
@@ -963,6 +1083,8 @@ int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
 {
     *r0 = start;
     *r1 = end ? end : rows;
+    if (rows == 0 && start == 0 && end == 0)
+        return 0; /* all of an array with no rows: rows 0..0 */
     if (*r1 > rows || *r0 >= *r1)
         return sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
                            "range of the %zu rows", start, *r1, rows);

@@ -83,7 +83,7 @@ t "create existing" 1 '' "^sharr: create: .*already exists" \
     -- "$SHARR" create "$A" --shape 2
 t "create without name" 2 '' "missing NAME" -- "$SHARR" create --shape 2
 t "create without shape" 2 '' "missing --shape" -- "$SHARR" create "$P.x"
-t "create zero dim" 2 '' "dimension 1 is 0" -- "$SHARR" create "$P.x" --shape 4x0
+t "create trailing x" 2 '' "malformed" -- "$SHARR" create "$P.x" --shape 4x
 t "create malformed shape" 2 '' "malformed|not a dimension" -- "$SHARR" create "$P.x" --shape 4xx3
 t "create negative shape" 2 '' "not a dimension" -- "$SHARR" create "$P.x" --shape -4
 t "create nine dims" 2 '' "more than 8" -- "$SHARR" create "$P.x" --shape 1x1x1x1x1x1x1x1x1
