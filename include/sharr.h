@@ -1547,9 +1547,13 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * PyTables), re/im, real/imag (MATLAB, Octave) or Real/Imaginary (R's
  * hdf5r), in any member order and byte order, as c64/c128.  Everything else
  * is refused with SHARR_EUNSUPPORTED and a detail naming the file, the
- * dataset, its class and why.  A dataset with no elements (null dataspace
- * or a zero-length dimension) is not an error but an empty result: no array
- * is made and the load returns SHARR_H5_EMPTY.  External raw data and
+ * dataset, its class and why.  A dataset with no elements loads as an
+ * empty array: a zero-length dimension keeps its shape ((0, 3) loads as
+ * (0, 3)), a null dataspace (h5py.Empty) loads as shape (0,).  A save of
+ * an empty array writes a contiguous, unfiltered dataset of its shape
+ * (chunk, gzip and shuffle options are ignored: HDF5 has no chunk of a
+ * zero dimension, and there is nothing to compress), as h5py writes one;
+ * .npy files of empty arrays load and save both ways.  External raw data and
  * virtual-dataset sources resolve relative to the file's own directory,
  * and a load refuses (SHARR_EACCES) a dataset reached through an external
  * link, or whose external files or virtual sources (followed into their
@@ -1611,7 +1615,8 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * chunks written.  The copy save has no such window.
  */
 
-#define SHARR_H5_EMPTY 1    /* the dataset has no elements: nothing loaded */
+#define SHARR_H5_EMPTY 1    /* no longer returned: an empty dataset loads
+                               as an empty array (kept for old callers) */
 #define SHARR_H5_MAX_RANK 32
 
 typedef struct sharr_load_opts {
@@ -1630,7 +1635,7 @@ typedef struct sharr_load_opts {
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
  * `file` into a new array `name` (or opts->into), returned open in *out.
  * opts may be NULL.  On failure no new array is left behind.
- * @return 0, SHARR_H5_EMPTY (*out NULL), SHARR_ENOENT (no file, no dataset),
+ * @return 0, SHARR_ENOENT (no file, no dataset),
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not

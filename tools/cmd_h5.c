@@ -141,10 +141,6 @@ static int run_load(struct load_args *l)
         cli_progress_done(&bar);
         sharr_pool_destroy(pool);
     }
-    if (err == SHARR_H5_EMPTY) {
-        fprintf(stderr, "sharr: load: %s\n", sharr_errmsg());
-        return EXIT_OK;
-    }
     if (err < 0)
         return cli_fail(err);
     printf("%s\n", sharr_array_name(a));
