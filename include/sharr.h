@@ -67,8 +67,11 @@
  * "Rows" are the indices of axis 0 (a scalar has one row); a row is the
  * C-contiguous block of prod(shape[1:]) elements.  Every operation accepts
  * empty arrays: a job over 0 rows has 0 blocks and is over at once (its
- * kernel is never called), a fill or apply changes nothing, statistics of
- * no elements are count 0, sum 0, mean, min and max NaN, 2-norm 0.
+ * kernel is never called); a job over rows of no elements ((4, 0)) calls
+ * its kernel with row_bytes 0, and b->data then points at the end of the
+ * (empty) data area: there is nothing to read or write through it.  A fill
+ * or apply changes nothing, statistics of no elements are count 0, sum 0,
+ * mean, min and max NaN, 2-norm 0.
  *
  * ERRORS.  Every function that can fail returns int: 0 (or a documented
  * non-negative value) on success, else a negative SHARR_E* code.  OS failures
