@@ -999,7 +999,7 @@ int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
 {
     unsigned char header[SHARR_DATA_OFFSET];
     bool took = false;
-    uint32_t others;
+    uint32_t count, others;
     int err;
 
     if (flags & ~SHARR_RESHAPE_FORCE)
@@ -1012,7 +1012,9 @@ int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
             return err;
         took = true;
     }
-    others = __atomic_load_n(&a->ctl->attach_count, __ATOMIC_RELAXED) - 1;
+    /* This handle is one of them (it has a writable control block). */
+    count = __atomic_load_n(&a->ctl->attach_count, __ATOMIC_RELAXED);
+    others = count > 1 ? count - 1 : 0;
     if (others > 0 && !(flags & SHARR_RESHAPE_FORCE)) {
         err = sharr__fail(SHARR_EBUSY, "array '%s' has %u other open handle%s"
                           " (its attach count), whose shape would go stale: "
