@@ -360,8 +360,10 @@ SHARR_API int sharr_array_unlock(sharr_array *a);
  * unless flags has SHARR_RESHAPE_FORCE (for a count left by a killed
  * process): their mappings stay valid (no byte moves), their shape is the
  * old one until reopened, and pool workers reopen an array whose shape
- * changed.  An open racing with a reshape may fail with SHARR_ECORRUPT
- * (header and control block disagree for a moment); retry it.
+ * changed.  An open (or sharr_stat) that reads the segment while a
+ * reshape is writing it sees header and control block disagree for a
+ * moment: it reads them again (4 reads, 50 us apart) before it calls the
+ * segment corrupt.
  * @return 0, SHARR_EINVAL (bad ndim, NULL shape, unknown flags),
  * SHARR_ESHAPE (another element count: the detail gives both shapes),
  * SHARR_EOVERFLOW, SHARR_EACCES (read-only handle), SHARR_EBUSY (other

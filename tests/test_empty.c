@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -474,4 +475,53 @@ Test(empty, row_stats_into_of_empty_rows_and_of_no_rows)
     }
     sharr_array_close(a);
     sharr_array_close(b);
+}
+
+/* ---- an open while a reshape is writing ---- */
+
+struct reshaper {
+    sharr_array *a;
+    atomic_int done;
+    int err;
+};
+
+static void *reshape_often(void *p)
+{
+    struct reshaper *r = p;
+    size_t s[2][2] = {{4, 6}, {6, 4}};
+    struct timespec pause = {0, 20000};
+
+    for (int i = 0; i < 1500 && r->err == 0; i++) {
+        r->err = sharr_array_reshape(r->a, 2, s[i % 2], SHARR_RESHAPE_FORCE);
+        nanosleep(&pause, NULL);
+    }
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+Test(empty, opens_during_reshapes_see_one_shape_or_the_other_never_corrupt,
+     .timeout = 60)
+{
+    size_t s[] = {6, 4};
+    struct reshaper r = {.a = make("race", SHARR_I16, 2, s)};
+    pthread_t t;
+    size_t opens = 0;
+
+    cr_assert_eq(pthread_create(&t, NULL, reshape_often, &r), 0);
+    while (!atomic_load(&r.done)) {
+        sharr_array *b;
+        sharr_info in;
+        int err = sharr_array_open(tu_name("race"), SHARR_OPEN_RDONLY, &b);
+        cr_assert_eq(err, 0, "open %zu: %s", opens, sharr_errmsg());
+        const size_t *sh = sharr_array_shape(b);
+        cr_assert((sh[0] == 4 && sh[1] == 6) || (sh[0] == 6 && sh[1] == 4));
+        sharr_array_close(b);
+        cr_assert_eq(sharr_stat(tu_name("race"), &in), 0, "%s",
+                     sharr_errmsg());
+        opens++;
+    }
+    pthread_join(t, NULL);
+    cr_assert_eq(r.err, 0, "%s", sharr_errmsg());
+    cr_assert_gt(opens, 0);
+    sharr_array_close(r.a);
 }

@@ -220,8 +220,10 @@ static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
 
 /* ---- validation of a segment's private copies ---- */
 
-int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
-                    size_t size, sharr_info *info)
+/* sharr__validate(), and *header_only (if not NULL) true when every field
+ * checked out and only the .npy header disagreed with them. */
+static int validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info, bool *header_only)
 {
     size_t shape[SHARR_MAX_NDIM] = {0};
     size_t nbytes, total;
@@ -280,9 +282,12 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
                            "control block says %llu and its shape needs %zu",
                            size, (unsigned long long)ctl->total_size, total);
     if (sharr__npy_header(dt, ctl->ndim, shape, expect) < 0 ||
-        memcmp(expect, header, sizeof expect) != 0)
+        memcmp(expect, header, sizeof expect) != 0) {
+        if (header_only)
+            *header_only = true;
         return sharr__fail(SHARR_ECORRUPT, "the .npy header does not match "
                            "the control block");
+    }
     info->dtype = dt;
     info->ndim = ctl->ndim;
     memcpy(info->shape, shape, sizeof shape);
@@ -321,8 +326,21 @@ int sharr__pread_all(int fd, void *buf, size_t n, off_t off)
     return 0;
 }
 
+int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info)
+{
+    return validate(ctl, header, size, info, NULL);
+}
+
+/* Reads of a segment whose header disagrees with a valid control block,
+ * 50 us apart, before it is called corrupt. */
+#define RESHAPE_READS 4
+
 /* Read and validate the segment open on fd, whose fstat is *st; fills *info
- * (except its name). */
+ * (except its name).  sharr_array_reshape() writes the control block's
+ * shape and then the header, under the array's lock but with no lock an
+ * open could take: read between the two, they disagree for a moment, so
+ * that case is read again a few times before it is called corrupt. */
 static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
                         sharr_info *info)
 {
@@ -343,14 +361,22 @@ static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
     if (size % SHARR__PAGE != 0)
         return sharr__fail(SHARR_ECORRUPT, "segment size %zu is not a "
                            "multiple of %u (truncated?)", size, SHARR__PAGE);
-    if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
-                          (off_t)(size - SHARR__CTL_SIZE))) < 0)
-        return err;
-    if (ctl->version == SHARR__OBJ_VERSION && ctl->kind != SHARR_KIND_ARRAY)
-        return sharr__obj_read(fd, st, ctl, info); /* a queue, a lock ... */
-    if ((err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
-        return err;
-    return sharr__validate(ctl, header, size, info);
+    for (int attempt = 1;; attempt++) {
+        struct timespec pause = {0, 50000};
+        bool header_only = false;
+        if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
+                                    (off_t)(size - SHARR__CTL_SIZE))) < 0)
+            return err;
+        if (ctl->version == SHARR__OBJ_VERSION &&
+            ctl->kind != SHARR_KIND_ARRAY)
+            return sharr__obj_read(fd, st, ctl, info); /* a queue, a lock */
+        if ((err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
+            return err;
+        err = validate(ctl, header, size, info, &header_only);
+        if (!header_only || attempt == RESHAPE_READS)
+            return err;
+        nanosleep(&pause, NULL);
+    }
 }
 
 /* Open /dev/shm/sharr.NAME without blocking or following a link, refusing
