@@ -176,7 +176,7 @@ enum sharr_error { SHARR_ERRORS(SHARR_ERR_ENUM_) };
 SHARR_API const char *sharr_strerror(int code);
 
 /* sharr_errmsg() : the detail of the calling thread's last failure, e.g.
- * "shape[1] = 0: every dimension must be >= 1".  Valid until the thread's
+ * "ndim = 9: the limit is 8".  Valid until the thread's
  * next sharr call; "" if nothing failed yet. */
 SHARR_API const char *sharr_errmsg(void);
 
