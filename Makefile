@@ -222,6 +222,7 @@ interop: $(SHARR) $(SHARR_H5) lib/libsharr.so
 	$(Q)$(PYTHON) tests/interop/test_edges.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_jobs.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_empty.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(SHARR)

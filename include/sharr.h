@@ -59,10 +59,19 @@
  * `float complex` / `double complex` and NumPy).
  *
  * SHAPES.  ndim is 0..SHARR_MAX_NDIM (8).  ndim 0 is a scalar of one element
- * (multiprocessing's Value).  Every dimension is >= 1: zero-length axes are
- * refused with SHARR_EINVAL everywhere in sharr.  "Rows" are the indices of
- * axis 0 (a scalar has one row); a row is the C-contiguous block of
- * prod(shape[1:]) elements.
+ * (multiprocessing's Value).  A dimension may be 0 (an empty array, as in
+ * NumPy: shape (0, 4) has 0 rows of 4 elements, (4, 0) has 4 rows of none);
+ * its segment has nbytes 0, the control block right at byte 4096 and a
+ * .npy header NumPy reads ("'shape': (0,4)").  As in NumPy, the product of
+ * the nonzero dimensions times the item size must still fit in 63 bits.
+ * "Rows" are the indices of axis 0 (a scalar has one row); a row is the
+ * C-contiguous block of prod(shape[1:]) elements.  Every operation accepts
+ * empty arrays: a job over 0 rows has 0 blocks and is over at once (its
+ * kernel is never called); a job over rows of no elements ((4, 0)) calls
+ * its kernel with row_bytes 0, and b->data then points at the end of the
+ * (empty) data area: there is nothing to read or write through it.  A fill
+ * or apply changes nothing, statistics of no elements are count 0, sum 0,
+ * mean, min and max NaN, 2-norm 0.
  *
  * ERRORS.  Every function that can fail returns int: 0 (or a documented
  * non-negative value) on success, else a negative SHARR_E* code.  OS failures
@@ -167,7 +176,7 @@ enum sharr_error { SHARR_ERRORS(SHARR_ERR_ENUM_) };
 SHARR_API const char *sharr_strerror(int code);
 
 /* sharr_errmsg() : the detail of the calling thread's last failure, e.g.
- * "shape[1] = 0: every dimension must be >= 1".  Valid until the thread's
+ * "ndim = 9: the limit is 8".  Valid until the thread's
  * next sharr call; "" if nothing failed yet. */
 SHARR_API const char *sharr_errmsg(void);
 
@@ -334,6 +343,33 @@ SHARR_API int sharr_array_lock(sharr_array *a);
 /* sharr_array_unlock() : release the lock taken with sharr_array_lock().
  * @return 0 or SHARR_EPERM (this handle does not hold it). */
 SHARR_API int sharr_array_unlock(sharr_array *a);
+
+/* Reshape flags. */
+#define SHARR_RESHAPE_FORCE 0x1u /* even if other handles are open */
+
+/* sharr_array_reshape() : give the array of `a` the shape shape[0..ndim)
+ * in place: the same element count (an empty array takes any shape of 0
+ * elements), the same bytes in the same C order, as NumPy's reshape of a
+ * contiguous array.  The control block and the .npy header are rewritten
+ * under the array's lock (taken here unless `a` holds it; a dead holder is
+ * no obstacle), so numpy.load() sees the new shape from its next call;
+ * mappings made earlier (NumPy's too) keep the old one.  Every other open
+ * sharr handle (the attach count: other processes, pool workers' cached
+ * handles, which last until sharr_pool_destroy()) would keep a stale
+ * private copy of the shape, so the reshape is refused while there are any,
+ * unless flags has SHARR_RESHAPE_FORCE (for a count left by a killed
+ * process): their mappings stay valid (no byte moves), their shape is the
+ * old one until reopened, and pool workers reopen an array whose shape
+ * changed.  An open (or sharr_stat) that reads the segment while a
+ * reshape is writing it sees header and control block disagree for a
+ * moment: it reads them again (4 reads, 50 us apart) before it calls the
+ * segment corrupt.
+ * @return 0, SHARR_EINVAL (bad ndim, NULL shape, unknown flags),
+ * SHARR_ESHAPE (another element count: the detail gives both shapes),
+ * SHARR_EOVERFLOW, SHARR_EACCES (read-only handle), SHARR_EBUSY (other
+ * handles are open: the detail says how many). */
+SHARR_API int sharr_array_reshape(sharr_array *a, size_t ndim,
+                                  const size_t *shape, unsigned flags);
 
 /* What a name in /dev/shm holds: one name, one object (see "Queues and
  * synchronization objects" below).  The numbers are stored in segments:
@@ -1443,6 +1479,49 @@ SHARR_API int sharr_array_stats(sharr_pool *pool, const sharr_array *a,
                                 int per_row, sharr_stats *out,
                                 const sharr_run_opts *ro);
 
+/* The figures of a statistic, as sharr_array_row_stats_into() writes them
+ * per row.  The numbers are part of the API: never renumber. */
+typedef enum sharr_figure {
+    SHARR_FIG_COUNT = 0,  /* u64: elements per row, prod(shape[1:]) */
+    SHARR_FIG_SUM,        /* f64 (c128 for a complex array) */
+    SHARR_FIG_MEAN,       /* f64 (c128); NaN for a row of no elements */
+    SHARR_FIG_MIN,        /* f64, exact but for 64-bit integers beyond 2^53;
+                             NaN for a row with a NaN or no elements; none
+                             for complex arrays */
+    SHARR_FIG_MAX,        /* as min */
+    SHARR_FIG_NORM2       /* f64 */
+} sharr_figure;
+
+#define SHARR_NFIGURES 6
+
+/* sharr_figure_name() : "count", "sum", "mean", "min", "max", "norm2";
+ * NULL if invalid.  sharr_figure_parse() reads those names.
+ * @return 0 or SHARR_EINVAL. */
+SHARR_API const char *sharr_figure_name(sharr_figure f);
+SHARR_API int sharr_figure_parse(const char *name, sharr_figure *out);
+
+/* sharr_figure_dtype() : the dtype of figure f for an array of dtype dt
+ * (above); SHARR_DTYPE_INVALID for min/max of complex or a bad argument. */
+SHARR_API sharr_dtype sharr_figure_dtype(sharr_dtype dt, sharr_figure f);
+
+/* sharr_array_row_stats_into() : for each row r of `a` (over every axis but
+ * the first; a scalar is one row) write figure f into element r of
+ * into[f], an existing 1-d array of sharr_array_rows(a) elements of dtype
+ * sharr_figure_dtype(); NULL entries are not computed (at least one must
+ * be given).  Each row is one run of the summation of sharr_array_stats()
+ * (pairwise in double, integers exact in 128 bits, then rounded once), so
+ * the figures equal sharr_array_stats(per_row)'s bit for bit and never
+ * depend on the pool, its workers or the schedule in ro.  No per-row
+ * reservation of the pool is used: any number of rows works.
+ * @return 0, SHARR_EDTYPE (wrong dtype of an output, min/max of complex),
+ * SHARR_ESHAPE (an output of another shape), SHARR_EINVAL (no output, one
+ * array given twice, or `a` itself), SHARR_EACCES (read-only output), or a
+ * pool failure. */
+SHARR_API int sharr_array_row_stats_into(sharr_pool *pool,
+                                         const sharr_array *a,
+                                         sharr_array *const into[SHARR_NFIGURES],
+                                         const sharr_run_opts *ro);
+
 /* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
  * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are
  * elements of it.  The rows of A and C are cut into blocks fixed by m (32
@@ -1473,9 +1552,13 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * PyTables), re/im, real/imag (MATLAB, Octave) or Real/Imaginary (R's
  * hdf5r), in any member order and byte order, as c64/c128.  Everything else
  * is refused with SHARR_EUNSUPPORTED and a detail naming the file, the
- * dataset, its class and why.  A dataset with no elements (null dataspace
- * or a zero-length dimension) is not an error but an empty result: no array
- * is made and the load returns SHARR_H5_EMPTY.  External raw data and
+ * dataset, its class and why.  A dataset with no elements loads as an
+ * empty array: a zero-length dimension keeps its shape ((0, 3) loads as
+ * (0, 3)), a null dataspace (h5py.Empty) loads as shape (0,).  A save of
+ * an empty array writes a contiguous, unfiltered dataset of its shape
+ * (chunk, gzip and shuffle options are ignored: HDF5 has no chunk of a
+ * zero dimension, and there is nothing to compress), as h5py writes one;
+ * .npy files of empty arrays load and save both ways.  External raw data and
  * virtual-dataset sources resolve relative to the file's own directory,
  * and a load refuses (SHARR_EACCES) a dataset reached through an external
  * link, or whose external files or virtual sources (followed into their
@@ -1537,7 +1620,8 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * chunks written.  The copy save has no such window.
  */
 
-#define SHARR_H5_EMPTY 1    /* the dataset has no elements: nothing loaded */
+#define SHARR_H5_EMPTY 1    /* no longer returned: an empty dataset loads
+                               as an empty array (kept for old callers) */
 #define SHARR_H5_MAX_RANK 32
 
 typedef struct sharr_load_opts {
@@ -1556,7 +1640,7 @@ typedef struct sharr_load_opts {
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
  * `file` into a new array `name` (or opts->into), returned open in *out.
  * opts may be NULL.  On failure no new array is left behind.
- * @return 0, SHARR_H5_EMPTY (*out NULL), SHARR_ENOENT (no file, no dataset),
+ * @return 0, SHARR_ENOENT (no file, no dataset),
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not

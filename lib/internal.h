@@ -132,6 +132,7 @@ unsigned sharr__array_open_flags(const sharr_array *a);
 int sharr__pread_all(int fd, void *buf, size_t n, off_t off);
 
 /* Rows [*r0, *r1) of `rows` from a start and an end (0: to the end).
+ * An array of 0 rows with start = end = 0 gives 0..0 (all of it).
  * @return 0 or SHARR_EINVAL when the range is empty or too long. */
 int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
                      size_t *r1);
@@ -153,6 +154,15 @@ sharr_create_opts sharr__staged_create(const sharr_create_opts *asked,
  * against an lstat of /dev/shm/sharr.NAME).  false when it cannot tell (e.g.
  * EACCES).  Pool workers use it to drop cached mappings of removed arrays. */
 bool sharr__array_unlinked(const sharr_array *a);
+
+/* Does the segment's control block now hold another ndim/shape than the
+ * handle's private copy (a sharr_array_reshape() through another handle)?
+ * The pool's workers reopen a cached array that changed. */
+bool sharr__array_layout_changed(const sharr_array *a);
+
+/* "2x3", "0x4" or "()" for error details, into buf (always terminated). */
+void sharr__shape_text(size_t ndim, const size_t *shape, char *buf,
+                       size_t size);
 
 /* ---- /dev/shm entries (shm.c) ---- */
 

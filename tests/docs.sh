@@ -110,6 +110,12 @@ same "completion offers existing array names (stat)" \
     "$P.beta" "$(complete_line "$SHARR stat $P.b")"
 same "completion offers arrays for --into" \
     "$P.alpha" "$(complete_line "$SHARR load f.h5:/x --into $P.a")"
+same "completion offers figures for stat --into" \
+    "$(printf 'max=\nmean=\nmin=')" "$(complete_line "$SHARR stat $P.alpha --per-row --into m")"
+same "completion offers arrays after stat --into FIG=" \
+    "$P.beta" "$(complete_line "$SHARR stat $P.alpha --per-row --into sum=$P.b")"
+same "completion offers the array to reshape" \
+    "$P.alpha" "$(complete_line "$SHARR reshape $P.a")"
 same "completion offers dtypes" \
     "$(printf 'c128\nc64\ncdouble\ncomplex\ncomplex128\ncomplex64\ncsingle')" \
     "$(complete_line "$SHARR create x --dtype c")"

@@ -290,9 +290,6 @@ int cli_parse_shape(const char *text, size_t *ndim, size_t *shape)
             return cli_usage("shape '%s': '%s' is not a dimension (write "
                              "e.g. 16x1000000, or '' for a scalar)", text,
                              tok);
-        if (shape[n] == 0)
-            return cli_usage("shape '%s': dimension %zu is 0; every "
-                             "dimension must be >= 1", text, n);
         n++;
     }
     if (n == 0 || text[strlen(text) - 1] == 'x' || text[0] == 'x' ||

@@ -158,6 +158,7 @@ int cmd_info(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_reshape(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_axpy(int argc, char **argv);

@@ -33,6 +33,7 @@ struct compute_opts {
     sharr_run_opts ro;
     bool json, per_row;
     const char *alpha, *beta;
+    const char *into;        /* stat --into FIG=NAME,... */
 };
 
 /* Handle one getopt result common to every compute command.  Returns -1 if
@@ -89,6 +90,7 @@ static int parse(int argc, char **argv, const struct option *lo,
         case 'r': o->per_row = true; break;
         case 'a': o->alpha = cli_arg(optarg); break;
         case 'b': o->beta = cli_arg(optarg); break;
+        case 'i': o->into = cli_arg(optarg); break;
         default: return cli_bad_option(ch, argv);
         }
     }
@@ -377,9 +379,13 @@ int cmd_axpy(int argc, char **argv)
 /* ---- stat ---- */
 
 static const char stat_usage[] =
-    "Usage: sharr stat NAME [--per-row] [-j N] [--schedule S] [--json]\n\n"
+    "Usage: sharr stat NAME [--per-row] [-j N] [--schedule S] [--json]\n"
+    "       sharr stat NAME --per-row --into FIG=OUT[,FIG=OUT...] [-j N]\n\n"
     "Print count, sum, mean, min, max and 2-norm of NAME, or of each row\n"
-    "with --per-row.  Sums are pairwise within blocks fixed by the shape and\n"
+    "(over every axis but the first) with --per-row.  An array of no\n"
+    "elements has count 0, sum 0, mean, min and max nan, 2-norm 0 (NumPy\n"
+    "gives nan for the mean and refuses min and max).\n"
+    "Sums are pairwise within blocks fixed by the shape and\n"
     "compensated across blocks, so every -j gives the same figures; integer\n"
     "sums are exact in 128 bits and printed exactly (in JSON too).  Min and\n"
     "max are exact values of the dtype; a NaN element makes them and the\n"
@@ -388,6 +394,17 @@ static const char stat_usage[] =
     "and inf are null.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
+    "      --into FIG=OUT,...  with --per-row: write figure FIG of row r\n"
+    "                      into element r of the 1-d array OUT instead of\n"
+    "                      printing (FIG: count, sum, mean, min, max, norm2).\n"
+    "                      OUT is made if missing, all-or-nothing; an\n"
+    "                      existing one must have one element per row and\n"
+    "                      the figure's dtype, and is overwritten.  Dtypes:\n"
+    "                      count u64; sum and mean f64 (c128 for complex\n"
+    "                      NAME); min, max, norm2 f64 (no min/max for\n"
+    "                      complex).  Each row is summed whole, so OUT is\n"
+    "                      the same for every -j and --schedule, and equals\n"
+    "                      what --per-row prints\n"
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
     "                      (default: $SHARR_SCHEDULE if set, else blocks\n"
@@ -428,7 +445,7 @@ static void put_pair(const double v[2], bool complex, bool json)
 static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
 {
     char buf[64];
-    if (s->has_nan) {
+    if (s->has_nan || s->count == 0) { /* no order, or nothing to order */
         fputs(json ? "null" : "nan", stdout);
         return;
     }
@@ -524,12 +541,107 @@ static int run_stat(const sharr_array *a, struct compute_opts *o)
     return EXIT_OK;
 }
 
+/* ---- stat --per-row --into ---- */
+
+/* --into FIG=OUT,... into names[fig] (NULL: not asked). */
+static int parse_into(char *text, const char **names)
+{
+    char *save = NULL;
+
+    for (char *tok = strtok_r(text, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        sharr_figure f;
+        if (!eq)
+            return cli_usage("--into %s: write FIG=OUT, e.g. sum=S,mean=M",
+                             tok);
+        *eq = '\0';
+        if (sharr_figure_parse(tok, &f) < 0)
+            return cli_usage("--into: %s", sharr_errmsg());
+        if (names[f])
+            return cli_usage("--into: %s is given twice", tok);
+        if (!(names[f] = cli_name(eq + 1)))
+            return EXIT_USAGE;
+        for (int g = 0; g < SHARR_NFIGURES; g++)
+            if (g != (int)f && names[g] && strcmp(names[g], names[f]) == 0)
+                return cli_usage("--into: array '%s' is given for both %s "
+                                 "and %s", names[f], sharr_figure_name(f),
+                                 sharr_figure_name((sharr_figure)g));
+    }
+    for (int g = 0; g < SHARR_NFIGURES; g++)
+        if (names[g])
+            return 0;
+    return cli_usage("--into needs at least one FIG=OUT");
+}
+
+/* Open OUT, or create it (temporary until the figures are in: kept only
+ * when complete) with one element per row of a and the figure's dtype. */
+static int open_out(const sharr_array *a, sharr_figure f, const char *name,
+                    sharr_array **out, bool *made)
+{
+    sharr_dtype dt = sharr_figure_dtype(sharr_array_dtype(a), f);
+    sharr_create_opts co = {.flags = SHARR_CREATE_TEMP};
+    size_t rows = sharr_array_rows(a);
+    int err;
+
+    *made = false;
+    if (dt == SHARR_DTYPE_INVALID)
+        return cli_error("a %s array has no %s per row (complex numbers are "
+                         "not ordered)",
+                         sharr_dtype_name(sharr_array_dtype(a)),
+                         sharr_figure_name(f));
+    err = sharr_array_open(name, cli_open_flags, out);
+    if (err == SHARR_ENOENT) {
+        err = sharr_array_create(name, dt, 1, &rows, &co, out);
+        *made = err == 0;
+    }
+    return err < 0 ? cli_fail(err) : 0;
+}
+
+static int run_stat_into(const sharr_array *a, struct compute_opts *o)
+{
+    const char *names[SHARR_NFIGURES] = {0};
+    sharr_array *into[SHARR_NFIGURES] = {0};
+    bool made[SHARR_NFIGURES] = {0};
+    char buf[1024];
+    struct cli_progress bar;
+    sharr_pool *pool = NULL;
+    int rc, err = 0;
+
+    if (strlen(o->into) >= sizeof buf)
+        return cli_usage("--into is too long");
+    strcpy(buf, o->into);
+    if ((rc = parse_into(buf, names)) != 0)
+        return rc;
+    for (int f = 0; f < SHARR_NFIGURES && rc == 0; f++)
+        if (names[f])
+            rc = open_out(a, (sharr_figure)f, names[f], &into[f], &made[f]);
+    if (rc == 0 && (rc = cli_pool(o->jobs, &pool)) == 0) {
+        cli_progress_init(&bar, "stat", &o->ro);
+        err = sharr_array_row_stats_into(pool, a, into, &o->ro);
+        cli_progress_done(&bar);
+        rc = err < 0 ? cli_fail(err) : EXIT_OK;
+    }
+    sharr_pool_destroy(pool);
+    for (int f = 0; f < SHARR_NFIGURES; f++) {
+        if (made[f] && rc == EXIT_OK && (err = sharr_array_keep(into[f])) < 0)
+            rc = cli_fail(err);
+    }
+    for (int f = 0; f < SHARR_NFIGURES; f++) {
+        if (made[f] && rc != EXIT_OK) /* all or nothing */
+            sharr_unlink(sharr_array_name(into[f]));
+        sharr_array_close(into[f]);
+    }
+    return rc;
+}
+
 int cmd_stat(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"schedule", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'J'},
+        {"into", required_argument, NULL, 'i'},
         {"per-row", no_argument, NULL, 'r'}, CLI_FOREIGN_OPTION,
         COMMON_LONGOPTS, {0}};
     static const unsigned flags = SHARR_OPEN_RDONLY;
@@ -541,9 +653,13 @@ int cmd_stat(int argc, char **argv)
         return exit_of(rc);
     if (argc - optind != 1)
         return cli_usage(argc == optind ? "missing NAME" : "too many arguments");
+    if (o.into && (!o.per_row || o.json))
+        return cli_usage(o.json ? "--into writes arrays: --json has nothing "
+                                  "to print"
+                                : "--into needs --per-row");
     if ((rc = open_arrays(argv + optind, 1, &flags, &a)) != 0)
         return rc;
-    rc = run_stat(a, &o);
+    rc = o.into ? run_stat_into(a, &o) : run_stat(a, &o);
     sharr_array_close(a);
     return rc;
 }

@@ -101,7 +101,8 @@ static const char load_usage[] =
     "Loads: integers of 1-8 bytes, floats of 4 and 8 bytes, either byte\n"
     "order; float16 as f32; complex compounds of two floats named r/i,\n"
     "re/im, real/imag or Real/Imaginary as c64/c128.  Other types are\n"
-    "refused.  A dataset without elements loads nothing (exit 0, a note).\n\n"
+    "refused.  A dataset without elements loads as an empty array: a zero\n"
+    "dimension keeps its shape (0x3), a null dataspace is shape 0.\n\n"
     "  -r, --rows A:B   only dataset rows A..B-1 (A: one row; A: to the end)\n"
     "      --into NAME  load into an existing array of the same dtype and\n"
     "                   shape instead of creating one\n"
@@ -140,10 +141,6 @@ static int run_load(struct load_args *l)
                             &a);
         cli_progress_done(&bar);
         sharr_pool_destroy(pool);
-    }
-    if (err == SHARR_H5_EMPTY) {
-        fprintf(stderr, "sharr: load: %s\n", sharr_errmsg());
-        return EXIT_OK;
     }
     if (err < 0)
         return cli_fail(err);

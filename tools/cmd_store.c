@@ -1,5 +1,6 @@
 /*
- * cmd_store.c - the store subcommands: create, ls, info, rm, fill, dump, gc.
+ * cmd_store.c - the store subcommands: create, ls, info, rm, fill, dump,
+ * reshape, gc.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -670,6 +671,8 @@ static void dump_rows(const sharr_array *a, size_t r0, size_t r1, size_t limit)
     for (size_t r = r0; r < r1; r++) {
         const unsigned char *row = p + r * sharr_array_row_bytes(a);
         size_t n = limit && limit < per_row ? limit : per_row;
+        if (n == 0)
+            putchar('\n'); /* a row of no elements (shape (R, 0)) */
         for (size_t i = 0; i < n; i++) {
             sharr_value_format(dt, row + i * item, buf, sizeof buf);
             fputs(buf, stdout);
@@ -715,4 +718,56 @@ int cmd_dump(int argc, char **argv)
         dump_rows(a, r0, r1, limit);
     sharr_array_close(a);
     return rc;
+}
+
+/* ---- reshape ---- */
+
+static const char reshape_usage[] =
+    "Usage: sharr reshape NAME SHAPE [--force]\n\n"
+    "Give the array NAME the shape SHAPE (e.g. 4x6, 24, 0x3, '' for a\n"
+    "scalar) in place: the same number of elements, the same bytes in the\n"
+    "same C order (NumPy's reshape).  Its control block and .npy header are\n"
+    "rewritten under its lock; numpy.load sees the new shape from its next\n"
+    "call (arrays NumPy mapped before keep the old one).  Refused while other\n"
+    "sharr handles are open on NAME (the 'attached' count of sharr info):\n"
+    "they would keep the old shape.\n\n"
+    "      --force    reshape anyway (for a count left by a killed process;\n"
+    "                 open handles keep the old shape until reopened)\n"
+    "      --foreign  reshape an array of another user too (refused by\n"
+    "                 default: they could plant one under your array's name)\n"
+    "  -h, --help     show this help\n\n"
+    "Exit status: 0 reshaped, 1 failure (another element count, busy ...),\n"
+    "2 bad usage.\n";
+
+int cmd_reshape(int argc, char **argv)
+{
+    static const struct option lo[] = {{"force", no_argument, NULL, 'f'},
+                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       {0}};
+    size_t ndim, shape[SHARR_MAX_NDIM];
+    unsigned flags = 0;
+    sharr_array *a;
+    int ch, rc, err;
+
+    cli_foreign_option = true;
+    while ((ch = getopt_long(argc, argv, ":fhV", lo, NULL)) != -1) {
+        if (ch == 'f') flags |= SHARR_RESHAPE_FORCE;
+        else if (ch == 'F') cli_open_flags |= SHARR_OPEN_FOREIGN;
+        else if (ch == 'h') return cli_help(reshape_usage);
+        else if (ch == 'V') return cli_version();
+        else return cli_bad_option(ch, argv);
+    }
+    if (optind + 2 != argc)
+        return cli_usage(optind + 2 > argc ? "missing NAME or SHAPE"
+                                            : "too many arguments");
+    const char *name = cli_name(argv[optind]);
+    if (!name)
+        return EXIT_USAGE;
+    if ((rc = cli_parse_shape(argv[optind + 1], &ndim, shape)) != 0)
+        return rc;
+    if ((err = sharr_array_open(name, cli_open_flags, &a)) < 0)
+        return cli_fail(err);
+    err = sharr_array_reshape(a, ndim, shape, flags);
+    sharr_array_close(a);
+    return err < 0 ? cli_fail(err) : EXIT_OK;
 }

@@ -8,7 +8,8 @@
 #   - the names of existing arrays (and queues, locks ...), from
 #     `sharr ls --names`; the subcommands of queue, pipe, sem, event, cond
 #     and barrier from their --help;
-#   - dtypes, fill kinds, operations, schedules, --complex kinds;
+#   - dtypes, fill kinds, operations, schedules, --complex kinds, the
+#     figures of stat --into FIG=OUT;
 #   - files for FILE:/dataset and FILE.npy, and the dataset paths after
 #     FILE: from `sharr h5ls FILE`; directories for `sharr gc DIR`.
 # The sharr it runs is the one being completed (./tools/sharr too).
@@ -98,7 +99,15 @@ _sharr() {
         --schedule|-s) [[ $sub == apply || $sub == stat ]] && {
                         _sharr_reply "$cur" "static dynamic guided auto"; return; } ;;
         --complex)  _sharr_reply "$cur" "h5py matlab"; return ;;
-        --into)     _sharr_reply "$cur" "$(_sharr_arrays "$sharr")"; return ;;
+        --into)     if [[ $sub == stat && $cur != *=* ]]; then
+                        # stat --into FIG=OUT: the figure first.
+                        compopt -o nospace 2>/dev/null
+                        _sharr_reply "$cur" "count= sum= mean= min= max= norm2="
+                    else
+                        # bash replaces only what follows the last '='.
+                        _sharr_reply "${cur##*=}" "$(_sharr_arrays "$sharr")"
+                    fi
+                    return ;;
         --shape|--mode|-m|--jobs|-j|--rows|-r|--limit|-n|--alpha|--beta| \
         --chunk|-c|--gzip|-z|--wait)
                     COMPREPLY=(); return ;;
@@ -125,6 +134,8 @@ _sharr() {
                 _sharr_reply "$cur" "create $(_sharr_arrays "$sharr")" ;;
         ls|info|rm|dump|stat|gemm)
             _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
+        reshape)
+            ((nargs == 0)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         fill)
             if ((nargs == 0)); then
                 _sharr_reply "$cur" "$(_sharr_arrays "$sharr")"

@@ -16,6 +16,7 @@ static const struct cli_command commands[] = {
     {"rm", cmd_rm, "remove arrays"},
     {"fill", cmd_fill, "fill an array (zeros, ones, a value, range, random)"},
     {"dump", cmd_dump, "print values as text, one row per line"},
+    {"reshape", cmd_reshape, "change the shape of an array in place"},
     {"gc", cmd_gc, "remove temporary arrays whose owner process is gone"},
     {"apply", cmd_apply, "apply an operation to every element, in parallel"},
     {"axpy", cmd_axpy, "Y += ALPHA * X, in parallel"},

@@ -683,13 +683,8 @@ int sharr__h5_check_meta(const struct h5_meta *m)
     if (!m->type.loadable)
         return sharr__fail(SHARR_EUNSUPPORTED, "cannot load %s data (%s): "
                            "%s", m->type.cls, m->type.desc, m->type.why);
-    if (m->space == 2)
-        return sharr__fail(SHARR_H5_EMPTY, "the dataset has a null dataspace "
-                           "(no elements): nothing to load");
-    for (int i = 0; i < m->ndim; i++)
-        if (m->dims[i] == 0)
-            return sharr__fail(SHARR_H5_EMPTY, "dimension %d of the dataset "
-                               "is 0 (no elements): nothing to load", i);
+    /* A null dataspace or a zero dimension is an empty array: loadable
+     * (the load makes a null dataspace shape (0,)). */
     if (m->ndim > SHARR_MAX_NDIM)
         return sharr__fail(SHARR_EUNSUPPORTED, "the dataset has %d "
                            "dimensions; sharr arrays have at most %d",

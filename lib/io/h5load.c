@@ -175,6 +175,10 @@ static int load(sharr_pool *pool, const struct h5_target *where,
                                  PROBE_TIMEOUT)) < 0 ||
         (err = sharr__h5_check_meta(&m)) != 0)
         return err;
+    if (m.space == 2) { /* a null dataspace: an empty 1-d array */
+        m.ndim = 1;
+        m.dims[0] = 0;
+    }
     if (m.ndim > 0 &&
         (err = sharr__pick_rows(m.dims[0], o->row_start, o->row_end, &r0, &r1)) < 0)
         return err;
@@ -205,7 +209,10 @@ static int load(sharr_pool *pool, const struct h5_target *where,
                                  &co, &a);
     if (err < 0)
         return err;
-    if ((err = load_rows(pool, a, &la, &m, &o->run)) < 0 ||
+    /* An empty array has nothing to read (and HDF5 would refuse a
+     * selection with a zero count). */
+    if ((sharr_array_nbytes(a) && (err = load_rows(pool, a, &la, &m,
+                                                   &o->run)) < 0) ||
         (!o->into && keep && (err = sharr_array_keep(a)) < 0)) {
         if (!o->into)
             sharr_unlink(sharr_array_name(a));

@@ -699,6 +699,23 @@ static int check_chunks(const sharr_save_opts *o, struct save_arg *a)
     return 0;
 }
 
+/* An empty array is saved contiguous, unfiltered, whatever the options:
+ * HDF5 refuses a chunk dimension of 0 (or one beyond a fixed dimension of
+ * 0), and there is nothing to compress.  h5py writes empty datasets the
+ * same way.  @return true if a is empty. */
+static bool empty_contiguous(struct save_arg *a)
+{
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] == 0) {
+            memset(a->chunk, 0, sizeof a->chunk);
+            a->gzip = 0;
+            a->shuffle = 0;
+            a->write_data = 1;
+            return true;
+        }
+    return false;
+}
+
 static int save_args(const sharr_array *arr, const char *dset,
                      const sharr_save_opts *o, struct save_arg *a)
 {
@@ -736,6 +753,8 @@ static int save_args(const sharr_array *arr, const char *dset,
     /* A fixed name: the save works on its own temporary file, and a name
      * with a pid would leave different bytes in the group's heap. */
     snprintf(a->tmp_link, sizeof a->tmp_link, ".sharr-partial");
+    if (empty_contiguous(a))
+        return 0;
     return check_chunks(o, a);
 }
 

@@ -33,7 +33,6 @@ struct npy_header {
     size_t file_item;        /* bytes per element in the file */
     size_t ndim;
     size_t shape[SHARR_MAX_NDIM];
-    bool empty;
     size_t data_offset;
 };
 
@@ -129,8 +128,6 @@ static int read_shape(struct cursor *c, struct npy_header *h)
             return sharr__fail(SHARR_EUNSUPPORTED, "the array has more than "
                                "%d dimensions", SHARR_MAX_NDIM);
         h->shape[h->ndim++] = v;
-        if (v == 0)
-            h->empty = true;
         if (!take(c, ',') && !(skip_space(c), c->p < c->end && *c->p == ')'))
             return sharr__fail(SHARR_ECORRUPT, "'shape' is malformed");
     }
@@ -266,8 +263,9 @@ static bool shape_fits(const struct npy_header *h)
 {
     size_t n = sharr_dtype_size(h->dtype);
 
+    /* As NumPy: the nonzero axes must fit even when another axis is 0. */
     for (size_t i = 0; i < h->ndim; i++)
-        if (!sharr__mul_ok(n, h->shape[i], &n))
+        if (h->shape[i] && !sharr__mul_ok(n, h->shape[i], &n))
             return false;
     return true;
 }
@@ -326,11 +324,6 @@ int sharr_npy_load(const char *path, const char *name,
         return sharr__fail_os(-errno, "%s", path);
     if ((err = read_header(fd, &h)) < 0 || fstat(fd, &st) < 0)
         goto fail;
-    if (h.empty) {
-        err = sharr__fail(SHARR_H5_EMPTY, "the array has no elements (shape "
-                          "has a 0): nothing to load");
-        goto fail;
-    }
     rows = h.ndim ? h.shape[0] : 1;
     if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
         goto fail;
@@ -373,7 +366,7 @@ fail:
         sharr_unlink(sharr_array_name(a));
     sharr_array_close(a);
     close(fd);
-    if (err != SHARR_H5_EMPTY || strncmp(sharr_errmsg(), path, strlen(path)))
+    if (strncmp(sharr_errmsg(), path, strlen(path)) != 0)
         sharr__errmsg_prefix("%s", path);
     return err;
 }

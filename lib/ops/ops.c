@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include "blas.h"
+#include "reduce.h"
 #include <complex.h>
 #include <float.h>
 #include <limits.h>
@@ -27,6 +28,8 @@
 #define STAT_BLOCK_ELEMS 65536
 
 static const sharr_schedule STATIC_EVEN = {SHARR_SCHED_STATIC, 0};
+
+static bool same_array(const sharr_array *x, const sharr_array *y);
 
 static size_t row_elems(const sharr_array *a)
 {
@@ -40,9 +43,15 @@ static size_t row_elems(const sharr_array *a)
  * calls. */
 static sharr_schedule fixed_blocks(const sharr_array *a)
 {
-    size_t per = row_elems(a);
+    size_t per = row_elems(a), rows = sharr_array_rows(a);
     sharr_schedule s = {SHARR_SCHED_DYNAMIC,
-                        per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per};
+                        per >= STAT_BLOCK_ELEMS ? 1 : 0};
+
+    /* Rows of no elements (shape (R, 0, ...)): one block holds them all. */
+    if (per == 0)
+        s.chunk = rows ? rows : 1;
+    else if (per < STAT_BLOCK_ELEMS)
+        s.chunk = STAT_BLOCK_ELEMS / per;
     return s;
 }
 
@@ -797,16 +806,6 @@ int sharr_axpy(sharr_pool *pool, const void *alpha, const sharr_array *x,
 
 /* ---- statistics ---- */
 
-/* One block's (or row's) partial statistics. */
-struct part {
-    double sum[2];
-    __int128 isum;           /* integers: exact */
-    double scale, ssq;       /* sum |x|^2 = scale^2 * ssq */
-    uint64_t count;
-    int has_nan;
-    int has_minmax;
-    unsigned char min[SHARR_MAX_ITEMSIZE], max[SHARR_MAX_ITEMSIZE];
-};
 
 /* Pairwise sum of n values (or n pairs when P = 2) at x, accumulating in
  * double: 8-way unrolled leaves of up to 128, halves above (NumPy's scheme),
@@ -845,7 +844,7 @@ PAIRWISE(pw_c128, double, 2)
 
 /* Exact integer sum and min/max for one integer width. */
 #define INT_PART(NAME, T)                                                    \
-    static void NAME(const T *x, size_t n, struct part *p)                   \
+    static void NAME(const T *x, size_t n, struct sharr__part *p)        \
     {                                                                        \
         T mn = x[0], mx = x[0];                                              \
         __int128 s = 0;                                                      \
@@ -874,7 +873,7 @@ INT_PART(part_u32, uint32_t)
 INT_PART(part_u64, uint64_t)
 
 #define FLOAT_MINMAX(NAME, F)                                                \
-    static void NAME(const F *x, size_t n, struct part *p)                   \
+    static void NAME(const F *x, size_t n, struct sharr__part *p)        \
     {                                                                        \
         F mn = x[0], mx = x[0];                                              \
         for (size_t i = 0; i < n; i++) {                                     \
@@ -893,7 +892,8 @@ INT_PART(part_u64, uint64_t)
 FLOAT_MINMAX(minmax_f32, float)
 FLOAT_MINMAX(minmax_f64, double)
 
-static void complex_nan(const void *x, size_t n, bool single, struct part *p)
+static void complex_nan(const void *x, size_t n, bool single,
+                        struct sharr__part *p)
 {
     for (size_t i = 0; i < 2 * n; i++) {
         double v = single ? ((const float *)x)[i] : ((const double *)x)[i];
@@ -904,10 +904,15 @@ static void complex_nan(const void *x, size_t n, bool single, struct part *p)
     }
 }
 
-static void part_of(sharr_dtype dt, const void *x, size_t n, struct part *p)
+void sharr__reduce_part(sharr_dtype dt, const void *x, size_t n,
+                        struct sharr__part *p)
 {
     memset(p, 0, sizeof *p);
     p->count = n;
+    if (n == 0) { /* an empty block or row: sum 0, no min/max, norm 0 */
+        p->scale = 1;
+        return;
+    }
     switch (dt) {
     case SHARR_I8: part_i8(x, n, p); break;
     case SHARR_I16: part_i16(x, n, p); break;
@@ -939,24 +944,20 @@ static int stats_kernel(const sharr_block *b)
     const sharr_array *a = b->array[0];
     sharr_dtype dt = sharr_array_dtype(a);
     size_t n = row_elems(a), rb = sharr_array_row_bytes(a);
-    struct part *out = b->result;
+    struct sharr__part *out = b->result;
 
     if (!*per_row) {
-        part_of(dt, b->data[0], (b->r1 - b->r0) * n, out);
+        sharr__reduce_part(dt, b->data[0], (b->r1 - b->r0) * n, out);
         return 0;
     }
     for (size_t r = 0; r < b->r1 - b->r0; r++)
-        part_of(dt, (const unsigned char *)b->data[0] + r * rb, n, &out[r]);
+        sharr__reduce_part(dt, (const unsigned char *)b->data[0] + r * rb, n,
+                           &out[r]);
     return 0;
 }
 
 /* Combining parts in order: Neumaier's compensated sum of the block sums,
  * exact integer sums, scaled sums of squares, min/max by the dtype's order. */
-struct totals {
-    struct part p;
-    double comp[2];
-    bool first;
-};
 
 /* An element of a real dtype as a double (exact but for 64-bit integers
  * beyond 2^53); NAN for complex. */
@@ -1025,9 +1026,10 @@ static void ssq_add(double *scale, double *ssq, double ps, double pq)
     }
 }
 
-static void add_part(struct totals *t, const struct part *p, sharr_dtype dt)
+void sharr__reduce_add(struct sharr__totals *t, const struct sharr__part *p,
+                       sharr_dtype dt)
 {
-    struct part *a = &t->p;
+    struct sharr__part *a = &t->p;
     size_t item = sharr_dtype_size(dt);
 
     for (int q = 0; q < 2; q++) {
@@ -1073,9 +1075,10 @@ static void int128_text(__int128 v, char *buf)
     buf[k] = '\0';
 }
 
-static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
+void sharr__reduce_done(const struct sharr__totals *t, sharr_dtype dt,
+                        sharr_stats *s)
 {
-    const struct part *p = &t->p;
+    const struct sharr__part *p = &t->p;
     char kind = sharr_dtype_kind(dt);
 
     memset(s, 0, sizeof *s);
@@ -1113,29 +1116,189 @@ int sharr_array_stats(sharr_pool *pool, const sharr_array *a, int per_row,
     sharr_job *job;
     int err;
 
-    spec.result_size = sizeof(struct part);
+    spec.result_size = sizeof(struct sharr__part);
     spec.per_row_results = per_row != 0;
     if ((err = sharr_pool_submit(pool, &spec, &job)) < 0)
         return err;
     if ((err = sharr_job_wait(job, -1)) == 0) {
         size_t n = per_row ? sharr_array_rows(a) : sharr_job_blocks(job);
-        struct totals t;
+        struct sharr__totals t;
         memset(&t, 0, sizeof t);
         for (size_t i = 0; i < n; i++) {
-            const struct part *p = sharr_job_result(job, i);
+            const struct sharr__part *p = sharr_job_result(job, i);
             if (per_row) {
                 memset(&t, 0, sizeof t);
-                add_part(&t, p, dt);
-                to_stats(&t, dt, &out[i]);
+                sharr__reduce_add(&t, p, dt);
+                sharr__reduce_done(&t, dt, &out[i]);
             } else {
-                add_part(&t, p, dt);
+                sharr__reduce_add(&t, p, dt);
             }
         }
         if (!per_row)
-            to_stats(&t, dt, out);
+            sharr__reduce_done(&t, dt, out);
     }
     sharr_job_free(job);
     return err;
+}
+
+void sharr__reduce_init(struct sharr__totals *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+void sharr__row_stats(sharr_dtype dt, const void *row, size_t n,
+                      sharr_stats *out)
+{
+    struct sharr__part p;
+    struct sharr__totals t;
+
+    sharr__reduce_part(dt, row, n, &p);
+    sharr__reduce_init(&t);
+    sharr__reduce_add(&t, &p, dt);
+    sharr__reduce_done(&t, dt, out);
+}
+
+/* ---- per-row figures into arrays ---- */
+
+static const char *const figure_names[SHARR_NFIGURES] = {
+    [SHARR_FIG_COUNT] = "count", [SHARR_FIG_SUM] = "sum",
+    [SHARR_FIG_MEAN] = "mean", [SHARR_FIG_MIN] = "min",
+    [SHARR_FIG_MAX] = "max", [SHARR_FIG_NORM2] = "norm2"};
+
+const char *sharr_figure_name(sharr_figure f)
+{
+    return (unsigned)f < SHARR_NFIGURES ? figure_names[f] : NULL;
+}
+
+int sharr_figure_parse(const char *name, sharr_figure *out)
+{
+    for (int f = 0; f < SHARR_NFIGURES; f++)
+        if (name && strcmp(name, figure_names[f]) == 0) {
+            *out = (sharr_figure)f;
+            return 0;
+        }
+    return sharr__fail(SHARR_EINVAL, "unknown figure '%s': count, sum, mean, "
+                       "min, max or norm2", name ? name : "(null)");
+}
+
+sharr_dtype sharr_figure_dtype(sharr_dtype dt, sharr_figure f)
+{
+    bool cx = sharr_dtype_kind(dt) == 'c';
+
+    if (sharr_dtype_size(dt) == 0 || (unsigned)f >= SHARR_NFIGURES)
+        return SHARR_DTYPE_INVALID;
+    switch (f) {
+    case SHARR_FIG_COUNT: return SHARR_U64;
+    case SHARR_FIG_SUM: case SHARR_FIG_MEAN: return cx ? SHARR_C128
+                                                       : SHARR_F64;
+    case SHARR_FIG_MIN: case SHARR_FIG_MAX:
+        return cx ? SHARR_DTYPE_INVALID : SHARR_F64;
+    default: return SHARR_F64;
+    }
+}
+
+/* Which figure each output array (job array 1..) holds. */
+struct into_arg {
+    int nout;
+    int fig[SHARR_NFIGURES];
+};
+
+static void store_figure(const sharr_stats *s, int fig, bool cx, void *dst)
+{
+    uint64_t count = s->count;
+    const double *v;
+
+    switch (fig) {
+    case SHARR_FIG_COUNT: memcpy(dst, &count, sizeof count); return;
+    case SHARR_FIG_SUM: v = s->sum; break;
+    case SHARR_FIG_MEAN: v = s->mean; break;
+    case SHARR_FIG_MIN: v = &s->min; break;
+    case SHARR_FIG_MAX: v = &s->max; break;
+    default: v = &s->norm2; break;
+    }
+    memcpy(dst, v, (cx && (fig == SHARR_FIG_SUM || fig == SHARR_FIG_MEAN))
+                       ? 2 * sizeof *v : sizeof *v);
+}
+
+/* Each row whole through sharr__row_stats(): one run per row, so the
+ * figures do not depend on the blocks, the schedule or the workers. */
+static int into_kernel(const sharr_block *b)
+{
+    const struct into_arg *arg = b->arg;
+    const sharr_array *a = b->array[0];
+    sharr_dtype dt = sharr_array_dtype(a);
+    size_t n = row_elems(a), rb = sharr_array_row_bytes(a);
+    bool cx = sharr_dtype_kind(dt) == 'c';
+    sharr_stats s;
+
+    for (size_t r = 0; r < b->r1 - b->r0; r++) {
+        sharr__row_stats(dt, (const unsigned char *)b->data[0] + r * rb, n,
+                         &s);
+        for (int k = 0; k < arg->nout; k++) {
+            size_t w = sharr_array_row_bytes(b->array[1 + k]);
+            store_figure(&s, arg->fig[k], cx,
+                         (unsigned char *)b->data[1 + k] + r * w);
+        }
+    }
+    return 0;
+}
+
+static int check_into(const sharr_array *a, sharr_figure f,
+                      const sharr_array *o, sharr_array *const *into)
+{
+    sharr_dtype want = sharr_figure_dtype(sharr_array_dtype(a), f);
+    const char *name = sharr_array_name(o);
+
+    if (want == SHARR_DTYPE_INVALID)
+        return sharr__fail(SHARR_EDTYPE, "a %s array has no %s per row "
+                           "(complex numbers are not ordered)",
+                           sharr_dtype_name(sharr_array_dtype(a)),
+                           sharr_figure_name(f));
+    if (sharr_array_dtype(o) != want)
+        return sharr__fail(SHARR_EDTYPE, "array '%s' for the %s per row is "
+                           "%s; it must be %s", name, sharr_figure_name(f),
+                           sharr_dtype_name(sharr_array_dtype(o)),
+                           sharr_dtype_name(want));
+    if (sharr_array_ndim(o) != 1 ||
+        sharr_array_shape(o)[0] != sharr_array_rows(a))
+        return sharr__fail(SHARR_ESHAPE, "array '%s' for the %s per row must "
+                           "have shape (%zu,): one element per row of '%s'",
+                           name, sharr_figure_name(f), sharr_array_rows(a),
+                           sharr_array_name(a));
+    if (!sharr_array_writable(o))
+        return check_writable(o);
+    for (int g = 0; g < SHARR_NFIGURES; g++)
+        if (g != (int)f && into[g] && same_array(into[g], o))
+            return sharr__fail(SHARR_EINVAL, "array '%s' is given for both "
+                               "%s and %s", name, sharr_figure_name(f),
+                               sharr_figure_name((sharr_figure)g));
+    if (same_array(a, o))
+        return sharr__fail(SHARR_EINVAL, "array '%s' cannot receive its own "
+                           "figures", name);
+    return 0;
+}
+
+int sharr_array_row_stats_into(sharr_pool *pool, const sharr_array *a,
+                               sharr_array *const into[SHARR_NFIGURES],
+                               const sharr_run_opts *ro)
+{
+    sharr_array *arrays[1 + SHARR_NFIGURES] = {(sharr_array *)a};
+    struct into_arg arg;
+    int err;
+
+    memset(&arg, 0, sizeof arg);
+    for (int f = 0; f < SHARR_NFIGURES; f++) {
+        if (!into[f])
+            continue;
+        if ((err = check_into(a, (sharr_figure)f, into[f], into)) < 0)
+            return err;
+        arg.fig[arg.nout] = f;
+        arrays[1 + arg.nout++] = into[f];
+    }
+    if (arg.nout == 0)
+        return sharr__fail(SHARR_EINVAL, "no array to receive a figure");
+    return run(pool, into_kernel, 1 + (size_t)arg.nout, arrays, 0, &arg,
+               sizeof arg, STATIC_EVEN, ro);
 }
 
 /* ---- gemm ---- */
@@ -1161,21 +1324,27 @@ static size_t gemm_block_rows(size_t m)
 static void gemm_rows(const struct gemm_arg *g, int m, const void *A,
                       const void *B, void *C)
 {
+    /* BLAS wants leading dimensions >= 1 even when k or n is 0 (an empty
+     * array); k = 0 then gives C = beta * C, as NumPy's matmul does. */
+    int lk = g->k > 0 ? g->k : 1, ln = g->n > 0 ? g->n : 1;
+
+    if (g->n == 0)
+        return; /* C has no elements */
     switch (g->dtype) {
     case SHARR_F32: { float al, be; memcpy(&al, g->alpha, 4);
         memcpy(&be, g->beta, 4);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
-                    al, A, g->k, B, g->n, be, C, g->n); break; }
+                    al, A, lk, B, ln, be, C, ln); break; }
     case SHARR_F64: { double al, be; memcpy(&al, g->alpha, 8);
         memcpy(&be, g->beta, 8);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
-                    al, A, g->k, B, g->n, be, C, g->n); break; }
+                    al, A, lk, B, ln, be, C, ln); break; }
     case SHARR_C64:
         cblas_cgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
-                    g->alpha, A, g->k, B, g->n, g->beta, C, g->n); break;
+                    g->alpha, A, lk, B, ln, g->beta, C, ln); break;
     default:
         cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->n, g->k,
-                    g->alpha, A, g->k, B, g->n, g->beta, C, g->n); break;
+                    g->alpha, A, lk, B, ln, g->beta, C, ln); break;
     }
 }
 

@@ -161,7 +161,10 @@ static int attach(struct worker *w, const struct job_array *ja,
                  (!victim || (victim->a && (!c->a || c->used < victim->used))))
             victim = c; /* the first empty entry, else the least recent */
     }
-    if (e && memcmp(e->id, ja->id, 16) == 0) {
+    /* A cached array reshaped since (through another handle) is reopened:
+     * kernels read the shape from the handle they are given. */
+    if (e && memcmp(e->id, ja->id, 16) == 0 &&
+        !sharr__array_layout_changed(e->a)) {
         e->used = w->tick;
         *out = e->a;
         return 0;

@@ -156,15 +156,40 @@ int sharr__npy_header(sharr_dtype dt, size_t ndim, const size_t *shape,
     return 0;
 }
 
-/* nbytes and the segment size for dtype/shape, overflow-checked. */
+void sharr__shape_text(size_t ndim, const size_t *shape, char *buf,
+                       size_t size)
+{
+    size_t len = 0;
+
+    snprintf(buf, size, ndim ? "" : "()");
+    for (size_t i = 0; i < ndim && len < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%zu", i ? "x" : "",
+                         shape[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* nbytes and the segment size for dtype/shape, overflow-checked.  A
+ * zero-length axis makes nbytes 0, but the product of the other axes (times
+ * the item size) must still fit in 63 bits, as NumPy requires: row sizes
+ * and offsets derived from any subset of the axes then never overflow, and
+ * (0, 2^63, 4) is refused as it is by NumPy. */
 static int layout_size(sharr_dtype dt, size_t ndim, const size_t *shape,
                        size_t *nbytes, size_t *total)
 {
     size_t n = sharr_dtype_size(dt), padded;
+    bool empty = false;
 
-    for (size_t i = 0; i < ndim; i++)
-        if (!sharr__mul_ok(n, shape[i], &n))
+    for (size_t i = 0; i < ndim; i++) {
+        if (shape[i] == 0)
+            empty = true;
+        else if (!sharr__mul_ok(n, shape[i], &n) || n > (size_t)INT64_MAX)
             goto overflow;
+    }
+    if (empty)
+        n = 0;
     if (!sharr__add_ok(n, SHARR__PAGE - 1, &padded))
         goto overflow;
     padded &= ~(size_t)(SHARR__PAGE - 1);
@@ -178,6 +203,8 @@ overflow:
                        "(%zu dimensions of %s)", ndim, sharr_dtype_name(dt));
 }
 
+/* Zero-length axes are allowed anywhere (NumPy's empty arrays); the
+ * element count is then 0 and the data area takes no page. */
 static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
 {
     if (sharr_dtype_size(dt) == 0)
@@ -188,17 +215,15 @@ static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
     if (ndim > 0 && shape == NULL)
         return sharr__fail(SHARR_EINVAL, "shape is NULL with ndim = %zu",
                            ndim);
-    for (size_t i = 0; i < ndim; i++)
-        if (shape[i] == 0)
-            return sharr__fail(SHARR_EINVAL, "shape[%zu] = 0: every "
-                               "dimension must be >= 1", i);
     return 0;
 }
 
 /* ---- validation of a segment's private copies ---- */
 
-int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
-                    size_t size, sharr_info *info)
+/* sharr__validate(), and *header_only (if not NULL) true when every field
+ * checked out and only the .npy header disagreed with them. */
+static int validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info, bool *header_only)
 {
     size_t shape[SHARR_MAX_NDIM] = {0};
     size_t nbytes, total;
@@ -230,8 +255,8 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
         return sharr__fail(SHARR_ECORRUPT, "ndim = %u exceeds %d", ctl->ndim,
                            SHARR_MAX_NDIM);
     for (size_t i = 0; i < SHARR_MAX_NDIM; i++) {
-        bool used = i < ctl->ndim;
-        if (used ? ctl->shape[i] == 0 : ctl->shape[i] != 0)
+        /* A used axis may be 0 (an empty array); unused ones must be. */
+        if (i >= ctl->ndim && ctl->shape[i] != 0)
             return sharr__fail(SHARR_ECORRUPT, "shape[%zu] = %llu is invalid",
                                i, (unsigned long long)ctl->shape[i]);
         shape[i] = (size_t)ctl->shape[i];
@@ -257,9 +282,12 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
                            "control block says %llu and its shape needs %zu",
                            size, (unsigned long long)ctl->total_size, total);
     if (sharr__npy_header(dt, ctl->ndim, shape, expect) < 0 ||
-        memcmp(expect, header, sizeof expect) != 0)
+        memcmp(expect, header, sizeof expect) != 0) {
+        if (header_only)
+            *header_only = true;
         return sharr__fail(SHARR_ECORRUPT, "the .npy header does not match "
                            "the control block");
+    }
     info->dtype = dt;
     info->ndim = ctl->ndim;
     memcpy(info->shape, shape, sizeof shape);
@@ -298,8 +326,21 @@ int sharr__pread_all(int fd, void *buf, size_t n, off_t off)
     return 0;
 }
 
+int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
+                    size_t size, sharr_info *info)
+{
+    return validate(ctl, header, size, info, NULL);
+}
+
+/* Reads of a segment whose header disagrees with a valid control block,
+ * 50 us apart, before it is called corrupt. */
+#define RESHAPE_READS 4
+
 /* Read and validate the segment open on fd, whose fstat is *st; fills *info
- * (except its name). */
+ * (except its name).  sharr_array_reshape() writes the control block's
+ * shape and then the header, under the array's lock but with no lock an
+ * open could take: read between the two, they disagree for a moment, so
+ * that case is read again a few times before it is called corrupt. */
 static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
                         sharr_info *info)
 {
@@ -320,14 +361,22 @@ static int read_segment(int fd, const struct stat *st, struct sharr__ctl *ctl,
     if (size % SHARR__PAGE != 0)
         return sharr__fail(SHARR_ECORRUPT, "segment size %zu is not a "
                            "multiple of %u (truncated?)", size, SHARR__PAGE);
-    if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
-                          (off_t)(size - SHARR__CTL_SIZE))) < 0)
-        return err;
-    if (ctl->version == SHARR__OBJ_VERSION && ctl->kind != SHARR_KIND_ARRAY)
-        return sharr__obj_read(fd, st, ctl, info); /* a queue, a lock ... */
-    if ((err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
-        return err;
-    return sharr__validate(ctl, header, size, info);
+    for (int attempt = 1;; attempt++) {
+        struct timespec pause = {0, 50000};
+        bool header_only = false;
+        if ((err = sharr__pread_all(fd, ctl, sizeof *ctl,
+                                    (off_t)(size - SHARR__CTL_SIZE))) < 0)
+            return err;
+        if (ctl->version == SHARR__OBJ_VERSION &&
+            ctl->kind != SHARR_KIND_ARRAY)
+            return sharr__obj_read(fd, st, ctl, info); /* a queue, a lock */
+        if ((err = sharr__pread_all(fd, header, sizeof header, 0)) < 0)
+            return err;
+        err = validate(ctl, header, size, info, &header_only);
+        if (!header_only || attempt == RESHAPE_READS)
+            return err;
+        nanosleep(&pause, NULL);
+    }
 }
 
 /* Open /dev/shm/sharr.NAME without blocking or following a link, refusing
@@ -620,8 +669,13 @@ static void fill_derived(sharr_array *a)
     sharr_info *in = &a->info;
     size_t item = sharr_dtype_size(in->dtype);
 
+    /* Computed from the axes, not nbytes / rows: an array of 0 rows still
+     * has rows of prod(shape[1:]) elements.  layout_size() bounded the
+     * product of the nonzero axes, so this cannot overflow. */
     a->rows = in->ndim ? in->shape[0] : 1;
-    a->row_bytes = a->rows ? in->nbytes / a->rows : item;
+    a->row_bytes = item;
+    for (size_t i = 1; i < in->ndim; i++)
+        a->row_bytes *= in->shape[i];
 }
 
 /* The hidden name a segment is built under: ".new.<pid>.<hex>".  A leading
@@ -920,6 +974,100 @@ bool sharr__array_unlinked(const sharr_array *a)
     return st.st_dev != a->dev || st.st_ino != a->ino;
 }
 
+bool sharr__array_layout_changed(const sharr_array *a)
+{
+    const struct sharr__ctl *c = a->ctl;
+
+    if (__atomic_load_n(&c->ndim, __ATOMIC_RELAXED) != a->info.ndim)
+        return true;
+    for (size_t i = 0; i < a->info.ndim; i++)
+        if (__atomic_load_n(&c->shape[i], __ATOMIC_RELAXED) !=
+            a->info.shape[i])
+            return true;
+    return false;
+}
+
+/* ---- reshape ---- */
+
+static int reshape_check(const sharr_array *a, size_t ndim,
+                         const size_t *shape, unsigned char *header)
+{
+    sharr_dtype dt = a->info.dtype;
+    size_t nbytes, total;
+    char was[SHARR_MAX_NDIM * 21 + 1], want[SHARR_MAX_NDIM * 21 + 1];
+    int err;
+
+    if (!a->writable || !a->ctl_writable)
+        return sharr__fail(SHARR_EACCES, "array '%s' is open read-only: a "
+                           "reshape needs write access", a->info.name);
+    if ((err = check_shape(dt, ndim, shape)) < 0 ||
+        (err = layout_size(dt, ndim, shape, &nbytes, &total)) < 0)
+        return err;
+    if (nbytes != a->info.nbytes) {
+        sharr__shape_text(a->info.ndim, a->info.shape, was, sizeof was);
+        sharr__shape_text(ndim, shape, want, sizeof want);
+        return sharr__fail(SHARR_ESHAPE, "cannot reshape array '%s' of %zu "
+                           "elements (shape %s) into shape %s (%zu elements)",
+                           a->info.name, a->info.nbytes / sharr_dtype_size(dt),
+                           was, want, nbytes / sharr_dtype_size(dt));
+    }
+    /* The dict always fits (8 axes of 20 digits are far below its 4086
+     * bytes), but the header is regenerated and checked, never assumed. */
+    return sharr__npy_header(dt, ndim, shape, header);
+}
+
+/* Same element count, so the same nbytes and segment size: only the
+ * control block's ndim/shape and the .npy header change, under the lock.
+ * Another handle keeps its private copy of the old shape (its mapping
+ * stays valid: no byte moves), which is why other handles are refused. */
+int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
+                        unsigned flags)
+{
+    unsigned char header[SHARR_DATA_OFFSET];
+    bool took = false;
+    uint32_t count, others;
+    int err;
+
+    if (flags & ~SHARR_RESHAPE_FORCE)
+        return sharr__fail(SHARR_EINVAL, "unknown reshape flags 0x%x", flags);
+    if ((err = reshape_check(a, ndim, shape, header)) < 0)
+        return err;
+    if (!a->locked) {
+        /* A dead holder does not matter here: no element is touched. */
+        if ((err = sharr_array_lock(a)) < 0 && err != SHARR_EOWNERDEAD)
+            return err;
+        took = true;
+    }
+    /* This handle is one of them (it has a writable control block). */
+    count = __atomic_load_n(&a->ctl->attach_count, __ATOMIC_RELAXED);
+    others = count > 1 ? count - 1 : 0;
+    if (others > 0 && !(flags & SHARR_RESHAPE_FORCE)) {
+        err = sharr__fail(SHARR_EBUSY, "array '%s' has %u other open handle%s"
+                          " (its attach count), whose shape would go stale: "
+                          "close them first (a pool's workers keep theirs "
+                          "until the pool is destroyed), or force the "
+                          "reshape (a killed process's handle stays counted)",
+                          a->info.name, others, others == 1 ? "" : "s");
+        goto done;
+    }
+    __atomic_store_n(&a->ctl->ndim, (uint32_t)ndim, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < SHARR_MAX_NDIM; i++)
+        __atomic_store_n(&a->ctl->shape[i], i < ndim ? shape[i] : 0,
+                         __ATOMIC_RELAXED);
+    memcpy(a->base, header, sizeof header);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    a->info.ndim = ndim;
+    memset(a->info.shape, 0, sizeof a->info.shape);
+    for (size_t i = 0; i < ndim; i++)
+        a->info.shape[i] = shape[i];
+    fill_derived(a);
+    err = 0;
+done:
+    if (took)
+        sharr_array_unlock(a);
+    return err;
+}
+
 void sharr_array_id(const sharr_array *a, unsigned char id[16])
 {
     memcpy(id, a->info.id, 16);
@@ -963,6 +1111,8 @@ int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
 {
     *r0 = start;
     *r1 = end ? end : rows;
+    if (rows == 0 && start == 0 && end == 0)
+        return 0; /* all of an array with no rows: rows 0..0 */
     if (*r1 > rows || *r0 >= *r1)
         return sharr__fail(SHARR_EINVAL, "rows %zu..%zu are not a non-empty "
                            "range of the %zu rows", start, *r1, rows);

@@ -146,6 +146,17 @@ static int try_real_path(const uint8_t *data, size_t size)
                     "layout\n");
             abort();
         }
+        /* Rows and row size must describe exactly the elements, an empty
+         * array's too: rows * row_bytes == nbytes, and a row no larger than
+         * 63 bits can count. */
+        size_t rb = sharr_array_row_bytes(a), all;
+        if (__builtin_mul_overflow(rb, sharr_array_rows(a), &all) ||
+            all != sharr_array_nbytes(a) || rb > (size_t)INT64_MAX) {
+            fprintf(stderr, "fuzz: accepted rows %zu of %zu bytes for %zu "
+                    "bytes of elements\n", sharr_array_rows(a), rb,
+                    sharr_array_nbytes(a));
+            abort();
+        }
         sharr_array_close(a);
         opened++;
     }
@@ -266,8 +277,8 @@ static uint8_t *valid_segment(size_t *size)
     uint8_t *buf;
     int fd, err;
 
-    for (size_t i = 0; i < ndim; i++)
-        shape[i] = 1 + next() % 40;
+    for (size_t i = 0; i < ndim; i++) /* a zero axis now and then */
+        shape[i] = next() % 8 == 0 ? 0 : 1 + next() % 40;
     unlink(path); /* the previous input's file */
     if (next() % 2)
         err = make_object();
