@@ -618,8 +618,10 @@ int cli_lock_export(const char *name)
 
 static const int lock_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 
-/* What cli_lock() holds.  held[] and the handles are read by the signal
- * handler, so they change only while those signals are blocked. */
+/* What cli_lock() holds.  The handlers of SIGINT, SIGTERM and SIGHUP read
+ * it once cli_lock() has installed them (it installs its own, and the
+ * command's come after), so from then on it changes only while those
+ * signals are blocked. */
 static struct {
     sharr_array *a[CLI_MAX_LOCKS];
     bool writes[CLI_MAX_LOCKS];
