@@ -335,9 +335,12 @@ SHARR_API void sharr_array_id(const sharr_array *a, unsigned char id[16]);
 /* sharr_array_lock() : take the array's robust, process-shared mutex.
  * If the previous holder died holding it, the caller gets the lock anyway
  * (it is made consistent) and SHARR_EOWNERDEAD, to decide whether the data
- * is still good.  Never deadlocks on a dead holder.  Not recursive.
- * @return 0 or SHARR_EOWNERDEAD (both: lock held), SHARR_EBUSY (this handle
- * already holds it), SHARR_EACCES (segment opened without write access). */
+ * is still good.  Never deadlocks on a dead holder.  Not recursive: the
+ * lock is held by the calling thread, and taking it again, through this
+ * handle or another one of the same array, is SHARR_EBUSY, not a wait.
+ * @return 0 or SHARR_EOWNERDEAD (both: lock held), SHARR_EBUSY (the calling
+ * thread already holds it), SHARR_EACCES (segment opened without write
+ * access). */
 SHARR_API int sharr_array_lock(sharr_array *a);
 
 /* sharr_array_unlock() : release the lock taken with sharr_array_lock().
@@ -370,6 +373,15 @@ SHARR_API int sharr_array_unlock(sharr_array *a);
  * handles are open: the detail says how many). */
 SHARR_API int sharr_array_reshape(sharr_array *a, size_t ndim,
                                   const size_t *shape, unsigned flags);
+
+/* sharr_array_lock_holder() : who holds the array's lock now, read without
+ * taking it (a snapshot, stale as soon as it is returned): the thread id
+ * of the holder (a single-threaded process's pid), as its own PID
+ * namespace numbers it, or 0 if nobody holds it.  *died (died may be
+ * NULL) is set to 1 if the last holder died holding it (the kernel then
+ * cleared the id, and the next sharr_array_lock() gets SHARR_EOWNERDEAD),
+ * else 0.  Any handle will do, read-only ones too. */
+SHARR_API pid_t sharr_array_lock_holder(const sharr_array *a, int *died);
 
 /* What a name in /dev/shm holds: one name, one object (see "Queues and
  * synchronization objects" below).  The numbers are stored in segments:

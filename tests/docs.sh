@@ -73,11 +73,17 @@ for sub in $help_subs; do
     same "man page section of '$sub' has exactly the options of its --help" \
         "$(help_opts "$sub")" "$(man_opts "$sub")"
 done
-for var in SHARR_SCHEDULE SHARR_LOCK_WAIT; do
+for var in SHARR_SCHEDULE SHARR_LOCK_WAIT SHARR_LOCK_HELD; do
     ok "man page documents \$$var" grep -q "^\.B $var$" "$MAN"
 done
-ok "man page has EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES" sh -c \
-    "for s in 'EXIT STATUS' ENVIRONMENT FILES EXAMPLES; do grep -q \"^\.SH \$s\" '$MAN' || exit 1; done"
+ok "man page has LOCKS, EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES" sh -c \
+    "for s in LOCKS 'EXIT STATUS' ENVIRONMENT FILES EXAMPLES; do grep -q \"^\.SH \$s\" '$MAN' || exit 1; done"
+# Every command that works on an array's elements has the lock options.
+for sub in fill dump apply axpy stat gemm load save; do
+    same "$sub --help has --no-lock and --lock-timeout" \
+        "$(printf -- '--lock-timeout\n--no-lock')" \
+        "$(help_opts "$sub" | grep -e '-lock')"
+done
 
 # ---- the bash completion ----
 # complete LINE: what the completion offers for the command line LINE (the
@@ -127,6 +133,12 @@ same "completion offers every option of apply's --help" \
     "$(complete_line "$SHARR apply $P.alpha --" | grep -vx -e --help -e --version)"
 same "completion offers operations after the array" \
     "$(printf 'scale\nsqrt\nsquare')" "$(complete_line "$SHARR apply $P.alpha s")"
+same "completion offers the lock options" \
+    "$(printf -- '--lock-timeout\n--no-lock')" "$(complete_line "$SHARR save $P.alpha --"| grep -e '-lock')"
+same "completion offers no value for --lock-timeout" \
+    "" "$(complete_line "$SHARR stat $P.alpha --lock-timeout ")"
+same "completion counts the value of --lock-timeout as no argument" \
+    "$(printf 'scale\nsqrt\nsquare')" "$(complete_line "$SHARR apply $P.alpha --lock-timeout 2 s")"
 same "completion offers fill kinds" \
     "$(printf 'random\nrange')" "$(complete_line "$SHARR fill $P.alpha r")"
 same "completion offers schedules" \

@@ -485,6 +485,68 @@ Test(array, lock_twice_is_ebusy_and_unlock_without_lock_is_eperm)
     sharr_array_close(a);
 }
 
+Test(array, lock_through_another_handle_of_the_holding_thread_is_ebusy)
+{
+    const char *n = tu_name("l3");
+    sharr_array *a = make(n, SHARR_U8, 0, NULL), *b;
+
+    cr_assert_eq(sharr_array_open(n, SHARR_OPEN_RDONLY, &b), 0);
+    cr_assert_eq(sharr_array_lock(a), 0);
+    /* Without the check these wait for ever (the suite's timeout). */
+    cr_assert_eq(sharr_array_lock(b), SHARR_EBUSY);
+    cr_assert(strstr(sharr_errmsg(), "another handle") != NULL, "%s",
+              sharr_errmsg());
+    cr_assert_eq(sharr_array_lock_timed(b, 5), SHARR_EBUSY);
+    cr_assert_eq(sharr_array_lock_timed(b, 0), SHARR_EBUSY);
+    cr_assert_eq(sharr_array_unlock(a), 0);
+    cr_assert_eq(sharr_array_lock_timed(b, 0), 0, "free again: b takes it");
+    cr_assert_eq(sharr_array_unlock(b), 0);
+    sharr_array_close(b);
+    sharr_array_close(a);
+}
+
+Test(array, lock_holder_is_the_holding_thread_and_0_when_free)
+{
+    const char *n = tu_name("lh");
+    sharr_array *a = make(n, SHARR_U8, 0, NULL), *b;
+    int died = -1, pipefd[2];
+    char c;
+
+    cr_assert_eq(sharr_array_open(n, SHARR_OPEN_RDONLY, &b), 0);
+    cr_assert_eq(sharr_array_lock_holder(b, &died), 0);
+    cr_assert_eq(died, 0);
+    cr_assert_eq(sharr_array_lock(a), 0);
+    cr_assert_eq(sharr_array_lock_holder(b, NULL), getpid());
+    cr_assert_eq(sharr_array_unlock(a), 0);
+    cr_assert_eq(sharr_array_lock_holder(b, NULL), 0);
+
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharr_array *h;
+        if (sharr_array_open(n, 0, &h) < 0 || sharr_array_lock(h) < 0)
+            _exit(1);
+        (void)!write(pipefd[1], "L", 1);
+        pause(); /* holds the lock until SIGKILL */
+        _exit(0);
+    }
+    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    cr_assert_eq(sharr_array_lock_holder(b, &died), pid);
+    cr_assert_eq(died, 0);
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    cr_assert_eq(sharr_array_lock_holder(b, &died), 0, "nobody holds it");
+    cr_assert_eq(died, 1, "the kernel marked the dead holder");
+    cr_assert_eq(sharr_array_lock(a), SHARR_EOWNERDEAD);
+    cr_assert_eq(sharr_array_lock_holder(b, &died), getpid());
+    cr_assert_eq(died, 0, "repaired by the next holder");
+    cr_assert_eq(sharr_array_unlock(a), 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    sharr_array_close(b);
+    sharr_array_close(a);
+}
+
 /* ---- temporary arrays ---- */
 
 /* A child creates a temporary array, reports, waits for the go, then dies

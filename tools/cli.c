@@ -8,7 +8,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +353,21 @@ int cli_parse_rows(const char *text, size_t rows, size_t *r0, size_t *r1)
     return 0;
 }
 
+int cli_parse_seconds(const char *text, const char *what, double *out)
+{
+    char *end;
+    double v;
+
+    text = cli_arg(text);
+    errno = 0;
+    v = strtod(text, &end);
+    if (!*text || *end || isnan(v) || v < 0 || errno)
+        return cli_usage("%s needs seconds >= 0 (0: do not wait; inf: for "
+                         "ever), not '%s'", what, text);
+    *out = v;
+    return 0;
+}
+
 int cli_parse_count(const char *text, const char *what, size_t min,
                     size_t *out)
 {
@@ -498,4 +515,348 @@ void cli_progress_done(struct cli_progress *p)
 {
     if (p->shown)
         fputc('\n', stderr);
+}
+
+/* ---- the locks of the arrays a command works on ---- */
+
+static bool no_lock;
+static double lock_timeout = INFINITY;
+
+int cli_lock_option(int ch, const char *arg)
+{
+    if (ch == CLI_OPT_NO_LOCK) {
+        no_lock = true;
+        return 0;
+    }
+    if (ch == CLI_OPT_LOCK_TIMEOUT)
+        return cli_parse_seconds(arg, "--lock-timeout", &lock_timeout);
+    return -1;
+}
+
+/* Field `key` ("Tgid:", "PPid:") of /proc/PID/status, or -1. */
+static pid_t proc_status_field(pid_t pid, const char *key)
+{
+    char path[64], buf[4096];
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "re")))
+        return -1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (char *line = buf; line && *line; line = strchr(line, '\n')) {
+        line += *line == '\n';
+        if (strncmp(line, key, strlen(key)) == 0) {
+            long v = strtol(line + strlen(key), NULL, 10);
+            return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+        }
+    }
+    return -1;
+}
+
+/* Is process `pid` this process's parent, or its parent's ... ? */
+static bool is_ancestor(pid_t pid)
+{
+    pid_t p = getppid();
+
+    for (int depth = 0; p > 0 && depth < 4096; depth++) {
+        if (p == pid)
+            return true;
+        p = proc_status_field(p, "PPid:");
+    }
+    return false;
+}
+
+bool cli_lock_inherited(const char *name, pid_t holder)
+{
+    const char *env = getenv("SHARR_LOCK_HELD"), *p = env;
+    size_t len = strlen(name);
+
+    if (!env || holder <= 0)
+        return false;
+    /* Untrusted text: entries are checked one by one, and one that does
+     * not parse is skipped. */
+    while (p && *p) {
+        const char *end = strchr(p, ','), *colon = strchr(p, ':');
+        if (!end)
+            end = p + strlen(p);
+        if (colon && colon < end && (size_t)(colon - p) == len &&
+            strncmp(p, name, len) == 0 && isdigit((unsigned char)colon[1])) {
+            char *num_end;
+            long id = strtol(colon + 1, &num_end, 10);
+            if (num_end == end && id == (long)holder) {
+                pid_t proc = proc_status_field(holder, "Tgid:");
+                return proc > 0 && is_ancestor(proc);
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+int cli_lock_export(const char *name)
+{
+    const char *old = getenv("SHARR_LOCK_HELD");
+    size_t n = (old ? strlen(old) + 1 : 0) + strlen(name) + 24;
+    char *value = malloc(n);
+    int rc;
+
+    if (!value)
+        return cli_error("out of memory for $SHARR_LOCK_HELD");
+    snprintf(value, n, "%s%s%s:%d", old ? old : "", old && *old ? "," : "",
+             name, (int)getpid());
+    rc = setenv("SHARR_LOCK_HELD", value, 1);
+    free(value);
+    return rc == 0 ? 0 : cli_error("cannot set $SHARR_LOCK_HELD: %s",
+                                   strerror(errno));
+}
+
+static const int lock_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+
+/* What cli_lock() holds.  The handlers of SIGINT, SIGTERM and SIGHUP read
+ * it once cli_lock() has installed them (it installs its own, and the
+ * command's come after), so from then on it changes only while those
+ * signals are blocked. */
+static struct {
+    sharr_array *a[CLI_MAX_LOCKS];
+    bool writes[CLI_MAX_LOCKS];
+    volatile sig_atomic_t held[CLI_MAX_LOCKS];
+    size_t n;
+    struct sigaction old[3];
+    bool caught[3];
+} locks;
+
+void cli_unlock_readers(void)
+{
+    for (size_t i = 0; i < locks.n; i++)
+        if (locks.held[i] && !locks.writes[i]) {
+            locks.held[i] = 0;
+            sharr_array_unlock(locks.a[i]);
+        }
+}
+
+static void release_held(void)
+{
+    for (size_t i = locks.n; i-- > 0;)
+        if (locks.held[i]) {
+            locks.held[i] = 0;
+            sharr_array_unlock(locks.a[i]);
+        }
+}
+
+static void on_locked_signal(int sig)
+{
+    int saved = errno;
+
+    cli_unlock_readers();
+    /* Die of the signal (blocked until we return), as without us. */
+    signal(sig, SIG_DFL);
+    errno = saved;
+    raise(sig);
+}
+
+static void block_lock_signals(sigset_t *old)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&set, lock_sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+/* Catch the signals that would end the process while the locks are
+ * held, unless it ignores them or handles them itself. */
+static void catch_lock_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_locked_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, lock_sigs[i]);
+    for (size_t i = 0; i < 3; i++)
+        locks.caught[i] = sigaction(lock_sigs[i], NULL, &locks.old[i]) == 0 &&
+                          locks.old[i].sa_handler == SIG_DFL &&
+                          sigaction(lock_sigs[i], &sa, NULL) == 0;
+}
+
+/* A signal that came while we waited with them blocked: release what is
+ * held (nothing was done yet) and end as the signal would have.
+ * @return the exit status if the process survives it (it is handled). */
+static int interrupted(int sig, const sigset_t *mask, const char *name)
+{
+    struct sigaction now;
+
+    release_held();
+    locks.n = 0;
+    if (sigaction(sig, NULL, &now) == 0 && now.sa_handler == SIG_DFL) {
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        raise(sig);
+    }
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    return cli_error("interrupted by %s while waiting for the lock of '%s'",
+                     strsignal(sig), name);
+}
+
+/* Who holds a's lock, in words: "pid 42", "thread 43 of pid 42", or
+ * "another process" when the lock does not say. */
+static void holder_text(const sharr_array *a, char *buf, size_t size)
+{
+    pid_t tid = sharr_array_lock_holder(a, NULL), proc;
+
+    proc = tid > 0 ? proc_status_field(tid, "Tgid:") : -1;
+    if (tid <= 0)
+        snprintf(buf, size, "another process");
+    else if (proc > 0 && proc != tid)
+        snprintf(buf, size, "thread %d of pid %d", (int)tid, (int)proc);
+    else
+        snprintf(buf, size, "pid %d", (int)tid);
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Wait for a's lock, busy at the first try, in slices of 0.1 s with the
+ * signals blocked, looking for one between slices.  @return the lock
+ * call's result, or 1 and the signal in *sig. */
+static int wait_for_lock(sharr_array *a, int *sig)
+{
+    double deadline = now_mono() + lock_timeout;
+    char who[96];
+    sigset_t set;
+    struct timespec zero = {0, 0};
+    int rc;
+
+    holder_text(a, who, sizeof who);
+    if (isinf(lock_timeout))
+        fprintf(stderr, "sharr: %s: waiting for the lock of '%s' (held by "
+                "%s)...\n", cli_sub, sharr_array_name(a), who);
+    else
+        fprintf(stderr, "sharr: %s: waiting up to %g s for the lock of '%s' "
+                "(held by %s)...\n", cli_sub, lock_timeout,
+                sharr_array_name(a), who);
+    sigemptyset(&set);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&set, lock_sigs[i]);
+    for (;;) {
+        double left = deadline - now_mono();
+        rc = sharr_array_lock_timed(a, left < 0.1 ? (left > 0 ? left : 0)
+                                                  : 0.1);
+        if (rc != SHARR_ETIMEDOUT)
+            return rc;
+        if ((*sig = sigtimedwait(&set, NULL, &zero)) > 0)
+            return 1;
+        if (left <= 0.1)
+            return SHARR_ETIMEDOUT;
+    }
+}
+
+/* Take one lock, a[i] of the set.  @return 0 or the exit status. */
+static int take_one(size_t i, const sigset_t *mask)
+{
+    sharr_array *a = locks.a[i];
+    int died, sig = 0, rc;
+    pid_t holder = sharr_array_lock_holder(a, &died);
+    char who[96];
+
+    if (!died && cli_lock_inherited(sharr_array_name(a), holder))
+        return 0; /* an ancestor holds it for us: `sharr lock NAME --` */
+    rc = sharr_array_lock_timed(a, 0);
+    if (rc == SHARR_ETIMEDOUT && lock_timeout > 0)
+        rc = wait_for_lock(a, &sig);
+    if (rc == 1)
+        return interrupted(sig, mask, sharr_array_name(a));
+    if (rc == 0 || rc == SHARR_EOWNERDEAD) {
+        locks.held[i] = 1;
+        if (rc == SHARR_EOWNERDEAD)
+            fprintf(stderr, "sharr: %s: note: %s\n", cli_sub, sharr_errmsg());
+        return 0;
+    }
+    if (rc == SHARR_EACCES && !locks.writes[i]) {
+        fprintf(stderr, "sharr: %s: note: you may not write the segment of "
+                "'%s', so it cannot be locked: reading it without its lock\n",
+                cli_sub, sharr_array_name(a));
+        return 0;
+    }
+    if (rc != SHARR_ETIMEDOUT)
+        return cli_fail(rc);
+    holder_text(a, who, sizeof who);
+    cli_error("the lock of '%s' is held by %s: not taken within "
+              "--lock-timeout %g s, nothing was done", sharr_array_name(a),
+              who, lock_timeout);
+    return EXIT_LOCKED;
+}
+
+/* Sort by id, keeping each array once (ORing what is done to it). */
+static void add_lock(sharr_array *a, bool writes)
+{
+    unsigned char id[16], other[16];
+    size_t i = 0;
+    int c = 1;
+
+    sharr_array_id(a, id);
+    for (; i < locks.n; i++) {
+        sharr_array_id(locks.a[i], other);
+        if ((c = memcmp(id, other, 16)) <= 0)
+            break;
+    }
+    if (i < locks.n && c == 0) {
+        locks.writes[i] |= writes;
+        return;
+    }
+    memmove(&locks.a[i + 1], &locks.a[i], (locks.n - i) * sizeof *locks.a);
+    memmove(&locks.writes[i + 1], &locks.writes[i],
+            (locks.n - i) * sizeof *locks.writes);
+    locks.a[i] = a;
+    locks.writes[i] = writes;
+    locks.n++;
+}
+
+int cli_lock(sharr_array *const *a, const bool *writes, size_t n)
+{
+    sigset_t mask;
+    int rc = 0;
+
+    locks.n = 0;
+    if (no_lock)
+        return 0;
+    if (n > CLI_MAX_LOCKS)
+        return cli_error("%zu arrays: at most %d can be locked", n,
+                         CLI_MAX_LOCKS);
+    for (size_t i = 0; i < n; i++)
+        add_lock(a[i], writes[i]);
+    for (size_t i = 0; i < locks.n; i++)
+        locks.held[i] = 0;
+    block_lock_signals(&mask);
+    for (size_t i = 0; i < locks.n && rc == 0; i++)
+        if ((rc = take_one(i, &mask)) != 0 && locks.n) {
+            release_held();
+            locks.n = 0;
+        }
+    if (rc == 0)
+        catch_lock_signals(); /* before a signal blocked meanwhile comes */
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    return rc;
+}
+
+void cli_unlock(void)
+{
+    sigset_t mask;
+
+    block_lock_signals(&mask);
+    release_held();
+    for (size_t i = 0; i < 3; i++)
+        if (locks.caught[i])
+            sigaction(lock_sigs[i], &locks.old[i], NULL);
+    memset(locks.caught, 0, sizeof locks.caught);
+    locks.n = 0;
+    sigprocmask(SIG_SETMASK, &mask, NULL);
 }

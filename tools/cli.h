@@ -12,7 +12,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+/* Exit statuses (the man page's EXIT STATUS).  EXIT_END: queue get and pipe
+ * recv found the end of the stream; EXIT_LOCKED: an array's lock was not
+ * taken within --lock-timeout, and nothing was done. */
+enum {
+    EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_END = 3,
+    EXIT_LOCKED = 4
+};
 
 /* A subcommand: `run` gets argv with argv[0] = the subcommand's name. */
 struct cli_command {
@@ -100,6 +106,10 @@ int cli_parse_shape(const char *text, size_t *ndim, size_t *shape);
  * end as in Python, checked against `rows`.  @return 0 or EXIT_USAGE. */
 int cli_parse_rows(const char *text, size_t rows, size_t *r0, size_t *r1);
 
+/* Seconds >= 0 for option `what` ("--timeout"), inf for ever.
+ * @return 0 or EXIT_USAGE. */
+int cli_parse_seconds(const char *text, const char *what, double *out);
+
 /* A count >= `min` for option `what`.  @return 0 or EXIT_USAGE. */
 int cli_parse_count(const char *text, const char *what, size_t min,
                     size_t *out);
@@ -140,6 +150,82 @@ struct cli_progress {
 void cli_progress_init(struct cli_progress *p, const char *label,
                        sharr_run_opts *ro);
 void cli_progress_done(struct cli_progress *p);
+
+/* ---- the locks of the arrays a command works on ---- */
+
+/* Every subcommand that reads or writes the elements of existing arrays
+ * (fill, dump, apply, axpy, stat, gemm, save, load --into; eval when it
+ * comes: its operands and its output) holds their locks while it does,
+ * the ones sharr_array_lock() and `sharr lock NAME -- COMMAND` take: open
+ * the arrays, cli_lock() them just before the work, cli_unlock() right
+ * after it (before printing results).  Its pool's workers take no lock:
+ * the command holds them for the whole job.  HDF5 commands take them in
+ * sharr-h5, after the exec (an exec marks the robust mutexes the process
+ * held as if it had died).
+ *
+ * Options: CLI_LOCK_OPTIONS in the getopt_long table, cli_lock_option()
+ * for each result, CLI_LOCK_HELP in --help (PAD after "--no-lock" and IND
+ * reach the column of the descriptions). */
+enum { CLI_OPT_NO_LOCK = 0x100, CLI_OPT_LOCK_TIMEOUT };
+#define CLI_LOCK_OPTIONS                                                     \
+    {"no-lock", no_argument, NULL, CLI_OPT_NO_LOCK},                         \
+    {"lock-timeout", required_argument, NULL, CLI_OPT_LOCK_TIMEOUT}
+#define CLI_LOCK_HELP(PAD, IND)                                              \
+    "      --no-lock" PAD "do not take the lock (man sharr: LOCKS)\n"        \
+    "      --lock-timeout S\n"                                               \
+    IND "wait at most S seconds for a lock that another\n"                   \
+    IND "process holds (default: for ever; 0: do not wait),\n"               \
+    IND "then exit with status 4, having done nothing\n"
+
+/* @return -1 if ch is not an option of CLI_LOCK_OPTIONS, else 0 or
+ * EXIT_USAGE. */
+int cli_lock_option(int ch, const char *arg);
+
+/* At most this many distinct arrays per command. */
+#define CLI_MAX_LOCKS 16
+
+/* Take the locks of a[0..n) (writes[i]: the command writes a[i]'s
+ * elements), unless --no-lock: each array once (by its id, so a name
+ * given twice or a hard link is one lock) and in the order of their ids,
+ * so that commands on the same arrays never deadlock.  A lock that an
+ * ancestor process holds and names in $SHARR_LOCK_HELD (see
+ * cli_lock_inherited) is not taken again.  A lock held by another process
+ * is waited for, saying so once on stderr, for --lock-timeout at most.  A
+ * lock whose holder died is taken with a note on stderr (the data may be
+ * half-written) and the command goes on, as `sharr lock` does.  An array
+ * read through a segment the user may not write cannot be locked: it is
+ * read without its lock, with a note.  Ctrl-C, SIGTERM and SIGHUP while
+ * waiting release the locks taken so far and end the process as the
+ * signal would; once every lock is held they release the ones held for
+ * reading before it ends (a reader's death would tell the next holder the
+ * data may be half-written), and leave the written ones to be marked by
+ * the kernel at its death, since the data may be.  One set per process.
+ * @return 0, EXIT_LOCKED (timed out: nothing is held) or EXIT_RUNTIME
+ * after printing why. */
+int cli_lock(sharr_array *const *a, const bool *writes, size_t n);
+
+/* Release what cli_lock() took (nothing after --no-lock), restoring the
+ * signal dispositions it found. */
+void cli_unlock(void);
+
+/* Release the locks cli_lock() holds for reading only: what a handler of
+ * SIGINT, SIGTERM or SIGHUP that ends the process calls first (the one of
+ * cli_lock() does).  Async-signal-safe here: the tool's main thread takes
+ * no other robust mutex, so none is half-taken when the signal comes. */
+void cli_unlock_readers(void);
+
+/* $SHARR_LOCK_HELD: "NAME:ID[,NAME:ID...]", the locks that `sharr lock`
+ * holds for the commands it runs (ID: the holding thread, its pid).  True
+ * if NAME:holder is listed there and the process of thread `holder` (the
+ * lock's holder now, read from the lock) is an ancestor of this one: then
+ * the lock is held for us and taking it would deadlock.  A forged or stale
+ * entry is never believed: nobody holds the lock, or someone who is not
+ * an ancestor. */
+bool cli_lock_inherited(const char *name, pid_t holder);
+
+/* Add NAME:pid of this process to $SHARR_LOCK_HELD, for the commands it
+ * runs next.  @return 0 or EXIT_RUNTIME after printing why. */
+int cli_lock_export(const char *name);
 
 /* ---- in-place work interrupted (tools/cmd_compute.c) ---- */
 

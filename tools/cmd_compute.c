@@ -23,6 +23,7 @@
     "      --foreign       use arrays of other users too (refused by\n"       \
     "                      default: they could plant a segment under\n"      \
     "                      the name of yours)\n"
+#define LOCK_HELP CLI_LOCK_HELP("       ", "                      ")
 
 /* parse() result for --help and --version: they printed, exit 0. */
 #define PRINTED_AND_DONE 1000
@@ -41,6 +42,10 @@ struct compute_opts {
 static int common_option(int ch, struct compute_opts *o, char **argv,
                          const char *usage)
 {
+    int rc = cli_lock_option(ch, optarg);
+
+    if (rc >= 0)
+        return rc;
     switch (ch) {
     case 'j': return cli_parse_jobs(optarg, &o->jobs);
     case 's': return cli_parse_schedule(optarg, &o->ro.schedule);
@@ -203,6 +208,7 @@ static void on_inplace_signal(int sig)
         }
         put_text(buf, &len, sizeof buf, "\n");
         (void)!write(STDERR_FILENO, buf, len);
+        cli_unlock_readers();
     }
     /* Die of the signal, so the shell sees 128 + sig and a script stops. */
     signal(sig, SIG_DFL);
@@ -271,12 +277,14 @@ static const char apply_usage[] =
     "Values have the array's dtype; negative ones are values, not options:\n"
     "'sharr apply x clip -0.5 0.5', 'sharr apply z add -1-2i'.  A domain\n"
     "error is found before anything is written: the array is unchanged.\n"
-    "Interrupted (Ctrl-C, SIGTERM), it says on stderr that the array was\n"
-    "partly modified and how many blocks were done.\n\n"
+    "It holds the lock of NAME while it works.  Interrupted (Ctrl-C,\n"
+    "SIGTERM), it says on stderr that the array was partly modified and how\n"
+    "many blocks were done.\n\n"
     JOBS_HELP
     "  -s, --schedule S    static | dynamic[,CHUNK] | guided[,CHUNK] | auto\n"
     "                      (default: $SHARR_SCHEDULE if set, else static)\n"
     FOREIGN_HELP
+    LOCK_HELP
     "  -h, --help          show this help\n";
 
 static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
@@ -285,6 +293,7 @@ static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
     unsigned char z[2][SHARR_MAX_ITEMSIZE];
     struct cli_progress bar;
     sharr_pool *pool;
+    const bool writes = true;
     int rc, err;
 
     for (int i = 0; i < nvals; i++)
@@ -293,12 +302,17 @@ static int run_apply(sharr_array *a, sharr_op op, char **vals, int nvals,
             return rc;
     if ((rc = cli_pool(o->jobs, &pool)) != 0)
         return rc;
+    if ((rc = cli_lock(&a, &writes, 1)) != 0) {
+        sharr_pool_destroy(pool);
+        return rc;
+    }
     cli_progress_init(&bar, sharr_op_name(op), &o->ro);
     /* After the pool: workers forked now do not inherit the handler. */
     cli_inplace_begin("apply", sharr_array_name(a), &o->ro);
     err = sharr_apply(pool, a, op, nvals > 0 ? z[0] : NULL,
                       nvals > 1 ? z[1] : NULL, &o->ro);
     cli_inplace_end();
+    cli_unlock();
     cli_progress_done(&bar);
     sharr_pool_destroy(pool);
     if (err == SHARR_EINVAL)
@@ -310,7 +324,7 @@ int cmd_apply(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
-        {"schedule", required_argument, NULL, 's'}, CLI_FOREIGN_OPTION,
+        {"schedule", required_argument, NULL, 's'}, CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS,
         COMMON_LONGOPTS, {0}};
     struct compute_opts o = {0};
     sharr_array *a;
@@ -341,17 +355,20 @@ static const char axpy_usage[] =
     "Y += ALPHA * X in place, X and Y of the same dtype and shape (X may be\n"
     "Y).  ALPHA has their dtype.  Floating dtypes use OpenBLAS ?axpy in each\n"
     "worker; integers wrap.  As in BLAS, ALPHA 0 leaves Y untouched, even\n"
-    "where X is nan or inf (0 * nan is not added).\n\n"
+    "where X is nan or inf (0 * nan is not added).  It holds the locks of X\n"
+    "and Y (one lock if X is Y) while it works.\n\n"
     JOBS_HELP
     FOREIGN_HELP
+    LOCK_HELP
     "  -h, --help          show this help\n";
 
 int cmd_axpy(int argc, char **argv)
 {
     static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
-                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
+                                       CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS, COMMON_LONGOPTS,
                                        {0}};
     static const unsigned flags[2] = {SHARR_OPEN_RDONLY, 0};
+    static const bool writes[2] = {false, true};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE];
     sharr_array *xy[2];
@@ -368,9 +385,12 @@ int cmd_axpy(int argc, char **argv)
     if ((rc = parse_value(sharr_array_dtype(xy[1]), argv[optind], "ALPHA",
                           alpha)) == 0 &&
         (rc = cli_pool(o.jobs, &pool)) == 0) {
-        err = sharr_axpy(pool, alpha, xy[0], xy[1], &o.ro);
+        if ((rc = cli_lock(xy, writes, 2)) == 0) {
+            err = sharr_axpy(pool, alpha, xy[0], xy[1], &o.ro);
+            cli_unlock();
+            rc = err < 0 ? cli_fail(err) : EXIT_OK;
+        }
         sharr_pool_destroy(pool);
-        rc = err < 0 ? cli_fail(err) : EXIT_OK;
     }
     close_arrays(xy, 2);
     return rc;
@@ -391,7 +411,8 @@ static const char stat_usage[] =
     "max are exact values of the dtype; a NaN element makes them and the\n"
     "2-norm nan.  Complex arrays have no min and max (complex numbers are\n"
     "not ordered): they are left out, in text and JSON alike.  In JSON, nan\n"
-    "and inf are null.\n\n"
+    "and inf are null.  It holds the lock of NAME while it reads (and\n"
+    "those of the OUT arrays of --into), and prints once it has released it.\n\n"
     "      --per-row       one line (or object) per row\n"
     "      --json          JSON instead of text\n"
     "      --into FIG=OUT,...  with --per-row: write figure FIG of row r\n"
@@ -411,6 +432,7 @@ static const char stat_usage[] =
     "                      fixed by the shape); the blocks of the sums then\n"
     "                      follow it, so float sums may change with -j\n"
     FOREIGN_HELP
+    LOCK_HELP
     "  -h, --help          show this help\n";
 
 static void put_double(double v, bool json)
@@ -502,12 +524,13 @@ static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json,
         putchar('\n');
 }
 
-static int run_stat(const sharr_array *a, struct compute_opts *o)
+static int run_stat(sharr_array *a, struct compute_opts *o)
 {
     size_t n = o->per_row ? sharr_array_rows(a) : 1;
     sharr_stats *st = calloc(n, sizeof *st);
     struct cli_progress bar;
     sharr_pool *pool;
+    const bool writes = false;
     int rc, err;
 
     if (!st)
@@ -516,8 +539,14 @@ static int run_stat(const sharr_array *a, struct compute_opts *o)
         free(st);
         return rc;
     }
+    if ((rc = cli_lock(&a, &writes, 1)) != 0) {
+        sharr_pool_destroy(pool);
+        free(st);
+        return rc;
+    }
     cli_progress_init(&bar, "stat", &o->ro);
     err = sharr_array_stats(pool, a, o->per_row, st, &o->ro);
+    cli_unlock();
     cli_progress_done(&bar);
     sharr_pool_destroy(pool);
     if (err < 0) {
@@ -598,11 +627,12 @@ static int open_out(const sharr_array *a, sharr_figure f, const char *name,
     return err < 0 ? cli_fail(err) : 0;
 }
 
-static int run_stat_into(const sharr_array *a, struct compute_opts *o)
+static int run_stat_into(sharr_array *a, struct compute_opts *o)
 {
     const char *names[SHARR_NFIGURES] = {0};
-    sharr_array *into[SHARR_NFIGURES] = {0};
-    bool made[SHARR_NFIGURES] = {0};
+    sharr_array *into[SHARR_NFIGURES] = {0}, *held[SHARR_NFIGURES + 1] = {a};
+    bool made[SHARR_NFIGURES] = {0}, writes[SHARR_NFIGURES + 1] = {false};
+    size_t nheld = 1;
     char buf[1024];
     struct cli_progress bar;
     sharr_pool *pool = NULL;
@@ -616,10 +646,18 @@ static int run_stat_into(const sharr_array *a, struct compute_opts *o)
     for (int f = 0; f < SHARR_NFIGURES && rc == 0; f++)
         if (names[f])
             rc = open_out(a, (sharr_figure)f, names[f], &into[f], &made[f]);
-    if (rc == 0 && (rc = cli_pool(o->jobs, &pool)) == 0) {
+    /* NAME is read, every OUT written: one lock each, as the others. */
+    for (int f = 0; f < SHARR_NFIGURES; f++)
+        if (into[f]) {
+            writes[nheld] = true;
+            held[nheld++] = into[f];
+        }
+    if (rc == 0 && (rc = cli_pool(o->jobs, &pool)) == 0 &&
+        (rc = cli_lock(held, writes, nheld)) == 0) {
         cli_progress_init(&bar, "stat", &o->ro);
         err = sharr_array_row_stats_into(pool, a, into, &o->ro);
         cli_progress_done(&bar);
+        cli_unlock();
         rc = err < 0 ? cli_fail(err) : EXIT_OK;
     }
     sharr_pool_destroy(pool);
@@ -642,7 +680,7 @@ int cmd_stat(int argc, char **argv)
         {"schedule", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'J'},
         {"into", required_argument, NULL, 'i'},
-        {"per-row", no_argument, NULL, 'r'}, CLI_FOREIGN_OPTION,
+        {"per-row", no_argument, NULL, 'r'}, CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS,
         COMMON_LONGOPTS, {0}};
     static const unsigned flags = SHARR_OPEN_RDONLY;
     struct compute_opts o = {0};
@@ -672,11 +710,12 @@ static const char gemm_usage[] =
     "C (m x n) of one dtype: f32, f64, c64 or c128.  The rows of A and C\n"
     "are cut into blocks fixed by m (32 to 256 rows) that the workers share,\n"
     "one OpenBLAS ?gemm call on one thread per block, so every -j gives the\n"
-    "same bytes.\n\n"
+    "same bytes.  It holds the locks of A, B and C while it works.\n\n"
     "      --alpha Z       default 1\n"
     "      --beta Z        default 0 (C's old values are ignored)\n"
     JOBS_HELP
     FOREIGN_HELP
+    LOCK_HELP
     "  -h, --help          show this help\n";
 
 int cmd_gemm(int argc, char **argv)
@@ -684,9 +723,10 @@ int cmd_gemm(int argc, char **argv)
     static const struct option lo[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"alpha", required_argument, NULL, 'a'},
-        {"beta", required_argument, NULL, 'b'}, CLI_FOREIGN_OPTION,
+        {"beta", required_argument, NULL, 'b'}, CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS,
         COMMON_LONGOPTS, {0}};
     static const unsigned flags[3] = {SHARR_OPEN_RDONLY, SHARR_OPEN_RDONLY, 0};
+    static const bool writes[3] = {false, false, true};
     struct compute_opts o = {0};
     unsigned char alpha[SHARR_MAX_ITEMSIZE], beta[SHARR_MAX_ITEMSIZE];
     sharr_array *abc[3];
@@ -704,9 +744,13 @@ int cmd_gemm(int argc, char **argv)
     if ((rc = parse_value(dt, o.alpha ? o.alpha : "1", "--alpha", alpha)) == 0
         && (rc = parse_value(dt, o.beta ? o.beta : "0", "--beta", beta)) == 0
         && (rc = cli_pool(o.jobs, &pool)) == 0) {
-        err = sharr_gemm(pool, alpha, abc[0], abc[1], beta, abc[2], &o.ro);
+        if ((rc = cli_lock(abc, writes, 3)) == 0) {
+            err = sharr_gemm(pool, alpha, abc[0], abc[1], beta, abc[2],
+                             &o.ro);
+            cli_unlock();
+            rc = err < 0 ? cli_fail(err) : EXIT_OK;
+        }
         sharr_pool_destroy(pool);
-        rc = err < 0 ? cli_fail(err) : EXIT_OK;
     }
     close_arrays(abc, 3);
     return rc;

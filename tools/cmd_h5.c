@@ -105,7 +105,8 @@ static const char load_usage[] =
     "dimension keeps its shape (0x3), a null dataspace is shape 0.\n\n"
     "  -r, --rows A:B   only dataset rows A..B-1 (A: one row; A: to the end)\n"
     "      --into NAME  load into an existing array of the same dtype and\n"
-    "                   shape instead of creating one\n"
+    "                   shape instead of creating one, holding its lock\n"
+    "                   while it writes\n"
     "      --temp       remove the array when the process that ran sharr\n"
     "                   (your shell or script) exits\n"
     "      --allow-external\n"
@@ -114,6 +115,8 @@ static const char load_usage[] =
     "                   directory too (refused by default: a file may name\n"
     "                   /etc/passwd or ../secret as its data)\n"
     "  -j, --jobs N     worker processes (default: one per CPU)\n"
+    CLI_LOCK_HELP("    ", "                   ")
+    "                   (with --into: the lock of that array)\n"
     "  -h, --help       show this help\n";
 
 struct load_args {
@@ -124,29 +127,53 @@ struct load_args {
     int jobs;
 };
 
-static int run_load(struct load_args *l)
+/* Load into a new array or, holding its lock, into l->o.into, opened as
+ * `into` (NULL otherwise). */
+static int run_load(struct load_args *l, sharr_array *into)
 {
     struct cli_progress bar;
     sharr_pool *pool = NULL;
     sharr_array *a = NULL;
+    const bool writes = true;
     int rc, err;
 
     if (!l->src.dset) {
+        if (into && (rc = cli_lock(&into, &writes, 1)) != 0)
+            return rc;
         err = sharr_npy_load(l->src.file, l->name, &l->o, &a);
     } else {
         if ((rc = cli_pool(l->jobs, &pool)) != 0)
             return rc;
+        if (into && (rc = cli_lock(&into, &writes, 1)) != 0) {
+            sharr_pool_destroy(pool);
+            return rc;
+        }
         cli_progress_init(&bar, "load", &l->o.run);
         err = sharr_h5_load(pool, l->src.file, l->src.dset, l->name, &l->o,
                             &a);
         cli_progress_done(&bar);
-        sharr_pool_destroy(pool);
     }
+    if (into)
+        cli_unlock();
+    sharr_pool_destroy(pool);
     if (err < 0)
         return cli_fail(err);
     printf("%s\n", sharr_array_name(a));
     sharr_array_close(a);
     return EXIT_OK;
+}
+
+/* The --into array, opened for its lock, then the load. */
+static int open_and_load(struct load_args *l)
+{
+    sharr_array *into = NULL;
+    int rc, err;
+
+    if (l->o.into && (err = sharr_array_open(l->o.into, 0, &into)) < 0)
+        return cli_fail(err);
+    rc = run_load(l, into);
+    sharr_array_close(into);
+    return rc;
 }
 
 int cmd_load(int argc, char **argv)
@@ -156,7 +183,8 @@ int cmd_load(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"into", required_argument, NULL, 'i'},
         {"temp", no_argument, NULL, 'T'},
-        {"allow-external", no_argument, NULL, 'E'}, COMMON_LONGOPTS, {0}};
+        {"allow-external", no_argument, NULL, 'E'}, CLI_LOCK_OPTIONS,
+        COMMON_LONGOPTS, {0}};
     struct load_args l;
     int ch, rc = 0;
 
@@ -173,7 +201,9 @@ int cmd_load(int argc, char **argv)
         case 'E': l.o.allow_external = 1; break;
         case 'h': return cli_help(load_usage);
         case 'V': return cli_version();
-        default: return cli_bad_option(ch, argv);
+        default:
+            if ((rc = cli_lock_option(ch, optarg)) < 0)
+                return cli_bad_option(ch, argv);
         }
     }
     if (rc)
@@ -192,7 +222,7 @@ int cmd_load(int argc, char **argv)
         return argc - optind == 2 ? EXIT_USAGE
                : cli_usage("'%s' is not a valid array name: give NAME",
                            l.name_buf);
-    return run_load(&l);
+    return open_and_load(&l);
 }
 
 /* ---- save ---- */
@@ -216,7 +246,9 @@ static const char save_usage[] =
     "open is waited for (5 s, --wait), then refused.  An interrupted save\n"
     "(Ctrl-C, SIGTERM, SIGHUP) removes its temporary file; one killed\n"
     "outright leaves it, and the next save into the directory (or\n"
-    "'sharr gc DIR') removes it.\n\n"
+    "'sharr gc DIR') removes it.  The save holds the lock of NAME while it\n"
+    "runs, so the data saved is never half-written by a command that holds\n"
+    "it.\n\n"
     "  -r, --rows A:B        only array rows A..B-1 (negative from the end)\n"
     "  -c, --chunk R[xC...]  chunk shape (missing trailing dimensions take\n"
     "                        the full extent); default contiguous, or about\n"
@@ -249,6 +281,7 @@ static const char save_usage[] =
     "      --foreign         save an array of another user too (refused by\n"
     "                        default: they could plant one under your\n"
     "                        array's name)\n"
+    CLI_LOCK_HELP("         ", "                        ")
     "  -h, --help            show this help\n";
 
 static int parse_chunk(const char *text, sharr_save_opts *o)
@@ -264,14 +297,11 @@ static int parse_chunk(const char *text, sharr_save_opts *o)
  * "the default"). */
 static int parse_wait(const char *text, double *out)
 {
-    char *end;
-    double w = strtod(text, &end);
+    int rc = cli_parse_seconds(text, "--wait", out);
 
-    if (end == text || *end || isnan(w) || w < 0)
-        return cli_usage("--wait needs seconds >= 0 (or inf), not '%s'",
-                         text);
-    *out = w == 0 ? -1 : w;
-    return 0;
+    if (rc == 0 && *out == 0)
+        *out = -1;
+    return rc;
 }
 
 static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
@@ -304,7 +334,7 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
     case 'W': return parse_wait(optarg, &o->lock_wait);
     case 'j': return cli_parse_jobs(optarg, jobs);
     case 'F': cli_open_flags |= SHARR_OPEN_FOREIGN; return 0;
-    default: return -1;
+    default: return cli_lock_option(ch, optarg);
     }
 }
 
@@ -313,6 +343,7 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
 static void remove_temps_and_die(int sig)
 {
     sharr_save_remove_temps();
+    cli_unlock_readers();
     raise(sig); /* blocked until we return; SA_RESETHAND: the default */
 }
 
@@ -342,12 +373,13 @@ static void say_waiting(const char *file, double wait, void *ctx)
                 "file lock); waiting up to %g s\n", file, wait);
 }
 
-static int run_save(const sharr_array *a, const struct source *dst,
+static int run_save(sharr_array *a, const struct source *dst,
                     sharr_save_opts *o, const char *rows, int jobs)
 {
     struct cli_progress bar;
     sharr_pool *pool = NULL;
     size_t r0 = 0, r1 = sharr_array_rows(a);
+    const bool writes = false;
     int rc, err;
 
     if (rows && (rc = cli_parse_rows(rows, r1, &r0, &r1)) != 0)
@@ -356,14 +388,22 @@ static int run_save(const sharr_array *a, const struct source *dst,
     o->row_end = r1;
     o->waiting = say_waiting;
     if (!dst->dset) {
+        if ((rc = cli_lock(&a, &writes, 1)) != 0)
+            return rc;
         remove_temps_on_signals();
         err = sharr_npy_save(a, dst->file, o);
+        cli_unlock();
     } else {
         if ((rc = cli_pool(jobs, &pool)) != 0)
             return rc;
+        if ((rc = cli_lock(&a, &writes, 1)) != 0) {
+            sharr_pool_destroy(pool);
+            return rc;
+        }
         remove_temps_on_signals(); /* after the fork of the workers */
         cli_progress_init(&bar, "save", &o->run);
         err = sharr_h5_save(pool, a, dst->file, dst->dset, o);
+        cli_unlock();
         cli_progress_done(&bar);
         sharr_pool_destroy(pool);
     }
@@ -386,7 +426,7 @@ int cmd_save(int argc, char **argv)
         {"force-hardlinks", no_argument, NULL, 'H'},
         {"wait", required_argument, NULL, 'W'},
         {"jobs", required_argument, NULL, 'j'}, CLI_FOREIGN_OPTION,
-        COMMON_LONGOPTS, {0}};
+        CLI_LOCK_OPTIONS, COMMON_LONGOPTS, {0}};
     sharr_save_opts o;
     struct source dst;
     const char *rows = NULL, *name;

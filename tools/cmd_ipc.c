@@ -19,10 +19,6 @@
 #define COMMON_LONGOPTS {"help", no_argument, NULL, 'h'}, \
                         {"version", no_argument, NULL, 'V'}
 
-/* Exit status of `queue get` and `pipe recv` when the stream ended (closed
- * and drained) before the messages asked for came. */
-enum { EXIT_END = 3 };
-
 struct sub {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -60,17 +56,7 @@ static int dispatch(const char *usage, const struct sub *subs, size_t n,
 
 static int parse_timeout(const char *text, double *out)
 {
-    char *end;
-    double v;
-
-    text = cli_arg(text);
-    errno = 0;
-    v = strtod(text, &end);
-    if (!*text || *end || isnan(v) || v < 0 || errno)
-        return cli_usage("--timeout needs seconds >= 0 (0: do not wait; "
-                         "inf: for ever), not '%s'", text);
-    *out = v;
-    return 0;
+    return cli_parse_seconds(text, "--timeout", out);
 }
 
 /* BYTES with an optional K, M, G (powers of 1024) suffix. */
@@ -736,11 +722,13 @@ static int l_create(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* What `sharr lock` holds: an array's lock, a lock, or a condition's. */
+/* What `sharr lock` holds: an array's lock, a lock, or a condition's; or
+ * nothing when an ancestor holds it for us (inherited). */
 struct held {
     sharr_array *array;
     sharr_lock *lock;
     sharr_cond *cond;
+    bool inherited;
 };
 
 static int take_lock(const char *name, double timeout, struct held *h)
@@ -754,8 +742,14 @@ static int take_lock(const char *name, double timeout, struct held *h)
     if (in.kind == SHARR_KIND_ARRAY) {
         if ((err = sharr_array_open(name, 0, &h->array)) < 0)
             return err;
+        /* `sharr lock x -- sharr lock x -- ...`: the outer one holds it. */
+        if ((h->inherited = cli_lock_inherited(
+                 name, sharr_array_lock_holder(h->array, NULL))))
+            return 0;
         return sharr_array_lock_timed(h->array, timeout);
     }
+    if ((h->inherited = cli_lock_inherited(name, in.obj.holder)))
+        return 0;
     if (in.kind == SHARR_KIND_CONDITION) {
         if ((err = sharr_cond_open(name, 0, &h->cond)) < 0)
             return err;
@@ -847,6 +841,12 @@ static int l_run(int argc, char **argv)
         fprintf(stderr, "sharr: lock: note: %s\n", sharr_errmsg());
     } else if (err < 0) {
         rc = cli_fail(err);
+        drop_lock(&h);
+        return rc;
+    }
+    /* The sharr commands COMMAND runs must not wait for the lock we hold
+     * (cli_lock_inherited). */
+    if (!h.inherited && (rc = cli_lock_export(name)) != 0) {
         drop_lock(&h);
         return rc;
     }

@@ -588,11 +588,13 @@ static const char fill_usage[] =
     "  random[:SEED]    reproducible values (seed 0 by default), the same\n"
     "                   for any -j: floats in [0,1), complex both parts,\n"
     "                   integers all bits random\n"
-    "Interrupted (Ctrl-C, SIGTERM), it says on stderr that NAME was partly\n"
-    "filled.\n\n"
+    "It holds the lock of NAME while it writes (a command that holds it,\n"
+    "e.g. 'sharr lock NAME -- ...', is waited for).  Interrupted (Ctrl-C,\n"
+    "SIGTERM), it says on stderr that NAME was partly filled.\n\n"
     "  -j, --jobs N   worker processes (default: one per CPU)\n"
     "      --foreign  fill an array of another user too (refused by\n"
     "                 default: they could plant one under your array's name)\n"
+    CLI_LOCK_HELP("  ", "                 ")
     "  -h, --help     show this help\n";
 
 static int run_fill(const char *name, const char *how, int jobs)
@@ -602,17 +604,20 @@ static int run_fill(const char *name, const char *how, int jobs)
     sharr_fill_spec spec;
     sharr_pool *pool = NULL;
     sharr_array *a;
+    const bool writes = true;
     int err, rc;
 
     if ((err = sharr_array_open(name, cli_open_flags, &a)) < 0)
         return cli_fail(err);
     if (sharr_fill_parse(sharr_array_dtype(a), how, &spec) < 0) {
         rc = cli_usage("%s", sharr_errmsg());
-    } else if ((rc = cli_pool(jobs, &pool)) == 0) {
+    } else if ((rc = cli_pool(jobs, &pool)) == 0 &&
+               (rc = cli_lock(&a, &writes, 1)) == 0) {
         cli_progress_init(&bar, "fill", &ro);
         cli_inplace_begin("fill", name, &ro);
         err = sharr_fill(pool, a, &spec, &ro);
         cli_inplace_end();
+        cli_unlock();
         cli_progress_done(&bar);
         rc = err < 0 ? cli_fail(err) : EXIT_OK;
     }
@@ -624,8 +629,8 @@ static int run_fill(const char *name, const char *how, int jobs)
 int cmd_fill(int argc, char **argv)
 {
     static const struct option lo[] = {{"jobs", required_argument, NULL, 'j'},
-                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
-                                       {0}};
+                                       CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS,
+                                       COMMON_LONGOPTS, {0}};
     int ch, rc, jobs = 0;
 
     cli_foreign_option = true;
@@ -634,7 +639,10 @@ int cmd_fill(int argc, char **argv)
             if ((rc = cli_parse_jobs(optarg, &jobs)) != 0)
                 return rc;
         } else if (ch == 'F') cli_open_flags |= SHARR_OPEN_FOREIGN;
-        else if (ch == 'h') return cli_help(fill_usage);
+        else if ((rc = cli_lock_option(ch, optarg)) >= 0) {
+            if (rc)
+                return rc;
+        } else if (ch == 'h') return cli_help(fill_usage);
         else if (ch == 'V') return cli_version();
         else return cli_bad_option(ch, argv);
     }
@@ -651,42 +659,80 @@ static const char dump_usage[] =
     "Usage: sharr dump NAME [--rows A:B] [--limit N]\n\n"
     "Print the values of NAME as text, one row (index of the first axis) per\n"
     "line, values separated by spaces; a scalar prints one line.  Floats\n"
-    "print the shortest text that reads back exactly; complex as 1+2j.\n\n"
+    "print the shortest text that reads back exactly; complex as 1+2j.\n"
+    "The values are copied out under the lock of NAME (up to 64 MiB of\n"
+    "them; beyond, it holds the lock while it prints), so they are never\n"
+    "half-written by a command that holds it.\n\n"
     "  -r, --rows A:B   only rows A..B-1 (Python slice; negative counts from\n"
     "                   the end; A alone is one row)\n"
     "  -n, --limit N    at most N values per row, then '...'\n"
     "      --foreign    print an array of another user too (refused by\n"
     "                   default: they could plant one under your array's\n"
     "                   name)\n"
+    CLI_LOCK_HELP("    ", "                   ")
     "  -h, --help       show this help\n";
 
-static void dump_rows(const sharr_array *a, size_t r0, size_t r1, size_t limit)
+/* rows[0..nrows) of n values each (then "..." if `more`), `stride` bytes
+ * apart from p. */
+static void print_rows(sharr_dtype dt, const unsigned char *p, size_t nrows,
+                       size_t n, size_t stride, bool more)
 {
-    sharr_dtype dt = sharr_array_dtype(a);
     size_t item = sharr_dtype_size(dt);
-    size_t per_row = sharr_array_row_bytes(a) / item;
-    const unsigned char *p = sharr_array_data(a);
     char buf[160];
 
-    for (size_t r = r0; r < r1; r++) {
-        const unsigned char *row = p + r * sharr_array_row_bytes(a);
-        size_t n = limit && limit < per_row ? limit : per_row;
+    for (size_t r = 0; r < nrows; r++) {
         if (n == 0)
             putchar('\n'); /* a row of no elements (shape (R, 0)) */
         for (size_t i = 0; i < n; i++) {
-            sharr_value_format(dt, row + i * item, buf, sizeof buf);
+            sharr_value_format(dt, p + r * stride + i * item, buf,
+                               sizeof buf);
             fputs(buf, stdout);
-            fputs(i + 1 < n ? " " : (n < per_row ? " ...\n" : "\n"), stdout);
+            fputs(i + 1 < n ? " " : (more ? " ...\n" : "\n"), stdout);
         }
     }
+}
+
+/* Copies of at most this many bytes are printed after the lock is
+ * released, so that a slow reader (a pager) does not hold it. */
+#define DUMP_COPY_MAX ((size_t)64 << 20)
+
+static int dump_rows(sharr_array *a, size_t r0, size_t r1, size_t limit)
+{
+    sharr_dtype dt = sharr_array_dtype(a);
+    size_t item = sharr_dtype_size(dt), row = sharr_array_row_bytes(a);
+    size_t per_row = row / item;
+    size_t n = limit && limit < per_row ? limit : per_row;
+    /* <= the array's bytes: no overflow */
+    size_t bytes = (r1 - r0) * n * item;
+    const unsigned char *p = (const unsigned char *)sharr_array_data(a) +
+                             r0 * row;
+    unsigned char *copy = bytes <= DUMP_COPY_MAX ? malloc(bytes) : NULL;
+    const bool writes = false;
+    int rc;
+
+    if ((rc = cli_lock(&a, &writes, 1)) != 0) {
+        free(copy);
+        return rc;
+    }
+    if (copy) {
+        for (size_t r = 0; r < r1 - r0; r++)
+            memcpy(copy + r * n * item, p + r * row, n * item);
+        cli_unlock();
+        print_rows(dt, copy, r1 - r0, n, n * item, n < per_row);
+    } else {
+        print_rows(dt, p, r1 - r0, n, row, n < per_row);
+        cli_unlock();
+    }
+    free(copy);
+    return EXIT_OK;
 }
 
 int cmd_dump(int argc, char **argv)
 {
     static const struct option lo[] = {{"rows", required_argument, NULL, 'r'},
                                        {"limit", required_argument, NULL, 'n'},
-                                       CLI_FOREIGN_OPTION, COMMON_LONGOPTS,
-                                       {0}};
+                                       CLI_FOREIGN_OPTION, CLI_LOCK_OPTIONS,
+                                       COMMON_LONGOPTS, {0}};
     const char *rows = NULL;
     size_t limit = 0, r0, r1;
     sharr_array *a;
@@ -696,6 +742,10 @@ int cmd_dump(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, ":r:n:hV", lo, NULL)) != -1) {
         if (ch == 'r') rows = optarg;
         else if (ch == 'F') cli_open_flags |= SHARR_OPEN_FOREIGN;
+        else if ((rc = cli_lock_option(ch, optarg)) >= 0) {
+            if (rc)
+                return rc;
+        }
         else if (ch == 'n') {
             if ((rc = cli_parse_count(optarg, "--limit", 1, &limit)) != 0)
                 return rc;
@@ -715,7 +765,7 @@ int cmd_dump(int argc, char **argv)
     r1 = sharr_array_rows(a);
     rc = rows ? cli_parse_rows(rows, r1, &r0, &r1) : 0;
     if (rc == 0)
-        dump_rows(a, r0, r1, limit);
+        rc = dump_rows(a, r0, r1, limit);
     sharr_array_close(a);
     return rc;
 }

@@ -9,7 +9,8 @@
 #     `sharr ls --names`; the subcommands of queue, pipe, sem, event, cond
 #     and barrier from their --help;
 #   - dtypes, fill kinds, operations, schedules, --complex kinds, the
-#     figures of stat --into FIG=OUT;
+#     figures of stat --into FIG=OUT (and nothing for the values of
+#     --lock-timeout, --wait ...);
 #   - files for FILE:/dataset and FILE.npy, and the dataset paths after
 #     FILE: from `sharr h5ls FILE`; directories for `sharr gc DIR`.
 # The sharr it runs is the one being completed (./tools/sharr too).
@@ -73,7 +74,7 @@ _sharr() {
             *) case ${words[i-1]} in
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
-                   --chunk|-c|--gzip|-z|--complex|--wait) ;;
+                   --chunk|-c|--gzip|-z|--complex|--wait|--lock-timeout) ;;
                    -f) [[ $sub == create ]] || nargs=$((nargs + 1)) ;;
                    *) nargs=$((nargs + 1)) ;;
                esac ;;
@@ -109,7 +110,7 @@ _sharr() {
                     fi
                     return ;;
         --shape|--mode|-m|--jobs|-j|--rows|-r|--limit|-n|--alpha|--beta| \
-        --chunk|-c|--gzip|-z|--wait)
+        --chunk|-c|--gzip|-z|--wait|--lock-timeout)
                     COMPREPLY=(); return ;;
     esac
 

@@ -31,6 +31,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1170,6 +1171,23 @@ static int lock_by(pthread_mutex_t *m, const struct timespec *at)
     }
 }
 
+/* The lock is busy: true if the calling thread holds it, through another
+ * handle of this array.  The mutex is not error-checking, so taking it
+ * again would wait for ever: that is SHARR_EBUSY instead. */
+static bool held_by_caller(const sharr_array *a)
+{
+    bool died;
+
+    return sharr__mutex_holder(a->ctl->lock, &died) ==
+           (pid_t)syscall(SYS_gettid);
+}
+
+static int fail_held_by_caller(const sharr_array *a)
+{
+    return sharr__fail(SHARR_EBUSY, "this thread already holds the lock of "
+                       "'%s' through another handle", a->info.name);
+}
+
 int sharr_array_lock(sharr_array *a)
 {
     pthread_mutex_t *m;
@@ -1184,6 +1202,8 @@ int sharr_array_lock(sharr_array *a)
                            "of '%s'", a->info.name);
     m = (pthread_mutex_t *)(void *)a->ctl->lock;
     rc = pthread_mutex_trylock(m); /* uncontended: no clock read */
+    if (rc == EBUSY && held_by_caller(a))
+        return fail_held_by_caller(a);
     while (rc == EBUSY || rc == EINTR)
         rc = lock_by(m, NULL);
     if (rc == EOWNERDEAD) {
@@ -1213,9 +1233,10 @@ int sharr_array_lock_timed(sharr_array *a, double timeout)
     if (!a->ctl_writable || a->locked)
         return sharr_array_lock(a); /* the same refusals */
     m = (pthread_mutex_t *)(void *)a->ctl->lock;
-    if (timeout == 0) {
-        rc = pthread_mutex_trylock(m);
-    } else {
+    rc = pthread_mutex_trylock(m);
+    if (rc == EBUSY && held_by_caller(a))
+        return fail_held_by_caller(a);
+    if (rc == EBUSY && timeout > 0) {
         clock_gettime(CLOCK_MONOTONIC, &at);
         timeout = timeout > 1e9 ? 1e9 : timeout;
         at.tv_sec += (time_t)timeout;
@@ -1224,8 +1245,7 @@ int sharr_array_lock_timed(sharr_array *a, double timeout)
             at.tv_sec++;
             at.tv_nsec -= 1000000000L;
         }
-        if ((rc = pthread_mutex_trylock(m)) == EBUSY)
-            rc = lock_by(m, &at);
+        rc = lock_by(m, &at);
     }
     if (rc == EBUSY || rc == ETIMEDOUT)
         return sharr__fail(SHARR_ETIMEDOUT, "the lock of '%s' is held by "
@@ -1253,6 +1273,16 @@ int sharr_array_unlock(sharr_array *a)
     a->locked = false;
     pthread_mutex_unlock((pthread_mutex_t *)(void *)a->ctl->lock);
     return 0;
+}
+
+pid_t sharr_array_lock_holder(const sharr_array *a, int *died)
+{
+    bool d;
+    pid_t tid = sharr__mutex_holder(a->ctl->lock, &d);
+
+    if (died)
+        *died = d;
+    return tid;
 }
 
 /* ---- listing and garbage collection ---- */

@@ -98,8 +98,10 @@ t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
 # interrupt.py SHARR NAME apply|fill INT|TERM: start the work on a 4-filled
 # array, send the signal as soon as some element changed, and check that
 # sharr died of it (status 128 + N in the shell) saying the array was
-# partly modified.  If the work finished first it retries with a bigger
-# array or fewer workers: it never passes without an interruption.
+# partly modified, and that the next command that takes the array's lock
+# hears that its holder died (the data may be half-written).  If the work
+# finished first it retries with a bigger array or fewer workers: it never
+# passes without an interruption.
 cat >"$TMP/interrupt.py" <<'PYEOF'
 import os, re, signal, subprocess, sys, time
 import numpy as np
@@ -125,12 +127,15 @@ def attempt(rows, jobs):
                 break
         p.send_signal(sig)
         err = p.communicate()[1]
-        return p.returncode, err, int((seg != 4).sum()), seg.size
+        # The writer died holding the array's lock: the next holder hears.
+        note = subprocess.run([sharr, "stat", name], capture_output=True,
+                              text=True).stderr
+        return p.returncode, err, int((seg != 4).sum()), seg.size, note
     finally:
         subprocess.run([sharr, "rm", name])
 
 for rows, jobs in [(2048, 2), (8192, 2), (8192, 1), (32768, 1)]:
-    rc, err, changed, total = attempt(rows, jobs)
+    rc, err, changed, total, note = attempt(rows, jobs)
     if rc == 0 and changed == total:
         print("  (%s finished before the signal at %dx4096 -j %d; again)"
               % (cmd, rows, jobs))
@@ -138,10 +143,13 @@ for rows, jobs in [(2048, 2), (8192, 2), (8192, 1), (32768, 1)]:
     want = ("^sharr: %s: interrupted by SIG%s: array '%s' (was|may be) "
             "partly modified: (no block had finished|[0-9]+ of [0-9]+ "
             "blocks were done|every block had finished)" % (cmd, signame, name))
-    ok = rc == -sig and 0 < changed and re.search(want, err, re.M)
+    dead = ("^sharr: stat: note: the previous holder of the lock of '%s' "
+            "died while holding it; the data may be half-updated$" % name)
+    ok = (rc == -sig and 0 < changed and re.search(want, err, re.M) and
+          re.search(dead, note, re.M))
     if not ok:
-        print("  rc %r (want %d), %d of %d changed, stderr %r"
-              % (rc, -sig, changed, total, err))
+        print("  rc %r (want %d), %d of %d changed, stderr %r, then %r"
+              % (rc, -sig, changed, total, err, note))
     sys.exit(0 if ok else 1)
 print("  never interrupted: the work always finished first")
 sys.exit(1)
