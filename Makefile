@@ -37,11 +37,14 @@ PKGLIBEXECDIR = $(LIBEXECDIR)/sharr
 # OpenBLAS is loaded at run time (lib/ops/blas.c), by this name.
 BLAS_SONAME ?= libopenblas.so.0
 
-# Flags of the dependencies, from pkg-config once they are installed.  The
+# Flags of the dependencies, from pkg-config once they are installed.
+# HDF5 is named hdf5-serial: installing libhdf5-openmpi-dev (make deps-mpi)
+# repoints the bare hdf5.pc to the MPI flavour, which the default build
+# must never pick up.  The
 # `$(eval X := ...)` idiom runs pkg-config once, on first use, which is after
 # `deps` has installed it on a fresh machine.
-HDF5_CFLAGS ?= $(eval HDF5_CFLAGS := $$(shell $(PKG_CONFIG) --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial))$(HDF5_CFLAGS)
-HDF5_LIBS   ?= $(eval HDF5_LIBS := $$(shell $(PKG_CONFIG) --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5))$(HDF5_LIBS)
+HDF5_CFLAGS ?= $(eval HDF5_CFLAGS := $$(shell $(PKG_CONFIG) --cflags hdf5-serial 2>/dev/null || $(PKG_CONFIG) --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial))$(HDF5_CFLAGS)
+HDF5_LIBS   ?= $(eval HDF5_LIBS := $$(shell $(PKG_CONFIG) --libs hdf5-serial 2>/dev/null || $(PKG_CONFIG) --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5))$(HDF5_LIBS)
 BLAS_CFLAGS ?= $(eval BLAS_CFLAGS := $$(shell $(PKG_CONFIG) --cflags openblas 2>/dev/null))$(BLAS_CFLAGS)
 BLAS_LIBS   ?= $(eval BLAS_LIBS := $$(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenblas))$(BLAS_LIBS)
 CRIT_LIBS   ?= $(eval CRIT_LIBS := $$(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion))$(CRIT_LIBS)
