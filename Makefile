@@ -65,10 +65,11 @@ B := build
 
 # Two libraries: libsharr (every layer but HDF5) and libsharr-h5 (the
 # HDF5 files of lib/io), so that only what uses HDF5 loads it.
-LIB_SRC  := $(wildcard lib/*/*.c)
+# lib/mpi/ and tools/sharr_mpi.c are the MPI flavour: mpi.mk builds them.
+LIB_SRC  := $(filter-out lib/mpi/%,$(wildcard lib/*/*.c))
 H5_SRC   := $(filter lib/io/h5%.c,$(LIB_SRC))
 CORE_SRC := $(filter-out $(H5_SRC),$(LIB_SRC))
-TOOL_SRC := $(wildcard tools/*.c)
+TOOL_SRC := $(filter-out tools/sharr_mpi.c,$(wildcard tools/*.c))
 # The tool: `sharr` without HDF5, and its HDF5 helper `sharr-h5`.
 TOOL_H5_SRC   := tools/h5main.c tools/cmd_h5.c tools/cli.c
 TOOL_CORE_SRC := $(filter-out tools/h5main.c tools/cmd_h5.c,$(TOOL_SRC))
@@ -255,7 +256,7 @@ docs: $(SHARR) $(SHARR_H5)
 # make install into temporary prefixes (and DESTDIR), programs built
 # against them with pkg-config (shared, --static) and CMake, make uninstall.
 install-check: all
-	$(Q)bash tests/install.sh "$(MAKE)" "$(CC)"
+	$(Q)INSTALL_MPI=no bash tests/install.sh "$(MAKE)" "$(CC)"
 
 $(B)/fuzz_segment: tests/fuzz/fuzz_segment.c $(A)/libsharr.a
 	@mkdir -p $(@D)
@@ -390,6 +391,9 @@ uninstall:
 clean:
 	rm -rf $(B) lib/libsharr.so* lib/libsharr-h5.so* $(STATICS) $(SHARR) \
 	    $(SHARR_H5)
+
+# The MPI flavour: make deps-mpi, mpi, test-mpi, bench-mpi (mpi.mk).
+include mpi.mk
 
 ## help: list the targets
 help:

@@ -38,11 +38,14 @@ static size_t row_elems(const sharr_array *a)
  * where a call starts (OpenBLAS ?axpy fuses the multiply-add in its vector
  * loop but not in the tail), so that any number of workers sees the same
  * calls. */
+static size_t fixed_rows(size_t per)
+{
+    return per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per;
+}
+
 static sharr_schedule fixed_blocks(const sharr_array *a)
 {
-    size_t per = row_elems(a);
-    sharr_schedule s = {SHARR_SCHED_DYNAMIC,
-                        per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per};
+    sharr_schedule s = {SHARR_SCHED_DYNAMIC, fixed_rows(row_elems(a))};
     return s;
 }
 
@@ -1271,9 +1274,9 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
 
 #include "ops_rows.h"
 
-size_t sharr__stat_block_rows(const sharr_array *a)
+size_t sharr__stat_block_rows(size_t row_elems)
 {
-    return fixed_blocks(a).chunk;
+    return fixed_rows(row_elems);
 }
 
 size_t sharr__gemm_block_rows(size_t m) { return gemm_block_rows(m); }
@@ -1350,4 +1353,8 @@ void sharr__gemm_call(sharr_dtype dt, const void *alpha, const void *beta,
     gemm_rows(&g, m, A, B, C);
 }
 
-int sharr__ops_blas_load(void) { return sharr__blas_load(); }
+int sharr__ops_blas_load(void)
+{
+    sharr__blas_threads_set(1);
+    return sharr__blas_load();
+}

@@ -12,9 +12,9 @@
 
 #include "internal.h"
 
-/* Rows per fixed block of the reductions and of axpy's BLAS calls, for
- * arrays whose rows have the elements of `a`'s (the pool's default). */
-SHARR_PRIVATE size_t sharr__stat_block_rows(const sharr_array *a);
+/* Rows per fixed block of the reductions and of axpy's BLAS calls for an
+ * array of `row_elems` elements per row (the pool's default blocks). */
+SHARR_PRIVATE size_t sharr__stat_block_rows(size_t row_elems);
 
 /* Rows of A and C per ?gemm call for a product with m rows. */
 SHARR_PRIVATE size_t sharr__gemm_block_rows(size_t m);
@@ -53,8 +53,9 @@ SHARR_PRIVATE void sharr__gemm_call(sharr_dtype dt, const void *alpha,
                                     const void *beta, int m, int n, int k,
                                     const void *A, const void *B, void *C);
 
-/* Load OpenBLAS (lib/ops/blas.c) before the first sharr__gemm_call() or
- * float axpy block.  @return 0 or SHARR_ENOENT. */
+/* Load OpenBLAS (lib/ops/blas.c), on one thread per process (as in the
+ * pool's workers), before the first sharr__gemm_call() or float axpy
+ * block.  @return 0 or SHARR_ENOENT. */
 SHARR_PRIVATE int sharr__ops_blas_load(void);
 
 #endif
