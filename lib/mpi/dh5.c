@@ -207,7 +207,9 @@ static int chunk_of(const sharr_dist *d, const sharr_save_opts *o,
     for (size_t i = 0; i < d->ndim; i++) {
         chunk[i] = i < n ? o->chunk[i] : d->shape[i];
         if (chunk[i] == 0 || chunk[i] > d->shape[i])
-            chunk[i] = d->shape[i];
+            return sharr__fail(SHARR_EINVAL, "chunk dimension %zu is %llu; "
+                               "it must be 1..%zu", i,
+                               (unsigned long long)chunk[i], d->shape[i]);
     }
     if (n == 0) {
         size_t rows = ((size_t)1 << 20) / d->row_bytes;
@@ -262,15 +264,50 @@ static int write_attr(hid_t ds, const char *key, const char *value)
     return err;
 }
 
+/* Rows per collective write: all of them, or for a chunked dataset whole
+ * chunk rows of at most WRITE_CHUNKS chunks. */
+#define WRITE_CHUNKS 8192
+static size_t write_step(const sharr_dist *d, int nchunk, hid_t dcpl)
+{
+    hsize_t chunk[SHARR_MAX_NDIM];
+    size_t per = 1;
+
+    if (nchunk == 0 || H5Pget_chunk(dcpl, (int)d->ndim, chunk) < 0)
+        return d->rows;
+    for (size_t i = 1; i < d->ndim; i++)
+        per *= (d->shape[i] + chunk[i] - 1) / chunk[i];
+    per = WRITE_CHUNKS / per ? WRITE_CHUNKS / per : 1;
+    return per * (size_t)nchunk;
+}
+
+/* Every rank: write rows [a, b) of d (none when a == b) collectively. */
+static int write_rows(const sharr_dist *d, hid_t ds, hid_t ft, hid_t fs,
+                      hid_t dxpl, size_t a, size_t b, const char *dset)
+{
+    hid_t ms = -1;
+    int err = 0;
+
+    /* The memory type is the file type: no conversion (collective
+     * filtered writes need that; on this little-endian host the bytes are
+     * the same). */
+    if (select_rows(fs, d->ndim, d->shape, a, b, &ms) < 0 ||
+        H5Dwrite(ds, ft, ms, fs, dxpl,
+                 a < b ? d->base + (a - d->lay.node_r0) * d->row_bytes
+                       : (void *)&err) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot write rows %zu..%zu of "
+                             "%s", a, b, dset);
+    sharr__h5_close_id(&ms, H5Sclose);
+    return err;
+}
+
 /* Every rank: create the dataset in the open file f and write its rows. */
 static int save_write(sharr_dist *d, hid_t f, const char *dset,
                       const sharr_save_opts *o)
 {
     hsize_t dims[SHARR_MAX_NDIM];
-    hid_t dcpl = -1, ft = -1, fs = -1, ms = -1, ds = -1, dxpl = -1,
-          lcpl = -1;
+    hid_t dcpl = -1, ft = -1, fs = -1, ds = -1, dxpl = -1, lcpl = -1;
     int nchunk = 0, err = 0;
-    size_t a, b;
+    size_t a, b, step;
 
     for (size_t i = 0; i < d->ndim; i++)
         dims[i] = d->shape[i];
@@ -291,26 +328,26 @@ static int save_write(sharr_dist *d, hid_t f, const char *dset,
         err = sharr__h5_fail(SHARR_EHDF5, "cannot create dataset %s", dset);
         goto out;
     }
-    if (select_rows(fs, d->ndim, d->shape, a, b, &ms) < 0 ||
-        (dxpl = collective_dxpl()) < 0) {
+    if ((dxpl = collective_dxpl()) < 0) {
         err = sharr__h5_fail(SHARR_EHDF5, "cannot set up the write");
         goto out;
     }
-    /* The memory type is the file type: no conversion (collective
-     * filtered writes need that; on this little-endian host the bytes are
-     * the same). */
-    if (H5Dwrite(ds, ft, ms, fs, dxpl,
-                 a < b ? d->base + (a - d->lay.node_r0) * d->row_bytes
-                       : (void *)&err) < 0) {
-        err = sharr__h5_fail(SHARR_EHDF5, "cannot write rows %zu..%zu of "
-                             "%s", a, b, dset);
-        goto out;
+    /* Filtered writes go in rounds of at most WRITE_CHUNKS chunks (every
+     * rank takes part in every round): Open MPI 4.1's MPI-IO fails one
+     * collective write of some 100000 chunks. */
+    step = write_step(d, nchunk, dcpl);
+    for (size_t w = 0; w < d->rows; w += step) {
+        size_t lo = a > w ? a : w, hi = b < w + step ? b : w + step;
+        int e = write_rows(d, ds, ft, fs, dxpl, lo < hi ? lo : 0,
+                           lo < hi ? hi : 0, dset);
+        err = err ? err : e; /* a failed rank still joins every round */
     }
+    if (err < 0)
+        goto out;
     if ((err = write_attr(ds, "sharr_array", d->name)) == 0)
         err = write_attr(ds, "sharr_dtype", sharr_dtype_name(d->dtype));
 out:
     sharr__h5_close_id(&dxpl, H5Pclose);
-    sharr__h5_close_id(&ms, H5Sclose);
     sharr__h5_close_id(&ds, H5Dclose);
     sharr__h5_close_id(&lcpl, H5Pclose);
     sharr__h5_close_id(&fs, H5Sclose);
