@@ -66,11 +66,11 @@ $(SHARR_MPI): $(M)/tools/sharr_mpi.o $(MPI_STATIC) $(STATIC)
 	    $(MPI_STATIC) $(STATIC) $(HDF5_MPI_LIBS) -lz $(CORE_LIBS)
 
 ## test-mpi: build the MPI flavour and run its tests (1-4 ranks, 1 and 2 simulated nodes)
-test-mpi: mpi all
+test-mpi: deps-mpi mpi all
 	$(Q)bash tests/mpi/run.sh $(CURDIR)
 
 ## bench-mpi: sanity ratios of sharr-mpi (1, 2 ranks) against the fork pool (-j 1, -j 2); SHARR_BENCH_MB sets the size (256)
-bench-mpi: mpi all
+bench-mpi: deps-mpi mpi all
 	$(Q)bash tests/mpi/bench.sh $(CURDIR)
 
 # make install adds the MPI parts when they were built.

@@ -47,7 +47,9 @@ static const char usage[] =
     "  run SCRIPT                  one subcommand per line, one launch\n\n"
     "Arrays are split by rows over the nodes (SHARR_MPI_RANKS_PER_NODE=k\n"
     "makes groups of k ranks separate nodes) and persist between launches;\n"
-    "a launch with another layout is refused.  Rank 0 prints.\n";
+    "a launch with another layout is refused.  Rank 0 prints.  With\n"
+    "SHARR_MPI_TIMES set, rank 0 prints each subcommand's wall time on\n"
+    "stderr (\"time SUB SECONDS\").\n";
 
 __attribute__((format(printf, 1, 2)))
 static int fail_usage(const char *fmt, ...)
@@ -538,9 +540,17 @@ static int dispatch(int argc, char **argv)
         if (strcmp(argv[0], cmds[i].name) == 0) {
             const char *outer = sub;
             int rc;
+            double t0 = MPI_Wtime();
             sub = cmds[i].name;
             rc = cmds[i].fn(argc, argv);
             fflush(stdout);
+            if (getenv("SHARR_MPI_TIMES")) {
+                /* For make bench-mpi: the subcommand's wall time, all
+                 * ranks done, from rank 0 on stderr. */
+                MPI_Barrier(MPI_COMM_WORLD);
+                if (rank == 0)
+                    fprintf(stderr, "time %s %.6f\n", sub, MPI_Wtime() - t0);
+            }
             sub = outer;
             return rc;
         }
