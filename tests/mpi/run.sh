@@ -117,6 +117,22 @@ a = np.load('/dev/shm/sharr.$P.two.1', mmap_mode='r')
 b = h5py.File('$TMP/in.h5')['f64'][504:]
 sys.exit(not (a.shape == b.shape and a.tobytes() == b.tobytes()))"
 
+# ---- 2b. sharr-mpi never forks (Open MPI's advice after MPI_Init) ----
+printf '%s\n' "load $TMP/in.h5:/c128 $P.fk" "apply $P.fk square" \
+    "stat $P.fk" "load $TMP/in.h5:/Bf8 $P.fb" "load $TMP/in.h5:/Af8 $P.fa" \
+    "gemm $P.fa $P.fb $P.fc" "save $P.fk $TMP/fork.h5:/x --gzip 1" \
+    "rm $P.fk $P.fa $P.fb $P.fc" > "$TMP/fork.txt"
+if mpi 2 sh -c 'exec strace -f -qq -e trace=fork,vfork,clone,clone3 \
+        -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$TMP/strace" "$M" run \
+        "$TMP/fork.txt" > /dev/null 2>&1; then
+    forks=$(cat "$TMP"/strace.* | grep -E '(fork|clone3?)\(' |
+            grep -v CLONE_THREAD)
+    check "no process is forked by 2 ranks loading, computing, saving ($(cat "$TMP"/strace.* | grep -c CLONE_THREAD) threads, 0 forks)" \
+        test -z "$forks"
+else
+    bad "sharr-mpi run under strace"
+fi
+
 # ---- 3. a launch with another layout is refused ----
 err=$(mpi 3 "$M" stat "$P.two" 2>&1 >/dev/null); rc=$?
 check "3 ranks on 1 node refuse an array of 2 nodes of 2+2 ranks (exit 1)" \
