@@ -85,7 +85,17 @@ with h5py.File(f"{DIR}/in.h5", "w") as f:
         both(f"save @C{dt} OUT/C{dt}.h5:/c")
         both(f"save @C{dt} OUT/C{dt}.z.h5:/c --chunk 64 --gzip 6 --shuffle")
 
-names = [f"@{n}" for n in CASES] + ["@ck"] + [
+# Arrays made and filled in place: element k of range and random:SEED is
+# a function of k only, whatever the split.
+for name, dt, kind, shape, spec in (("fr", "c64", "c64", "3000x7", "random:3"),
+                                    ("fg", "i16", "i16", "999x5", "range")):
+    serial.append(f"create @{name} --shape {shape} --dtype {dt} --fill {spec}")
+    mpi.append(f"create @{name} {kind} {shape}")
+    mpi.append(f"fill @{name} {spec}")
+    both(f"stat @{name} --json")
+    both(f"save @{name} OUT/{name}.h5:/x")
+
+names = [f"@{n}" for n in CASES] + ["@ck", "@fr", "@fg"] + [
     f"@{x}{dt}" for dt in ("f8", "c16") for x in "ABC"]
 for n in names:
     serial.append(f"rm {n}")
