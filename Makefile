@@ -40,11 +40,14 @@ PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 # OpenBLAS is loaded at run time (lib/ops/blas.c), by this name.
 BLAS_SONAME ?= libopenblas.so.0
 
-# Flags of the dependencies, from pkg-config once they are installed.  The
+# Flags of the dependencies, from pkg-config once they are installed.
+# HDF5 is named hdf5-serial: installing libhdf5-openmpi-dev (make deps-mpi)
+# repoints the bare hdf5.pc to the MPI flavour, which the default build
+# must never pick up.  The
 # `$(eval X := ...)` idiom runs pkg-config once, on first use, which is after
 # `deps` has installed it on a fresh machine.
-HDF5_CFLAGS ?= $(eval HDF5_CFLAGS := $$(shell $(PKG_CONFIG) --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial))$(HDF5_CFLAGS)
-HDF5_LIBS   ?= $(eval HDF5_LIBS := $$(shell $(PKG_CONFIG) --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5))$(HDF5_LIBS)
+HDF5_CFLAGS ?= $(eval HDF5_CFLAGS := $$(shell $(PKG_CONFIG) --cflags hdf5-serial 2>/dev/null || $(PKG_CONFIG) --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial))$(HDF5_CFLAGS)
+HDF5_LIBS   ?= $(eval HDF5_LIBS := $$(shell $(PKG_CONFIG) --libs hdf5-serial 2>/dev/null || $(PKG_CONFIG) --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5))$(HDF5_LIBS)
 BLAS_CFLAGS ?= $(eval BLAS_CFLAGS := $$(shell $(PKG_CONFIG) --cflags openblas 2>/dev/null))$(BLAS_CFLAGS)
 BLAS_LIBS   ?= $(eval BLAS_LIBS := $$(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenblas))$(BLAS_LIBS)
 CRIT_LIBS   ?= $(eval CRIT_LIBS := $$(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion))$(CRIT_LIBS)
@@ -65,10 +68,11 @@ B := build
 
 # Two libraries: libsharr (every layer but HDF5) and libsharr-h5 (the
 # HDF5 files of lib/io), so that only what uses HDF5 loads it.
-LIB_SRC  := $(wildcard lib/*/*.c)
+# lib/mpi/ and tools/sharr_mpi.c are the MPI flavour: mpi.mk builds them.
+LIB_SRC  := $(filter-out lib/mpi/%,$(wildcard lib/*/*.c))
 H5_SRC   := $(filter lib/io/h5%.c,$(LIB_SRC))
 CORE_SRC := $(filter-out $(H5_SRC),$(LIB_SRC))
-TOOL_SRC := $(wildcard tools/*.c)
+TOOL_SRC := $(filter-out tools/sharr_mpi.c,$(wildcard tools/*.c))
 # The tool: `sharr` without HDF5, and its HDF5 helper `sharr-h5`.
 TOOL_H5_SRC   := tools/h5main.c tools/cmd_h5.c tools/cli.c
 TOOL_CORE_SRC := $(filter-out tools/h5main.c tools/cmd_h5.c,$(TOOL_SRC))
@@ -257,7 +261,7 @@ docs: $(SHARR) $(SHARR_H5)
 # make install into temporary prefixes (and DESTDIR), programs built
 # against them with pkg-config (shared, --static) and CMake, make uninstall.
 install-check: all
-	$(Q)bash tests/install.sh "$(MAKE)" "$(CC)"
+	$(Q)INSTALL_MPI=no bash tests/install.sh "$(MAKE)" "$(CC)"
 
 $(B)/fuzz_segment: tests/fuzz/fuzz_segment.c $(A)/libsharr.a
 	@mkdir -p $(@D)
@@ -407,6 +411,9 @@ uninstall:
 clean:
 	rm -rf $(B) lib/libsharr.so* lib/libsharr-h5.so* $(STATICS) $(SHARR) \
 	    $(SHARR_H5)
+
+# The MPI flavour: make deps-mpi, mpi, test-mpi, bench-mpi (mpi.mk).
+include mpi.mk
 
 ## help: list the targets
 help:

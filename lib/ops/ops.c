@@ -41,17 +41,19 @@ static size_t row_elems(const sharr_array *a)
  * where a call starts (OpenBLAS ?axpy fuses the multiply-add in its vector
  * loop but not in the tail), so that any number of workers sees the same
  * calls. */
+/* Rows per fixed block for rows of `per` elements; rows of no elements
+ * (shape (R, 0, ...)) all go in one block of `rows`. */
+static size_t fixed_rows(size_t per, size_t rows)
+{
+    if (per == 0)
+        return rows ? rows : 1;
+    return per >= STAT_BLOCK_ELEMS ? 1 : STAT_BLOCK_ELEMS / per;
+}
+
 static sharr_schedule fixed_blocks(const sharr_array *a)
 {
-    size_t per = row_elems(a), rows = sharr_array_rows(a);
     sharr_schedule s = {SHARR_SCHED_DYNAMIC,
-                        per >= STAT_BLOCK_ELEMS ? 1 : 0};
-
-    /* Rows of no elements (shape (R, 0, ...)): one block holds them all. */
-    if (per == 0)
-        s.chunk = rows ? rows : 1;
-    else if (per < STAT_BLOCK_ELEMS)
-        s.chunk = STAT_BLOCK_ELEMS / per;
+                        fixed_rows(row_elems(a), sharr_array_rows(a))};
     return s;
 }
 
@@ -1434,4 +1436,94 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
                             gemm_block_rows(sharr_array_rows(a))};
     return run(pool, gemm_kernel, 3, arrays, 1u << 1, &g, sizeof g, fixed,
                ro);
+}
+
+/* ---- for callers that cut the rows themselves (ops_rows.h, lib/mpi) ---- */
+
+#include "ops_rows.h"
+
+size_t sharr__stat_block_rows(size_t row_elems)
+{
+    /* Rows of no elements: one block, however many rows there are. */
+    return fixed_rows(row_elems, (size_t)1 << 40);
+}
+
+size_t sharr__gemm_block_rows(size_t m) { return gemm_block_rows(m); }
+
+size_t sharr__stat_part_size(void) { return sizeof(struct sharr__part); }
+
+void sharr__stat_part(sharr_dtype dt, const void *x, size_t n, void *part)
+{
+    sharr__reduce_part(dt, x, n, part);
+}
+
+void sharr__stat_combine(sharr_dtype dt, const void *parts, size_t nparts,
+                         sharr_stats *out)
+{
+    struct sharr__totals t;
+
+    sharr__reduce_init(&t);
+    for (size_t i = 0; i < nparts; i++)
+        sharr__reduce_add(&t, (const struct sharr__part *)parts + i, dt);
+    sharr__reduce_done(&t, dt, out);
+}
+
+int sharr__fill_block(const sharr_block *b) { return fill_kernel(b); }
+int sharr__apply_block(const sharr_block *b) { return apply_kernel(b); }
+int sharr__axpy_block(const sharr_block *b) { return axpy_kernel(b); }
+
+int sharr__apply_arg(const sharr_array *a, sharr_op op, const void *z1,
+                     const void *z2, void *out, size_t *size, int *scan)
+{
+    sharr_dtype dt = sharr_array_dtype(a);
+    size_t item = sharr_dtype_size(dt);
+    struct apply_arg arg;
+    int err, nargs;
+
+    _Static_assert(sizeof arg <= SHARR__APPLY_ARG_MAX, "apply_arg grew");
+    if (!sharr_op_name(op))
+        return sharr__fail(SHARR_EINVAL, "invalid operation %d", (int)op);
+    sharr_op_parse(sharr_op_name(op), &op, &nargs);
+    if ((err = check_writable(a)) < 0 ||
+        (err = check_op(op, dt, sharr_array_name(a))) < 0)
+        return err;
+    if ((nargs >= 1 && !z1) || (nargs == 2 && !z2))
+        return sharr__fail(SHARR_EINVAL, "%s needs %d value%s",
+                           sharr_op_name(op), nargs, nargs > 1 ? "s" : "");
+    memset(&arg, 0, sizeof arg);
+    arg.op = op;
+    if (nargs >= 1)
+        memcpy(arg.z1, z1, item);
+    if (nargs == 2) {
+        memcpy(arg.z2, z2, item);
+        if ((err = check_clip(dt, z1, z2)) < 0)
+            return err;
+    }
+    *scan = (op == SHARR_OP_SQRT || op == SHARR_OP_LOG) &&
+            sharr_dtype_kind(dt) == 'f';
+    memcpy(out, &arg, sizeof arg);
+    *size = sizeof arg;
+    return 0;
+}
+
+void sharr__gemm_call(sharr_dtype dt, const void *alpha, const void *beta,
+                      int m, int n, int k, const void *A, const void *B,
+                      void *C)
+{
+    struct gemm_arg g;
+    size_t item = sharr_dtype_size(dt);
+
+    memset(&g, 0, sizeof g);
+    g.dtype = dt;
+    g.n = n;
+    g.k = k;
+    memcpy(g.alpha, alpha, item);
+    memcpy(g.beta, beta, item);
+    gemm_rows(&g, m, A, B, C);
+}
+
+int sharr__ops_blas_load(void)
+{
+    sharr__blas_threads_set(1);
+    return sharr__blas_load();
 }
