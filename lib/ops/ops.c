@@ -1102,6 +1102,20 @@ static void to_stats(const struct totals *t, sharr_dtype dt, sharr_stats *s)
     }
 }
 
+/* One row, as a row of sharr_array_stats(per_row) (shared with the
+ * expression engine's per-row reductions). */
+void sharr__row_stats(sharr_dtype dt, const void *x, size_t n,
+                      sharr_stats *out)
+{
+    struct totals t;
+    struct part p;
+
+    memset(&t, 0, sizeof t);
+    part_of(dt, x, n, &p);
+    add_part(&t, &p, dt);
+    to_stats(&t, dt, out);
+}
+
 int sharr_array_stats(sharr_pool *pool, const sharr_array *a, int per_row,
                       sharr_stats *out, const sharr_run_opts *ro)
 {
