@@ -225,6 +225,7 @@ interop: $(SHARR) $(SHARR_H5)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_eval.py $(CURDIR)/$(SHARR)
 
 # The tutorials' programs ported to C (tests/examples/*.c), each checking
 # its own answer.

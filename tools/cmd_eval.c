@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,8 @@
 /* ---- eval ---- */
 
 static const char eval_usage[] =
-    "Usage: sharr eval 'OUT = EXPR' [-j N] [--dtype DT] [--temp] [--force]\n"
-    "                  [--schedule S]\n\n"
+    "Usage: sharr eval 'OUT = EXPR'... [-f FILE] [-j N] [--dtype DT] [--temp]\n"
+    "                  [--force] [--schedule S] [--keep-going]\n\n"
     "Evaluate EXPR over shared arrays into the array OUT, on a pool of\n"
     "workers, in one pass over memory (the expression is compiled once and\n"
     "each worker runs it over its rows in cache-sized tiles).  Syntax and\n"
@@ -42,6 +43,13 @@ static const char eval_usage[] =
     "by zero give 0 and are counted in a warning.  OUT is created if missing\n"
     "(with the result's shape and dtype), overwritten in place if it has\n"
     "them, and otherwise an error unless --force.  OUT may be an input.\n\n"
+    "Several statements (arguments, and lines of FILE) run in order on one\n"
+    "pool; an error names the statement by its number and stops the run\n"
+    "unless --keep-going.\n\n"
+    "  -f, --file FILE     statements, one per line ('-': stdin; blank lines\n"
+    "                      and lines starting with # are skipped)\n"
+    "  -k, --keep-going    run the other statements after a failure (the\n"
+    "                      exit status is still that of the first)\n"
     "  -t, --dtype DT      OUT's dtype; the result is cast as NumPy's\n"
     "                      astype (NaN to integers as on x86-64: see man)\n"
     "      --temp          a new OUT is removed when the calling shell exits\n"
@@ -55,7 +63,8 @@ static const char eval_usage[] =
 
 struct eval_args {
     int jobs;
-    bool force, temp;
+    bool force, temp, keep_going;
+    const char *file;
     sharr_dtype dtype;
     sharr_schedule schedule;
 };
@@ -67,13 +76,17 @@ static int eval_options(int argc, char **argv, struct eval_args *a)
         {"dtype", required_argument, NULL, 't'},
         {"schedule", required_argument, NULL, 's'},
         {"temp", no_argument, NULL, 'T'},
-        {"force", no_argument, NULL, 'f'}, CLI_FOREIGN_OPTION,
+        {"force", no_argument, NULL, 'o'},
+        {"file", required_argument, NULL, 'f'},
+        {"keep-going", no_argument, NULL, 'k'}, CLI_FOREIGN_OPTION,
         COMMON_LONGOPTS, {0}};
     int ch, rc;
 
     cli_foreign_option = true;
-    while ((ch = getopt_long(argc, argv, ":j:t:s:hV", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":j:t:s:f:khV", lo, NULL)) != -1) {
         switch (ch) {
+        case 'f': a->file = cli_arg(optarg); break;
+        case 'k': a->keep_going = true; break;
         case 'j': if ((rc = cli_parse_jobs(optarg, &a->jobs))) return rc;
                   break;
         case 't': if (sharr_dtype_parse(cli_arg(optarg), &a->dtype) < 0)
@@ -83,17 +96,15 @@ static int eval_options(int argc, char **argv, struct eval_args *a)
                       return rc;
                   break;
         case 'T': a->temp = true; break;
-        case 'f': a->force = true; break;
+        case 'o': a->force = true; break;
         case 'F': cli_open_flags |= SHARR_OPEN_FOREIGN; break;
         case 'h': cli_help(eval_usage); return -1;
         case 'V': cli_version(); return -1;
         default: return cli_bad_option(ch, argv);
         }
     }
-    if (argc - optind != 1)
-        return cli_usage(argc == optind ? "missing 'OUT = EXPR'"
-                                        : "too many arguments (quote the "
-                                          "statement: 'OUT = EXPR')");
+    if (argc == optind && !a->file)
+        return cli_usage("missing 'OUT = EXPR'");
     return 0;
 }
 
@@ -115,14 +126,15 @@ static bool out_exists(const char *stmt)
     return n > 0 && sharr_stat(name, &info) == 0;
 }
 
-static int run_eval(const char *stmt, const struct eval_args *a)
+/* One statement (number `no` of `total`) on the pool. */
+static int eval_one(sharr_pool *pool, const char *stmt, size_t no,
+                    size_t total, const struct eval_args *a)
 {
     sharr_eval_opts o = {0};
     sharr_eval_result res;
     struct cli_progress bar;
-    sharr_pool *pool;
     bool inplace = out_exists(stmt);
-    int rc, err;
+    int err;
 
     o.dtype = a->dtype;
     o.force = a->force;
@@ -132,8 +144,6 @@ static int run_eval(const char *stmt, const struct eval_args *a)
         o.create.flags = SHARR_CREATE_TEMP;
         o.create.owner = getppid();
     }
-    if ((rc = cli_pool(a->jobs, &pool)) != 0)
-        return rc;
     cli_progress_init(&bar, "eval", &o.run);
     if (inplace)
         cli_inplace_begin("eval", "OUT", &o.run);
@@ -141,28 +151,98 @@ static int run_eval(const char *stmt, const struct eval_args *a)
     if (inplace)
         cli_inplace_end();
     cli_progress_done(&bar);
-    sharr_pool_destroy(pool);
     if (err == SHARR_EINVAL && (strncmp(sharr_errmsg(), "syntax error", 12) == 0
                                 || strncmp(sharr_errmsg(), "expected 'OUT",
-                                           13) == 0))
+                                           13) == 0)) {
+        if (total > 1)
+            return cli_usage("statement %zu: %s", no, sharr_errmsg());
         return cli_usage("%s", sharr_errmsg());
+    }
+    if (err < 0 && total > 1)
+        return cli_error("statement %zu: %s", no, cli_errmsg());
     if (err < 0)
         return cli_fail(err);
     if (res.zero_divisions)
-        fprintf(stderr, "sharr: eval: warning: %" PRIu64 " integer "
+        fprintf(stderr, "sharr: eval: %s%.0zu%swarning: %" PRIu64 " integer "
                 "division%s by zero (or 0 to a negative power) gave 0\n",
-                res.zero_divisions, res.zero_divisions == 1 ? "" : "s");
+                total > 1 ? "statement " : "", total > 1 ? no : 0,
+                total > 1 ? ": " : "", res.zero_divisions,
+                res.zero_divisions == 1 ? "" : "s");
     return EXIT_OK;
+}
+
+/* The statements: the arguments, then the lines of the file. */
+static int read_statements(char **args, int nargs, const char *file,
+                           char ***out, size_t *n)
+{
+    char **list = NULL, *line = NULL;
+    size_t cap = 0, len = 0;
+    FILE *f = NULL;
+    int rc = 0;
+
+    *n = 0;
+    for (int i = 0; i <= nargs; i++) {
+        const char *s = NULL;
+        ssize_t got;
+        if (i < nargs) {
+            s = cli_arg(args[i]);
+        } else if (file) {
+            if (!f && !(f = strcmp(file, "-") ? fopen(file, "r") : stdin)) {
+                rc = cli_error("%s: %s", file, strerror(errno));
+                break;
+            }
+            if ((got = getline(&line, &len, f)) < 0)
+                break;
+            if (got > 0 && line[got - 1] == '\n')
+                line[got - 1] = '\0';
+            s = line + strspn(line, " \t");
+            if (!*s || *s == '#') {
+                i--;
+                continue;
+            }
+            i--; /* stay on the file */
+        } else {
+            break;
+        }
+        if (*n == cap) {
+            char **l = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof *l);
+            if (!l) { rc = cli_error("out of memory"); break; }
+            list = l;
+        }
+        if (!(list[*n] = strdup(s))) { rc = cli_error("out of memory"); break; }
+        ++*n;
+    }
+    if (f && f != stdin)
+        fclose(f);
+    free(line);
+    *out = list;
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)
 {
     struct eval_args a = {0};
-    int rc = eval_options(argc, argv, &a);
+    char **list = NULL;
+    size_t n = 0;
+    sharr_pool *pool;
+    int rc = eval_options(argc, argv, &a), first = 0;
 
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    return run_eval(cli_arg(argv[optind]), &a);
+    if ((rc = read_statements(argv + optind, argc - optind, a.file, &list,
+                              &n)) == 0 && n == 0)
+        rc = cli_usage("no statement in %s", a.file);
+    if (rc == 0 && (rc = cli_pool(a.jobs, &pool)) == 0) {
+        for (size_t i = 0; i < n && (first == 0 || a.keep_going); i++)
+            if ((rc = eval_one(pool, list[i], i + 1, n, &a)) && !first)
+                first = rc;
+        sharr_pool_destroy(pool);
+        rc = first;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return rc;
 }
 
 /* ---- copy ---- */

@@ -390,8 +390,9 @@ static void un_bool(int op, const void *a, int sa, void *res, size_t n)
 FLOAT_DIVMOD(f32, float, f)
 FLOAT_DIVMOD(f64, double, )
 
-#define FMIN(u, v) (isnan(u) ? (u) : isnan(v) ? (v) : ((u) <= (v) ? (u) : (v)))
-#define FMAX(u, v) (isnan(u) ? (u) : isnan(v) ? (v) : ((u) >= (v) ? (u) : (v)))
+/* NumPy's minimum and maximum: NaN wins; of 0 and -0, the second. */
+#define FMIN(u, v) (isnan(u) ? (u) : isnan(v) ? (v) : ((u) < (v) ? (u) : (v)))
+#define FMAX(u, v) (isnan(u) ? (u) : isnan(v) ? (v) : ((u) > (v) ? (u) : (v)))
 
 #define FLOAT_LOOPS(SUF, F, S)                                               \
     static void bin_##SUF(int op, const void *a, int sa, const void *b,      \
@@ -500,6 +501,19 @@ FLOAT_LOOPS(f64, double, )
         }                                                                    \
     } while (0)
 
+/* NumPy's lexicographic order of complex numbers (CLT, CLE ... in its
+ * loops), and its complex minimum/maximum: a NaN part in the first operand
+ * wins, else the first if it compares so, else the second. */
+#define CORD(S, OP) ((ar S br && !isnan(ai) && !isnan(bi)) ||               \
+                     (ar == br && ai OP bi))
+#define CORD_LE ((ar < br && !isnan(ai) && !isnan(bi)) || (ar == br && ai <= bi))
+#define CORD_GE ((ar > br && !isnan(ai) && !isnan(bi)) || (ar == br && ai >= bi))
+#define CPICK(C)                                                             \
+    do {                                                                     \
+        if (isnan(ar) || isnan(ai) || C) { rr = ar; ri = ai; }               \
+        else { rr = br; ri = bi; }                                           \
+    } while (0)
+
 #define COMPLEX_LOOPS(SUF, F, CT, S, MK)                                         \
     static inline void cdiv_##SUF(F ar, F ai, F br, F bi, F *rr, F *ri)      \
     {                                                                        \
@@ -519,7 +533,7 @@ FLOAT_LOOPS(f64, double, )
             *ri = (ai * rat - ar) * scl;                                     \
         }                                                                    \
     }                                                                        \
-    /* NumPy's nc_pow: small integer powers by repeated multiplication. */   \
+    /* NumPy's npy_cpow: small integer powers by repeated multiplication. */   \
     static void cpow_##SUF(F ar, F ai, F br, F bi, F *rr, F *ri)             \
     {                                                                        \
         long k;                                                              \
@@ -546,10 +560,9 @@ FLOAT_LOOPS(f64, double, )
                 if (m < mask || mask <= 0) break;                            \
                 t = pr * pr - pi * pi; pi = pr * pi + pi * pr; pr = t;       \
             }                                                                \
-            if (br < 0) {                                                    \
-                F d = qr * qr + qi * qi;                                     \
-                *rr = qr / d; *ri = -qi / d;                                 \
-            } else { *rr = qr; *ri = qi; }                                   \
+            if (br < 0)                                                      \
+                cdiv_##SUF(1, 0, qr, qi, rr, ri);                            \
+            else { *rr = qr; *ri = qi; }                                     \
             return;                                                          \
         }                                                                    \
         CT z = cpow##S(MK(ar, ai), MK(br, bi));                  \
@@ -567,6 +580,12 @@ FLOAT_LOOPS(f64, double, )
         case EX_POW: CBIN(F, cpow_##SUF(ar, ai, br, bi, &rr, &ri)); break;   \
         case EX_EQ: CCMP(F, ar == br && ai == bi); break;                    \
         case EX_NE: CCMP(F, ar != br || ai != bi); break;                    \
+        case EX_LT: CCMP(F, CORD(<, <)); break;                                 \
+        case EX_LE: CCMP(F, CORD(<, <=)); break;                                \
+        case EX_GT: CCMP(F, CORD(>, >)); break;                                 \
+        case EX_GE: CCMP(F, CORD(>, >=)); break;                                \
+        case EX_MINIMUM: CBIN(F, CPICK(CORD_LE));  break;                    \
+        case EX_MAXIMUM: CBIN(F, CPICK(CORD_GE));  break;                    \
         default: break;                                                      \
         }                                                                    \
     }                                                                        \
@@ -686,6 +705,24 @@ static void where_loop(size_t size, const uint8_t *c, int sc, const void *x,
         }                                                                    \
     } while (0)
 
+/* Complex clip in NumPy's lexicographic order (a NaN part wins). */
+#define CLIP_COMPLEX(F)                                                      \
+    do {                                                                     \
+        const F *x = a, *lo = b, *hi = c;                                    \
+        F *r = res;                                                          \
+        for (size_t i = 0; i < n; i++) {                                     \
+            F ar = x[2 * i * (size_t)sa], ai = x[2 * i * (size_t)sa + 1];    \
+            F br = lo[2 * i * (size_t)sb], bi = lo[2 * i * (size_t)sb + 1];  \
+            F rr, ri;                                                        \
+            CPICK(CORD_GE);                                                  \
+            ar = rr; ai = ri;                                                \
+            br = hi[2 * i * (size_t)sc]; bi = hi[2 * i * (size_t)sc + 1];    \
+            CPICK(CORD_LE);                                                  \
+            r[2 * i] = rr;                                                   \
+            r[2 * i + 1] = ri;                                               \
+        }                                                                    \
+    } while (0)
+
 static void clip_loop(int dt, const void *a, int sa, const void *b, int sb,
                       const void *c, int sc, void *res, size_t n)
 {
@@ -699,7 +736,9 @@ static void clip_loop(int dt, const void *a, int sa, const void *b, int sb,
     case SHARR_U32: CLIP_INT(uint32_t); break;
     case SHARR_U64: CLIP_INT(uint64_t); break;
     case SHARR_F32: CLIP_FLOAT(float); break;
-    default: CLIP_FLOAT(double); break;
+    case SHARR_F64: CLIP_FLOAT(double); break;
+    case SHARR_C64: CLIP_COMPLEX(float); break;
+    default: CLIP_COMPLEX(double); break;
     }
 }
 

@@ -390,6 +390,24 @@ static int fold_int(const struct ctx *c, int node, int op, int64_t a,
     return 0;
 }
 
+/* Python's _Py_c_quot. */
+static void py_cquot(double ar, double ai, double br, double bi, struct tv *r)
+{
+    double abr = fabs(br), abi = fabs(bi), ratio, denom;
+
+    if (abr >= abi) {
+        ratio = bi / br;
+        denom = br + bi * ratio;
+        r->re = (ar + ai * ratio) / denom;
+        r->im = (ai - ar * ratio) / denom;
+    } else {
+        ratio = br / bi;
+        denom = br * ratio + bi;
+        r->re = (ar * ratio + ai) / denom;
+        r->im = (ai * ratio - ar) / denom;
+    }
+}
+
 static int fold(const struct ctx *c, int node, int op, const struct tv *x,
                 const struct tv *y, struct tv *r)
 {
@@ -433,6 +451,30 @@ static int fold(const struct ctx *c, int node, int op, const struct tv *x,
             return fold_fail(c, node, "this operator needs an array operand "
                              "or integers");
         }
+    }
+    double xr = x->kind == K_COMPLEX ? x->re : a, xi = x->kind == K_COMPLEX ? x->im : 0;
+    double yr = y->kind == K_COMPLEX ? y->re : b, yi = y->kind == K_COMPLEX ? y->im : 0;
+    if (op == EX_DIV || (op == EX_POW && yi == 0 && yr == floor(yr) &&
+                         fabs(yr) <= 100)) {
+        if (op == EX_DIV && yr == 0 && yi == 0)
+            return fold_fail(c, node, "complex division by zero");
+        if (op == EX_DIV)
+            return py_cquot(xr, xi, yr, yi, r), 0;
+        /* Python's c_powi: repeated squaring, then 1 / it if negative. */
+        double pr = xr, pi = xi, qr = 1, qi = 0, t;
+        long m = (long)fabs(yr);
+        for (long mask = 1; mask > 0 && m >= mask; mask <<= 1) {
+            if (m & mask) { t = qr * pr - qi * pi; qi = qr * pi + qi * pr; qr = t; }
+            t = pr * pr - pi * pi; pi = pr * pi + pi * pr; pr = t;
+        }
+        if (yr < 0) {
+            if (qr == 0 && qi == 0)
+                return fold_fail(c, node, "0 to a negative power");
+            return py_cquot(1, 0, qr, qi, r), 0;
+        }
+        r->re = qr;
+        r->im = qi;
+        return 0;
     }
     double complex za = x->kind == K_COMPLEX ? CMPLX(x->re, x->im) : a;
     double complex zb = y->kind == K_COMPLEX ? CMPLX(y->re, y->im) : b;
@@ -524,8 +566,6 @@ static int binary_types(const struct ctx *c, int node, int op, int d,
             return err;
         return d;
     case EX_LT: case EX_LE: case EX_GT: case EX_GE:
-        if ((err = need(c, node, k != 'c', op_text(op), d)) < 0)
-            return err;
         *rdt = EX_BOOL;
         return d;
     case EX_EQ: case EX_NE:
@@ -537,8 +577,6 @@ static int binary_types(const struct ctx *c, int node, int op, int d,
             return err;
         return d;
     case EX_MINIMUM: case EX_MAXIMUM:
-        if ((err = need(c, node, k != 'c', op_text(op), d)) < 0)
-            return err;
         return d;
     default: /* arctan2 */
         if ((err = need(c, node, k != 'c', op_text(op), d)) < 0)
@@ -566,7 +604,16 @@ static int type_binary(struct ctx *c, int node, const struct ex_node *n,
     }
     if ((err = broadcast(c, node, r, v, 2)) < 0)
         return err;
-    d = common(v, 2);
+    if (n->op == EX_ARCTAN2) {
+        /* NumPy's first loop (e, f, d) every input casts to safely. */
+        struct tv f[2] = {v[0], v[1]};
+        for (int i = 0; i < 2; i++)
+            if (!f[i].weak)
+                f[i].dt = floatify(f[i].dt);
+        d = common(f, 2);
+    } else {
+        d = common(v, 2);
+    }
     if (d < 0)
         d = default_dt(v[0].kind > v[1].kind ? v[0].kind : v[1].kind);
     if ((d = binary_types(c, node, n->op, d, &rdt)) < 0)
@@ -673,9 +720,21 @@ static int type_ternary(struct ctx *c, int node, const struct ex_node *n,
     if ((err = broadcast(c, node, r, v, 3)) < 0)
         return err;
     if (n->op == EX_WHERE) {
+        /* np.where is no ufunc: it makes arrays of Python numbers first,
+         * so they count with NumPy's default dtypes (strong). */
+        for (int i = 1; i < 3; i++)
+            if (v[i].weak) {
+                unsigned char val[16];
+                int dd = default_dt(v[i].kind);
+                if ((err = weak_value(c, node, &v[i], dd, false, val)) < 0)
+                    return err;
+                memcpy(v[i].cval, val, 16);
+                v[i].weak = 0;
+                v[i].is_const = 1;
+                v[i].dt = dd;
+                v[i].ndim = 0;
+            }
         d = common(v + 1, 2);
-        if (d < 0)
-            d = default_dt(v[1].kind > v[2].kind ? v[1].kind : v[2].kind);
         if (v[0].weak)
             return node_fail(c, node, SHARR_EINVAL, "where needs an array "
                              "condition%s%s", "", "");
@@ -685,8 +744,6 @@ static int type_ternary(struct ctx *c, int node, const struct ex_node *n,
         d = common(v, 3);
         if (d < 0)
             d = default_dt(K_FLOAT);
-        if ((err = need(c, node, kind_of(d) != 'c', "clip", d)) < 0)
-            return err;
         if ((ins[0] = as_dt(c, node, &v[0], d, false)) < 0)
             return ins[0];
     }
