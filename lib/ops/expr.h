@@ -109,7 +109,7 @@ struct ex_prog {
     uint64_t shape[SHARR_MAX_NDIM];
     struct ex_input in[EX_MAX_INPUTS];
     struct ex_ins ins[EX_MAX_INS];
-    unsigned char cst[EX_MAX_CONST][16];
+    _Alignas(16) unsigned char cst[EX_MAX_CONST][16];
 };
 
 /* Per-block result of an evaluation job. */

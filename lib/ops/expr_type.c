@@ -27,7 +27,7 @@ struct tv {
     int ins;                 /* strong: instruction, or -1 ... */
     int slot;                /* ... an input slot not loaded yet (>= 0) */
     int is_const;            /* ... or a constant of dt in cval */
-    unsigned char cval[16];
+    _Alignas(16) unsigned char cval[16];
 };
 
 struct ctx {
@@ -310,7 +310,7 @@ static int load(struct ctx *c, int node, int slot, int dt)
 static int as_dt(struct ctx *c, int node, const struct tv *v, int dt,
                  bool cast)
 {
-    unsigned char val[16];
+    _Alignas(16) unsigned char val[16];
     int err;
 
     if (v->weak) {
@@ -724,7 +724,7 @@ static int type_ternary(struct ctx *c, int node, const struct ex_node *n,
          * so they count with NumPy's default dtypes (strong). */
         for (int i = 1; i < 3; i++)
             if (v[i].weak) {
-                unsigned char val[16];
+                _Alignas(16) unsigned char val[16];
                 int dd = default_dt(v[i].kind);
                 if ((err = weak_value(c, node, &v[i], dd, false, val)) < 0)
                     return err;

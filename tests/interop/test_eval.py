@@ -74,6 +74,8 @@ def run_batch(lines, jobs=2, extra=()):
         r = SHARR.run("eval", "-f", name, "-k", "-j", jobs, *extra)
     finally:
         os.unlink(name)
+    check(r.returncode in (0, 1, 2), "eval -f exits 0, 1 or 2, not %d: %s"
+          % (r.returncode, r.stderr[-2000:]))
     failed = {}
     for line in r.stderr.splitlines():
         if line.startswith("sharr: eval: statement ") and \
