@@ -125,9 +125,10 @@ $(LIB_OBJ) $(TOOL_OBJ) $(ASAN_LIB_OBJ) $(ASAN_TOOL_OBJ): | deps
 # ops.c writes complex arithmetic out by hand; the flag covers the rest.
 $(B)/lib/ops/ops.o $(A)/lib/ops/ops.o: EXTRA_CFLAGS := -fcx-limited-range
 
-# The expression engine rounds as NumPy does: no fused multiply-adds.
+# The expression engine rounds as NumPy does: no fused multiply-adds.  Its
+# loops are vectorized (-O3; errno is never read, so sqrt need not set it).
 $(B)/lib/ops/expr_loops.o $(A)/lib/ops/expr_loops.o: \
-    EXTRA_CFLAGS := -ffp-contract=off
+    EXTRA_CFLAGS := -O3 -ffp-contract=off -fno-math-errno
 
 $(B)/lib/ops/blas.o $(A)/lib/ops/blas.o: \
     EXTRA_CFLAGS := -DSHARR_BLAS_SONAME='"$(BLAS_SONAME)"'

@@ -1467,7 +1467,7 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * times over arrays bound to its names, on a pool or in the caller.  Each
  * evaluation types it (NumPy's rules, below), compiles it to a small
  * program, and every worker runs that program over its row blocks of the
- * output in tiles of 1024 elements, so the whole expression costs one
+ * output in tiles of 512 elements, so the whole expression costs one
  * pass over memory.  Results never depend on the number of workers.
  *
  * LANGUAGE (Python's syntax and precedence, NumPy's semantics):

@@ -21,7 +21,7 @@
 #define EX_BOOL 13
 #define EX_NTYPES 14
 
-#define EX_TILE 1024          /* elements per tile */
+#define EX_TILE 512           /* elements per tile (8 KiB of c128) */
 #define EX_MAX_INS 200        /* instructions of one program */
 #define EX_MAX_CONST 40       /* distinct constants of one program */
 #define EX_MAX_REGS 32        /* tile registers of one program */
