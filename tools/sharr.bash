@@ -73,7 +73,9 @@ _sharr() {
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
                    --chunk|-c|--gzip|-z|--complex|--wait) ;;
-                   -f) [[ $sub == create ]] || nargs=$((nargs + 1)) ;;
+                   -f) [[ $sub == create || $sub == eval ]] ||
+                           nargs=$((nargs + 1)) ;;
+                   --file) ;;
                    *) nargs=$((nargs + 1)) ;;
                esac ;;
         esac
@@ -91,11 +93,19 @@ _sharr() {
 
     # Values of options.
     case $prev in
-        --dtype|-t) [[ $sub == create ]] && _sharr_reply "$cur" "$_sharr_dtypes"
+        --dtype|-t) [[ $sub == create || $sub == eval || $sub == copy ]] &&
+                        _sharr_reply "$cur" "$_sharr_dtypes"
                     return ;;
-        --fill|-f)  [[ $sub == create ]] && {
+        --file)     compopt -o filenames 2>/dev/null
+                    local IFS=$'\n'
+                    COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --fill|-f)  [[ $sub == eval ]] && {
+                        compopt -o filenames 2>/dev/null
+                        local IFS=$'\n'
+                        COMPREPLY=($(compgen -f -- "$cur")); return; }
+                    [[ $sub == create ]] && {
                         _sharr_reply "$cur" "zeros ones range random"; return; } ;;
-        --schedule|-s) [[ $sub == apply || $sub == stat ]] && {
+        --schedule|-s) [[ $sub == apply || $sub == stat || $sub == eval ]] && {
                         _sharr_reply "$cur" "static dynamic guided auto"; return; } ;;
         --complex)  _sharr_reply "$cur" "h5py matlab"; return ;;
         --into)     _sharr_reply "$cur" "$(_sharr_arrays "$sharr")"; return ;;
@@ -123,7 +133,7 @@ _sharr() {
         lock)
             ((nargs == 0)) &&
                 _sharr_reply "$cur" "create $(_sharr_arrays "$sharr")" ;;
-        ls|info|rm|dump|stat|gemm)
+        ls|info|rm|dump|stat|gemm|eval)
             _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         fill)
             if ((nargs == 0)); then
@@ -137,6 +147,8 @@ _sharr() {
             elif ((nargs == 1)); then
                 _sharr_reply "$cur" "$_sharr_ops"
             fi ;;
+        copy)
+            ((nargs == 0)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         axpy)
             ((nargs >= 1)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         save)

@@ -87,7 +87,7 @@ static void omp_case(int k, sharr_array **v)
         double *m = sharr_array_data(v[1]);
 #pragma omp parallel for schedule(static) num_threads(2)
         for (size_t i = 0; i < n; i++)
-            m[i] = hypot(z[2 * i], z[2 * i + 1]);
+            m[i] = sqrt(z[2 * i] * z[2 * i] + z[2 * i + 1] * z[2 * i + 1]);
         break;
     }
     default: {
