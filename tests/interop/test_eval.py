@@ -493,6 +493,34 @@ def test_4_errors_write_nothing():
     check(not left, "no staging array left: %s" % left)
 
 
+def test_4b_killed_eval_leaves_no_half_array():
+    import signal
+    import time
+    rng = np.random.default_rng(1)
+    put_array(SHARR, PFX + "K", rng.random((64, 65536)), "f64")
+    out = PFX + "Kout"
+    expr = "%s = sin(%s) * cos(%s) + exp(-%s) ** 1.3 / (1 + %s)" % (
+        out, q("K"), q("K"), q("K"), q("K"))
+    for delay in (0.05, 0.15):
+        p = subprocess.Popen([SHARR.binary, "eval", "-j", "1", expr],
+                             stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        p.stderr.close()
+        staged = lambda: [f for f in os.listdir("/dev/shm") if
+                          f.startswith("sharr.sharr-eval.%d." % p.pid)]
+        for _ in range(100):  # the guardian removes the staging array
+            if not staged():
+                break
+            time.sleep(0.05)
+        check(not os.path.exists(path(out)) and not staged(),
+              "killed after %.2f s: no OUT, no staging array (%s)"
+              % (delay, staged()))
+        if os.path.exists(path(out)):
+            os.unlink(path(out))
+
+
 # ---- -j 1 and -j 2 ----
 
 def test_5_jobs_identical():
