@@ -108,20 +108,22 @@ static int eval_options(int argc, char **argv, struct eval_args *a)
     return 0;
 }
 
-/* The output name of the statement, to tell whether it exists already. */
-static bool out_exists(const char *stmt)
+/* The output name of the statement into name (bare or quoted), and
+ * whether that array exists already (then eval writes it in place). */
+static bool out_exists(const char *stmt, char *name, size_t size)
 {
-    char name[SHARR_NAME_MAX + 1];
     size_t n = 0;
     sharr_info info;
+    char q = 0;
 
-    while (*stmt == ' ' || *stmt == '\'' || *stmt == '"')
+    while (*stmt == ' ' || *stmt == '\t')
         stmt++;
-    while (n < SHARR_NAME_MAX && stmt[n] && stmt[n] != ' ' &&
-           stmt[n] != '=' && stmt[n] != '\'' && stmt[n] != '"') {
-        name[n] = stmt[n];
+    if (*stmt == '\'' || *stmt == '"')
+        q = *stmt++;
+    while (n + 1 < size && stmt[n] && (q ? stmt[n] != q
+                                         : stmt[n] != ' ' && stmt[n] != '='))
         n++;
-    }
+    memcpy(name, stmt, n);
     name[n] = '\0';
     return n > 0 && sharr_stat(name, &info) == 0;
 }
@@ -133,7 +135,8 @@ static int eval_one(sharr_pool *pool, const char *stmt, size_t no,
     sharr_eval_opts o = {0};
     sharr_eval_result res;
     struct cli_progress bar;
-    bool inplace = out_exists(stmt);
+    char out[SHARR_NAME_MAX + 1];
+    bool inplace = out_exists(stmt, out, sizeof out);
     int err;
 
     o.dtype = a->dtype;
@@ -146,7 +149,7 @@ static int eval_one(sharr_pool *pool, const char *stmt, size_t no,
     }
     cli_progress_init(&bar, "eval", &o.run);
     if (inplace)
-        cli_inplace_begin("eval", "OUT", &o.run);
+        cli_inplace_begin("eval", out, &o.run);
     err = sharr_eval(pool, stmt, &o, &res);
     if (inplace)
         cli_inplace_end();

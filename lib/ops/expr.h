@@ -109,7 +109,9 @@ struct ex_prog {
     uint64_t shape[SHARR_MAX_NDIM];
     struct ex_input in[EX_MAX_INPUTS];
     struct ex_ins ins[EX_MAX_INS];
-    _Alignas(16) unsigned char cst[EX_MAX_CONST][16];
+    _Alignas(8) unsigned char cst[EX_MAX_CONST][16]; /* the job copies
+                             the argument 8-byte aligned: enough for every
+                             element (complex are pairs of floats) */
 };
 
 /* Per-block result of an evaluation job. */
