@@ -166,6 +166,7 @@ static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
                 bound[i] = v[j];
     sharr_array *out = v[cases[k].narr - 1];
     for (int r = 0; r < reps + 1; r++) {
+        usleep(30000); /* each run from idle workers, as OpenMP's */
         double t0 = now();
         if ((err = sharr_expr_eval(pool, e, bound, out, NULL, NULL)) < 0)
             die("eval", err);
@@ -173,6 +174,7 @@ static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
             t[r - 1] = now() - t0;
     }
     sharr_expr_free(e);
+    usleep(30000); /* and the pool's workers stop spinning for the next job */
     return summarize(t, reps);
 }
 
@@ -180,6 +182,7 @@ static struct fig time_omp(int k, sharr_array **v)
 {
     double t[32];
     for (int r = 0; r < reps + 1; r++) {
+        usleep(30000); /* each run from sleeping threads, as sharr's */
         double t0 = now();
         omp_case(k, v);
         if (r > 0)
