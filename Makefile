@@ -301,7 +301,7 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | de
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
-## check-asan: run the unit, CLI and corpus tests again under ASan + UBSan
+## check-asan: run the unit, CLI, corpus and eval tests again under ASan + UBSan
 check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
 	$(Q)ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -312,6 +312,9 @@ check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5
 	    bash tests/cli/run.sh $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    $(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(A)/sharr
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    SHARR_EVAL_CASES=300 \
+	    $(PYTHON) tests/interop/test_eval.py $(CURDIR)/$(A)/sharr
 	$(Q)sh tests/leftovers.sh
 
 # ---- the demo and benchmarks ----
