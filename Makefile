@@ -132,6 +132,11 @@ $(LIB_OBJ) $(TOOL_OBJ) $(ASAN_LIB_OBJ) $(ASAN_TOOL_OBJ): | deps
 # ops.c writes complex arithmetic out by hand; the flag covers the rest.
 $(B)/lib/ops/ops.o $(A)/lib/ops/ops.o: EXTRA_CFLAGS := -fcx-limited-range
 
+# The expression engine rounds as NumPy does: no fused multiply-adds.  Its
+# loops are vectorized (-O3; errno is never read, so sqrt need not set it).
+$(B)/lib/ops/expr_loops.o $(A)/lib/ops/expr_loops.o: \
+    EXTRA_CFLAGS := -O3 -ffp-contract=off -fno-math-errno
+
 $(B)/lib/ops/blas.o $(A)/lib/ops/blas.o: \
     EXTRA_CFLAGS := -DSHARR_BLAS_SONAME='"$(BLAS_SONAME)"'
 
@@ -230,6 +235,7 @@ interop: $(SHARR) $(SHARR_H5) lib/libsharr.so
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_eval.py $(CURDIR)/$(SHARR)
 
 # The tutorials' programs ported to C (tests/examples/*.c), each checking
 # its own answer.
@@ -304,7 +310,7 @@ $(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | de
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \
 	    $(A)/libsharr-h5.a $(A)/libsharr.a $(CRIT_LIBS) $(DEP_LIBS)
 
-## check-asan: run the unit, CLI, corpus and Python-module tests again under ASan + UBSan
+## check-asan: run the unit, CLI, corpus, eval and Python-module tests again under ASan + UBSan
 # The Python module's tests run with the ASan tool as their C side; the
 # module itself loads the plain lib/libsharr.so (an ASan library loads into
 # a Python that is not built with ASan only with LD_PRELOAD of libasan, and
@@ -322,6 +328,9 @@ check-asan: $(ASAN_TESTS) $(ASAN_EXAMPLES) $(A)/sharr $(A)/sharr-h5 \
 	    $(PYTHON) tests/interop/test_corpus.py $(CURDIR)/$(A)/sharr
 	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 	    $(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(A)/sharr
+	$(Q)ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    SHARR_EVAL_CASES=300 \
+	    $(PYTHON) tests/interop/test_eval.py $(CURDIR)/$(A)/sharr
 	$(Q)sh tests/leftovers.sh
 
 # ---- the demo and benchmarks ----

@@ -1550,6 +1550,135 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
                          const sharr_run_opts *ro);
 
 /* ------------------------------------------------------------------------ */
+/* Expressions (lib/ops/expr_*.c)                                            */
+/* ------------------------------------------------------------------------ */
+/*
+ * An expression over arrays, e.g. "(frames - dark) * 1.7", is compiled once
+ * (parsed: syntax errors come with the column) and evaluated any number of
+ * times over arrays bound to its names, on a pool or in the caller.  Each
+ * evaluation types it (NumPy's rules, below), compiles it to a small
+ * program, and every worker runs that program over its row blocks of the
+ * output in tiles of 512 elements, so the whole expression costs one
+ * pass over memory.  Results never depend on the number of workers.
+ *
+ * LANGUAGE (Python's syntax and precedence, NumPy's semantics):
+ *   operands   array names (bare: [A-Za-z_][A-Za-z0-9_]*; any valid name
+ *              quoted: 'raw.frames-1' or "raw.frames-1"), numbers as Python
+ *              writes them (2, -1.5e3, .5, 2j, 0.6+0.8j), inf, nan
+ *   operators  + - * / // % ** (lowest to highest: one comparison
+ *              < <= > >= == != (no chains), |, ^, &, + -, * / // %,
+ *              unary - + ~, **); & | ^ ~ on integers and booleans only
+ *   functions  abs real imag conj angle sqrt exp expm1 log log1p log10 sin
+ *              cos tan arcsin arccos arctan arctan2(y, x) sinh cosh tanh
+ *              floor ceil round (half to even) minimum(a, b) maximum(a, b)
+ *              clip(x, lo, hi) where(c, a, b) isnan isinf isfinite, casts
+ *              by dtype name (f32(x), c128(x), u8(x), also int8 ... complex128:
+ *              casting='unsafe'), and the per-row reductions rowsum rowmean
+ *              rowmin rowmax rownorm (over every axis but the first: shape
+ *              (rows,), summed as sharr_array_stats() sums a row)
+ * Broadcasting is NumPy's (from the trailing axis; 0-d arrays too).  Dtypes
+ * follow NumPy's promotion with Python numbers "weak" (NEP 50, NumPy 1.24
+ * with np._set_promotion_state('weak')): f32 * 2.5 is f32, u8 + 1 is u8, a
+ * number outside the array's range (u8 + 300, u8 + -1) is SHARR_ERANGE;
+ * two numbers combine as Python computes them (2 / 4 is 0.5).  Ufunc
+ * results are NumPy's: / of integers is f64, abs of c64 is f32, sqrt and
+ * the other float functions of i32/u32/i64/u64 are f64 and of i16/u16 f32;
+ * where NumPy would give float16 (i8, u8, bool), sharr gives f32 (it has no
+ * float16).  A function of a number alone is a 0-d value of NumPy's
+ * default dtype (sqrt(2) is f64).  Comparisons, isnan, isinf, isfinite
+ * give booleans: a boolean dtype inside expressions (as NumPy's), stored
+ * as u8 0/1 in an output; arithmetic (+ - * **) on two booleans is
+ * refused (cast first).  Integers wrap; // and % by zero give 0 and are
+ * counted (as NumPy warns), as is 0 ** negative; other integers to a
+ * negative power give 0 (1 and -1 their exact powers) where NumPy raises.
+ * Float division by zero gives inf or nan (IEEE).  Float to integer casts
+ * (a cast, an integer OUT dtype, sharr_copy) truncate toward zero, and NaN,
+ * inf and values out of range give what NumPy gives on x86-64 (the
+ * "integer indefinite" 0x80..0 through 32 bits for i8..i32, u8, u16;
+ * through 64 bits for i64, u32, u64 after subtracting 2^31 or 2^63 above
+ * it): e.g. NaN is 0 as u8, -2^31 as i32, 2^63 as u64; -1.0 as u8 is 255.
+ * Complex to real takes the real part.  Limits: 7 input arrays, 200
+ * operations, 40 constants, 6 reductions per expression.
+ */
+
+typedef struct sharr_expr sharr_expr;
+
+/* sharr_expr_compile() : parse `text` into *out (free with
+ * sharr_expr_free()).  @return 0, SHARR_EINVAL (syntax: the detail has the
+ * expression with a caret under the column; an invalid quoted name),
+ * SHARR_ENOMEM. */
+SHARR_API int sharr_expr_compile(const char *text, sharr_expr **out);
+
+/* sharr_expr_free() : release (NULL is fine). */
+SHARR_API void sharr_expr_free(sharr_expr *e);
+
+/* The array names the expression reads, in order of first use: arrays are
+ * bound to them by position.  sharr_expr_name() is NULL past the end. */
+SHARR_API size_t sharr_expr_nnames(const sharr_expr *e);
+SHARR_API const char *sharr_expr_name(const sharr_expr *e, size_t i);
+
+/* sharr_expr_type() : the dtype (u8 for a boolean result) and shape (up to
+ * SHARR_MAX_NDIM entries) of the result over arrays[0..nnames).
+ * @return 0, SHARR_ESHAPE (shapes that do not broadcast: both in the
+ * detail), SHARR_EDTYPE (an operator or function the dtype lacks, e.g. &
+ * on floats), SHARR_ERANGE (a number outside an array's dtype),
+ * SHARR_EINVAL (limits, division of two numbers by zero). */
+SHARR_API int sharr_expr_type(const sharr_expr *e, sharr_array *const *arrays,
+                              sharr_dtype *dtype, size_t *ndim, size_t *shape);
+
+/* sharr_expr_eval() : evaluate over arrays[0..nnames) into `out`, which has
+ * the result's shape and any dtype (converted as casting='unsafe').  out
+ * may be one of the arrays if that one is not broadcast.  Everything is
+ * checked before anything is written.  *zero_div (may be NULL) receives
+ * the count of integer divisions by zero (and 0 ** negative).
+ * @return 0, as sharr_expr_type(), SHARR_ESHAPE (out's shape), SHARR_EACCES
+ * (out read-only), SHARR_EINVAL (out is a broadcast input), or a pool or
+ * create failure (of the reductions' temporary arrays). */
+SHARR_API int sharr_expr_eval(sharr_pool *pool, const sharr_expr *e,
+                              sharr_array *const *arrays, sharr_array *out,
+                              const sharr_run_opts *ro, uint64_t *zero_div);
+
+typedef struct sharr_eval_opts {
+    sharr_dtype dtype;        /* 0: the result's; else OUT's (unsafe cast) */
+    int force;                /* 1: replace an OUT of another dtype/shape */
+    sharr_create_opts create; /* for a new OUT (temp, mode, owner) */
+    sharr_run_opts run;
+    unsigned open_flags;      /* e.g. SHARR_OPEN_FOREIGN for the inputs */
+} sharr_eval_opts;
+
+typedef struct sharr_eval_result {
+    char out[SHARR_NAME_MAX + 1];
+    int created;              /* 1: OUT is new (or replaced) */
+    sharr_dtype dtype;
+    size_t ndim, shape[SHARR_MAX_NDIM];
+    uint64_t zero_divisions;  /* as sharr_expr_eval()'s *zero_div */
+} sharr_eval_result;
+
+/* sharr_eval() : run the statement "OUT = EXPR" over arrays by name (OUT
+ * bare or quoted).  An existing OUT of the result's shape and dtype (or
+ * opts->dtype) is overwritten in place; one that differs is an error
+ * naming both unless opts->force.  A new OUT is built as a temporary array
+ * under a staging name ("sharr-eval.PID...") and linked to OUT only once
+ * complete (with force, renamed over the old one): a failure or a kill
+ * never leaves a half-written OUT.  opts and res may be NULL.
+ * @return 0, as sharr_expr_compile() and sharr_expr_eval(), SHARR_ENOENT
+ * ("unknown name"), SHARR_EDTYPE / SHARR_ESHAPE (OUT exists otherwise),
+ * SHARR_EEXIST (OUT appeared meanwhile), or a create error. */
+SHARR_API int sharr_eval(sharr_pool *pool, const char *statement,
+                         const sharr_eval_opts *opts, sharr_eval_result *res);
+
+/* sharr_copy() : a new array `dst` holding rows [row_start, row_end) (end
+ * 0: to the end) of `src` as `dtype` (0: src's), converted as NumPy's
+ * astype (see the casts above for NaN and inf to integers), on the pool.
+ * Built and published as sharr_eval() builds OUT.  opts may be NULL.
+ * @return 0, SHARR_EINVAL (name, rows, dtype), SHARR_EEXIST, or a create
+ * or pool failure. */
+SHARR_API int sharr_copy(sharr_pool *pool, const sharr_array *src,
+                         size_t row_start, size_t row_end, const char *dst,
+                         sharr_dtype dtype, const sharr_create_opts *opts,
+                         const sharr_run_opts *ro);
+
+/* ------------------------------------------------------------------------ */
 /* HDF5 and .npy files (lib/io/)                                             */
 /* ------------------------------------------------------------------------ */
 /*

@@ -419,6 +419,16 @@ void sharr__widen_halves(void *buf, size_t count);
 void sharr__fill_elements(sharr_dtype dt, const sharr_fill_spec *spec,
                           void *dst, size_t first, size_t count);
 
+/* ---- publishing a staged array (array.c) ---- */
+
+/* Give the array `a`, created temporary by this handle under a staging
+ * name, the name `name` (link(2), or with `replace` rename(2) over an
+ * existing array), and drop the staging name; the guardian then watches
+ * `name`.  The caller keeps it (sharr_array_keep) if it is to stay.
+ * @return 0, SHARR_EEXIST (without replace), SHARR_EPERM (not created
+ * temporary by this handle), or -errno. */
+int sharr__array_publish(sharr_array *a, const char *name, bool replace);
+
 /* Tell the guardian of `watch` not to remove `name` (with `id`; NULL: the
  * name registered without an id) after all.
  * @return 0 or the failure to reach the guardian. */

@@ -5,7 +5,11 @@
 # run fails.  Segments of a test process that is still running (another
 # run on the same machine) are not ours to judge.
 left=""
-for f in $(ls /dev/shm 2>/dev/null | grep -E '^sharr\.(t|tc|ti|tb|te)\.[0-9]+\.' || true); do
+# sharr eval and copy stage new arrays as sharr-eval.<pid>.* and
+# sharr-copy.<pid>.*: temporary, removed when that process dies.
+for f in $(ls /dev/shm 2>/dev/null |
+           grep -E '^sharr\.(t|tc|ti|tb|te|sharr-eval|sharr-copy)\.[0-9]+\.' ||
+           true); do
     pid=$(echo "$f" | cut -d. -f3)
     [ -d "/proc/$pid" ] || left="$left
 $f"

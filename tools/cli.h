@@ -250,6 +250,8 @@ int cmd_apply(int argc, char **argv);
 int cmd_axpy(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_gemm(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_h5ls(int argc, char **argv);

@@ -7,10 +7,11 @@ set -eu
 
 # The tests also build programs against an installed sharr with CMake,
 # render the man page (man-db, groff-base) and drive the bash completion
-# (bash-completion's loader): see README, "Dependencies".
+# (bash-completion's loader): see README, "Dependencies".  python3-numexpr
+# is for `make bench` only (sharr eval against numexpr).
 PKGS="gcc make libopenblas-dev libhdf5-dev hdf5-tools libcriterion-dev \
 pkg-config zlib1g-dev python3-numpy python3-h5py strace util-linux \
-cmake man-db groff-base bash-completion"
+cmake man-db groff-base bash-completion python3-numexpr"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system; install by hand: $PKGS" >&2

@@ -75,7 +75,9 @@ _sharr() {
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
                    --chunk|-c|--gzip|-z|--complex|--wait|--lock-timeout) ;;
-                   -f) [[ $sub == create ]] || nargs=$((nargs + 1)) ;;
+                   -f) [[ $sub == create || $sub == eval ]] ||
+                           nargs=$((nargs + 1)) ;;
+                   --file) ;;
                    *) nargs=$((nargs + 1)) ;;
                esac ;;
         esac
@@ -93,11 +95,19 @@ _sharr() {
 
     # Values of options.
     case $prev in
-        --dtype|-t) [[ $sub == create ]] && _sharr_reply "$cur" "$_sharr_dtypes"
+        --dtype|-t) [[ $sub == create || $sub == eval || $sub == copy ]] &&
+                        _sharr_reply "$cur" "$_sharr_dtypes"
                     return ;;
-        --fill|-f)  [[ $sub == create ]] && {
+        --file)     compopt -o filenames 2>/dev/null
+                    local IFS=$'\n'
+                    COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --fill|-f)  [[ $sub == eval ]] && {
+                        compopt -o filenames 2>/dev/null
+                        local IFS=$'\n'
+                        COMPREPLY=($(compgen -f -- "$cur")); return; }
+                    [[ $sub == create ]] && {
                         _sharr_reply "$cur" "zeros ones range random"; return; } ;;
-        --schedule|-s) [[ $sub == apply || $sub == stat ]] && {
+        --schedule|-s) [[ $sub == apply || $sub == stat || $sub == eval ]] && {
                         _sharr_reply "$cur" "static dynamic guided auto"; return; } ;;
         --complex)  _sharr_reply "$cur" "h5py matlab"; return ;;
         --into)     if [[ $sub == stat && $cur != *=* ]]; then
@@ -133,7 +143,7 @@ _sharr() {
         lock)
             ((nargs == 0)) &&
                 _sharr_reply "$cur" "create $(_sharr_arrays "$sharr")" ;;
-        ls|info|rm|dump|stat|gemm)
+        ls|info|rm|dump|stat|gemm|eval)
             _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         reshape)
             ((nargs == 0)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
@@ -149,6 +159,8 @@ _sharr() {
             elif ((nargs == 1)); then
                 _sharr_reply "$cur" "$_sharr_ops"
             fi ;;
+        copy)
+            ((nargs == 0)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         axpy)
             ((nargs >= 1)) && _sharr_reply "$cur" "$(_sharr_arrays "$sharr")" ;;
         save)

@@ -22,6 +22,8 @@ static const struct cli_command commands[] = {
     {"axpy", cmd_axpy, "Y += ALPHA * X, in parallel"},
     {"stat", cmd_stat, "sum, mean, min, max, 2-norm (whole or per row)"},
     {"gemm", cmd_gemm, "C = alpha * A @ B + beta * C with OpenBLAS"},
+    {"eval", cmd_eval, "OUT = EXPR over arrays (NumPy's rules), fused"},
+    {"copy", cmd_copy, "copy rows of an array into a new one, any dtype"},
     {"load", NULL, "load an HDF5 dataset or .npy file into an array"},
     {"save", NULL, "save an array as an HDF5 dataset or .npy file"},
     {"h5ls", NULL, "list the datasets of an HDF5 file"},

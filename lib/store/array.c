@@ -1594,3 +1594,40 @@ int sharr_gc(int dry_run, void (*removed)(const char *, void *), void *ctx)
     struct removed_only r = {removed, ctx};
     return sharr_gc_report(dry_run, tell_removed, &r);
 }
+
+/* ---- publishing a staged array ---- */
+
+/* The guardian learns the new name before it exists (a kill right after
+ * the link still removes it: it is registered with this segment's id, so
+ * no other array of that name is ever touched) and forgets the staging
+ * name only once it is gone. */
+int sharr__array_publish(sharr_array *a, const char *name, bool replace)
+{
+    char from[SHARR_NAME_MAX + 32], to[SHARR_NAME_MAX + 32];
+    char old[SHARR_NAME_MAX + 1];
+    int err;
+
+    if (!a->temp_owner)
+        return sharr__fail(SHARR_EPERM, "array '%s' was not created "
+                           "temporary by this handle", a->info.name);
+    if ((err = sharr_name_check(name)) < 0)
+        return err;
+    if ((err = sharr__guardian_register(a->temp_owner, name, a->info.id)) < 0)
+        return err;
+    shm_path(a->info.name, from, sizeof from);
+    shm_path(name, to, sizeof to);
+    if (replace ? rename(from, to) < 0 : link(from, to) < 0) {
+        err = errno == EEXIST
+                  ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
+                                "exists", name)
+                  : sharr__fail_os(-errno, "cannot name array '%s'", name);
+        sharr__guardian_forget(a->temp_owner, name, a->info.id);
+        return err;
+    }
+    if (!replace)
+        unlink(from);
+    snprintf(old, sizeof old, "%s", a->info.name);
+    set_path(&a->info, name);
+    sharr__guardian_forget(a->temp_owner, old, a->info.id);
+    return 0;
+}

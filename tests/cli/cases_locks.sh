@@ -123,9 +123,30 @@ t "save to HDF5 gives up too (sharr-h5 takes the lock)" 4 '' "lock of '$K' is he
 ok "and wrote no file" test ! -e "$TMP/k2.h5"
 t "load --into gives up too" 4 '' "lock of '$K' is held by pid $HOLDER" \
     -- timeout 10 "$SHARR" load "$TMP/k.h5:/in" --into "$K" --lock-timeout 0.1
+t "eval reading it gives up too" 4 '' "^sharr: eval: the lock of '$K' is held by pid $HOLDER: not taken" \
+    -- timeout 10 "$SHARR" eval "'$P.ke' = '$K' * 2" --lock-timeout 0.1
+ok "and made no OUT" sh -c "! '$SHARR' info '$P.ke' >/dev/null 2>&1"
+t "eval writing it in place gives up too" 4 '' "lock of '$K' is held by pid $HOLDER" \
+    -- timeout 10 "$SHARR" eval "'$K' = 5 + 0 * '$K'" --lock-timeout 0.1
+t "and left the data untouched" 0 "^6 6 6 6$" '' -- "$SHARR" dump "$K" --no-lock
+t "copy gives up too" 4 '' "^sharr: copy: the lock of '$K' is held by pid $HOLDER: not taken" \
+    -- timeout 10 "$SHARR" copy "$K" "$P.kc" --lock-timeout 0.1
+ok "and made no DST" sh -c "! '$SHARR' info '$P.kc' >/dev/null 2>&1"
+t "eval --no-lock does not wait" 0 '' '' \
+    -- timeout 10 "$SHARR" eval "'$P.ke' = '$K' * 2" --no-lock
+"$SHARR" rm "$P.ke"
 t "--lock-timeout needs seconds" 2 '' "^sharr: stat: --lock-timeout needs seconds >= 0" \
     -- "$SHARR" stat "$K" --lock-timeout soon
 unhold
+
+t "sharr lock NAME -- sharr eval over NAME does not deadlock" 0 '' '' \
+    -- timeout 20 "$SHARR" lock "$K" -- "$SHARR" eval "'$K' = '$K' + 1"
+t "and wrote it" 0 "^7 7 7 7$" '' -- "$SHARR" dump "$K"
+t "sharr lock NAME -- sharr copy NAME does not deadlock" 0 '' '' \
+    -- timeout 20 "$SHARR" lock "$K" -- "$SHARR" copy "$K" "$P.kc"
+t "and copied it" 0 "^7 7 7 7$" '' -- "$SHARR" dump "$P.kc"
+"$SHARR" rm "$P.kc"
+"$SHARR" fill "$K" 6
 
 # ---- a forged or stale $SHARR_LOCK_HELD never skips a lock ----
 hold "$K" 60
