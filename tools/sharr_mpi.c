@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sharr.h"
 #include "sharr_mpi.h"
+#include "statfmt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -240,85 +241,6 @@ static int cmd_axpy(int argc, char **argv)
 
 /* ---- stat: printed as `sharr stat` prints ---- */
 
-static void put_double(double v, bool json)
-{
-    char buf[64];
-
-    if (json && !isfinite(v)) {
-        fputs("null", stdout);
-        return;
-    }
-    sharr_value_format(SHARR_F64, &v, buf, sizeof buf);
-    fputs(buf, stdout);
-}
-
-static void put_pair(const double v[2], bool complex, bool json)
-{
-    char buf[128];
-
-    if (!complex) {
-        put_double(v[0], json);
-    } else if (json) {
-        putchar('[');
-        put_double(v[0], json);
-        fputs(", ", stdout);
-        put_double(v[1], json);
-        putchar(']');
-    } else {
-        sharr_value_format(SHARR_C128, v, buf, sizeof buf);
-        fputs(buf, stdout);
-    }
-}
-
-static void put_elem(sharr_dtype dt, const sharr_stats *s, bool max, bool json)
-{
-    char buf[64];
-
-    if (s->has_nan) {
-        fputs(json ? "null" : "nan", stdout);
-        return;
-    }
-    if (json && !isfinite(max ? s->max : s->min)) {
-        fputs("null", stdout);
-        return;
-    }
-    sharr_value_format(dt, max ? s->max_value : s->min_value, buf, sizeof buf);
-    fputs(buf, stdout);
-}
-
-static void print_stats(sharr_dtype dt, const sharr_stats *s, bool json)
-{
-    static const char *key[] = {"count", "sum", "mean", "min", "max", "norm2"};
-    bool cx = sharr_dtype_kind(dt) == 'c';
-
-    if (json)
-        putchar('{');
-    for (int k = 0; k < 6; k++) {
-        if (cx && (k == 3 || k == 4))
-            continue; /* complex numbers have no order */
-        if (json)
-            printf("%s\"%s\": ", k ? ", " : "", key[k]);
-        else
-            printf("%-6s ", key[k]);
-        switch (k) {
-        case 0: printf("%zu", s->count); break;
-        case 1:
-            if (s->sum_exact[0])
-                fputs(s->sum_exact, stdout);
-            else
-                put_pair(s->sum, cx, json);
-            break;
-        case 2: put_pair(s->mean, cx, json); break;
-        case 3: case 4: put_elem(dt, s, k == 4, json); break;
-        default: put_double(s->norm2, json); break;
-        }
-        if (!json)
-            putchar('\n');
-    }
-    if (json)
-        printf("}\n");
-}
-
 static int cmd_stat(int argc, char **argv)
 {
     bool json = false;
@@ -340,8 +262,11 @@ static int cmd_stat(int argc, char **argv)
     if ((err = sharr_dist_open(MPI_COMM_WORLD, name, &d)) < 0)
         return fail(err);
     err = sharr_dist_stats(d, &st);
-    if (err == 0 && rank == 0)
-        print_stats(sharr_dist_dtype(d), &st, json);
+    if (err == 0 && rank == 0) {
+        stat_print(sharr_dist_dtype(d), &st, json, 0, false);
+        if (json)
+            putchar('\n');
+    }
     sharr_dist_close(d);
     return err < 0 ? fail(err) : EXIT_OK;
 }
