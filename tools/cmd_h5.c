@@ -27,7 +27,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Split at the last ":/" (a file name may hold ':', a dataset path rarely
- * holds ":/"). */
+ * holds ":/"); without one, at the last ':' (FILE:frames, a path relative
+ * to the file's root group, as h5py takes it). */
 static int parse_source(const char *arg, struct source *s)
 {
     const char *sep = NULL;
@@ -39,6 +40,8 @@ static int parse_source(const char *arg, struct source *s)
         s->dset = NULL;
         return 0;
     }
+    if (!sep && (sep = strrchr(arg, ':')) && !sep[1])
+        sep = NULL;
     if (!sep || sep == arg || (size_t)(sep - arg) >= sizeof s->file)
         return cli_usage("'%s': write FILE:/path/to/dataset or FILE.npy", arg);
     snprintf(s->file, sizeof s->file, "%.*s", (int)(sep - arg), arg);
@@ -78,8 +81,9 @@ static int parse_plain_rows(const char *text, size_t *start, size_t *end)
 static const char *default_name(const struct source *s, char *buf,
                                 size_t size)
 {
-    const char *base = s->dset ? strrchr(s->dset, '/') : strrchr(s->file, '/');
-    base = base ? base + 1 : s->file;
+    const char *whole = s->dset ? s->dset : s->file,
+               *base = strrchr(whole, '/');
+    base = base ? base + 1 : whole;
     if (strlen(base) >= size)
         return NULL;
     memcpy(buf, base, strlen(base) + 1);
