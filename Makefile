@@ -51,9 +51,9 @@ CRIT_LIBS   ?= $(eval CRIT_LIBS := $$(shell $(PKG_CONFIG) --libs criterion 2>/de
 HDF5_PC ?= $(eval HDF5_PC := $$(shell $(PKG_CONFIG) --exists hdf5-serial 2>/dev/null && echo hdf5-serial || echo hdf5))$(HDF5_PC)
 
 # libsharr needs only libc (OpenBLAS is loaded on first use); libsharr-h5
-# adds HDF5 and zlib.  Tests and benchmarks link OpenBLAS too: they call it.
+# adds HDF5, libdeflate, liblz4 and zlib.  Tests and benchmarks link OpenBLAS too: they call it.
 CORE_LIBS = -lpthread -lm -ldl
-H5_LIBS   = $(HDF5_LIBS) -lz
+H5_LIBS   = $(HDF5_LIBS) -ldeflate -llz4 -lz
 DEP_LIBS  = $(H5_LIBS) $(BLAS_LIBS) $(CORE_LIBS)
 ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(WERROR) -Iinclude -Ilib -MMD -MP
 
@@ -219,6 +219,7 @@ interop: $(SHARR) $(SHARR_H5)
 	$(Q)$(PYTHON) tests/interop/test_edges.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_jobs.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_chunks.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
 

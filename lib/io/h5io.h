@@ -46,6 +46,7 @@ struct h5_meta {
     int chunk_ndim;          /* dimensions of the chunk shape (0: none) */
     uint64_t step;           /* rows per H5Dread (0: a block at once) */
     char layout[160], filters[160];
+    char missing[512];       /* the first filter HDF5 cannot load, or "" */
 };
 
 /* HDF5 errors (h5common.c) */
@@ -100,6 +101,22 @@ int sharr__h5_check_sources(hid_t d, const char *file);
 /* Opens through lapl (a dataset access list is one) refuse external links
  * to files outside dir: the open fails and dir->err says why. */
 int sharr__h5_guard_elinks(hid_t lapl, struct h5_dir *dir);
+
+/* Rows [first, first + count) of a dataset of the array's shape, read by
+ * a worker straight into dst (h5direct.c). */
+struct h5_rows {
+    int ndim;
+    const uint64_t *dims;
+    uint64_t first, count;
+    sharr_dtype dtype;
+    int half;
+    const char *re, *im;
+    void *dst;
+};
+/* Read r with sharr's own chunk decoders when the dataset's pipeline and
+ * type allow it (and $SHARR_H5_DIRECT is not "0").
+ * @return 1 if not (read it through HDF5), else 0 or an error. */
+int sharr__h5_read_direct(hid_t f, hid_t d, const struct h5_rows *r);
 
 /* Paths */
 int sharr__h5_absolute_existing(const char *path, char *buf, size_t size);

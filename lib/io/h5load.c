@@ -73,8 +73,12 @@ static int read_slab(hid_t d, hid_t fs, hid_t mt, const struct load_arg *a,
 
 /* A block in steps of a few thousand chunks: HDF5 1.10 builds a map entry
  * per chunk of a selection, gigabytes for a block of millions of chunks. */
-static int read_rows(hid_t d, const struct load_arg *a, const sharr_block *b)
+static int read_rows(hid_t f, hid_t d, const struct load_arg *a,
+                     const sharr_block *b)
 {
+    struct h5_rows direct = {a->ndim, a->dims, a->row_offset + b->r0,
+                             b->r1 - b->r0, (sharr_dtype)a->dtype, a->half,
+                             a->re, a->im, b->data[0]};
     hsize_t now[H5S_MAX_RANK];
     hid_t fs = H5Dget_space(d),
           mt = a->half ? half_le(d)
@@ -96,8 +100,9 @@ static int read_rows(hid_t d, const struct load_arg *a, const sharr_block *b)
                memcmp(now, a->dims, (size_t)a->ndim * sizeof *now) != 0) {
         err = sharr__fail(SHARR_EHDF5, "the dataset changed shape while it "
                           "was being loaded");
-    } else {
+    } else if ((err = sharr__h5_read_direct(f, d, &direct)) == 1) {
         size_t step = a->step ? a->step : b->r1 - b->r0;
+        err = 0;
         for (size_t r = b->r0; r < b->r1 && err == 0; r += step) {
             size_t end = b->r1 - r < step ? b->r1 : r + step;
             err = read_slab(d, fs, mt, a, r, end,
@@ -121,7 +126,7 @@ static int load_kernel(const sharr_block *b)
     if ((d = sharr__h5_open_dataset(f, &a->where)) < 0)
         err = (int)d;
     else
-        err = read_rows(d, a, b);
+        err = read_rows(f, d, a, b);
     sharr__h5_close_id(&d, H5Dclose);
     sharr__h5_close_id(&f, H5Fclose);
     return err;

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Direct chunk loads (lib/io/h5direct.c) against h5py, bit for bit.
+
+- Every chunk layout: 1-d to 4-d, chunk shapes that do and do not divide
+  the shape (partial edge chunks), chunk shapes that split rows, shuffle,
+  deflate, fletcher32, LZ4 (32004, when h5py has the plugin), big-endian,
+  complex, unallocated chunks with and without a fill value, chunks stored
+  with a filter mask; -j 1 and -j 2 identical, row ranges too.
+- Corrupt chunks (fletcher32 mismatch, truncated, bit-flipped, wrong
+  inflated size, an address beyond the file) fail with a message naming
+  the chunk, never crash or hang, and leave no array.
+
+    /usr/bin/python3 tests/interop/test_chunks.py /path/to/sharr
+"""
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import zlib
+
+import h5py
+import numpy as np
+
+from harness import Sharr, check, run_tests
+
+SHARR = sys.argv[1]
+PREFIX = "ti.%d." % os.getpid()
+TMP = tempfile.mkdtemp(prefix="sharr-chunks-")
+sharr = Sharr(SHARR)
+LZ4 = h5py.h5z.filter_avail(32004)
+
+
+def shm(name):
+    return np.array(np.load("/dev/shm/sharr." + name, mmap_mode="r"))
+
+
+def exists(name):
+    return os.path.exists("/dev/shm/sharr." + name)
+
+
+def sample(dtype, shape, seed=1):
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        v = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    elif dt.kind == "f":
+        v = np.round(rng.standard_normal(shape) * 100, 1)
+    else:
+        v = rng.integers(0, 50, size=shape)  # compressible
+    return np.asarray(v).astype(dt)
+
+
+def loads(path, dset, want, what, rows=None):
+    """Load with -j 1 and -j 2: both bit-identical to want."""
+    got = []
+    for jobs in (1, 2):
+        name = PREFIX + "c%d" % jobs
+        args = ["load", "%s:%s" % (path, dset), name, "-j", jobs]
+        if rows:
+            args += ["--rows", rows]
+        r = sharr(*args, ok=False)
+        check(r.returncode == 0, "%s -j %d: %s" % (what, jobs, r.stderr))
+        if r.returncode:
+            return
+        got.append(shm(name))
+        sharr("rm", name)
+    w = np.ascontiguousarray(want).astype(want.dtype.newbyteorder("<"))
+    for jobs, g in zip((1, 2), got):
+        check(g.shape == w.shape and g.tobytes() == w.tobytes(),
+              "%s -j %d: not bit-identical to h5py" % (what, jobs))
+
+
+LAYOUTS = [((13,), (4,)), ((12,), (4,)), ((9, 7), (4, 3)), ((8, 6), (8, 6)),
+           ((5, 6), (2, 6)), ((7, 5, 6), (3, 2, 4)), ((4, 4, 4), (1, 4, 4)),
+           ((3, 5, 4, 6), (2, 2, 3, 4)), ((6, 2, 2, 3), (6, 1, 1, 3))]
+PIPES = {"gzip": dict(compression="gzip", compression_opts=4),
+         "shuffle+gzip": dict(compression="gzip", shuffle=True,
+                              compression_opts=1),
+         "fletcher+shuffle+gzip": dict(compression="gzip", shuffle=True,
+                                       fletcher32=True),
+         "fletcher": dict(fletcher32=True),
+         "chunked": {}}
+if LZ4:
+    PIPES["lz4"] = dict(compression=32004)
+    PIPES["shuffle+lz4"] = dict(compression=32004, shuffle=True)
+
+
+def test_every_layout_and_pipeline_loads_bit_exactly():
+    path = os.path.join(TMP, "layouts.h5")
+    cases = []
+    with h5py.File(path, "w") as f:
+        for li, (shape, chunk) in enumerate(LAYOUTS):
+            for pname, kw in PIPES.items():
+                for dt in ("<u2", ">i4", "<f8", ">f4", "<c16", ">c8", "|u1"):
+                    v = sample(dt, shape, seed=li)
+                    name = "l%d_%s_%s" % (li, pname, dt.replace("<", "le")
+                                          .replace(">", "be")
+                                          .replace("|", ""))
+                    f.create_dataset(name, data=v, chunks=chunk, **kw)
+                    cases.append((name, v))
+    for name, v in cases:
+        loads(path, name, v, name)
+
+
+def test_row_ranges_that_split_chunks():
+    path = os.path.join(TMP, "rows.h5")
+    v = sample("<i8", (23, 9), seed=3)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=v, chunks=(5, 4), compression="gzip",
+                         shuffle=True)
+    for rows, lo, hi in (("3:17", 3, 17), ("7", 7, 8), ("20:", 20, 23)):
+        loads(path, "x", v[lo:hi], "rows " + rows, rows=rows)
+
+
+def test_unallocated_chunks_with_and_without_a_fill_value():
+    path = os.path.join(TMP, "fill.h5")
+    with h5py.File(path, "w") as f:
+        a = f.create_dataset("fill", shape=(10, 10), dtype="<i4",
+                             chunks=(3, 4), compression="gzip", fillvalue=7)
+        a[0:3, 0:4] = 1
+        b = f.create_dataset("nofill", shape=(10, 10), dtype=">f8",
+                             chunks=(3, 4), compression="gzip")
+        b[4:6, 5:9] = 2.5
+        c = f.create_dataset("cfill", shape=(6,), dtype="<c16", chunks=(2,),
+                             compression="gzip", shuffle=True,
+                             fillvalue=1 + 2j)
+        c[2:4] = 3j
+    with h5py.File(path, "r") as f:
+        for name in ("fill", "nofill", "cfill"):
+            want = np.zeros(f[name].shape, f[name].dtype)
+            f[name].read_direct(want)
+            loads(path, name, want, "unallocated chunks of " + name)
+
+
+def test_chunks_stored_with_a_filter_mask():
+    path = os.path.join(TMP, "mask.h5")
+    v = sample("<u4", (8, 6), seed=5)
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("m", shape=v.shape, dtype=v.dtype, chunks=(4, 6),
+                             compression="gzip", shuffle=True)
+        top = np.ascontiguousarray(v[:4])
+        # deflate skipped (bit 1): only shuffled
+        shuf = top.view(np.uint8).reshape(-1, 4).T.copy().tobytes()
+        d.id.write_direct_chunk((0, 0), shuf, filter_mask=0b10)
+        # both skipped: raw bytes
+        d.id.write_direct_chunk((4, 0), np.ascontiguousarray(v[4:]).tobytes(),
+                                filter_mask=0b11)
+    with h5py.File(path, "r") as f:
+        check(np.array_equal(f["m"][()], v), "h5py reads the masked chunks")
+    loads(path, "m", v, "chunks with filter masks")
+
+
+def write_chunked(path, v, chunk, **kw):
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", data=v, chunks=chunk, **kw)
+        return [d.id.get_chunk_info(i) for i in range(d.id.get_num_chunks())]
+
+
+def patch(path, at, data):
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        fh.write(data)
+
+
+def fails_naming_chunk(path, what, needle):
+    name = PREFIX + "bad"
+    for jobs in (1, 2):
+        try:
+            r = sharr.run_timeout("load", path + ":/x", name, "-j", jobs)
+        except Exception as e:  # a hang
+            check(False, "%s -j %d: %s" % (what, jobs, e))
+            continue
+        check(r.returncode == 1, "%s -j %d: exit %d, %s"
+              % (what, jobs, r.returncode, r.stderr))
+        check("chunk at (" in r.stderr and needle in r.stderr,
+              "%s -j %d: the message names the chunk and '%s': %s"
+              % (what, jobs, needle, r.stderr.strip()))
+        check(not exists(name), "%s -j %d: no array is left" % (what, jobs))
+        if exists(name):
+            sharr("rm", name)
+
+
+def test_fletcher32_mismatch_names_the_chunk():
+    path = os.path.join(TMP, "fl.h5")
+    v = sample("<i4", (8, 8), seed=6)
+    info = write_chunked(path, v, (4, 4), fletcher32=True, compression="gzip")
+    c = info[2]
+    patch(path, c.byte_offset + c.size - 1, b"\xaa")  # the checksum
+    fails_naming_chunk(path, "fletcher32 mismatch", "fletcher32")
+    path2 = os.path.join(TMP, "fl2.h5")
+    info = write_chunked(path2, v, (4, 4), fletcher32=True)
+    patch(path2, info[1].byte_offset + 3, b"\x55\x55")  # the data
+    fails_naming_chunk(path2, "fletcher32 over flipped data",
+                       "chunk at (0, 4)")
+
+
+def test_corrupt_compressed_chunks_fail_cleanly():
+    v = sample("<f8", (8, 8), seed=7)
+    # truncated: the stored stream is cut in half
+    path = os.path.join(TMP, "trunc.h5")
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", shape=v.shape, dtype=v.dtype, chunks=(4, 8),
+                             compression="gzip")
+        d[...] = v
+        z = zlib.compress(np.ascontiguousarray(v[:4]).tobytes())
+        d.id.write_direct_chunk((0, 0), z[:len(z) // 2])
+    fails_naming_chunk(path, "truncated chunk", "corrupt or truncated")
+    # bit-flipped in the middle of the stream
+    path = os.path.join(TMP, "flip.h5")
+    info = write_chunked(path, v, (4, 8), compression="gzip")
+    with open(path, "rb") as fh:
+        fh.seek(info[1].byte_offset + info[1].size // 2)
+        b = fh.read(4)
+    patch(path, info[1].byte_offset + info[1].size // 2,
+          bytes(x ^ 0x5a for x in b))
+    fails_naming_chunk(path, "bit-flipped chunk", "chunk at (4, 0)")
+    # a valid stream of the wrong inflated size
+    path = os.path.join(TMP, "short.h5")
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", shape=v.shape, dtype=v.dtype, chunks=(4, 8),
+                             compression="gzip")
+        d[...] = v
+        d.id.write_direct_chunk((0, 0), zlib.compress(b"\0" * 100))
+    fails_naming_chunk(path, "wrong inflated size", "inflates to 100 bytes")
+    # the index points past the end of the file
+    path = os.path.join(TMP, "beyond.h5")
+    info = write_chunked(path, v, (4, 8), compression="gzip")
+    raw = open(path, "rb").read()
+    addr = struct.pack("<Q", info[1].byte_offset)
+    at = raw.find(addr)
+    check(at >= 0 and raw.count(addr) == 1, "the chunk address is found once")
+    patch(path, at, struct.pack("<Q", 1 << 40))
+    fails_naming_chunk(path, "address beyond the file", "beyond the end")
+
+
+def main():
+    def run_timeout(*args):
+        import subprocess
+        return subprocess.run([SHARR] + [str(a) for a in args],
+                              capture_output=True, text=True, timeout=60)
+    sharr.run_timeout = run_timeout
+    return run_tests(globals(), "test_chunks.py", PREFIX,
+                     lambda: shutil.rmtree(TMP, ignore_errors=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
