@@ -442,14 +442,60 @@ done:
 
 /* ---- layout description ---- */
 
+/* The names of the filters HDF5 knows or has registered numbers for
+ * (https://github.com/HDFGroup/hdf5_plugins, RegisteredFilterPlugins). */
+static const char *filter_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case H5Z_FILTER_DEFLATE: return "deflate";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 305: return "lzo";
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return NULL;
+    }
+}
+
+/* Why a dataset with filter id, which HDF5 cannot load, is refused, and
+ * what to install. */
+static void describe_missing(H5Z_filter_t id, const char *name, char *buf,
+                             size_t size)
+{
+    char dir[512] = "";
+    const char *hint = id == 32004 || id == 307
+                           ? "install Debian's hdf5-filter-plugin"
+                           : "install one (Python's hdf5plugin has many) "
+                             "and set HDF5_PLUGIN_PATH to its directory";
+
+    if (H5PLget(0, dir, sizeof dir) < 0)
+        dir[0] = '\0';
+    H5Eclear2(H5E_DEFAULT);
+    snprintf(buf, size, "filter %d (%s) is not available (no HDF5 plugin "
+             "for it in %s or $HDF5_PLUGIN_PATH): %s", (int)id,
+             name ? name : "unknown", dir[0] ? dir : "HDF5's plugin path",
+             hint);
+}
+
 static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
-                            char *filters, size_t fsize, uint64_t *chunk,
-                            int *chunk_ndim)
+                            char *filters, size_t fsize, char *missing,
+                            size_t msize, uint64_t *chunk, int *chunk_ndim)
 {
     hsize_t cdims[H5S_MAX_RANK];
     int n = 0, nf;
 
     chunk[0] = 0;
+    missing[0] = '\0';
     *chunk_ndim = 0;
     snprintf(layout, lsize, "?");
     snprintf(filters, fsize, "none");
@@ -488,24 +534,22 @@ static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
         char name[64] = "";
         H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd,
                                          sizeof name, name, NULL);
-        const char *sep = i ? "," : "";
+        const char *sep = i ? "," : "", *known = filter_name(id);
+        /* H5Zfilter_avail() loads a plugin filter if one is installed. */
+        bool avail = id >= 0 && H5Zfilter_avail(id) > 0;
         if (id == H5Z_FILTER_DEFLATE)
             n += snprintf(filters + n, fsize - (size_t)n, "%sdeflate[%u]",
                           sep, ncd ? cd[0] : 0);
-        else if (id == H5Z_FILTER_SHUFFLE)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sshuffle", sep);
-        else if (id == H5Z_FILTER_FLETCHER32)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sfletcher32", sep);
-        else if (id == H5Z_FILTER_SZIP)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sszip", sep);
-        else if (id == H5Z_FILTER_NBIT)
-            n += snprintf(filters + n, fsize - (size_t)n, "%snbit", sep);
-        else if (id == H5Z_FILTER_SCALEOFFSET)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sscaleoffset",
-                          sep);
+        else if (id >= 0 && id < H5Z_FILTER_RESERVED && known)
+            n += snprintf(filters + n, fsize - (size_t)n, "%s%s", sep, known);
         else
             n += snprintf(filters + n, fsize - (size_t)n, "%s%s(%d)", sep,
-                          name[0] ? name : "filter", (int)id);
+                          known ? known : name[0] ? name : "filter", (int)id);
+        if (!avail && (size_t)n < fsize)
+            n += snprintf(filters + n, fsize - (size_t)n, "[missing]");
+        if (!avail && !missing[0])
+            describe_missing(id, known ? known : name[0] ? name : NULL,
+                             missing, msize);
     }
     H5Eclear2(H5E_DEFAULT);
 }
@@ -539,7 +583,8 @@ int sharr__h5_read_meta(hid_t d, struct h5_meta *m)
             m->dims[i] = dims[i];
     }
     describe_layout(dcpl, m->layout, sizeof m->layout, m->filters,
-                    sizeof m->filters, m->chunk, &m->chunk_ndim);
+                    sizeof m->filters, m->missing, sizeof m->missing,
+                    m->chunk, &m->chunk_ndim);
 done:
     sharr__h5_close_id(&dcpl, H5Pclose);
     sharr__h5_close_id(&s, H5Sclose);
@@ -683,6 +728,8 @@ int sharr__h5_check_meta(const struct h5_meta *m)
     if (!m->type.loadable)
         return sharr__fail(SHARR_EUNSUPPORTED, "cannot load %s data (%s): "
                            "%s", m->type.cls, m->type.desc, m->type.why);
+    if (m->missing[0])
+        return sharr__fail(SHARR_EUNSUPPORTED, "cannot load: %s", m->missing);
     if (m->space == 2)
         return sharr__fail(SHARR_H5_EMPTY, "the dataset has a null dataspace "
                            "(no elements): nothing to load");
