@@ -1595,6 +1595,10 @@ typedef struct sharr_save_opts {
     void (*waiting)(const char *file, double lock_wait, void *ctx);
     void *waiting_ctx;        /* waiting(), if set, is called once when a
                                  save starts to wait for the lock */
+    int lz4;                  /* 1: LZ4 chunks (filter 32004, the HDF5 LZ4
+                                 plugin's framing; readers need the plugin,
+                                 e.g. Debian's hdf5-filter-plugin); not with
+                                 gzip */
 } sharr_save_opts;
 
 /* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset

@@ -15,8 +15,7 @@
 #include "h5io.h"
 #include "h5ordered.h"
 #include "target.h"
-
-#include <zlib.h>
+#include "h5chunk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +50,7 @@ struct save_arg {
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM];
     uint64_t chunk[SHARR_MAX_NDIM]; /* all 0: contiguous */
-    int gzip, shuffle, matlab, force;
+    int gzip, shuffle, lz4, matlab, force;
     int dtype;
     uint64_t row_start;        /* array row of dataset row 0 */
     uint64_t row_bytes;
@@ -87,6 +86,18 @@ static int write_attr(hid_t d, const char *key, const char *value)
     return err;
 }
 
+/* Filter 32004 as the HDF5 LZ4 plugin reads it (cd_values none: its
+ * default block size).  The chunks are sharr's own (h5chunk.c); the filter
+ * need not be available to write them, only to read them back, so an
+ * uninstalled plugin is not an error here. */
+static herr_t set_lz4(hid_t dcpl)
+{
+    return H5Pset_filter(dcpl, CHUNK_FILTER_LZ4, H5Zfilter_avail(
+                             CHUNK_FILTER_LZ4) > 0 ? H5Z_FLAG_MANDATORY
+                                                   : H5Z_FLAG_OPTIONAL,
+                         0, NULL);
+}
+
 static hid_t create_props(const struct save_arg *a)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -102,6 +113,7 @@ static hid_t create_props(const struct save_arg *a)
         if (H5Pset_chunk(dcpl, a->ndim, chunk) < 0 ||
             (a->shuffle && H5Pset_shuffle(dcpl) < 0) ||
             (a->gzip && H5Pset_deflate(dcpl, (unsigned)a->gzip) < 0) ||
+            (a->lz4 && set_lz4(dcpl) < 0) ||
             H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
             H5Pclose(dcpl);
             return -1;
@@ -335,7 +347,7 @@ struct chunk_geom {
     uint64_t dims[SHARR_MAX_NDIM], chunk[SHARR_MAX_NDIM],
         grid[SHARR_MAX_NDIM];
     uint64_t row_start, elem, chunk_bytes, slot_bytes, first;
-    int gzip, shuffle;
+    int gzip, shuffle, lz4;
 };
 
 /* One step of the save pipeline: the blocks compress window k into one
@@ -395,25 +407,6 @@ static void gather(const struct chunk_geom *g, const unsigned char *array,
     }
 }
 
-/* HDF5's shuffle filter: byte j of element i goes to j * n + i.  Done in
- * blocks of 4096 elements so each input byte is read from cache, not once
- * per byte position from memory (which would not scale over workers). */
-static void shuffle(const unsigned char *in, unsigned char *out, size_t n,
-                    size_t elem)
-{
-    enum { BLOCK = 4096 };
-
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
-        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
-        for (size_t j = 0; j < elem; j++) {
-            unsigned char *o = out + j * n;
-            const unsigned char *p = in + j;
-            for (size_t i = i0; i < i1; i++)
-                o[i] = p[i * elem];
-        }
-    }
-}
-
 /* The first chunk and the chunk count of window w. */
 static void window_range(const struct step_arg *s, uint64_t w, uint64_t *first,
                          uint64_t *count)
@@ -429,31 +422,37 @@ static unsigned char *slot_of(const struct step_arg *s, unsigned char *staging,
     return staging + ((w % 2) * s->window + i) * s->g.slot_bytes;
 }
 
-/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, deflate) would
- * have stored it; raw and shuf are chunk-sized scratch buffers. */
+/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, then deflate
+ * or LZ4) would have stored it; raw and shuf are chunk-sized scratch
+ * buffers, *z the worker's libdeflate compressor (made on first use). */
 static int compress_chunk(const struct chunk_geom *g, const unsigned char *array,
                           uint64_t c, unsigned char *slot, unsigned char *raw,
-                          unsigned char *shuf)
+                          unsigned char *shuf, struct libdeflate_compressor **z)
 {
     uint64_t coord[SHARR_MAX_NDIM], len = g->chunk_bytes;
     const unsigned char *src = raw;
+    size_t stored = 0;
+    int err = 0;
 
     unravel(g, c, coord);
     gather(g, array, coord, raw);
     if (g->shuffle) {
-        shuffle(raw, shuf, g->chunk_bytes / g->elem, g->elem);
+        sharr__shuffle(raw, shuf, g->chunk_bytes, g->elem);
         src = shuf;
     }
-    if (g->gzip) {
-        uLongf out = (uLongf)(g->slot_bytes - 8);
-        if (compress2(slot + 8, &out, src, (uLong)g->chunk_bytes, g->gzip) !=
-            Z_OK)
-            return sharr__fail(SHARR_EIO, "zlib failed on chunk %llu",
-                               (unsigned long long)c);
-        len = out;
-    } else {
-        memcpy(slot + 8, src, g->chunk_bytes);
+    if (g->gzip)
+        err = sharr__deflate(z, g->gzip, src, g->chunk_bytes, slot + 8,
+                             g->slot_bytes - 8, &stored);
+    else if (g->lz4)
+        err = sharr__lz4(src, g->chunk_bytes, slot + 8, g->slot_bytes - 8,
+                         &stored);
+    else
+        memcpy(slot + 8, src, stored = g->chunk_bytes);
+    if (err < 0) {
+        sharr__errmsg_prefix("chunk %llu", (unsigned long long)c);
+        return err;
     }
+    len = stored;
     memcpy(slot, &len, 8);
     return 0;
 }
@@ -514,6 +513,7 @@ static int save_step_kernel(const sharr_block *b)
                          (uint64_t)b->worker * 2 * s->g.chunk_bytes;
     unsigned char *shuf = raw + s->g.chunk_bytes;
     bool writes = s->k > 0;
+    struct libdeflate_compressor *z = NULL;
     uint64_t first, count;
     int err = 0;
 
@@ -527,8 +527,9 @@ static int save_step_kernel(const sharr_block *b)
         }
         uint64_t i = r - (writes ? 1 : 0);
         err = compress_chunk(&s->g, array, first + i,
-                             slot_of(s, staging, s->k, i), raw, shuf);
+                             slot_of(s, staging, s->k, i), raw, shuf, &z);
     }
+    sharr__deflate_free(z);
     return err;
 }
 
@@ -547,8 +548,10 @@ static void chunk_geometry(const struct save_arg *a, struct chunk_geom *g)
     g->row_start = a->row_start;
     g->gzip = a->gzip;
     g->shuffle = a->shuffle;
-    g->slot_bytes = 8 + (a->gzip ? compressBound((uLong)g->chunk_bytes)
-                                 : g->chunk_bytes);
+    g->lz4 = a->lz4;
+    g->slot_bytes = 8 + (a->gzip ? sharr__deflate_bound(g->chunk_bytes)
+                         : a->lz4 ? sharr__lz4_bound(g->chunk_bytes)
+                                  : g->chunk_bytes);
     g->slot_bytes = (g->slot_bytes + 7) & ~(uint64_t)7;
 }
 
@@ -670,7 +673,7 @@ static void default_chunk(const struct save_arg *a, uint64_t *chunk)
 static int check_chunks(const sharr_save_opts *o, struct save_arg *a)
 {
     uint64_t bytes = sharr_dtype_size((sharr_dtype)a->dtype);
-    bool filtered = o->gzip || o->shuffle;
+    bool filtered = o->gzip || o->shuffle || o->lz4;
 
     if (o->chunk_ndim == 0 && !filtered)
         return 0;
@@ -714,6 +717,9 @@ static int save_args(const sharr_array *arr, const char *dset,
     if (o->gzip < 0 || o->gzip > 9)
         return sharr__fail(SHARR_EINVAL, "gzip level %d: use 1..9 (0: none)",
                            o->gzip);
+    if (o->gzip && o->lz4)
+        return sharr__fail(SHARR_EINVAL, "gzip or lz4: a chunk is "
+                           "compressed once");
     if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
         return err;
     a->dtype = sharr_array_dtype(arr);
@@ -728,10 +734,11 @@ static int save_args(const sharr_array *arr, const char *dset,
     a->row_bytes = sharr_array_row_bytes(arr);
     a->gzip = o->gzip;
     a->shuffle = o->shuffle != 0;
+    a->lz4 = o->lz4 != 0;
     a->matlab = o->complex_matlab != 0;
     a->force = o->force != 0;
     a->sync = o->sync != 0;
-    a->write_data = !(o->gzip || o->shuffle);
+    a->write_data = !(o->gzip || o->shuffle || o->lz4);
     snprintf(a->source, sizeof a->source, "%s", sharr_array_name(arr));
     /* A fixed name: the save works on its own temporary file, and a name
      * with a pid would leave different bytes in the group's heap. */
