@@ -243,7 +243,22 @@ int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
     *out = NULL;
     if (p->n < 0 || p->n > CHUNK_MAX_FILTERS)
         return sharr__fail(SHARR_EHDF5, "a pipeline of %d filters", p->n);
-    if ((err = scratch_grow(s, size_before(p, 0, p->n) + 1)) < 0)
+    /* The size a decompressor must produce is known only below the first
+     * compressor: a second one would have to trust the stream. */
+    int coders = 0;
+    for (int i = 0; i < p->n; i++)
+        coders += p->f[i] == CHUNK_DEFLATE || p->f[i] == CHUNK_LZ4;
+    if (coders > 1)
+        return sharr__fail(SHARR_EUNSUPPORTED, "a pipeline with %d "
+                           "compressors is left to HDF5", coders);
+    /* Above the compressor (in write order) the sizes are the stream's. */
+    int coder = -1;
+    for (int i = 0; i < p->n; i++)
+        if ((p->f[i] == CHUNK_DEFLATE || p->f[i] == CHUNK_LZ4) &&
+            !(mask & (1u << i)))
+            coder = i;
+    if ((err = scratch_grow(s, (coder >= 0 ? len : 0) +
+                                   size_before(p, 0, p->n) + 1)) < 0)
         return err;
     for (int i = p->n - 1; i >= 0; i--) {
         size_t want = size_before(p, mask, i);
@@ -263,7 +278,9 @@ int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
             err = lz4_into(cur, len, dst, want);
             break;
         case CHUNK_SHUFFLE:
-            if (len != want)
+            if (i > coder && coder >= 0)
+                want = len;
+            else if (len != want)
                 return sharr__fail(SHARR_EHDF5, "the chunk is %zu bytes "
                                    "before unshuffling, not %zu: it is "
                                    "corrupt", len, want);

@@ -48,8 +48,10 @@ void sharr__chunk_scratch_free(struct chunk_scratch *s);
  * in mask were skipped when it was written).  *out points at the decoded
  * chunk of exactly p->chunk_bytes bytes, in s's buffers.  Nothing of the
  * input is trusted: a short, overlong, bit-flipped or truncated chunk is an
- * SHARR_EHDF5 error that says what is wrong, never a crash.
- * @return 0, SHARR_EHDF5, SHARR_ENOMEM. */
+ * SHARR_EHDF5 error that says what is wrong, never a crash.  At most one
+ * compressor (deflate or LZ4) per pipeline.
+ * @return 0, SHARR_EHDF5, SHARR_ENOMEM, SHARR_EUNSUPPORTED (two
+ * compressors). */
 int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
                         const unsigned char *in, size_t len,
                         struct chunk_scratch *s, const unsigned char **out);

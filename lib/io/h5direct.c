@@ -76,7 +76,7 @@ static int complex_swap(hid_t ft, sharr_dtype dt, const char *re,
 /* The filters, in write order; 0 if one of them is not sharr's. */
 static int plan_filters(hid_t dcpl, struct plan *p)
 {
-    int nf = H5Pget_nfilters(dcpl);
+    int nf = H5Pget_nfilters(dcpl), coders = 0;
 
     if (nf < 0 || nf > CHUNK_MAX_FILTERS)
         return 0;
@@ -98,8 +98,9 @@ static int plan_filters(hid_t dcpl, struct plan *p)
         } else {
             return 0;
         }
+        coders += id == H5Z_FILTER_DEFLATE || id == CHUNK_FILTER_LZ4;
     }
-    return 1;
+    return coders <= 1; /* two: only HDF5 knows the middle size */
 }
 
 /* Fill values as HDF5 1.10's chunk read applies them: an unwritten chunk
