@@ -204,7 +204,7 @@ $(B)/tests/%: tests/%.c tests/testutil.h $(STATICS) | deps
 # The steps run one after another even under `make -j`: `sharr gc` in the
 # CLI tests would take segments the unit tests are checking, and leftovers
 # must come last.  Building before them may go in parallel.
-test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment
+test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment $(B)/fuzz_chunk
 	$(Q)$(MAKE) --no-print-directory -j1 unit cli interop corpus readme \
 	    docs install-check examples fuzz leftovers
 
@@ -259,9 +259,16 @@ $(B)/fuzz_segment: tests/fuzz/fuzz_segment.c $(A)/libsharr.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(CORE_LIBS)
 
-## fuzz: run the segment-validation fuzz driver (FUZZ_SECONDS, default 5)
-fuzz: $(B)/fuzz_segment
+# The chunk decoder of HDF5 loads (lib/io/h5chunk.c) needs no HDF5.
+$(B)/fuzz_chunk: tests/fuzz/fuzz_chunk.c $(A)/libsharr-h5.a $(A)/libsharr.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr-h5.a \
+	    $(A)/libsharr.a -ldeflate -llz4 $(CORE_LIBS)
+
+## fuzz: run the segment-validation and chunk-decoder fuzz drivers (FUZZ_SECONDS each, default 5)
+fuzz: $(B)/fuzz_segment $(B)/fuzz_chunk
 	$(Q)$(B)/fuzz_segment $(FUZZ_SECONDS)
+	$(Q)$(B)/fuzz_chunk $(FUZZ_SECONDS)
 
 # Every test names its segments t.<pid>.*: none may survive the run.
 leftovers:
