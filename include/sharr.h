@@ -1551,6 +1551,11 @@ typedef struct sharr_load_opts {
                                  raw data and virtual-dataset sources
                                  wherever they are (by default only inside
                                  the file's directory) */
+    int at_set;               /* 1: with into, fill only rows [at, at + n)
+                                 of it (n the rows loaded), so that many
+                                 files stack into one array; its other
+                                 dimensions must match */
+    size_t at;
 } sharr_load_opts;
 
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
@@ -1560,7 +1565,7 @@ typedef struct sharr_load_opts {
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not
- * match), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
+ * match, or whose rows [at, at + n) do not exist), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
  * (external data outside the file's directory), SHARR_EWORKER (HDF5 crashed
  * the worker), or a create error. */
 SHARR_API int sharr_h5_load(sharr_pool *pool, const char *file,

@@ -96,7 +96,7 @@ static const char *default_name(const struct source *s, char *buf,
 
 static const char load_usage[] =
     "Usage: sharr load FILE:/path/to/dataset [NAME] [--rows A:B] [-j N]\n"
-    "                  [--temp] [--into NAME] [--allow-external]\n"
+    "                  [--temp] [--into NAME [--at ROW]] [--allow-external]\n"
     "       sharr load FILE.npy [NAME] ...\n\n"
     "Load an HDF5 dataset (or a NumPy .npy file) into a new shared array\n"
     "NAME (default: the dataset's last path component) and print its name.\n"
@@ -109,6 +109,9 @@ static const char load_usage[] =
     "  -r, --rows A:B   only dataset rows A..B-1 (A: one row; A: to the end)\n"
     "      --into NAME  load into an existing array of the same dtype and\n"
     "                   shape instead of creating one\n"
+    "      --at ROW     with --into: fill its rows ROW..ROW+n-1 (n the rows\n"
+    "                   loaded; the other dimensions must match), to stack\n"
+    "                   many files into one array\n"
     "      --temp       remove the array when the process that ran sharr\n"
     "                   (your shell or script) exits\n"
     "      --allow-external\n"
@@ -162,6 +165,7 @@ int cmd_load(int argc, char **argv)
         {"rows", required_argument, NULL, 'r'},
         {"jobs", required_argument, NULL, 'j'},
         {"into", required_argument, NULL, 'i'},
+        {"at", required_argument, NULL, 'A'},
         {"temp", no_argument, NULL, 'T'},
         {"allow-external", no_argument, NULL, 'E'}, COMMON_LONGOPTS, {0}};
     struct load_args l;
@@ -175,6 +179,8 @@ int cmd_load(int argc, char **argv)
                   break;
         case 'j': rc = cli_parse_jobs(optarg, &l.jobs); break;
         case 'i': if (!(l.o.into = cli_name(optarg))) rc = EXIT_USAGE; break;
+        case 'A': rc = cli_parse_count(cli_arg(optarg), "--at", 0, &l.o.at);
+                  l.o.at_set = 1; break;
         case 'T': l.o.create.flags |= SHARR_CREATE_TEMP;
                   l.o.create.owner = getppid(); break;
         case 'E': l.o.allow_external = 1; break;
@@ -192,6 +198,8 @@ int cmd_load(int argc, char **argv)
         return rc;
     if (l.o.into && argc - optind == 2)
         return cli_usage("give either NAME or --into, not both");
+    if (l.o.at_set && !l.o.into)
+        return cli_usage("--at needs --into: the rows of an existing array");
     l.name = argc - optind == 2 ? cli_name(argv[optind + 1])
              : l.o.into ? NULL
              : default_name(&l.src, l.name_buf, sizeof l.name_buf);
