@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 /* ---- HDF5 errors ---- */
 
@@ -368,13 +370,135 @@ static hid_t dataset_access(void)
     return dapl;
 }
 
+int sharr__h5_not_hdf5(const char *path, const char *shown)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        H5Eclear2(H5E_DEFAULT);
+        return sharr__fail(SHARR_EINVAL, "%s is a directory, not an HDF5 "
+                           "file", shown);
+    }
+    if (H5Fis_hdf5(path) == 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return sharr__fail(SHARR_EINVAL, "%s is not an HDF5 file (it has no "
+                           "HDF5 signature)", shown);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
+
 hid_t sharr__h5_open_file(const char *path, bool write)
 {
-    hid_t f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY,
-                      H5P_DEFAULT);
+    hid_t f;
+    int err;
+
+    /* A directory or another kind of file is said so, not with HDF5's
+     * raw stack ("bytes actually read = 18446744073709551615"). */
+    if ((err = sharr__h5_not_hdf5(path, path)) < 0)
+        return err;
+    f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         sharr__h5_fail(SHARR_EHDF5, "%s: cannot open as an HDF5 file", path);
     return f;
+}
+
+/* ---- near names, for a dataset that does not exist ---- */
+
+struct near {
+    const char *want;
+    size_t wlen;
+    char best[3][DSET_MAX];
+    size_t dist[3];
+    int n;
+    size_t visited;
+};
+
+/* Levenshtein distance of a and b, or a big number when the lengths alone
+ * differ by more than `cap`. */
+static size_t distance(const char *a, size_t na, const char *b, size_t nb,
+                       size_t cap)
+{
+    size_t row[DSET_MAX + 1];
+
+    if ((na > nb ? na - nb : nb - na) > cap || nb > DSET_MAX)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j], c = diag + (a[i - 1] != b[j - 1]);
+            c = c < up + 1 ? c : up + 1;
+            c = c < row[j - 1] + 1 ? c : row[j - 1] + 1;
+            diag = up;
+            row[j] = c;
+        }
+    }
+    return row[nb];
+}
+
+static herr_t near_cb(hid_t g, const char *name, const H5L_info_t *info,
+                      void *data)
+{
+    struct near *nr = data;
+    char path[DSET_MAX];
+    size_t len, cap, d;
+    const char *base;
+
+    (void)g;
+    (void)info;
+    if (++nr->visited > 100000)
+        return 1; /* enough: a huge file is not searched through */
+    if ((size_t)snprintf(path, sizeof path, "/%s", name) >= sizeof path)
+        return 0;
+    len = strlen(path);
+    cap = nr->wlen / 4 > 2 ? nr->wlen / 4 : 2;
+    d = strcasecmp(path, nr->want) == 0 ? 0
+        : distance(nr->want, nr->wlen, path, len, cap);
+    base = strrchr(path, '/') + 1;
+    if (d > cap && strcmp(base, strrchr(nr->want, '/') + 1) == 0)
+        d = cap; /* the same name in another group */
+    if (d > cap)
+        return 0;
+    int at = nr->n < 3 ? nr->n++ : 2;
+    if (at == 2 && nr->n == 3 && nr->dist[2] <= d)
+        return 0;
+    nr->dist[at] = d;
+    snprintf(nr->best[at], sizeof nr->best[at], "%s", path);
+    for (int i = at; i > 0 && nr->dist[i] < nr->dist[i - 1]; i--) {
+        char tmp[DSET_MAX];
+        size_t td = nr->dist[i];
+        memcpy(tmp, nr->best[i], sizeof tmp);
+        memcpy(nr->best[i], nr->best[i - 1], sizeof tmp);
+        memcpy(nr->best[i - 1], tmp, sizeof tmp);
+        nr->dist[i] = nr->dist[i - 1];
+        nr->dist[i - 1] = td;
+    }
+    return 0;
+}
+
+/* SHARR_ENOENT for t->dset, with the closest names the file has. */
+static int no_such_dataset(hid_t f, const struct h5_target *t)
+{
+    struct near nr;
+    char hint[3 * DSET_MAX + 64] = "";
+    int n = 0;
+
+    memset(&nr, 0, sizeof nr);
+    nr.want = t->dset;
+    nr.wlen = strlen(t->dset);
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, near_cb, &nr);
+    H5Eclear2(H5E_DEFAULT);
+    for (int i = 0; i < nr.n && n >= 0 && (size_t)n < sizeof hint; i++)
+        n += snprintf(hint + n, sizeof hint - (size_t)n, "%s%s",
+                      i == 0 ? "; did you mean " : i == nr.n - 1 ? " or "
+                                                                 : ", ",
+                      nr.best[i]);
+    return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset%s%s ('sharr "
+                       "h5ls %s' lists them)", t->file, t->dset, hint,
+                       nr.n ? "?" : "", t->file);
 }
 
 /* 1 if every component of `path` exists as a link, else 0. */
@@ -418,8 +542,7 @@ hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t)
     int err;
 
     if (strcmp(t->dset, "/") != 0 && !sharr__h5_path_exists(f, t->dset))
-        return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset", t->file,
-                           t->dset);
+        return no_such_dataset(f, t);
     if ((dapl = dataset_access()) < 0)
         return sharr__h5_fail(SHARR_EHDF5, "cannot make access properties");
     /* External links are followed only into the file's directory. */

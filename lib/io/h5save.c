@@ -122,6 +122,34 @@ static hid_t create_props(const struct save_arg *a)
     return dcpl;
 }
 
+/* Every group on the way to the final path that exists must be a group:
+ * HDF5 says "message type not found" when one is a dataset. */
+static int check_parents(hid_t f, const struct save_arg *a)
+{
+    char buf[DSET_MAX];
+    H5O_info_t oi;
+
+    snprintf(buf, sizeof buf, "%s", a->where.dset);
+    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return 0; /* created on the way */
+        }
+        if (H5Oget_info_by_name2(f, buf, &oi, H5O_INFO_BASIC,
+                                 H5P_DEFAULT) >= 0 &&
+            oi.type != H5O_TYPE_GROUP) {
+            return sharr__fail(SHARR_EHDF5, "%s: cannot create %s: %s is "
+                               "a %s, not a group", a->where.file,
+                               a->where.dset, buf, oi.type == H5O_TYPE_DATASET
+                                   ? "dataset" : "named datatype");
+        }
+        H5Eclear2(H5E_DEFAULT);
+        *p = '/';
+    }
+    return 0;
+}
+
 static int create_dataset(hid_t f, const struct save_arg *a, hid_t *out)
 {
     char parent[DSET_MAX], tmp[DSET_MAX + 160];
@@ -260,8 +288,9 @@ static hid_t open_verified(const struct save_arg *a, bool fresh, void *area,
         H5Pclose(fapl);
     if (f >= 0)
         return f;
-    sharr__h5_fail(SHARR_EHDF5, "%s: cannot %s", a->where.file,
-                   fresh ? "create" : "open as an HDF5 file for writing");
+    if (fresh || sharr__h5_not_hdf5(proc, a->where.file) == 0)
+        sharr__h5_fail(SHARR_EHDF5, "%s: cannot %s", a->where.file,
+                       fresh ? "create" : "open as an HDF5 file for writing");
 fail:
     if (*fd >= 0)
         close(*fd);
@@ -318,8 +347,8 @@ static int create_kernel(const sharr_block *b)
     if ((f = open_verified(a, a->fresh, a->append ? b->data[1] : NULL,
                            &fd)) < 0)
         return SHARR_EHDF5;
-    if ((err = check_target(f, a)) < 0 || (err = drop_partial(f, a)) < 0 ||
-        (err = create_dataset(f, a, &d)) < 0)
+    if ((err = check_parents(f, a)) < 0 || (err = check_target(f, a)) < 0 ||
+        (err = drop_partial(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0)
         goto done;
     if (a->write_data) {
         const unsigned char *src = (const unsigned char *)b->data[0] +
