@@ -240,3 +240,46 @@ Test(h5chunk, a_corrupt_chunk_fails_naming_it_and_leaves_no_array)
     cr_assert_null(a);
     cr_assert_eq(sharr_array_open(tu_name("bad"), 0, &a), SHARR_ENOENT);
 }
+
+struct calls {
+    size_t n, last_done, total, backwards, totals;
+};
+
+static void record(size_t done, size_t total, void *ctx)
+{
+    struct calls *c = ctx;
+    if (c->n && done < c->last_done)
+        c->backwards++;
+    if (c->n && total != c->total)
+        c->totals++;
+    c->n++;
+    c->last_done = done;
+    c->total = total;
+}
+
+Test(h5chunk, a_compressed_save_reports_one_progress_from_0_to_its_total)
+{
+    size_t shape[2] = {64, 1000};
+    sharr_array *a = NULL;
+    sharr_save_opts o = {0};
+    struct calls c = {0};
+    char file[128];
+
+    cr_assert_eq(sharr_array_create(tu_name("prog"), SHARR_F64, 2, shape,
+                                    NULL, &a), 0);
+    snprintf(file, sizeof file, "%s/prog.h5", dir);
+    o.gzip = 1;
+    o.chunk_ndim = 1;
+    o.chunk[0] = 2; /* 32 chunks in about four windows: five jobs */
+    o.run.progress = record;
+    o.run.progress_ctx = &c;
+    cr_assert_eq(sharr_h5_save(pool2, a, file, "/x", &o), 0, "%s",
+                 sharr_errmsg());
+    cr_assert_gt(c.n, 4, "%zu calls", c.n);
+    cr_assert_eq(c.backwards, 0, "the bar went back %zu times", c.backwards);
+    cr_assert_eq(c.totals, 0, "the total changed %zu times", c.totals);
+    cr_assert_eq(c.last_done, c.total, "%zu of %zu at the end", c.last_done,
+                 c.total);
+    sharr_unlink(sharr_array_name(a));
+    sharr_array_close(a);
+}

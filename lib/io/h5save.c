@@ -611,11 +611,26 @@ static int replay(sharr_array *commit, int lock_fd, const struct save_arg *a)
     return 0;
 }
 
+/* One progress bar for the whole save: each step's blocks count for its
+ * share of the chunks (the writer's row for its window's). */
+struct save_progress {
+    const sharr_run_opts *ro;
+    uint64_t base, share, total;
+};
+
+static void step_progress(size_t done, size_t total, void *ctx)
+{
+    struct save_progress *p = ctx;
+    uint64_t at = p->base + (total ? p->share * done / total : p->share);
+    p->ro->progress((size_t)at, (size_t)p->total, p->ro->progress_ctx);
+}
+
 static int save_filtered(sharr_pool *pool, sharr_array *src,
                          const struct save_arg *a, const sharr_run_opts *ro,
                          sharr_array *commit, int lock_fd)
 {
     struct step_arg st;
+    struct save_progress bar = {0};
     sharr_array *staging = NULL;
     size_t n = (size_t)sharr_pool_workers(pool);
     uint64_t cap;
@@ -653,11 +668,21 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
         spec.plain_errors = 1;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
         spec.schedule.chunk = count / (2 * n) ? count / (2 * n) : 1;
-        if (ro) {
-            spec.progress = ro->progress;
-            spec.progress_ctx = ro->progress_ctx;
+        if (ro && ro->progress) {
+            /* Steps compress windows 0..n-1 and write them one step late:
+             * step k's share is its window's chunks and the write of the
+             * last one's, the total twice the chunks. */
+            uint64_t wfirst, wcount = 0;
+            if (st.k > 0)
+                window_range(&st, st.k - 1, &wfirst, &wcount);
+            bar.ro = ro;
+            bar.total = 2 * st.total;
+            bar.share = count + wcount;
+            spec.progress = step_progress;
+            spec.progress_ctx = &bar;
         }
         err = sharr_pool_run(pool, &spec);
+        bar.base += bar.share;
         if (err == 0)
             err = replay(commit, lock_fd, a);
     }
