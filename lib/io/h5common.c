@@ -130,6 +130,8 @@ static const char *order_name(hid_t t)
 
 /* A short description like the corpus manifest's: i32be, f64le,
  * u16le(prec=12), compound{r:f64le,i:f64le}, string(5), vlen ... */
+static int is_bool(hid_t t);
+
 static void describe_type(hid_t t, char *buf, size_t size)
 {
     H5T_class_t c = H5Tget_class(t);
@@ -164,6 +166,10 @@ static void describe_type(hid_t t, char *buf, size_t size)
         }
         if (n > 0 && (size_t)n < size)
             snprintf(buf + n, size - (size_t)n, "}");
+        return;
+    }
+    if (c == H5T_ENUM && is_bool(t)) {
+        snprintf(buf, size, "bool(enum)");
         return;
     }
     if (c == H5T_STRING && H5Tis_variable_str(t) > 0)
@@ -272,6 +278,28 @@ static int classify_compound(hid_t t, struct h5type *r)
     return ok;
 }
 
+/* h5py's bool: an enum of a 1-byte integer with exactly FALSE = 0 and
+ * TRUE = 1.  Its bytes are 0 and 1, so it loads as u8. */
+static int is_bool(hid_t t)
+{
+    static const char *const names[2] = {"FALSE", "TRUE"};
+    hid_t base = H5Tget_super(t);
+    int ok = H5Tget_size(t) == 1 && H5Tget_nmembers(t) == 2 && base >= 0 &&
+             H5Tget_class(base) == H5T_INTEGER;
+
+    for (unsigned i = 0; ok && i < 2; i++) {
+        char *name = H5Tget_member_name(t, i);
+        unsigned char v = 0xff;
+        ok = name && H5Tget_member_value(t, i, &v) >= 0 && v < 2 &&
+             strcmp(name, names[v]) == 0;
+        H5free_memory(name);
+    }
+    if (base >= 0)
+        H5Tclose(base);
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
+}
+
 static void classify(hid_t t, struct h5type *r)
 {
     H5T_class_t c = H5Tget_class(t);
@@ -286,6 +314,8 @@ static void classify(hid_t t, struct h5type *r)
         r->loadable = classify_float(t, sz, r);
     else if (c == H5T_COMPOUND)
         r->loadable = classify_compound(t, r);
+    else if (c == H5T_ENUM && is_bool(t))
+        r->loadable = 1, r->dtype = SHARR_U8, r->as_is = 1;
     else
         snprintf(r->why, sizeof r->why, "%s data has no numeric sharr dtype",
                  r->cls);

@@ -30,6 +30,8 @@ struct h5type {
     int loadable;
     sharr_dtype dtype;
     int half;                /* IEEE binary16: widened by sharr, exactly */
+    int as_is;               /* read in the file's own type (h5py's bool,
+                                an enum {FALSE, TRUE} of 1 byte, as u8) */
     char re[16], im[16];     /* complex member names */
     char cls[24];
     char desc[160];
@@ -112,7 +114,7 @@ struct h5_rows {
     const uint64_t *dims;
     uint64_t first, count;
     sharr_dtype dtype;
-    int half;
+    int half;                /* or read as the file's type: not direct */
     const char *re, *im;
     void *dst;
 };

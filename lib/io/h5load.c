@@ -22,6 +22,7 @@ struct load_arg {
     int whole;
     uint64_t step;           /* rows per H5Dread; 0: the whole block */
     int half;                /* read binary16 bits, widen them here */
+    int as_is;               /* read in the file's own type (bool) */
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM]; /* of the dataset, to catch a changed file */
     int dtype;
@@ -84,11 +85,12 @@ static int read_rows(hid_t f, hid_t d, const struct load_arg *a,
     unsigned char *base = (unsigned char *)b->data[0] +
                           (a->whole ? (a->at + b->r0) * rb : 0);
     struct h5_rows direct = {a->ndim, a->dims, a->row_offset + b->r0,
-                             b->r1 - b->r0, (sharr_dtype)a->dtype, a->half,
+                             b->r1 - b->r0, (sharr_dtype)a->dtype,
+                             a->half || a->as_is,
                              a->re, a->im, base};
     hsize_t now[H5S_MAX_RANK];
     hid_t fs = H5Dget_space(d),
-          mt = a->half ? half_le(d)
+          mt = a->as_is ? H5Dget_type(d) : a->half ? half_le(d)
                        : sharr__h5_mem_type((sharr_dtype)a->dtype, a->re,
                                             a->im);
     int err = 0;
@@ -201,6 +203,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
     la.row_offset = r0;
     la.step = m.ndim && m.step <= m.dims[0] ? m.step : 0;
     la.half = m.type.half;
+    la.as_is = m.type.as_is;
     la.ndim = m.ndim;
     la.dtype = m.type.dtype;
     memcpy(la.re, m.type.re, sizeof la.re);

@@ -5,7 +5,8 @@
   the shape (partial edge chunks), chunk shapes that split rows, shuffle,
   deflate, fletcher32, LZ4 (32004, when h5py has the plugin), big-endian,
   complex, unallocated chunks with and without a fill value, chunks stored
-  with a filter mask; -j 1 and -j 2 identical, row ranges too.
+  with a filter mask; -j 1 and -j 2 identical, row ranges too; h5py's
+  bools (an enum {FALSE, TRUE}) as u8, other enums refused.
 - Corrupt chunks (fletcher32 mismatch, truncated, bit-flipped, wrong
   inflated size, an address beyond the file) fail with a message naming
   the chunk, never crash or hang, and leave no array.
@@ -152,6 +153,22 @@ def test_chunks_stored_with_a_filter_mask():
     with h5py.File(path, "r") as f:
         check(np.array_equal(f["m"][()], v), "h5py reads the masked chunks")
     loads(path, "m", v, "chunks with filter masks")
+
+
+def test_h5py_bools_load_as_u8():
+    path = os.path.join(TMP, "bool.h5")
+    v = sample("<u1", (9, 5), seed=8) % 2 == 1
+    with h5py.File(path, "w") as f:
+        f["b"] = v
+        f.create_dataset("bc", data=v, chunks=(4, 2), compression="gzip")
+        f.create_dataset("e", data=np.arange(3, dtype="i1"),
+                         dtype=h5py.enum_dtype({"RED": 0, "GREEN": 1,
+                                                "BLUE": 2}, basetype="i1"))
+    for dset in ("b", "bc"):
+        loads(path, dset, v.astype("u1"), "bool " + dset)
+    r = sharr(*["load", path + ":e", PREFIX + "e"], ok=False)
+    check(r.returncode == 1 and "enum" in r.stderr and not exists(PREFIX + "e"),
+          "another enum is refused: %s" % r.stderr)
 
 
 def write_chunked(path, v, chunk, **kw):
