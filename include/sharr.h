@@ -1604,11 +1604,17 @@ typedef struct sharr_save_opts {
                                  plugin's framing; readers need the plugin,
                                  e.g. Debian's hdf5-filter-plugin); not with
                                  gzip */
+    const char *const *attrs; /* nattrs "KEY=VALUE" attributes of the new
+                                 dataset: an integer VALUE as i64, another
+                                 number as f64, else a UTF-8 string; about
+                                 400 bytes in all */
+    size_t nattrs;
 } sharr_save_opts;
 
 /* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset
  * `dset` of `file`, creating the file or adding to it, with attributes
- * sharr_array (the array's name) and sharr_dtype.  opts may be NULL.
+ * sharr_array (the array's name), sharr_dtype and opts->attrs.  opts may be
+ * NULL.
  * @return 0, SHARR_EEXIST (the dataset exists and no force), SHARR_EINVAL
  * (bad rows, chunk shape, level; not a regular file), SHARR_EBUSY (another
  * process holds the file open: the detail names it and how long the save
@@ -1634,6 +1640,10 @@ typedef struct sharr_h5_entry {
                                  external(...), virtual */
     char filters[160];        /* deflate[4],shuffle,... or none */
     char via[32];             /* "", "soft link", "external link" */
+    char attrs[1024];         /* the dataset's attributes, one "KEY = VALUE"
+                                 a line (strings in double quotes, arrays of
+                                 up to 8 numbers in brackets, others by
+                                 class); "..." ends a list cut short */
 } sharr_h5_entry;
 
 /* sharr_h5_list() : every dataset reachable by a link in `file`, in link

@@ -215,7 +215,8 @@ int cmd_load(int argc, char **argv)
 static const char save_usage[] =
     "Usage: sharr save NAME FILE:/path/to/dataset [--rows A:B]\n"
     "                  [--chunk R[xC...]] [--gzip L | --lz4] [--shuffle]\n"
-    "                  [--complex h5py|matlab] [--force] [--sync] [-j N]\n"
+    "                  [--complex h5py|matlab] [--attr KEY=VALUE]...\n"
+    "                  [--force] [--sync] [-j N]\n"
     "                  [--append] [--force-hardlinks] [--wait SECONDS]\n"
     "       sharr save NAME FILE.npy [--rows A:B] [--force] [--sync]\n\n"
     "Save the array NAME as an HDF5 dataset (creating the file, or adding to\n"
@@ -244,6 +245,9 @@ static const char save_usage[] =
     "                        the HDF5 LZ4 plugin (Debian: hdf5-filter-plugin)\n"
     "      --shuffle         byte shuffle before deflate or LZ4\n"
     "      --complex KIND    h5py: {r, i} (default); matlab: {real, imag}\n"
+    "      --attr KEY=VALUE  an attribute of the dataset (repeatable): an\n"
+    "                        integer VALUE is stored as i64, another number\n"
+    "                        as f64, anything else as a UTF-8 string\n"
     "  -f, --force           replace an existing dataset (or .npy file);\n"
     "                        the old dataset's space stays in the file\n"
     "                        (h5repack reclaims it)\n"
@@ -311,6 +315,16 @@ static int parse_save_option(int ch, sharr_save_opts *o, const char **rows,
         return 0;
     case 'S': o->shuffle = 1; return 0;
     case 'L': o->lz4 = 1; return 0;
+    case 'K': {
+        static const char *attrs[64];
+        if (o->nattrs == sizeof attrs / sizeof *attrs)
+            return cli_usage("at most %zu --attr", o->nattrs);
+        if (!strchr(optarg, '='))
+            return cli_usage("--attr %s: write KEY=VALUE", optarg);
+        attrs[o->nattrs++] = optarg;
+        o->attrs = attrs;
+        return 0;
+    }
     case 'C':
         if (strcmp(optarg, "matlab") == 0)
             o->complex_matlab = 1;
@@ -400,6 +414,7 @@ int cmd_save(int argc, char **argv)
         {"gzip", required_argument, NULL, 'z'},
         {"shuffle", no_argument, NULL, 'S'},
         {"lz4", no_argument, NULL, 'L'},
+        {"attr", required_argument, NULL, 'K'},
         {"complex", required_argument, NULL, 'C'},
         {"force", no_argument, NULL, 'f'},
         {"sync", no_argument, NULL, 'Y'},
@@ -430,9 +445,10 @@ int cmd_save(int argc, char **argv)
     if (!(name = cli_name(argv[optind])) ||
         (rc = parse_source(cli_arg(argv[optind + 1]), &dst)) != 0)
         return name ? rc : EXIT_USAGE;
-    if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim || o.append))
-        return cli_usage("--chunk, --gzip, --shuffle and --append apply to "
-                         "HDF5 only");
+    if (!dst.dset && (o.gzip || o.shuffle || o.chunk_ndim || o.append ||
+                      o.lz4 || o.nattrs))
+        return cli_usage("--chunk, --gzip, --lz4, --shuffle, --attr and "
+                         "--append apply to HDF5 only");
     if ((err = sharr_array_open(name, SHARR_OPEN_RDONLY | cli_open_flags,
                                 &a)) < 0)
         return cli_fail(err);
@@ -444,10 +460,14 @@ int cmd_save(int argc, char **argv)
 /* ---- h5ls ---- */
 
 static const char h5ls_usage[] =
-    "Usage: sharr h5ls FILE [--json]\n\n"
+    "Usage: sharr h5ls FILE [--attrs] [--json]\n\n"
     "List every dataset of the HDF5 file FILE (through hard, soft and\n"
     "external links): path, class, the dtype it loads as (or why it cannot\n"
-    "be loaded), shape, layout and filters.\n\n"
+    "be loaded), shape, layout and filters.  A filter HDF5 cannot load (no\n"
+    "plugin installed) is marked [missing], and the reason says what to\n"
+    "install.\n\n"
+    "      --attrs  also each dataset's attributes, one '  @KEY = VALUE'\n"
+    "               line each (with --json: an \"attrs\" member)\n"
     "      --json   one JSON array of objects\n"
     "  -j, --jobs N worker processes (one is used)\n"
     "  -h, --help   show this help\n";
@@ -466,7 +486,19 @@ static void shape_text(const sharr_h5_entry *e, char *buf, size_t size)
                               e->shape[i]);
 }
 
-static void print_entry(const sharr_h5_entry *e, bool json, bool first)
+/* "  @KEY = VALUE" for each line of e->attrs. */
+static void print_attrs(const sharr_h5_entry *e)
+{
+    for (const char *p = e->attrs; *p;) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        printf("  @%.*s\n", len, p);
+        p += len + (nl != NULL);
+    }
+}
+
+static void print_entry(const sharr_h5_entry *e, bool json, bool first,
+                        bool attrs)
 {
     char shape[512];
     const char *loads = e->loadable ? sharr_dtype_name(e->dtype) : "no";
@@ -478,6 +510,8 @@ static void print_entry(const sharr_h5_entry *e, bool json, bool first)
                e->layout[0] ? e->layout : "-",
                e->filters[0] ? "  " : "", e->filters,
                e->why[0] ? "  # " : "", e->why);
+        if (attrs)
+            print_attrs(e);
         return;
     }
     const char *keys[] = {"path", "class", "type", "loads_as", "shape",
@@ -493,13 +527,18 @@ static void print_entry(const sharr_h5_entry *e, bool json, bool first)
         else
             printf("null");
     }
+    if (attrs) {
+        printf(", \"attrs\": ");
+        cli_json_string(stdout, e->attrs);
+    }
     printf("}");
 }
 
 int cmd_h5ls(int argc, char **argv)
 {
-    int json = 0, jobs = 1;
+    int json = 0, attrs = 0, jobs = 1;
     const struct option lo[] = {{"json", no_argument, &json, 1},
+                                {"attrs", no_argument, &attrs, 1},
                                 {"jobs", required_argument, NULL, 'j'},
                                 COMMON_LONGOPTS, {0}};
     sharr_h5_entry *list;
@@ -525,7 +564,7 @@ int cmd_h5ls(int argc, char **argv)
     if (json)
         printf("[");
     for (size_t i = 0; i < n; i++)
-        print_entry(&list[i], json, i == 0);
+        print_entry(&list[i], json, i == 0, attrs);
     if (json)
         printf("]\n");
     sharr_h5_list_free(list);

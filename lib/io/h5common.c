@@ -180,6 +180,11 @@ static void describe_type(hid_t t, char *buf, size_t size)
         snprintf(buf, size, "%s(%zu B)", class_name(c), sz);
 }
 
+void sharr__h5_describe_type(hid_t t, char *buf, size_t size)
+{
+    describe_type(t, buf, size);
+}
+
 static int classify_int(hid_t t, size_t sz, struct h5type *r)
 {
     bool sgn = H5Tget_sign(t) != H5T_SGN_NONE;

@@ -75,6 +75,9 @@ void sharr__h5_host_restore(struct h5_host *h);
 hid_t sharr__h5_mem_type(sharr_dtype dt, const char *re, const char *im);
 hid_t sharr__h5_file_type(sharr_dtype dt, int matlab);
 
+/* "i32be", "compound{r:f64le,i:f64le}", "string(5)" ... */
+void sharr__h5_describe_type(hid_t t, char *buf, size_t size);
+
 /* Files and datasets */
 hid_t sharr__h5_open_file(const char *path, bool write);
 /* SHARR_EINVAL naming `shown` if path is a directory or a file without an

@@ -335,11 +335,66 @@ static int check_target(hid_t f, const struct save_arg *a)
     return 0;
 }
 
+/* What the creating job takes: the save and the user's attributes,
+ * "KEY=VALUE\0" after one another, ended by an empty one. */
+#define ATTRS_MAX (SHARR_JOB_ARG_MAX - sizeof(struct save_arg))
+struct create_arg {
+    struct save_arg save;
+    char attrs[ATTRS_MAX];
+};
+
+_Static_assert(sizeof(struct create_arg) <= SHARR_JOB_ARG_MAX,
+               "the creating job's argument must fit a job");
+
+/* A scalar attribute of a number (an integer as i64, else f64). */
+static int write_number_attr(hid_t d, const char *key, const char *value,
+                             bool *done)
+{
+    char *end;
+    long long i;
+    double x;
+    hid_t t, s, a = -1;
+    int err = 0;
+
+    errno = 0;
+    i = strtoll(value, &end, 10);
+    bool integer = *value && !*end && errno == 0;
+    x = integer ? 0 : (errno = 0, strtod(value, &end));
+    *done = integer || (*value && !*end && errno == 0);
+    if (!*done)
+        return 0;
+    t = integer ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+    if ((s = H5Screate(H5S_SCALAR)) < 0 ||
+        (a = H5Acreate2(d, key, integer ? H5T_STD_I64LE : H5T_IEEE_F64LE, s,
+                        H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, t, integer ? (const void *)&i : (const void *)&x) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
+    sharr__h5_close_id(&a, H5Aclose);
+    sharr__h5_close_id(&s, H5Sclose);
+    return err;
+}
+
+static int write_user_attrs(hid_t d, const char *attrs)
+{
+    char key[256];
+    int err = 0;
+
+    for (const char *p = attrs; *p && err == 0; p += strlen(p) + 1) {
+        const char *eq = strchr(p, '=');
+        bool done;
+        snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+        if ((err = write_number_attr(d, key, eq + 1, &done)) == 0 && !done)
+            err = write_attr(d, key, eq + 1);
+    }
+    return err;
+}
+
 /* Create (in a new or copied temporary file) and, without filters, write
  * the whole dataset and name it. */
 static int create_kernel(const sharr_block *b)
 {
-    const struct save_arg *a = b->arg;
+    const struct create_arg *ca = b->arg;
+    const struct save_arg *a = &ca->save;
     hid_t f = -1, d = -1, mt = -1;
     int fd, err;
 
@@ -348,7 +403,8 @@ static int create_kernel(const sharr_block *b)
                            &fd)) < 0)
         return SHARR_EHDF5;
     if ((err = check_parents(f, a)) < 0 || (err = check_target(f, a)) < 0 ||
-        (err = drop_partial(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0)
+        (err = drop_partial(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0 ||
+        (err = write_user_attrs(d, ca->attrs)) < 0)
         goto done;
     if (a->write_data) {
         const unsigned char *src = (const unsigned char *)b->data[0] +
@@ -800,6 +856,35 @@ static int save_args(const sharr_array *arr, const char *dset,
     return check_chunks(o, a);
 }
 
+/* The user's attributes, checked, into buf as create_arg holds them. */
+static int pack_attrs(const sharr_save_opts *o, char *buf, size_t size)
+{
+    size_t at = 0;
+
+    for (size_t i = 0; i < o->nattrs; i++) {
+        const char *kv = o->attrs[i], *eq = kv ? strchr(kv, '=') : NULL;
+        size_t klen = eq ? (size_t)(eq - kv) : 0, len = kv ? strlen(kv) : 0;
+        if (!eq || klen == 0 || klen > 255)
+            return sharr__fail(SHARR_EINVAL, "attribute '%s': write KEY=VALUE "
+                               "(a key of 1..255 characters)", kv ? kv : "");
+        if ((klen == 11 && strncmp(kv, "sharr_array", 11) == 0) ||
+            (klen == 11 && strncmp(kv, "sharr_dtype", 11) == 0))
+            return sharr__fail(SHARR_EINVAL, "attribute %.*s is sharr's own",
+                               (int)klen, kv);
+        for (size_t j = 0; j < i; j++)
+            if (strncmp(o->attrs[j], kv, klen + 1) == 0)
+                return sharr__fail(SHARR_EINVAL, "attribute %.*s is given "
+                                   "twice", (int)klen, kv);
+        if (len + 2 > size - at)
+            return sharr__fail(SHARR_EINVAL, "the attributes take more than "
+                               "%zu bytes in all", size - 2);
+        memcpy(buf + at, kv, len + 1);
+        at += len + 1;
+    }
+    buf[at] = '\0';
+    return 0;
+}
+
 /* Point the kernels at the file they write: the target itself for an
  * append, else a temporary beside it (a copy of it, if it exists). */
 static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
@@ -824,7 +909,8 @@ static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
 /* One attempt: lock, prepare, write, commit.  SHARR__TARGET_TAKEN when a
  * new target was created by someone else meanwhile. */
 static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
-                     const sharr_save_opts *o, struct save_arg *sa)
+                     const sharr_save_opts *o, struct save_arg *sa,
+                     struct create_arg *ca)
 {
     struct sharr__target t;
     struct h5_host host;
@@ -845,7 +931,8 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
         goto done;
     sharr__h5_host_save(pool, &host);
     sharr_array *arrays[2] = {src, commit};
-    err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa,
+    ca->save = *sa;
+    err = sharr__h5_run_one(pool, create_kernel, ca, sizeof *ca,
                             append ? 2 : 1, arrays, NULL, 0, -1);
     if (err == 0)
         err = replay(commit, t.lock_fd, sa);
@@ -873,13 +960,15 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
     static const sharr_save_opts defaults;
     const sharr_save_opts *o = opts ? opts : &defaults;
     struct save_arg sa;
+    struct create_arg ca;
     int err;
 
-    if ((err = save_args(a, dset, o, &sa)) < 0)
+    if ((err = save_args(a, dset, o, &sa)) < 0 ||
+        (err = pack_attrs(o, ca.attrs, sizeof ca.attrs)) < 0)
         return err;
     /* A new file that another process created meanwhile: add to it. */
     for (int attempt = 0; attempt < 16; attempt++)
-        if ((err = save_once(pool, (sharr_array *)a, file, o, &sa)) !=
+        if ((err = save_once(pool, (sharr_array *)a, file, o, &sa, &ca)) !=
             SHARR__TARGET_TAKEN)
             return err;
     return sharr__fail(SHARR_EBUSY, "%s keeps being created by other "

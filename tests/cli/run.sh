@@ -312,6 +312,21 @@ t "load --at row 0 untouched" 0 "^0j 0j 0j 0j$|^0\+0j 0\+0j 0\+0j 0\+0j$" '' -- 
 t "load --at past the end" 1 '' "has 9 rows: the 6 rows loaded do not fit at row 4" -- "$SHARR" load "$H:/zc" --into "$P.st" --at 4
 t "load --at without --into" 2 '' "--at needs --into" -- "$SHARR" load "$H:/zc" "$P.x" --at 4
 t "rm the stack" 0 '' '' -- "$SHARR" rm "$P.st"
+t "save --attr" 0 '' '' -- "$SHARR" save "$P.h" "$H:/attrs" --attr units=counts --attr exposure=0.25 --attr n=-7 --attr 'note=a "q"'
+ok "save --attr: h5py reads i64, f64 and str" $PY -c "
+import h5py, numpy as np
+a = h5py.File('$H', 'r')['attrs'].attrs
+assert a['units'] == 'counts' and a['note'] == 'a \"q\"', dict(a)
+assert a['n'] == -7 and a['n'].dtype == np.int64, a['n']
+assert a['exposure'] == 0.25 and a['exposure'].dtype == np.float64
+"
+t "h5ls --attrs" 0 '^  @exposure = 0.25$' '' -- "$SHARR" h5ls "$H" --attrs
+t "h5ls --attrs strings" 0 '^  @units = "counts"$' '' -- "$SHARR" h5ls "$H" --attrs
+t "h5ls --attrs json" 0 '"attrs": "exposure = 0.25' '' -- "$SHARR" h5ls "$H" --attrs --json
+ok "h5ls without --attrs shows none" sh -c "! '$SHARR' h5ls '$H' | grep -q '@units'"
+t "save --attr without =" 2 '' "--attr n: write KEY=VALUE" -- "$SHARR" save "$P.h" "$H:/a2" --attr n
+t "save --attr twice" 2 '' "attribute k is given twice" -- "$SHARR" save "$P.h" "$H:/a2" --attr k=1 --attr k=2
+t "save --attr to npy" 2 '' "HDF5 only" -- "$SHARR" save "$P.h" "$TMP/a.npy" --attr k=1
 t "save under a dataset" 1 '' "cannot create /zc/x: /zc is a dataset, not a group" -- "$SHARR" save "$P.h" "$H:/zc/x"
 t "save into a file that is not HDF5" 1 '' "z.npy is not an HDF5 file" -- "$SHARR" save "$P.h" "$TMP/z.npy:/x"
 t "load missing file" 1 '' "No such file" -- "$SHARR" load "$TMP/none.h5:/x" "$P.x"
