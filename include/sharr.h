@@ -1488,9 +1488,11 @@ SHARR_API int sharr_gemm(sharr_pool *pool, const void *alpha,
  * that crashes the HDF5 library costs a worker (replaced) instead of the
  * caller.  Loads read each block's row hyperslab straight into the shared
  * array, blocks aligned to the dataset's chunk rows, every worker opening
- * the file itself.  Saves with shuffle or gzip compress whole chunks in
- * all workers and one worker stores them with H5Dwrite_chunk; other saves
- * are written by one worker.  A save never leaves a partial result under
+ * the file itself; chunks filtered only by shuffle, deflate, fletcher32 and
+ * LZ4 are decoded by the workers (libdeflate), other filters by HDF5 and
+ * its plugins ($SHARR_H5_DIRECT=0: HDF5 for all).  Saves with shuffle, gzip
+ * or lz4 compress whole chunks in all workers and one worker stores them
+ * with H5Dwrite_chunk; other saves are written by one worker.  A save never leaves a partial result under
  * the final name: it writes a temporary file next to the target (a copy of
  * it, when the target exists) with the dataset under a temporary link, moves
  * the link, and renames the file over the target.  HDF5's error printing is

@@ -72,7 +72,7 @@ _sharr() {
             *) case ${words[i-1]} in
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
-                   --chunk|-c|--gzip|-z|--complex|--wait) ;;
+                   --chunk|-c|--gzip|-z|--complex|--wait|--at|--attr) ;;
                    -f) [[ $sub == create ]] || nargs=$((nargs + 1)) ;;
                    *) nargs=$((nargs + 1)) ;;
                esac ;;
@@ -100,7 +100,7 @@ _sharr() {
         --complex)  _sharr_reply "$cur" "h5py matlab"; return ;;
         --into)     _sharr_reply "$cur" "$(_sharr_arrays "$sharr")"; return ;;
         --shape|--mode|-m|--jobs|-j|--rows|-r|--limit|-n|--alpha|--beta| \
-        --chunk|-c|--gzip|-z|--wait)
+        --chunk|-c|--gzip|-z|--wait|--at|--attr)
                     COMPREPLY=(); return ;;
     esac
 
