@@ -409,11 +409,15 @@ int sharr__h5_not_hdf5(const char *path, const char *shown)
 {
     struct stat st;
 
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        H5Eclear2(H5E_DEFAULT);
+    if (stat(path, &st) < 0)
+        return 0; /* H5Fopen says why */
+    if (S_ISDIR(st.st_mode))
         return sharr__fail(SHARR_EINVAL, "%s is a directory, not an HDF5 "
                            "file", shown);
-    }
+    /* A FIFO or a device would block HDF5's open: never opened. */
+    if (!S_ISREG(st.st_mode))
+        return sharr__fail(SHARR_EINVAL, "%s is not a regular file, not an "
+                           "HDF5 file", shown);
     if (H5Fis_hdf5(path) == 0) {
         H5Eclear2(H5E_DEFAULT);
         return sharr__fail(SHARR_EINVAL, "%s is not an HDF5 file (it has no "

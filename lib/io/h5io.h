@@ -80,8 +80,8 @@ void sharr__h5_describe_type(hid_t t, char *buf, size_t size);
 
 /* Files and datasets */
 hid_t sharr__h5_open_file(const char *path, bool write);
-/* SHARR_EINVAL naming `shown` if path is a directory or a file without an
- * HDF5 signature, else 0. */
+/* SHARR_EINVAL naming `shown` if path is a directory, not a regular file
+ * (a FIFO would block the open) or a file without an HDF5 signature. */
 int sharr__h5_not_hdf5(const char *path, const char *shown);
 int sharr__h5_path_exists(hid_t f, const char *path);
 hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t);
