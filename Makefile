@@ -57,9 +57,9 @@ CRIT_LIBS   ?= $(eval CRIT_LIBS := $$(shell $(PKG_CONFIG) --libs criterion 2>/de
 HDF5_PC ?= $(eval HDF5_PC := $$(shell $(PKG_CONFIG) --exists hdf5-serial 2>/dev/null && echo hdf5-serial || echo hdf5))$(HDF5_PC)
 
 # libsharr needs only libc (OpenBLAS is loaded on first use); libsharr-h5
-# adds HDF5 and zlib.  Tests and benchmarks link OpenBLAS too: they call it.
+# adds HDF5, libdeflate, liblz4 and zlib.  Tests and benchmarks link OpenBLAS too: they call it.
 CORE_LIBS = -lpthread -lm -ldl
-H5_LIBS   = $(HDF5_LIBS) -lz
+H5_LIBS   = $(HDF5_LIBS) -ldeflate -llz4 -lz
 DEP_LIBS  = $(H5_LIBS) $(BLAS_LIBS) $(CORE_LIBS)
 ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(WERROR) -Iinclude -Ilib -MMD -MP
 
@@ -216,7 +216,7 @@ $(B)/tests/%: tests/%.c tests/testutil.h $(STATICS) | deps
 # The steps run one after another even under `make -j`: `sharr gc` in the
 # CLI tests would take segments the unit tests are checking, and leftovers
 # must come last.  Building before them may go in parallel.
-test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment
+test: all $(TESTS) $(EXAMPLES) $(B)/fuzz_segment $(B)/fuzz_chunk
 	$(Q)$(MAKE) --no-print-directory -j1 unit cli interop corpus readme \
 	    docs install-check examples fuzz leftovers
 
@@ -232,6 +232,7 @@ interop: $(SHARR) $(SHARR_H5) lib/libsharr.so
 	$(Q)$(PYTHON) tests/interop/test_jobs.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_h5py.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_empty.py $(CURDIR)/$(SHARR)
+	$(Q)$(PYTHON) tests/interop/test_chunks.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_interrupted_save.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_save_target.py $(CURDIR)/$(SHARR)
 	$(Q)$(PYTHON) tests/interop/test_pymodule.py $(CURDIR)/$(SHARR)
@@ -273,9 +274,16 @@ $(B)/fuzz_segment: tests/fuzz/fuzz_segment.c $(A)/libsharr.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(CORE_LIBS)
 
-## fuzz: run the segment-validation fuzz driver (FUZZ_SECONDS, default 5)
-fuzz: $(B)/fuzz_segment
+# The chunk decoder of HDF5 loads (lib/io/h5chunk.c) needs no HDF5.
+$(B)/fuzz_chunk: tests/fuzz/fuzz_chunk.c $(A)/libsharr-h5.a $(A)/libsharr.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr-h5.a \
+	    $(A)/libsharr.a -ldeflate -llz4 $(CORE_LIBS)
+
+## fuzz: run the segment-validation and chunk-decoder fuzz drivers (FUZZ_SECONDS each, default 5)
+fuzz: $(B)/fuzz_segment $(B)/fuzz_chunk
 	$(Q)$(B)/fuzz_segment $(FUZZ_SECONDS)
+	$(Q)$(B)/fuzz_chunk $(FUZZ_SECONDS)
 
 # Every test names its segments t.<pid>.*: none may survive the run.
 leftovers:

@@ -1712,9 +1712,11 @@ SHARR_API int sharr_copy(sharr_pool *pool, const sharr_array *src,
  * that crashes the HDF5 library costs a worker (replaced) instead of the
  * caller.  Loads read each block's row hyperslab straight into the shared
  * array, blocks aligned to the dataset's chunk rows, every worker opening
- * the file itself.  Saves with shuffle or gzip compress whole chunks in
- * all workers and one worker stores them with H5Dwrite_chunk; other saves
- * are written by one worker.  A save never leaves a partial result under
+ * the file itself; chunks filtered only by shuffle, deflate, fletcher32 and
+ * LZ4 are decoded by the workers (libdeflate), other filters by HDF5 and
+ * its plugins ($SHARR_H5_DIRECT=0: HDF5 for all).  Saves with shuffle, gzip
+ * or lz4 compress whole chunks in all workers and one worker stores them
+ * with H5Dwrite_chunk; other saves are written by one worker.  A save never leaves a partial result under
  * the final name: it writes a temporary file next to the target (a copy of
  * it, when the target exists) with the dataset under a temporary link, moves
  * the link, and renames the file over the target.  HDF5's error printing is
@@ -1776,6 +1778,11 @@ typedef struct sharr_load_opts {
                                  raw data and virtual-dataset sources
                                  wherever they are (by default only inside
                                  the file's directory) */
+    int at_set;               /* 1: with into, fill only rows [at, at + n)
+                                 of it (n the rows loaded), so that many
+                                 files stack into one array; its other
+                                 dimensions must match */
+    size_t at;
 } sharr_load_opts;
 
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
@@ -1785,7 +1792,7 @@ typedef struct sharr_load_opts {
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not
- * match), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
+ * match, or whose rows [at, at + n) do not exist), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
  * (external data outside the file's directory), SHARR_EWORKER (HDF5 crashed
  * the worker), or a create error. */
 SHARR_API int sharr_h5_load(sharr_pool *pool, const char *file,
@@ -1820,11 +1827,21 @@ typedef struct sharr_save_opts {
     void (*waiting)(const char *file, double lock_wait, void *ctx);
     void *waiting_ctx;        /* waiting(), if set, is called once when a
                                  save starts to wait for the lock */
+    int lz4;                  /* 1: LZ4 chunks (filter 32004, the HDF5 LZ4
+                                 plugin's framing; readers need the plugin,
+                                 e.g. Debian's hdf5-filter-plugin); not with
+                                 gzip */
+    const char *const *attrs; /* nattrs "KEY=VALUE" attributes of the new
+                                 dataset: an integer VALUE as i64, another
+                                 number as f64, else a UTF-8 string; about
+                                 400 bytes in all */
+    size_t nattrs;
 } sharr_save_opts;
 
 /* sharr_h5_save() : save `a` (or its rows [row_start, row_end)) as dataset
  * `dset` of `file`, creating the file or adding to it, with attributes
- * sharr_array (the array's name) and sharr_dtype.  opts may be NULL.
+ * sharr_array (the array's name), sharr_dtype and opts->attrs.  opts may be
+ * NULL.
  * @return 0, SHARR_EEXIST (the dataset exists and no force), SHARR_EINVAL
  * (bad rows, chunk shape, level; not a regular file), SHARR_EBUSY (another
  * process holds the file open: the detail names it and how long the save
@@ -1850,6 +1867,10 @@ typedef struct sharr_h5_entry {
                                  external(...), virtual */
     char filters[160];        /* deflate[4],shuffle,... or none */
     char via[32];             /* "", "soft link", "external link" */
+    char attrs[1024];         /* the dataset's attributes, one "KEY = VALUE"
+                                 a line (strings in double quotes, arrays of
+                                 up to 8 numbers in brackets, others by
+                                 class); "..." ends a list cut short */
 } sharr_h5_entry;
 
 /* sharr_h5_list() : every dataset reachable by a link in `file`, in link

@@ -32,7 +32,7 @@ SHARR_PRIVATE int sharr__pick_rows(size_t rows, size_t start, size_t end,
                                    size_t *r0, size_t *r1);
 SHARR_PRIVATE int sharr__open_into(const char *into, sharr_dtype dt,
                                    size_t ndim, const size_t *shape,
-                                   sharr_array **out);
+                                   const size_t *at, sharr_array **out);
 SHARR_PRIVATE sharr_create_opts
 sharr__staged_create(const sharr_create_opts *asked, bool *keep);
 

@@ -140,7 +140,7 @@ int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
 /* Open the existing array `into` for a load of dtype/shape.
  * @return 0, an open error, SHARR_EDTYPE or SHARR_ESHAPE (*out NULL). */
 int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
-                     const size_t *shape, sharr_array **out);
+                     const size_t *shape, const size_t *at, sharr_array **out);
 
 /* Create options for an array that must appear all or nothing: temporary
  * (bound to the caller) while it is filled, unless the user asked for a

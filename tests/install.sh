@@ -179,7 +179,7 @@ same "pkg-config --static --libs sharr adds libsharr's own needs" \
 ok "sharr-h5.pc requires sharr of the same version and HDF5's module" \
     grep -Eq '^Requires: sharr = 0\.1\.0$' "$PKG_CONFIG_PATH/sharr-h5.pc"
 ok "sharr-h5.pc's Requires.private names modules, not flags" \
-    grep -Eq '^Requires.private: hdf5(-serial)? zlib$' "$PKG_CONFIG_PATH/sharr-h5.pc"
+    grep -Eq '^Requires.private: hdf5(-serial)? libdeflate liblz4 zlib$' "$PKG_CONFIG_PATH/sharr-h5.pc"
 ok "pkg-config --modversion sharr-h5" test "$(pkg-config --modversion sharr-h5)" = 0.1.0
 
 cd "$TMP/src" || exit 1

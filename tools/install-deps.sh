@@ -11,7 +11,8 @@ set -eu
 # is for `make bench` only (sharr eval against numexpr).
 PKGS="gcc make libopenblas-dev libhdf5-dev hdf5-tools libcriterion-dev \
 pkg-config zlib1g-dev python3-numpy python3-h5py strace util-linux \
-cmake man-db groff-base bash-completion python3-numexpr"
+cmake man-db groff-base bash-completion python3-numexpr libdeflate-dev \
+liblz4-dev hdf5-filter-plugin"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system; install by hand: $PKGS" >&2

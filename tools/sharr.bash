@@ -74,7 +74,8 @@ _sharr() {
             *) case ${words[i-1]} in
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
-                   --chunk|-c|--gzip|-z|--complex|--wait|--lock-timeout) ;;
+                   --chunk|-c|--gzip|-z|--complex|--wait|--lock-timeout| \
+                   --at|--attr) ;;
                    -f) [[ $sub == create || $sub == eval ]] ||
                            nargs=$((nargs + 1)) ;;
                    --file) ;;
@@ -120,7 +121,7 @@ _sharr() {
                     fi
                     return ;;
         --shape|--mode|-m|--jobs|-j|--rows|-r|--limit|-n|--alpha|--beta| \
-        --chunk|-c|--gzip|-z|--wait|--lock-timeout)
+        --chunk|-c|--gzip|-z|--wait|--lock-timeout|--at|--attr)
                     COMPREPLY=(); return ;;
     esac
 

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 /* ---- HDF5 errors ---- */
 
@@ -128,6 +130,8 @@ static const char *order_name(hid_t t)
 
 /* A short description like the corpus manifest's: i32be, f64le,
  * u16le(prec=12), compound{r:f64le,i:f64le}, string(5), vlen ... */
+static int is_bool(hid_t t);
+
 static void describe_type(hid_t t, char *buf, size_t size)
 {
     H5T_class_t c = H5Tget_class(t);
@@ -164,12 +168,21 @@ static void describe_type(hid_t t, char *buf, size_t size)
             snprintf(buf + n, size - (size_t)n, "}");
         return;
     }
+    if (c == H5T_ENUM && is_bool(t)) {
+        snprintf(buf, size, "bool(enum)");
+        return;
+    }
     if (c == H5T_STRING && H5Tis_variable_str(t) > 0)
         snprintf(buf, size, "vlen-string");
     else if (c == H5T_STRING)
         snprintf(buf, size, "string(%zu)", sz);
     else
         snprintf(buf, size, "%s(%zu B)", class_name(c), sz);
+}
+
+void sharr__h5_describe_type(hid_t t, char *buf, size_t size)
+{
+    describe_type(t, buf, size);
 }
 
 static int classify_int(hid_t t, size_t sz, struct h5type *r)
@@ -270,6 +283,28 @@ static int classify_compound(hid_t t, struct h5type *r)
     return ok;
 }
 
+/* h5py's bool: an enum of a 1-byte integer with exactly FALSE = 0 and
+ * TRUE = 1.  Its bytes are 0 and 1, so it loads as u8. */
+static int is_bool(hid_t t)
+{
+    static const char *const names[2] = {"FALSE", "TRUE"};
+    hid_t base = H5Tget_super(t);
+    int ok = H5Tget_size(t) == 1 && H5Tget_nmembers(t) == 2 && base >= 0 &&
+             H5Tget_class(base) == H5T_INTEGER;
+
+    for (unsigned i = 0; ok && i < 2; i++) {
+        char *name = H5Tget_member_name(t, i);
+        unsigned char v = 0xff;
+        ok = name && H5Tget_member_value(t, i, &v) >= 0 && v < 2 &&
+             strcmp(name, names[v]) == 0;
+        H5free_memory(name);
+    }
+    if (base >= 0)
+        H5Tclose(base);
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
+}
+
 static void classify(hid_t t, struct h5type *r)
 {
     H5T_class_t c = H5Tget_class(t);
@@ -284,6 +319,8 @@ static void classify(hid_t t, struct h5type *r)
         r->loadable = classify_float(t, sz, r);
     else if (c == H5T_COMPOUND)
         r->loadable = classify_compound(t, r);
+    else if (c == H5T_ENUM && is_bool(t))
+        r->loadable = 1, r->dtype = SHARR_U8, r->as_is = 1;
     else
         snprintf(r->why, sizeof r->why, "%s data has no numeric sharr dtype",
                  r->cls);
@@ -368,13 +405,139 @@ static hid_t dataset_access(void)
     return dapl;
 }
 
+int sharr__h5_not_hdf5(const char *path, const char *shown)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return 0; /* H5Fopen says why */
+    if (S_ISDIR(st.st_mode))
+        return sharr__fail(SHARR_EINVAL, "%s is a directory, not an HDF5 "
+                           "file", shown);
+    /* A FIFO or a device would block HDF5's open: never opened. */
+    if (!S_ISREG(st.st_mode))
+        return sharr__fail(SHARR_EINVAL, "%s is not a regular file, not an "
+                           "HDF5 file", shown);
+    if (H5Fis_hdf5(path) == 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return sharr__fail(SHARR_EINVAL, "%s is not an HDF5 file (it has no "
+                           "HDF5 signature)", shown);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
+
 hid_t sharr__h5_open_file(const char *path, bool write)
 {
-    hid_t f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY,
-                      H5P_DEFAULT);
+    hid_t f;
+    int err;
+
+    /* A directory or another kind of file is said so, not with HDF5's
+     * raw stack ("bytes actually read = 18446744073709551615"). */
+    if ((err = sharr__h5_not_hdf5(path, path)) < 0)
+        return err;
+    f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         sharr__h5_fail(SHARR_EHDF5, "%s: cannot open as an HDF5 file", path);
     return f;
+}
+
+/* ---- near names, for a dataset that does not exist ---- */
+
+struct near {
+    const char *want;
+    size_t wlen;
+    char best[3][DSET_MAX];
+    size_t dist[3];
+    int n;
+    size_t visited;
+};
+
+/* Levenshtein distance of a and b, or a big number when the lengths alone
+ * differ by more than `cap`. */
+static size_t distance(const char *a, size_t na, const char *b, size_t nb,
+                       size_t cap)
+{
+    size_t row[DSET_MAX + 1];
+
+    if ((na > nb ? na - nb : nb - na) > cap || nb > DSET_MAX)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j], c = diag + (a[i - 1] != b[j - 1]);
+            c = c < up + 1 ? c : up + 1;
+            c = c < row[j - 1] + 1 ? c : row[j - 1] + 1;
+            diag = up;
+            row[j] = c;
+        }
+    }
+    return row[nb];
+}
+
+static herr_t near_cb(hid_t g, const char *name, const H5L_info_t *info,
+                      void *data)
+{
+    struct near *nr = data;
+    char path[DSET_MAX];
+    size_t len, cap, d;
+    const char *base;
+
+    (void)g;
+    (void)info;
+    if (++nr->visited > 100000)
+        return 1; /* enough: a huge file is not searched through */
+    if ((size_t)snprintf(path, sizeof path, "/%s", name) >= sizeof path)
+        return 0;
+    len = strlen(path);
+    cap = nr->wlen / 4 > 2 ? nr->wlen / 4 : 2;
+    d = strcasecmp(path, nr->want) == 0 ? 0
+        : distance(nr->want, nr->wlen, path, len, cap);
+    base = strrchr(path, '/') + 1;
+    if (d > cap && strcmp(base, strrchr(nr->want, '/') + 1) == 0)
+        d = cap; /* the same name in another group */
+    if (d > cap)
+        return 0;
+    int at = nr->n < 3 ? nr->n++ : 2;
+    if (at == 2 && nr->n == 3 && nr->dist[2] <= d)
+        return 0;
+    nr->dist[at] = d;
+    snprintf(nr->best[at], sizeof nr->best[at], "%s", path);
+    for (int i = at; i > 0 && nr->dist[i] < nr->dist[i - 1]; i--) {
+        char tmp[DSET_MAX];
+        size_t td = nr->dist[i];
+        memcpy(tmp, nr->best[i], sizeof tmp);
+        memcpy(nr->best[i], nr->best[i - 1], sizeof tmp);
+        memcpy(nr->best[i - 1], tmp, sizeof tmp);
+        nr->dist[i] = nr->dist[i - 1];
+        nr->dist[i - 1] = td;
+    }
+    return 0;
+}
+
+/* SHARR_ENOENT for t->dset, with the closest names the file has. */
+static int no_such_dataset(hid_t f, const struct h5_target *t)
+{
+    struct near nr;
+    char hint[3 * DSET_MAX + 64] = "";
+    int n = 0;
+
+    memset(&nr, 0, sizeof nr);
+    nr.want = t->dset;
+    nr.wlen = strlen(t->dset);
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, near_cb, &nr);
+    H5Eclear2(H5E_DEFAULT);
+    for (int i = 0; i < nr.n && n >= 0 && (size_t)n < sizeof hint; i++)
+        n += snprintf(hint + n, sizeof hint - (size_t)n, "%s%s",
+                      i == 0 ? "; did you mean " : i == nr.n - 1 ? " or "
+                                                                 : ", ",
+                      nr.best[i]);
+    return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset%s%s ('sharr "
+                       "h5ls %s' lists them)", t->file, t->dset, hint,
+                       nr.n ? "?" : "", t->file);
 }
 
 /* 1 if every component of `path` exists as a link, else 0. */
@@ -418,8 +581,7 @@ hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t)
     int err;
 
     if (strcmp(t->dset, "/") != 0 && !sharr__h5_path_exists(f, t->dset))
-        return sharr__fail(SHARR_ENOENT, "%s:%s: no such dataset", t->file,
-                           t->dset);
+        return no_such_dataset(f, t);
     if ((dapl = dataset_access()) < 0)
         return sharr__h5_fail(SHARR_EHDF5, "cannot make access properties");
     /* External links are followed only into the file's directory. */
@@ -442,14 +604,60 @@ done:
 
 /* ---- layout description ---- */
 
+/* The names of the filters HDF5 knows or has registered numbers for
+ * (https://github.com/HDFGroup/hdf5_plugins, RegisteredFilterPlugins). */
+static const char *filter_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case H5Z_FILTER_DEFLATE: return "deflate";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 305: return "lzo";
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return NULL;
+    }
+}
+
+/* Why a dataset with filter id, which HDF5 cannot load, is refused, and
+ * what to install. */
+static void describe_missing(H5Z_filter_t id, const char *name, char *buf,
+                             size_t size)
+{
+    char dir[512] = "";
+    const char *hint = id == 32004 || id == 307
+                           ? "install Debian's hdf5-filter-plugin"
+                           : "install one (Python's hdf5plugin has many) "
+                             "and set HDF5_PLUGIN_PATH to its directory";
+
+    if (H5PLget(0, dir, sizeof dir) < 0)
+        dir[0] = '\0';
+    H5Eclear2(H5E_DEFAULT);
+    snprintf(buf, size, "filter %d (%s) is not available (no HDF5 plugin "
+             "for it in %s or $HDF5_PLUGIN_PATH): %s", (int)id,
+             name ? name : "unknown", dir[0] ? dir : "HDF5's plugin path",
+             hint);
+}
+
 static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
-                            char *filters, size_t fsize, uint64_t *chunk,
-                            int *chunk_ndim)
+                            char *filters, size_t fsize, char *missing,
+                            size_t msize, uint64_t *chunk, int *chunk_ndim)
 {
     hsize_t cdims[H5S_MAX_RANK];
     int n = 0, nf;
 
     chunk[0] = 0;
+    missing[0] = '\0';
     *chunk_ndim = 0;
     snprintf(layout, lsize, "?");
     snprintf(filters, fsize, "none");
@@ -488,24 +696,22 @@ static void describe_layout(hid_t dcpl, char *layout, size_t lsize,
         char name[64] = "";
         H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd,
                                          sizeof name, name, NULL);
-        const char *sep = i ? "," : "";
+        const char *sep = i ? "," : "", *known = filter_name(id);
+        /* H5Zfilter_avail() loads a plugin filter if one is installed. */
+        bool avail = id >= 0 && H5Zfilter_avail(id) > 0;
         if (id == H5Z_FILTER_DEFLATE)
             n += snprintf(filters + n, fsize - (size_t)n, "%sdeflate[%u]",
                           sep, ncd ? cd[0] : 0);
-        else if (id == H5Z_FILTER_SHUFFLE)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sshuffle", sep);
-        else if (id == H5Z_FILTER_FLETCHER32)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sfletcher32", sep);
-        else if (id == H5Z_FILTER_SZIP)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sszip", sep);
-        else if (id == H5Z_FILTER_NBIT)
-            n += snprintf(filters + n, fsize - (size_t)n, "%snbit", sep);
-        else if (id == H5Z_FILTER_SCALEOFFSET)
-            n += snprintf(filters + n, fsize - (size_t)n, "%sscaleoffset",
-                          sep);
+        else if (id >= 0 && id < H5Z_FILTER_RESERVED && known)
+            n += snprintf(filters + n, fsize - (size_t)n, "%s%s", sep, known);
         else
             n += snprintf(filters + n, fsize - (size_t)n, "%s%s(%d)", sep,
-                          name[0] ? name : "filter", (int)id);
+                          known ? known : name[0] ? name : "filter", (int)id);
+        if (!avail && (size_t)n < fsize)
+            n += snprintf(filters + n, fsize - (size_t)n, "[missing]");
+        if (!avail && !missing[0])
+            describe_missing(id, known ? known : name[0] ? name : NULL,
+                             missing, msize);
     }
     H5Eclear2(H5E_DEFAULT);
 }
@@ -539,7 +745,8 @@ int sharr__h5_read_meta(hid_t d, struct h5_meta *m)
             m->dims[i] = dims[i];
     }
     describe_layout(dcpl, m->layout, sizeof m->layout, m->filters,
-                    sizeof m->filters, m->chunk, &m->chunk_ndim);
+                    sizeof m->filters, m->missing, sizeof m->missing,
+                    m->chunk, &m->chunk_ndim);
 done:
     sharr__h5_close_id(&dcpl, H5Pclose);
     sharr__h5_close_id(&s, H5Sclose);
@@ -683,6 +890,8 @@ int sharr__h5_check_meta(const struct h5_meta *m)
     if (!m->type.loadable)
         return sharr__fail(SHARR_EUNSUPPORTED, "cannot load %s data (%s): "
                            "%s", m->type.cls, m->type.desc, m->type.why);
+    if (m->missing[0])
+        return sharr__fail(SHARR_EUNSUPPORTED, "cannot load: %s", m->missing);
     /* A null dataspace or a zero dimension is an empty array: loadable
      * (the load makes a null dataspace shape (0,)). */
     if (m->ndim > SHARR_MAX_NDIM)

@@ -30,6 +30,8 @@ struct h5type {
     int loadable;
     sharr_dtype dtype;
     int half;                /* IEEE binary16: widened by sharr, exactly */
+    int as_is;               /* read in the file's own type (h5py's bool,
+                                an enum {FALSE, TRUE} of 1 byte, as u8) */
     char re[16], im[16];     /* complex member names */
     char cls[24];
     char desc[160];
@@ -46,6 +48,7 @@ struct h5_meta {
     int chunk_ndim;          /* dimensions of the chunk shape (0: none) */
     uint64_t step;           /* rows per H5Dread (0: a block at once) */
     char layout[160], filters[160];
+    char missing[512];       /* the first filter HDF5 cannot load, or "" */
 };
 
 /* HDF5 errors (h5common.c) */
@@ -72,8 +75,14 @@ void sharr__h5_host_restore(struct h5_host *h);
 hid_t sharr__h5_mem_type(sharr_dtype dt, const char *re, const char *im);
 hid_t sharr__h5_file_type(sharr_dtype dt, int matlab);
 
+/* "i32be", "compound{r:f64le,i:f64le}", "string(5)" ... */
+void sharr__h5_describe_type(hid_t t, char *buf, size_t size);
+
 /* Files and datasets */
 hid_t sharr__h5_open_file(const char *path, bool write);
+/* SHARR_EINVAL naming `shown` if path is a directory, not a regular file
+ * (a FIFO would block the open) or a file without an HDF5 signature. */
+int sharr__h5_not_hdf5(const char *path, const char *shown);
 int sharr__h5_path_exists(hid_t f, const char *path);
 hid_t sharr__h5_open_dataset(hid_t f, const struct h5_target *t);
 
@@ -100,6 +109,22 @@ int sharr__h5_check_sources(hid_t d, const char *file);
 /* Opens through lapl (a dataset access list is one) refuse external links
  * to files outside dir: the open fails and dir->err says why. */
 int sharr__h5_guard_elinks(hid_t lapl, struct h5_dir *dir);
+
+/* Rows [first, first + count) of a dataset of the array's shape, read by
+ * a worker straight into dst (h5direct.c). */
+struct h5_rows {
+    int ndim;
+    const uint64_t *dims;
+    uint64_t first, count;
+    sharr_dtype dtype;
+    int half;                /* or read as the file's type: not direct */
+    const char *re, *im;
+    void *dst;
+};
+/* Read r with sharr's own chunk decoders when the dataset's pipeline and
+ * type allow it (and $SHARR_H5_DIRECT is not "0").
+ * @return 1 if not (read it through HDF5), else 0 or an error. */
+int sharr__h5_read_direct(hid_t f, hid_t d, const struct h5_rows *r);
 
 /* Paths */
 int sharr__h5_absolute_existing(const char *path, char *buf, size_t size);

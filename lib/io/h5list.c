@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "h5io.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,121 @@ struct list_ctx {
     bool more;
 };
 
+/* ---- attributes ---- */
+
+struct attr_text {
+    char *buf;
+    size_t size, n;
+    bool cut;
+};
+
+/* Append printf text to t, or mark it cut when it does not fit. */
+__attribute__((format(printf, 2, 3)))
+static void put(struct attr_text *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (t->cut)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(t->buf + t->n, t->size - t->n, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->size - t->n - 4) {
+        t->buf[t->n] = '\0';
+        snprintf(t->buf + t->n, t->size - t->n, "...");
+        t->cut = true;
+        return;
+    }
+    t->n += (size_t)n;
+}
+
+static void put_string(struct attr_text *t, const char *s)
+{
+    put(t, "\"");
+    for (; *s && !t->cut; s++)
+        put(t, (unsigned char)*s < 0x20 || *s == '"' || *s == '\\'
+                   ? "\\x%02x" : "%c", (unsigned char)*s);
+    put(t, "\"");
+}
+
+static void put_value(struct attr_text *t, hid_t a, hid_t ft, hid_t sp)
+{
+    H5T_class_t c = H5Tget_class(ft);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    bool list = H5Sget_simple_extent_type(sp) == H5S_SIMPLE;
+
+    if ((c == H5T_INTEGER || c == H5T_FLOAT) && n >= 0 && n <= 8) {
+        bool sgn = c == H5T_FLOAT || H5Tget_sign(ft) != H5T_SGN_NONE;
+        hid_t mt = c == H5T_FLOAT ? H5T_NATIVE_DOUBLE
+                   : sgn ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64;
+        union { double d[8]; long long i[8]; unsigned long long u[8]; } v;
+        if (H5Aread(a, mt, &v) < 0)
+            return put(t, "(unreadable)");
+        put(t, list ? "[" : "");
+        for (hssize_t i = 0; i < n; i++) {
+            put(t, "%s", i ? ", " : "");
+            if (c == H5T_FLOAT)
+                put(t, "%.17g", v.d[i]);
+            else if (sgn)
+                put(t, "%lld", v.i[i]);
+            else
+                put(t, "%llu", v.u[i]);
+        }
+        put(t, list ? "]" : "");
+    } else if (c == H5T_STRING && n == 1 && H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(ft);
+        if (mt >= 0 && H5Aread(a, mt, &s) >= 0 && s)
+            put_string(t, s);
+        else
+            put(t, "(unreadable)");
+        H5free_memory(s);
+        if (mt >= 0)
+            H5Tclose(mt);
+    } else if (c == H5T_STRING && n == 1 && H5Tget_size(ft) < 4096) {
+        char s[4097] = "";
+        if (H5Aread(a, ft, s) >= 0)
+            put_string(t, s);
+        else
+            put(t, "(unreadable)");
+    } else {
+        char desc[160];
+        sharr__h5_describe_type(ft, desc, sizeof desc);
+        put(t, "(%s, %lld elements)", desc, (long long)n);
+    }
+}
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info,
+                      void *data)
+{
+    struct attr_text *t = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = -1, sp = -1;
+
+    (void)info;
+    put(t, "%s%s = ", t->n ? "\n" : "", name);
+    if (a < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0)
+        put(t, "(unreadable)");
+    else
+        put_value(t, a, ft, sp);
+    sharr__h5_close_id(&sp, H5Sclose);
+    sharr__h5_close_id(&ft, H5Tclose);
+    sharr__h5_close_id(&a, H5Aclose);
+    H5Eclear2(H5E_DEFAULT);
+    return t->cut ? 1 : 0;
+}
+
+/* The attributes of dataset d, in name order, into buf. */
+static void describe_attrs(hid_t d, char *buf, size_t size)
+{
+    struct attr_text t = {buf, size, 0, false};
+    hsize_t idx = 0;
+
+    buf[0] = '\0';
+    H5Aiterate2(d, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, &t);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 static void describe_entry(struct list_ctx *c, const char *path,
                            const char *via)
 {
@@ -74,6 +190,7 @@ static void describe_entry(struct list_ctx *c, const char *path,
     for (int i = 0; i < m.ndim; i++)
         e->shape[i] = m.dims[i];
     e->dtype = m.type.dtype;
+    describe_attrs(d, e->attrs, sizeof e->attrs);
     int rc = sharr__h5_check_meta(&m);
     if (rc == 0)
         rc = sharr__h5_check_sources(d, c->file);

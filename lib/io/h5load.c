@@ -16,9 +16,13 @@
 
 struct load_arg {
     struct h5_target where;
-    uint64_t row_offset;     /* dataset row of the array's row 0 */
+    uint64_t row_offset;     /* dataset row of the job's row 0 */
+    uint64_t at;             /* array row of the job's row 0 (the array is
+                                passed whole), or 0 (split: rows are its) */
+    int whole;
     uint64_t step;           /* rows per H5Dread; 0: the whole block */
     int half;                /* read binary16 bits, widen them here */
+    int as_is;               /* read in the file's own type (bool) */
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM]; /* of the dataset, to catch a changed file */
     int dtype;
@@ -73,14 +77,22 @@ static int read_slab(hid_t d, hid_t fs, hid_t mt, const struct load_arg *a,
 
 /* A block in steps of a few thousand chunks: HDF5 1.10 builds a map entry
  * per chunk of a selection, gigabytes for a block of millions of chunks. */
-static int read_rows(hid_t d, const struct load_arg *a, const sharr_block *b)
+static int read_rows(hid_t f, hid_t d, const struct load_arg *a,
+                     const sharr_block *b)
 {
+    size_t rb = sharr_array_row_bytes(b->array[0]);
+    /* A whole array (load --at) is passed from its row 0. */
+    unsigned char *base = (unsigned char *)b->data[0] +
+                          (a->whole ? (a->at + b->r0) * rb : 0);
+    struct h5_rows direct = {a->ndim, a->dims, a->row_offset + b->r0,
+                             b->r1 - b->r0, (sharr_dtype)a->dtype,
+                             a->half || a->as_is,
+                             a->re, a->im, base};
     hsize_t now[H5S_MAX_RANK];
     hid_t fs = H5Dget_space(d),
-          mt = a->half ? half_le(d)
+          mt = a->as_is ? H5Dget_type(d) : a->half ? half_le(d)
                        : sharr__h5_mem_type((sharr_dtype)a->dtype, a->re,
                                             a->im);
-    size_t rb = sharr_array_row_bytes(b->array[0]);
     int err = 0;
 
     if (fs < 0 || mt < 0) {
@@ -96,12 +108,12 @@ static int read_rows(hid_t d, const struct load_arg *a, const sharr_block *b)
                memcmp(now, a->dims, (size_t)a->ndim * sizeof *now) != 0) {
         err = sharr__fail(SHARR_EHDF5, "the dataset changed shape while it "
                           "was being loaded");
-    } else {
+    } else if ((err = sharr__h5_read_direct(f, d, &direct)) == 1) {
         size_t step = a->step ? a->step : b->r1 - b->r0;
+        err = 0;
         for (size_t r = b->r0; r < b->r1 && err == 0; r += step) {
             size_t end = b->r1 - r < step ? b->r1 : r + step;
-            err = read_slab(d, fs, mt, a, r, end,
-                            (unsigned char *)b->data[0] + (r - b->r0) * rb);
+            err = read_slab(d, fs, mt, a, r, end, base + (r - b->r0) * rb);
         }
     }
     sharr__h5_close_id(&fs, H5Sclose);
@@ -121,14 +133,15 @@ static int load_kernel(const sharr_block *b)
     if ((d = sharr__h5_open_dataset(f, &a->where)) < 0)
         err = (int)d;
     else
-        err = read_rows(d, a, b);
+        err = read_rows(f, d, a, b);
     sharr__h5_close_id(&d, H5Dclose);
     sharr__h5_close_id(&f, H5Fclose);
     return err;
 }
 
 static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
-                     const struct h5_meta *m, const sharr_run_opts *ro)
+                     size_t nrows, const struct h5_meta *m,
+                     const sharr_run_opts *ro)
 {
     sharr_job_spec spec = {0};
     size_t n = (size_t)sharr_pool_workers(pool);
@@ -139,6 +152,10 @@ static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
     spec.arg = la;
     spec.arg_size = sizeof *la;
     spec.plain_errors = 1;
+    if (la->whole) { /* rows [at, at + n) of an array with more rows */
+        spec.whole = 1;
+        spec.rows = nrows;
+    }
     if (ro) {
         spec.progress = ro->progress;
         spec.progress_ctx = ro->progress_ctx;
@@ -148,7 +165,7 @@ static int load_rows(sharr_pool *pool, sharr_array *a, struct load_arg *la,
     } else if (m->chunk[0]) {
         /* Blocks of whole chunk rows, about four per worker, so that every
          * worker decompresses its own chunks and no chunk is read twice. */
-        size_t rows = sharr_array_rows(a), c = m->chunk[0], span;
+        size_t rows = nrows, c = m->chunk[0], span;
         size_t per = sharr__mul_ok(c, 4 * n, &span) ? rows / span : 0;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
         spec.schedule.chunk = c * (per ? per : 1);
@@ -190,6 +207,7 @@ static int load(sharr_pool *pool, const struct h5_target *where,
     la.row_offset = r0;
     la.step = m.ndim && m.step <= m.dims[0] ? m.step : 0;
     la.half = m.type.half;
+    la.as_is = m.type.as_is;
     la.ndim = m.ndim;
     la.dtype = m.type.dtype;
     memcpy(la.re, m.type.re, sizeof la.re);
@@ -202,17 +220,23 @@ static int load(sharr_pool *pool, const struct h5_target *where,
      * leaves nothing under the name. */
     bool keep = false;
     sharr_create_opts co = sharr__staged_create(&o->create, &keep);
+    la.whole = o->into && o->at_set;
+    la.at = o->at;
     if (o->into)
-        err = sharr__open_into(o->into, m.type.dtype, (size_t)m.ndim, shape, &a);
+        err = sharr__open_into(o->into, m.type.dtype, (size_t)m.ndim, shape,
+                               la.whole ? &o->at : NULL, &a);
     else
         err = sharr_array_create(name, m.type.dtype, (size_t)m.ndim, shape,
                                  &co, &a);
     if (err < 0)
         return err;
-    /* An empty array has nothing to read (and HDF5 would refuse a
-     * selection with a zero count). */
-    if ((sharr_array_nbytes(a) && (err = load_rows(pool, a, &la, &m,
-                                                   &o->run)) < 0) ||
+    /* Nothing to read (an empty dataset, or no rows of it): HDF5 would
+     * refuse a selection with a zero count. */
+    size_t elems = 1;
+    for (int i = 0; i < m.ndim; i++)
+        elems *= shape[i];
+    if ((elems && (err = load_rows(pool, a, &la, m.ndim ? r1 - r0 : 1, &m,
+                                   &o->run)) < 0) ||
         (!o->into && keep && (err = sharr_array_keep(a)) < 0)) {
         if (!o->into)
             sharr_unlink(sharr_array_name(a));

@@ -15,8 +15,7 @@
 #include "h5io.h"
 #include "h5ordered.h"
 #include "target.h"
-
-#include <zlib.h>
+#include "h5chunk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +50,7 @@ struct save_arg {
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM];
     uint64_t chunk[SHARR_MAX_NDIM]; /* all 0: contiguous */
-    int gzip, shuffle, matlab, force;
+    int gzip, shuffle, lz4, matlab, force;
     int dtype;
     uint64_t row_start;        /* array row of dataset row 0 */
     uint64_t row_bytes;
@@ -87,6 +86,18 @@ static int write_attr(hid_t d, const char *key, const char *value)
     return err;
 }
 
+/* Filter 32004 as the HDF5 LZ4 plugin reads it (cd_values none: its
+ * default block size).  The chunks are sharr's own (h5chunk.c); the filter
+ * need not be available to write them, only to read them back, so an
+ * uninstalled plugin is not an error here. */
+static herr_t set_lz4(hid_t dcpl)
+{
+    return H5Pset_filter(dcpl, CHUNK_FILTER_LZ4, H5Zfilter_avail(
+                             CHUNK_FILTER_LZ4) > 0 ? H5Z_FLAG_MANDATORY
+                                                   : H5Z_FLAG_OPTIONAL,
+                         0, NULL);
+}
+
 static hid_t create_props(const struct save_arg *a)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -102,12 +113,41 @@ static hid_t create_props(const struct save_arg *a)
         if (H5Pset_chunk(dcpl, a->ndim, chunk) < 0 ||
             (a->shuffle && H5Pset_shuffle(dcpl) < 0) ||
             (a->gzip && H5Pset_deflate(dcpl, (unsigned)a->gzip) < 0) ||
+            (a->lz4 && set_lz4(dcpl) < 0) ||
             H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
             H5Pclose(dcpl);
             return -1;
         }
     }
     return dcpl;
+}
+
+/* Every group on the way to the final path that exists must be a group:
+ * HDF5 says "message type not found" when one is a dataset. */
+static int check_parents(hid_t f, const struct save_arg *a)
+{
+    char buf[DSET_MAX];
+    H5O_info_t oi;
+
+    snprintf(buf, sizeof buf, "%s", a->where.dset);
+    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return 0; /* created on the way */
+        }
+        if (H5Oget_info_by_name2(f, buf, &oi, H5O_INFO_BASIC,
+                                 H5P_DEFAULT) >= 0 &&
+            oi.type != H5O_TYPE_GROUP) {
+            return sharr__fail(SHARR_EHDF5, "%s: cannot create %s: %s is "
+                               "a %s, not a group", a->where.file,
+                               a->where.dset, buf, oi.type == H5O_TYPE_DATASET
+                                   ? "dataset" : "named datatype");
+        }
+        H5Eclear2(H5E_DEFAULT);
+        *p = '/';
+    }
+    return 0;
 }
 
 static int create_dataset(hid_t f, const struct save_arg *a, hid_t *out)
@@ -248,8 +288,9 @@ static hid_t open_verified(const struct save_arg *a, bool fresh, void *area,
         H5Pclose(fapl);
     if (f >= 0)
         return f;
-    sharr__h5_fail(SHARR_EHDF5, "%s: cannot %s", a->where.file,
-                   fresh ? "create" : "open as an HDF5 file for writing");
+    if (fresh || sharr__h5_not_hdf5(proc, a->where.file) == 0)
+        sharr__h5_fail(SHARR_EHDF5, "%s: cannot %s", a->where.file,
+                       fresh ? "create" : "open as an HDF5 file for writing");
 fail:
     if (*fd >= 0)
         close(*fd);
@@ -294,11 +335,66 @@ static int check_target(hid_t f, const struct save_arg *a)
     return 0;
 }
 
+/* What the creating job takes: the save and the user's attributes,
+ * "KEY=VALUE\0" after one another, ended by an empty one. */
+#define ATTRS_MAX (SHARR_JOB_ARG_MAX - sizeof(struct save_arg))
+struct create_arg {
+    struct save_arg save;
+    char attrs[ATTRS_MAX];
+};
+
+_Static_assert(sizeof(struct create_arg) <= SHARR_JOB_ARG_MAX,
+               "the creating job's argument must fit a job");
+
+/* A scalar attribute of a number (an integer as i64, else f64). */
+static int write_number_attr(hid_t d, const char *key, const char *value,
+                             bool *done)
+{
+    char *end;
+    long long i;
+    double x;
+    hid_t t, s, a = -1;
+    int err = 0;
+
+    errno = 0;
+    i = strtoll(value, &end, 10);
+    bool integer = *value && !*end && errno == 0;
+    x = integer ? 0 : (errno = 0, strtod(value, &end));
+    *done = integer || (*value && !*end && errno == 0);
+    if (!*done)
+        return 0;
+    t = integer ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+    if ((s = H5Screate(H5S_SCALAR)) < 0 ||
+        (a = H5Acreate2(d, key, integer ? H5T_STD_I64LE : H5T_IEEE_F64LE, s,
+                        H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, t, integer ? (const void *)&i : (const void *)&x) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
+    sharr__h5_close_id(&a, H5Aclose);
+    sharr__h5_close_id(&s, H5Sclose);
+    return err;
+}
+
+static int write_user_attrs(hid_t d, const char *attrs)
+{
+    char key[256];
+    int err = 0;
+
+    for (const char *p = attrs; *p && err == 0; p += strlen(p) + 1) {
+        const char *eq = strchr(p, '=');
+        bool done;
+        snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+        if ((err = write_number_attr(d, key, eq + 1, &done)) == 0 && !done)
+            err = write_attr(d, key, eq + 1);
+    }
+    return err;
+}
+
 /* Create (in a new or copied temporary file) and, without filters, write
  * the whole dataset and name it. */
 static int create_kernel(const sharr_block *b)
 {
-    const struct save_arg *a = b->arg;
+    const struct create_arg *ca = b->arg;
+    const struct save_arg *a = &ca->save;
     hid_t f = -1, d = -1, mt = -1;
     int fd, err;
 
@@ -306,8 +402,9 @@ static int create_kernel(const sharr_block *b)
     if ((f = open_verified(a, a->fresh, a->append ? b->data[1] : NULL,
                            &fd)) < 0)
         return SHARR_EHDF5;
-    if ((err = check_target(f, a)) < 0 || (err = drop_partial(f, a)) < 0 ||
-        (err = create_dataset(f, a, &d)) < 0)
+    if ((err = check_parents(f, a)) < 0 || (err = check_target(f, a)) < 0 ||
+        (err = drop_partial(f, a)) < 0 || (err = create_dataset(f, a, &d)) < 0 ||
+        (err = write_user_attrs(d, ca->attrs)) < 0)
         goto done;
     if (a->write_data) {
         const unsigned char *src = (const unsigned char *)b->data[0] +
@@ -335,7 +432,7 @@ struct chunk_geom {
     uint64_t dims[SHARR_MAX_NDIM], chunk[SHARR_MAX_NDIM],
         grid[SHARR_MAX_NDIM];
     uint64_t row_start, elem, chunk_bytes, slot_bytes, first;
-    int gzip, shuffle;
+    int gzip, shuffle, lz4;
 };
 
 /* One step of the save pipeline: the blocks compress window k into one
@@ -395,25 +492,6 @@ static void gather(const struct chunk_geom *g, const unsigned char *array,
     }
 }
 
-/* HDF5's shuffle filter: byte j of element i goes to j * n + i.  Done in
- * blocks of 4096 elements so each input byte is read from cache, not once
- * per byte position from memory (which would not scale over workers). */
-static void shuffle(const unsigned char *in, unsigned char *out, size_t n,
-                    size_t elem)
-{
-    enum { BLOCK = 4096 };
-
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
-        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
-        for (size_t j = 0; j < elem; j++) {
-            unsigned char *o = out + j * n;
-            const unsigned char *p = in + j;
-            for (size_t i = i0; i < i1; i++)
-                o[i] = p[i * elem];
-        }
-    }
-}
-
 /* The first chunk and the chunk count of window w. */
 static void window_range(const struct step_arg *s, uint64_t w, uint64_t *first,
                          uint64_t *count)
@@ -429,31 +507,37 @@ static unsigned char *slot_of(const struct step_arg *s, unsigned char *staging,
     return staging + ((w % 2) * s->window + i) * s->g.slot_bytes;
 }
 
-/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, deflate) would
- * have stored it; raw and shuf are chunk-sized scratch buffers. */
+/* Chunk c into `slot`, as HDF5's filter pipeline (shuffle, then deflate
+ * or LZ4) would have stored it; raw and shuf are chunk-sized scratch
+ * buffers, *z the worker's libdeflate compressor (made on first use). */
 static int compress_chunk(const struct chunk_geom *g, const unsigned char *array,
                           uint64_t c, unsigned char *slot, unsigned char *raw,
-                          unsigned char *shuf)
+                          unsigned char *shuf, struct libdeflate_compressor **z)
 {
     uint64_t coord[SHARR_MAX_NDIM], len = g->chunk_bytes;
     const unsigned char *src = raw;
+    size_t stored = 0;
+    int err = 0;
 
     unravel(g, c, coord);
     gather(g, array, coord, raw);
     if (g->shuffle) {
-        shuffle(raw, shuf, g->chunk_bytes / g->elem, g->elem);
+        sharr__shuffle(raw, shuf, g->chunk_bytes, g->elem);
         src = shuf;
     }
-    if (g->gzip) {
-        uLongf out = (uLongf)(g->slot_bytes - 8);
-        if (compress2(slot + 8, &out, src, (uLong)g->chunk_bytes, g->gzip) !=
-            Z_OK)
-            return sharr__fail(SHARR_EIO, "zlib failed on chunk %llu",
-                               (unsigned long long)c);
-        len = out;
-    } else {
-        memcpy(slot + 8, src, g->chunk_bytes);
+    if (g->gzip)
+        err = sharr__deflate(z, g->gzip, src, g->chunk_bytes, slot + 8,
+                             g->slot_bytes - 8, &stored);
+    else if (g->lz4)
+        err = sharr__lz4(src, g->chunk_bytes, slot + 8, g->slot_bytes - 8,
+                         &stored);
+    else
+        memcpy(slot + 8, src, stored = g->chunk_bytes);
+    if (err < 0) {
+        sharr__errmsg_prefix("chunk %llu", (unsigned long long)c);
+        return err;
     }
+    len = stored;
     memcpy(slot, &len, 8);
     return 0;
 }
@@ -514,6 +598,7 @@ static int save_step_kernel(const sharr_block *b)
                          (uint64_t)b->worker * 2 * s->g.chunk_bytes;
     unsigned char *shuf = raw + s->g.chunk_bytes;
     bool writes = s->k > 0;
+    struct libdeflate_compressor *z = NULL;
     uint64_t first, count;
     int err = 0;
 
@@ -527,8 +612,9 @@ static int save_step_kernel(const sharr_block *b)
         }
         uint64_t i = r - (writes ? 1 : 0);
         err = compress_chunk(&s->g, array, first + i,
-                             slot_of(s, staging, s->k, i), raw, shuf);
+                             slot_of(s, staging, s->k, i), raw, shuf, &z);
     }
+    sharr__deflate_free(z);
     return err;
 }
 
@@ -547,8 +633,10 @@ static void chunk_geometry(const struct save_arg *a, struct chunk_geom *g)
     g->row_start = a->row_start;
     g->gzip = a->gzip;
     g->shuffle = a->shuffle;
-    g->slot_bytes = 8 + (a->gzip ? compressBound((uLong)g->chunk_bytes)
-                                 : g->chunk_bytes);
+    g->lz4 = a->lz4;
+    g->slot_bytes = 8 + (a->gzip ? sharr__deflate_bound(g->chunk_bytes)
+                         : a->lz4 ? sharr__lz4_bound(g->chunk_bytes)
+                                  : g->chunk_bytes);
     g->slot_bytes = (g->slot_bytes + 7) & ~(uint64_t)7;
 }
 
@@ -579,11 +667,26 @@ static int replay(sharr_array *commit, int lock_fd, const struct save_arg *a)
     return 0;
 }
 
+/* One progress bar for the whole save: each step's blocks count for its
+ * share of the chunks (the writer's row for its window's). */
+struct save_progress {
+    const sharr_run_opts *ro;
+    uint64_t base, share, total;
+};
+
+static void step_progress(size_t done, size_t total, void *ctx)
+{
+    struct save_progress *p = ctx;
+    uint64_t at = p->base + (total ? p->share * done / total : p->share);
+    p->ro->progress((size_t)at, (size_t)p->total, p->ro->progress_ctx);
+}
+
 static int save_filtered(sharr_pool *pool, sharr_array *src,
                          const struct save_arg *a, const sharr_run_opts *ro,
                          sharr_array *commit, int lock_fd)
 {
     struct step_arg st;
+    struct save_progress bar = {0};
     sharr_array *staging = NULL;
     size_t n = (size_t)sharr_pool_workers(pool);
     uint64_t cap;
@@ -621,11 +724,21 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
         spec.plain_errors = 1;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
         spec.schedule.chunk = count / (2 * n) ? count / (2 * n) : 1;
-        if (ro) {
-            spec.progress = ro->progress;
-            spec.progress_ctx = ro->progress_ctx;
+        if (ro && ro->progress) {
+            /* Steps compress windows 0..n-1 and write them one step late:
+             * step k's share is its window's chunks and the write of the
+             * last one's, the total twice the chunks. */
+            uint64_t wfirst, wcount = 0;
+            if (st.k > 0)
+                window_range(&st, st.k - 1, &wfirst, &wcount);
+            bar.ro = ro;
+            bar.total = 2 * st.total;
+            bar.share = count + wcount;
+            spec.progress = step_progress;
+            spec.progress_ctx = &bar;
         }
         err = sharr_pool_run(pool, &spec);
+        bar.base += bar.share;
         if (err == 0)
             err = replay(commit, lock_fd, a);
     }
@@ -670,7 +783,7 @@ static void default_chunk(const struct save_arg *a, uint64_t *chunk)
 static int check_chunks(const sharr_save_opts *o, struct save_arg *a)
 {
     uint64_t bytes = sharr_dtype_size((sharr_dtype)a->dtype);
-    bool filtered = o->gzip || o->shuffle;
+    bool filtered = o->gzip || o->shuffle || o->lz4;
 
     if (o->chunk_ndim == 0 && !filtered)
         return 0;
@@ -731,6 +844,9 @@ static int save_args(const sharr_array *arr, const char *dset,
     if (o->gzip < 0 || o->gzip > 9)
         return sharr__fail(SHARR_EINVAL, "gzip level %d: use 1..9 (0: none)",
                            o->gzip);
+    if (o->gzip && o->lz4)
+        return sharr__fail(SHARR_EINVAL, "gzip or lz4: a chunk is "
+                           "compressed once");
     if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
         return err;
     a->dtype = sharr_array_dtype(arr);
@@ -745,10 +861,11 @@ static int save_args(const sharr_array *arr, const char *dset,
     a->row_bytes = sharr_array_row_bytes(arr);
     a->gzip = o->gzip;
     a->shuffle = o->shuffle != 0;
+    a->lz4 = o->lz4 != 0;
     a->matlab = o->complex_matlab != 0;
     a->force = o->force != 0;
     a->sync = o->sync != 0;
-    a->write_data = !(o->gzip || o->shuffle);
+    a->write_data = !(o->gzip || o->shuffle || o->lz4);
     snprintf(a->source, sizeof a->source, "%s", sharr_array_name(arr));
     /* A fixed name: the save works on its own temporary file, and a name
      * with a pid would leave different bytes in the group's heap. */
@@ -756,6 +873,35 @@ static int save_args(const sharr_array *arr, const char *dset,
     if (empty_contiguous(a))
         return 0;
     return check_chunks(o, a);
+}
+
+/* The user's attributes, checked, into buf as create_arg holds them. */
+static int pack_attrs(const sharr_save_opts *o, char *buf, size_t size)
+{
+    size_t at = 0;
+
+    for (size_t i = 0; i < o->nattrs; i++) {
+        const char *kv = o->attrs[i], *eq = kv ? strchr(kv, '=') : NULL;
+        size_t klen = eq ? (size_t)(eq - kv) : 0, len = kv ? strlen(kv) : 0;
+        if (!eq || klen == 0 || klen > 255)
+            return sharr__fail(SHARR_EINVAL, "attribute '%s': write KEY=VALUE "
+                               "(a key of 1..255 characters)", kv ? kv : "");
+        if ((klen == 11 && strncmp(kv, "sharr_array", 11) == 0) ||
+            (klen == 11 && strncmp(kv, "sharr_dtype", 11) == 0))
+            return sharr__fail(SHARR_EINVAL, "attribute %.*s is sharr's own",
+                               (int)klen, kv);
+        for (size_t j = 0; j < i; j++)
+            if (strncmp(o->attrs[j], kv, klen + 1) == 0)
+                return sharr__fail(SHARR_EINVAL, "attribute %.*s is given "
+                                   "twice", (int)klen, kv);
+        if (len + 2 > size - at)
+            return sharr__fail(SHARR_EINVAL, "the attributes take more than "
+                               "%zu bytes in all", size - 2);
+        memcpy(buf + at, kv, len + 1);
+        at += len + 1;
+    }
+    buf[at] = '\0';
+    return 0;
 }
 
 /* Point the kernels at the file they write: the target itself for an
@@ -782,7 +928,8 @@ static int prepare(struct sharr__target *t, bool append, struct save_arg *sa)
 /* One attempt: lock, prepare, write, commit.  SHARR__TARGET_TAKEN when a
  * new target was created by someone else meanwhile. */
 static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
-                     const sharr_save_opts *o, struct save_arg *sa)
+                     const sharr_save_opts *o, struct save_arg *sa,
+                     struct create_arg *ca)
 {
     struct sharr__target t;
     struct h5_host host;
@@ -803,7 +950,8 @@ static int save_once(sharr_pool *pool, sharr_array *src, const char *file,
         goto done;
     sharr__h5_host_save(pool, &host);
     sharr_array *arrays[2] = {src, commit};
-    err = sharr__h5_run_one(pool, create_kernel, sa, sizeof *sa,
+    ca->save = *sa;
+    err = sharr__h5_run_one(pool, create_kernel, ca, sizeof *ca,
                             append ? 2 : 1, arrays, NULL, 0, -1);
     if (err == 0)
         err = replay(commit, t.lock_fd, sa);
@@ -831,13 +979,15 @@ int sharr_h5_save(sharr_pool *pool, const sharr_array *a, const char *file,
     static const sharr_save_opts defaults;
     const sharr_save_opts *o = opts ? opts : &defaults;
     struct save_arg sa;
+    struct create_arg ca;
     int err;
 
-    if ((err = save_args(a, dset, o, &sa)) < 0)
+    if ((err = save_args(a, dset, o, &sa)) < 0 ||
+        (err = pack_attrs(o, ca.attrs, sizeof ca.attrs)) < 0)
         return err;
     /* A new file that another process created meanwhile: add to it. */
     for (int attempt = 0; attempt < 16; attempt++)
-        if ((err = save_once(pool, (sharr_array *)a, file, o, &sa)) !=
+        if ((err = save_once(pool, (sharr_array *)a, file, o, &sa, &ca)) !=
             SHARR__TARGET_TAKEN)
             return err;
     return sharr__fail(SHARR_EBUSY, "%s keeps being created by other "

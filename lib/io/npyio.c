@@ -350,11 +350,14 @@ int sharr_npy_load(const char *path, const char *name,
     /* A new array stays temporary until it is full (see h5io.c). */
     bool keep = false;
     sharr_create_opts co = sharr__staged_create(&o->create, &keep);
-    err = o->into ? sharr__open_into(o->into, h.dtype, h.ndim, shape, &a)
+    err = o->into ? sharr__open_into(o->into, h.dtype, h.ndim, shape,
+                                    o->at_set ? &o->at : NULL, &a)
                   : sharr_array_create(name, h.dtype, h.ndim, shape, &co, &a);
     if (err < 0)
         goto fail;
-    err = read_elements(fd, &h, sharr_array_data(a), (r1 - r0) * per_row,
+    size_t at = o->into && o->at_set ? o->at * sharr_array_row_bytes(a) : 0;
+    err = read_elements(fd, &h, (unsigned char *)sharr_array_data(a) + at,
+                        (r1 - r0) * per_row,
                         (off_t)(h.data_offset + r0 * per_row * h.file_item));
     if (err < 0 || (!o->into && keep && (err = sharr_array_keep(a)) < 0))
         goto fail;

@@ -1120,21 +1120,44 @@ int sharr__pick_rows(size_t rows, size_t start, size_t end, size_t *r0,
     return 0;
 }
 
+/* "4x3" */
+static void shape_text(size_t ndim, const size_t *shape, char *buf,
+                       size_t size)
+{
+    int n = snprintf(buf, size, "%s", ndim ? "" : "scalar");
+    for (size_t i = 0; i < ndim && n >= 0 && (size_t)n < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, "%s%zu", i ? "x" : "",
+                      shape[i]);
+}
+
 int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
-                     const size_t *shape, sharr_array **out)
+                     const size_t *shape, const size_t *at, sharr_array **out)
 {
     int err = sharr_array_open(into, 0, out);
+    char have[SHARR_MAX_NDIM * 21 + 8], want[SHARR_MAX_NDIM * 21 + 8];
 
     if (err < 0)
         return err;
+    const size_t *got = sharr_array_shape(*out);
+    size_t gnd = sharr_array_ndim(*out);
+    shape_text(gnd, got, have, sizeof have);
+    shape_text(ndim, shape, want, sizeof want);
     if (sharr_array_dtype(*out) != dt)
         err = sharr__fail(SHARR_EDTYPE, "array '%s' is %s; the data loads as "
                           "%s", into, sharr_dtype_name(sharr_array_dtype(*out)),
                           sharr_dtype_name(dt));
-    else if (sharr_array_ndim(*out) != ndim ||
-             memcmp(sharr_array_shape(*out), shape, ndim * sizeof *shape))
-        err = sharr__fail(SHARR_ESHAPE, "array '%s' does not have the shape "
-                          "of the rows loaded", into);
+    else if (!at && (gnd != ndim || memcmp(got, shape, ndim * sizeof *shape)))
+        err = sharr__fail(SHARR_ESHAPE, "array '%s' has the shape %s; the "
+                          "rows loaded have the shape %s", into, have, want);
+    else if (at && (gnd != ndim || ndim == 0 ||
+                    memcmp(got + 1, shape + 1, (ndim - 1) * sizeof *shape)))
+        err = sharr__fail(SHARR_ESHAPE, "array '%s' has the shape %s; rows "
+                          "of the shape %s need the same dimensions after "
+                          "the first", into, have, want);
+    else if (at && (*at > got[0] || shape[0] > got[0] - *at))
+        err = sharr__fail(SHARR_ESHAPE, "array '%s' has %zu rows: the %zu "
+                          "rows loaded do not fit at row %zu", into, got[0],
+                          shape[0], *at);
     if (err < 0) {
         sharr_array_close(*out);
         *out = NULL;

@@ -27,7 +27,7 @@ t "append refuses an existing dataset" 1 '' "already has /one: pass --force" \
 ok "a failed append leaves the file byte for byte" test "$(md5sum <"$SD/ap.h5")" = "$sum_before"
 head -c 5000 /dev/urandom >"$SD/junk.h5"
 sum_before=$(md5sum <"$SD/junk.h5")
-t "append to a file that is not HDF5" 1 '' "junk.h5: cannot open as an HDF5 file" \
+t "append to a file that is not HDF5" 1 '' "junk.h5 is not an HDF5 file" \
     -- "$SHARR" save "$S" "$SD/junk.h5:/x" --append
 ok "the file that is not HDF5 is untouched" test "$(md5sum <"$SD/junk.h5")" = "$sum_before"
 

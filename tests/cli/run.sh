@@ -280,7 +280,7 @@ t "h5ls matlab" 0 "^/grp/z  compound  compound\{real:f64le,imag:f64le\}  c128" '
 "$SHARR" h5ls "$H" --json >"$TMP/ls5.json"
 ok "h5ls json is valid" $PY -c "import json; d=json.load(open('$TMP/ls5.json')); assert {e['path'] for e in d} == {'/grp/z','/zc','/tail'}, d"
 t "h5ls missing file" 1 '' "No such file" -- "$SHARR" h5ls "$TMP/none.h5"
-t "h5ls not hdf5" 1 '' "cannot open as an HDF5 file" -- "$SHARR" h5ls "$TMP/z.npy"
+t "h5ls not hdf5" 1 '' "z.npy is not an HDF5 file" -- "$SHARR" h5ls "$TMP/z.npy"
 t "h5ls no file" 2 '' "missing FILE" -- "$SHARR" h5ls
 t "load default name" 0 "^zc$" '' -- "$SHARR" load "$H:/zc" -j 2
 t "loaded values" 0 "^4\+0j 5\+0j 6\+0j 7\+0j$" '' -- "$SHARR" dump zc --rows 1
@@ -288,7 +288,7 @@ t "rm zc" 0 '' '' -- "$SHARR" rm zc
 t "load named" 0 "^$P.l$" '' -- "$SHARR" load "$H:/grp/z" "$P.l"
 t "load matlab values" 0 "^20\+0j 21\+0j 22\+0j 23\+0j$" '' -- "$SHARR" dump "$P.l" --rows -1
 t "load into" 0 "^$P.l$" '' -- "$SHARR" load "$H:/zc" --into "$P.l"
-t "load into wrong shape" 1 '' "does not have the shape" -- "$SHARR" load "$H:/tail" --into "$P.l"
+t "load into wrong shape" 1 '' "has the shape 6x4; the rows loaded have the shape 2x4" -- "$SHARR" load "$H:/tail" --into "$P.l"
 t "load rows" 0 "^$P.r$" '' -- "$SHARR" load "$H:/zc" "$P.r" --rows 2:4
 t "loaded rows" 0 "^12\+0j" '' -- "$SHARR" dump "$P.r" --rows 1
 t "load existing name" 1 '' "already exists" -- "$SHARR" load "$H:/zc" "$P.r"
@@ -297,8 +297,44 @@ t "load empty rows" 2 '' "is empty" -- "$SHARR" load "$H:/zc" "$P.x" --rows 3:3
 t "load rows past the end" 1 '' "not a non-empty range of the 6 rows" -- "$SHARR" load "$H:/zc" "$P.x" --rows 4:9
 t "load missing dataset" 1 '' "/nope: no such dataset" -- "$SHARR" load "$H:/nope" "$P.x"
 t "load group" 1 '' "/grp is a group, not a dataset" -- "$SHARR" load "$H:/grp" "$P.x"
+t "load missing dataset: near names" 1 '' "/zd: no such dataset; did you mean /zc\? \('sharr h5ls .*f.h5' lists them\)" -- "$SHARR" load "$H:/zd" "$P.x"
+t "load missing dataset: the same name elsewhere" 1 '' "did you mean /grp/z\?" -- "$SHARR" load "$H:/other/z" "$P.x"
+t "load a directory" 1 '' "$TMP is a directory, not an HDF5 file" -- "$SHARR" load "$TMP:/x" "$P.x"
+mkfifo "$TMP/fifo.h5"
+t "load a FIFO does not block" 1 '' "fifo.h5 is not a regular file" -- timeout 10 "$SHARR" load "$TMP/fifo.h5:/x" "$P.x"
+t "h5ls a FIFO does not block" 1 '' "fifo.h5 is not a regular file" -- timeout 10 "$SHARR" h5ls "$TMP/fifo.h5"
+rm -f "$TMP/fifo.h5"
+t "load FILE:name without a slash" 0 "^$P.ns$" '' -- "$SHARR" load "$H:zc" "$P.ns"
+t "load FILE:name default name" 0 "^z$" '' -- "$SHARR" load "$H:grp/z"
+t "rm z" 0 '' '' -- "$SHARR" rm z "$P.ns"
+t "create a stack" 0 '' '' -- "$SHARR" create "$P.st" --dtype c128 --shape 9x4
+t "load --at" 0 "^$P.st$" '' -- "$SHARR" load "$H:/tail" --into "$P.st" --at 7
+t "load --at rows" 0 "^20\+0j 21\+0j 22\+0j 23\+0j$" '' -- "$SHARR" dump "$P.st" --rows 8
+t "load --at chunked" 0 "^$P.st$" '' -- "$SHARR" load "$H:/zc" --into "$P.st" --at 1 -j 2
+t "load --at chunked rows" 0 "^20\+0j 21\+0j 22\+0j 23\+0j$" '' -- "$SHARR" dump "$P.st" --rows 6
+t "load --at row 0 untouched" 0 "^0j 0j 0j 0j$|^0\+0j 0\+0j 0\+0j 0\+0j$" '' -- "$SHARR" dump "$P.st" --rows 0
+t "load --at past the end" 1 '' "has 9 rows: the 6 rows loaded do not fit at row 4" -- "$SHARR" load "$H:/zc" --into "$P.st" --at 4
+t "load --at without --into" 2 '' "--at needs --into" -- "$SHARR" load "$H:/zc" "$P.x" --at 4
+t "rm the stack" 0 '' '' -- "$SHARR" rm "$P.st"
+t "save --attr" 0 '' '' -- "$SHARR" save "$P.h" "$H:/attrs" --attr units=counts --attr exposure=0.25 --attr n=-7 --attr 'note=a "q"'
+ok "save --attr: h5py reads i64, f64 and str" $PY -c "
+import h5py, numpy as np
+a = h5py.File('$H', 'r')['attrs'].attrs
+assert a['units'] == 'counts' and a['note'] == 'a \"q\"', dict(a)
+assert a['n'] == -7 and a['n'].dtype == np.int64, a['n']
+assert a['exposure'] == 0.25 and a['exposure'].dtype == np.float64
+"
+t "h5ls --attrs" 0 '^  @exposure = 0.25$' '' -- "$SHARR" h5ls "$H" --attrs
+t "h5ls --attrs strings" 0 '^  @units = "counts"$' '' -- "$SHARR" h5ls "$H" --attrs
+t "h5ls --attrs json" 0 '"attrs": "exposure = 0.25' '' -- "$SHARR" h5ls "$H" --attrs --json
+ok "h5ls without --attrs shows none" sh -c "! '$SHARR' h5ls '$H' | grep -q '@units'"
+t "save --attr without =" 2 '' "--attr n: write KEY=VALUE" -- "$SHARR" save "$P.h" "$H:/a2" --attr n
+t "save --attr twice" 2 '' "attribute k is given twice" -- "$SHARR" save "$P.h" "$H:/a2" --attr k=1 --attr k=2
+t "save --attr to npy" 2 '' "HDF5 only" -- "$SHARR" save "$P.h" "$TMP/a.npy" --attr k=1
+t "save under a dataset" 1 '' "cannot create /zc/x: /zc is a dataset, not a group" -- "$SHARR" save "$P.h" "$H:/zc/x"
+t "save into a file that is not HDF5" 1 '' "z.npy is not an HDF5 file" -- "$SHARR" save "$P.h" "$TMP/z.npy:/x"
 t "load missing file" 1 '' "No such file" -- "$SHARR" load "$TMP/none.h5:/x" "$P.x"
-t "load not hdf5" 1 '' "cannot open as an HDF5 file" -- "$SHARR" load "$TMP/z.npy:/x" "$P.x"
+t "load not hdf5" 1 '' "z.npy is not an HDF5 file" -- "$SHARR" load "$TMP/z.npy:/x" "$P.x"
 t "load bad source" 2 '' "FILE:/path/to/dataset or FILE.npy" -- "$SHARR" load "$H"
 t "load bad name" 2 '' "starts with" -- "$SHARR" load "$H:/zc" .bad
 t "load name and into" 2 '' "either NAME or --into" -- "$SHARR" load "$H:/zc" "$P.x" --into "$P.l"
