@@ -95,6 +95,22 @@ void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t))
     *id = -1;
 }
 
+int sharr__h5_str_attr(hid_t obj, const char *key, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a = -1;
+    int err = 0;
+
+    if (t < 0 || s < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        (a = H5Acreate2(obj, key, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, t, &value) < 0)
+        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
+    sharr__h5_close_id(&a, H5Aclose);
+    sharr__h5_close_id(&s, H5Sclose);
+    sharr__h5_close_id(&t, H5Tclose);
+    return err;
+}
+
 /* ---- types ---- */
 
 static const char *const complex_names[][2] = {

@@ -57,6 +57,10 @@ int sharr__h5_fail(int code, const char *fmt, ...);
 void sharr__h5_quiet(void);
 void sharr__h5_close_id(hid_t *id, herr_t (*fn)(hid_t));
 
+/* Write the scalar variable-length UTF-8 string attribute key = value on
+ * obj (h5py reads it as str).  @return 0 or SHARR_EHDF5. */
+int sharr__h5_str_attr(hid_t obj, const char *key, const char *value);
+
 /* What a host program set up for HDF5 errors in its own process: its
  * automatic error function and its error stack.  With pool == NULL the
  * kernels run in the host and silence HDF5 and clear its stack, so the

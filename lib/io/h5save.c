@@ -69,23 +69,6 @@ static void split_dset(const char *dset, char *parent, size_t psize,
     *base = slash + 1;
 }
 
-/* A scalar variable-length UTF-8 string attribute (h5py reads it as str). */
-static int write_attr(hid_t d, const char *key, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a = -1;
-    int err = 0;
-
-    if (t < 0 || s < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
-        (a = H5Acreate2(d, key, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, t, &value) < 0)
-        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
-    sharr__h5_close_id(&a, H5Aclose);
-    sharr__h5_close_id(&s, H5Sclose);
-    sharr__h5_close_id(&t, H5Tclose);
-    return err;
-}
-
 /* Filter 32004 as the HDF5 LZ4 plugin reads it (cd_values none: its
  * default block size).  The chunks are sharr's own (h5chunk.c); the filter
  * need not be available to write them, only to read them back, so an
@@ -173,8 +156,8 @@ static int create_dataset(hid_t f, const struct save_arg *a, hid_t *out)
                              a->where.file, a->where.dset);
         goto done;
     }
-    if ((err = write_attr(d, "sharr_array", a->source)) < 0 ||
-        (err = write_attr(d, "sharr_dtype",
+    if ((err = sharr__h5_str_attr(d, "sharr_array", a->source)) < 0 ||
+        (err = sharr__h5_str_attr(d, "sharr_dtype",
                           sharr_dtype_name((sharr_dtype)a->dtype))) < 0)
         goto done;
     *out = d;
@@ -384,7 +367,7 @@ static int write_user_attrs(hid_t d, const char *attrs)
         bool done;
         snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
         if ((err = write_number_attr(d, key, eq + 1, &done)) == 0 && !done)
-            err = write_attr(d, key, eq + 1);
+            err = sharr__h5_str_attr(d, key, eq + 1);
     }
     return err;
 }

@@ -247,22 +247,6 @@ static hid_t make_dcpl(const sharr_dist *d, const sharr_save_opts *o,
     return dcpl;
 }
 
-/* A scalar string attribute, as the serial save writes. */
-static int write_attr(hid_t ds, const char *key, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a = -1;
-    int err = 0;
-
-    if (t < 0 || s < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
-        (a = H5Acreate2(ds, key, t, s, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, t, &value) < 0)
-        err = sharr__h5_fail(SHARR_EHDF5, "cannot write attribute %s", key);
-    sharr__h5_close_id(&a, H5Aclose);
-    sharr__h5_close_id(&s, H5Sclose);
-    sharr__h5_close_id(&t, H5Tclose);
-    return err;
-}
 
 /* Rows per collective write: all of them, or for a chunked dataset whole
  * chunk rows of at most WRITE_CHUNKS chunks. */
@@ -344,8 +328,9 @@ static int save_write(sharr_dist *d, hid_t f, const char *dset,
     }
     if (err < 0)
         goto out;
-    if ((err = write_attr(ds, "sharr_array", d->name)) == 0)
-        err = write_attr(ds, "sharr_dtype", sharr_dtype_name(d->dtype));
+    if ((err = sharr__h5_str_attr(ds, "sharr_array", d->name)) == 0)
+        err = sharr__h5_str_attr(ds, "sharr_dtype",
+                                 sharr_dtype_name(d->dtype));
 out:
     sharr__h5_close_id(&dxpl, H5Pclose);
     sharr__h5_close_id(&ds, H5Dclose);

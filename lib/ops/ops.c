@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "ops_rows.h"
 
 #include "blas.h"
 #include "reduce.h"
@@ -691,35 +692,15 @@ static int check_domain(sharr_pool *pool, sharr_array *a, sharr_op op,
 int sharr_apply(sharr_pool *pool, sharr_array *a, sharr_op op, const void *z1,
                 const void *z2, const sharr_run_opts *ro)
 {
-    sharr_dtype dt = sharr_array_dtype(a);
-    size_t item = sharr_dtype_size(dt);
     struct apply_arg arg;
-    int err, nargs;
+    size_t size;
+    int err, scan;
 
-    if (!sharr_op_name(op))
-        return sharr__fail(SHARR_EINVAL, "invalid operation %d", (int)op);
-    sharr_op_parse(sharr_op_name(op), &op, &nargs);
-    if ((err = check_writable(a)) < 0 ||
-        (err = check_op(op, dt, sharr_array_name(a))) < 0)
+    /* The checks and the kernel's argument, as lib/mpi builds them. */
+    if ((err = sharr__apply_arg(a, op, z1, z2, &arg, &size, &scan)) < 0 ||
+        (scan && (err = check_domain(pool, a, arg.op, ro)) < 0))
         return err;
-    if ((nargs >= 1 && !z1) || (nargs == 2 && !z2))
-        return sharr__fail(SHARR_EINVAL, "%s needs %d value%s",
-                           sharr_op_name(op), nargs, nargs > 1 ? "s" : "");
-    memset(&arg, 0, sizeof arg);
-    arg.op = op;
-    if (nargs >= 1)
-        memcpy(arg.z1, z1, item);
-    if (nargs == 2) {
-        memcpy(arg.z2, z2, item);
-        if ((err = check_clip(dt, z1, z2)) < 0)
-            return err;
-    }
-    if ((op == SHARR_OP_SQRT || op == SHARR_OP_LOG) &&
-        sharr_dtype_kind(dt) == 'f' &&
-        (err = check_domain(pool, a, op, ro)) < 0)
-        return err;
-    return run(pool, apply_kernel, 1, &a, 0, &arg, sizeof arg, STATIC_EVEN,
-               ro);
+    return run(pool, apply_kernel, 1, &a, 0, &arg, size, STATIC_EVEN, ro);
 }
 
 /* ---- axpy ---- */
@@ -1440,7 +1421,6 @@ int sharr_gemm(sharr_pool *pool, const void *alpha, const sharr_array *a,
 
 /* ---- for callers that cut the rows themselves (ops_rows.h, lib/mpi) ---- */
 
-#include "ops_rows.h"
 
 size_t sharr__stat_block_rows(size_t row_elems)
 {
