@@ -68,7 +68,7 @@ B := build
 
 # Two libraries: libsharr (every layer but HDF5) and libsharr-h5 (the
 # HDF5 files of lib/io), so that only what uses HDF5 loads it.
-# lib/mpi/ and tools/sharr_mpi.c are the MPI flavour: mpi.mk builds them.
+# lib/mpi/ and tools/sharr_mpi.c are the MPI flavour: tools/mpi.mk builds them.
 LIB_SRC  := $(filter-out lib/mpi/%,$(wildcard lib/*/*.c))
 H5_SRC   := $(filter lib/io/h5%.c,$(LIB_SRC))
 CORE_SRC := $(filter-out $(H5_SRC),$(LIB_SRC))
@@ -429,8 +429,8 @@ clean:
 	rm -rf $(B) lib/libsharr.so* lib/libsharr-h5.so* $(STATICS) $(SHARR) \
 	    $(SHARR_H5)
 
-# The MPI flavour: make deps-mpi, mpi, test-mpi, bench-mpi (mpi.mk).
-include mpi.mk
+# The MPI flavour: make deps-mpi, mpi, test-mpi, bench-mpi (tools/mpi.mk).
+include tools/mpi.mk
 
 ## help: list the targets
 help:

@@ -1,4 +1,4 @@
-# mpi.mk - the MPI flavour of sharr (included by the Makefile): the
+# tools/mpi.mk - the MPI flavour of sharr (included by the Makefile): the
 # library libsharr-mpi (lib/mpi/ and MPI builds of lib/io/h5common.c and
 # h5sources.c), the header include/sharr_mpi.h and the tool tools/sharr-mpi,
 # built with mpicc against Debian's parallel HDF5 (pkg-config hdf5-openmpi).
