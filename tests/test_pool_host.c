@@ -479,11 +479,17 @@ Test(host, a_reused_pid_of_a_dead_worker_is_never_signalled)
 
 /* ---- a kernel without pidfds (before 5.3), or valgrind 3.19 ---- */
 
+/* Set (when a test maps it before creating its pool) once block 0 runs. */
+static volatile int *block_0_started;
+
 static int block_forever_on_0(const sharr_block *b)
 {
-    if (b->index == 0)
+    if (b->index == 0) {
+        if (block_0_started)
+            *block_0_started = 1;
         for (;;)
             pause();
+    }
     return 0;
 }
 
@@ -557,13 +563,24 @@ Test(host, without_pidfds_the_pool_still_reaps_replaces_and_dies_with_us)
 
 Test(host, poll_zero_notices_a_dead_worker)
 {
+    block_0_started = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(block_0_started != MAP_FAILED);
     sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = block_forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &spec, &job), 0);
-    usleep(50000);
-    kill(sharr_pool_worker_pid(p, 0), SIGKILL);
+    /* Killed while it runs block 0, not before it took it (a worker that
+     * dies idle is only replaced, and its replacement takes block 0). */
     double t0 = tu_now();
+    while (!*block_0_started) {
+        cr_assert_lt(tu_now() - t0, 10.0, "block 0 never started");
+        usleep(1000);
+    }
+    pid_t w0 = sharr_pool_worker_pid(p, 0);
+    cr_assert_gt(w0, 0);
+    kill(w0, SIGKILL);
+    t0 = tu_now();
     while (sharr_job_poll(job, 0) == 0)
         cr_assert_lt(tu_now() - t0, 3.0, "poll(job, 0) never saw the death");
     cr_assert_eq(sharr_job_wait(job, 0), SHARR_EWORKER);
@@ -571,6 +588,8 @@ Test(host, poll_zero_notices_a_dead_worker)
               sharr_errmsg());
     sharr_job_free(job);
     sharr_pool_destroy(p);
+    munmap((void *)block_0_started, 4096);
+    block_0_started = NULL;
 }
 
 static atomic_int *init_calls;
