@@ -204,7 +204,7 @@ $(SHARR_H5): $(TOOL_H5_OBJ) $(STATICS)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_H5_OBJ) $(STATICS) \
 	    $(H5_LIBS) $(CORE_LIBS)
 
-$(B)/tests/%: tests/%.c tests/testutil.h $(STATICS) | deps
+$(B)/tests/%: tests/%.c tests/testutil.h tests/suite_pool.h $(STATICS) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) -o $@ $< \
@@ -312,7 +312,7 @@ $(A)/sharr-h5: $(TOOL_H5_SRC:tools/%.c=$(A)/tools/%.o) $(A)/libsharr-h5.a \
                $(A)/libsharr.a
 	$(Q)$(CC) $(CFLAGS) $(ASAN) -o $@ $^ $(H5_LIBS) $(CORE_LIBS)
 
-$(A)/tests/%: tests/%.c tests/testutil.h $(A)/libsharr.a $(A)/libsharr-h5.a | deps
+$(A)/tests/%: tests/%.c tests/testutil.h tests/suite_pool.h $(A)/libsharr.a $(A)/libsharr-h5.a | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC ASAN $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ASAN) -o $@ $< \

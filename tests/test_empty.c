@@ -3,28 +3,14 @@
  * pool and the operations; sharr_array_reshape(); per-row figures written
  * into arrays (sharr_array_row_stats_into).
  */
-#include "testutil.h"
+#include "suite_pool.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
-static sharr_pool *pool2;
-
-static void setup(void)
-{
-    tu_setup();
-    pool2 = tu_pool(2);
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_cleanup();
-}
-
-TestSuite(empty, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(empty, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
                          const size_t *shape)

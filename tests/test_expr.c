@@ -5,26 +5,11 @@
  * against sharr_array_stats(), sharr_eval()'s output handling, sharr_copy.
  * The NumPy differential and random tests are tests/interop/test_eval.py.
  */
-#include "testutil.h"
+#include "suite_pool.h"
 
 #include <math.h>
 
-static sharr_pool *pool2;
-
-static void setup(void)
-{
-    sharr_pool_opts o = {.workers = 2};
-    tu_setup();
-    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_cleanup();
-}
-
-TestSuite(expr, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(expr, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
                          const size_t *shape, const char *fill)

@@ -3,31 +3,12 @@
  * direct chunk loads (lib/io/h5direct.c) through the library: against
  * HDF5's own read, with a pool and in the caller, and corrupt chunks.
  */
-#include "testutil.h"
+#include "suite_pool.h"
 #include "io/h5chunk.h"
 
 #include <hdf5.h>
 
-static sharr_pool *pool2;
-static char dir[64];
-
-static void setup(void)
-{
-    sharr_pool_opts o = {.workers = 2};
-    tu_setup();
-    snprintf(dir, sizeof dir, "/tmp/sharr-h5chunk.%d", (int)getpid());
-    mkdir(dir, 0700);
-    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_rmdir(dir);
-    tu_cleanup();
-}
-
-TestSuite(h5chunk, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(h5chunk, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static void pattern(unsigned char *buf, size_t n)
 {

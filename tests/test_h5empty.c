@@ -4,29 +4,11 @@
  * HDF5 C API with the same shape, loads of zero-size and null datasets,
  * .npy both ways, and row ranges of an empty array.
  */
-#include "testutil.h"
+#include "suite_pool.h"
 
 #include <hdf5.h>
 
-static sharr_pool *pool2;
-static char dir[64];
-
-static void setup(void)
-{
-    tu_setup();
-    snprintf(dir, sizeof dir, "/tmp/sharr-h5empty.%d", (int)getpid());
-    mkdir(dir, 0700);
-    pool2 = tu_pool(2);
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_rmdir(dir);
-    tu_cleanup();
-}
-
-TestSuite(h5empty, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(h5empty, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static const char *path(const char *base)
 {

@@ -3,32 +3,13 @@
  * and in the caller.  Test files of types sharr does not write are made
  * with the HDF5 C API here.
  */
-#include "testutil.h"
+#include "suite_pool.h"
 
 #include <hdf5.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
-static sharr_pool *pool2;
-static char dir[64];
-
-static void setup(void)
-{
-    sharr_pool_opts o = {.workers = 2};
-    tu_setup();
-    snprintf(dir, sizeof dir, "/tmp/sharr-h5test.%d", (int)getpid());
-    mkdir(dir, 0700);
-    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_rmdir(dir);
-    tu_cleanup();
-}
-
-TestSuite(h5io, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(h5io, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static const char *path(const char *base)
 {
@@ -508,21 +489,8 @@ static void npy_file(const char *p, const char *text, size_t data)
 
 /* No pool here, so that the suite runs under valgrind (which knows no
  * pidfd_open): the parser's overreads showed only there, not under ASan. */
-static void npy_setup(void)
-{
-    tu_setup();
-    snprintf(dir, sizeof dir, "/tmp/sharr-h5test.%d", (int)getpid());
-    mkdir(dir, 0700);
-}
-
-static void npy_teardown(void)
-{
-    tu_rmdir(dir);
-    tu_cleanup();
-}
-
 Test(npy, crafted_headers_are_refused_without_reading_past_them,
-     .init = npy_setup, .fini = npy_teardown, .timeout = 60)
+     .init = suite_dir_setup, .fini = suite_dir_teardown, .timeout = 60)
 {
     static const struct { const char *text; size_t data; int rc; } c[] = {
         {NPY_HEAD "'shape': (12345", 0, SHARR_ECORRUPT}, /* ends in digits */

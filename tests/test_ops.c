@@ -2,28 +2,13 @@
  * test_ops.c - the built-in kernels, checked against plain serial
  * references.
  */
-#include "testutil.h"
+#include "suite_pool.h"
 
 #include <complex.h>
 #include <float.h>
 #include <math.h>
 
-static sharr_pool *pool2;
-
-static void setup(void)
-{
-    sharr_pool_opts o = {.workers = 2};
-    tu_setup();
-    cr_assert_eq(sharr_pool_create(&o, &pool2), 0, "%s", sharr_errmsg());
-}
-
-static void teardown(void)
-{
-    sharr_pool_destroy(pool2);
-    tu_cleanup();
-}
-
-TestSuite(ops, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(ops, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
                          const size_t *shape)
