@@ -323,8 +323,9 @@ static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
     return 0;
 }
 
-/* 0 if every rank passed rank 0's dtype and shape. */
-static int same_args(sharr_dist *d)
+/* Whether this rank's dtype and shape differ from rank 0's (collective
+ * over d->nl.comm). */
+static bool differs_from_rank0(const sharr_dist *d)
 {
     uint64_t mine[2 + SHARR_MAX_NDIM] = {0}, root[2 + SHARR_MAX_NDIM];
 
@@ -334,7 +335,13 @@ static int same_args(sharr_dist *d)
         mine[2 + i] = d->shape[i];
     memcpy(root, mine, sizeof root);
     MPI_Bcast(root, 2 + SHARR_MAX_NDIM, MPI_UINT64_T, 0, d->nl.comm);
-    if (memcmp(root, mine, sizeof root) != 0)
+    return memcmp(root, mine, sizeof root) != 0;
+}
+
+/* 0 if every rank passed rank 0's dtype and shape. */
+static int same_args(sharr_dist *d)
+{
+    if (differs_from_rank0(d))
         return sharr__fail(SHARR_EINVAL, "rank %d passed another dtype or "
                            "shape than rank 0 for '%s'", d->nl.rank, d->name);
     return 0;
@@ -586,15 +593,7 @@ out:
 /* Every node's descriptor says node 0's dtype and shape. */
 static int same_as_node0(sharr_dist *d)
 {
-    uint64_t mine[2 + SHARR_MAX_NDIM] = {0}, root[2 + SHARR_MAX_NDIM];
-
-    mine[0] = (uint64_t)d->dtype;
-    mine[1] = d->ndim;
-    for (size_t i = 0; i < d->ndim; i++)
-        mine[2 + i] = d->shape[i];
-    memcpy(root, mine, sizeof root);
-    MPI_Bcast(root, 2 + SHARR_MAX_NDIM, MPI_UINT64_T, 0, d->nl.comm);
-    if (memcmp(root, mine, sizeof root) != 0)
+    if (differs_from_rank0(d))
         return sharr__fail(SHARR_ECORRUPT, "the slabs of '%s' disagree: "
                            "node %d's descriptor gives another dtype or "
                            "shape than node 0's", d->name, d->nl.node);
