@@ -270,12 +270,12 @@ docs: $(SHARR) $(SHARR_H5)
 install-check: all
 	$(Q)INSTALL_MPI=no bash tests/install.sh "$(MAKE)" "$(CC)"
 
-$(B)/fuzz_segment: tests/fuzz/fuzz_segment.c $(A)/libsharr.a
+$(B)/fuzz_segment: tests/fuzz/fuzz_segment.c tests/fuzz/fuzzutil.h $(A)/libsharr.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr.a $(CORE_LIBS)
 
 # The chunk decoder of HDF5 loads (lib/io/h5chunk.c) needs no HDF5.
-$(B)/fuzz_chunk: tests/fuzz/fuzz_chunk.c $(A)/libsharr-h5.a $(A)/libsharr.a
+$(B)/fuzz_chunk: tests/fuzz/fuzz_chunk.c tests/fuzz/fuzzutil.h $(A)/libsharr-h5.a $(A)/libsharr.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr-h5.a \
 	    $(A)/libsharr.a -ldeflate -llz4 $(CORE_LIBS)

@@ -75,39 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef SHARR_LIBFUZZER
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t seed;
-static const uint8_t *cur_data;
-static size_t cur_size;
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* Every input is decoded once, bounded by its output size: one that takes
- * seconds is a hang.  The watchdog keeps it in fuzz-hang.<pid>. */
-static void on_alarm(int sig)
-{
-    char file[64], msg[160];
-    int fd, n;
-
-    (void)sig;
-    snprintf(file, sizeof file, "fuzz-hang.%d", (int)getpid());
-    fd = open(file, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    if (fd >= 0) {
-        if (write(fd, cur_data, cur_size) < 0) {}
-        close(fd);
-    }
-    n = snprintf(msg, sizeof msg, "fuzz_chunk: one input took more than "
-                 "10 s (seed %llu); it is in %s\n", (unsigned long long)seed,
-                 file);
-    if (write(2, msg, (size_t)n) < 0) {}
-    abort();
-}
+ * seconds is a hang (the watchdog of fuzzutil.h). */
+#include "fuzzutil.h"
 
 /* A random pipeline of up to four filters. */
 static void random_pipe(struct chunk_pipe *p)
@@ -196,11 +166,9 @@ static void mutate(unsigned char *buf, size_t *size, size_t cap)
 static void run_one(const struct chunk_pipe *p, uint32_t mask,
                     const uint8_t *data, size_t size)
 {
-    cur_data = data;
-    cur_size = size;
-    alarm(10);
+    fz_watch(data, size);
     decode(p, mask, data, size);
-    alarm(0);
+    fz_unwatch();
 }
 
 /* A round trip that must work: encoded chunks decode to themselves. */
@@ -211,7 +179,7 @@ static void round_trip(const struct chunk_pipe *p, const unsigned char *raw,
     if (sharr__chunk_decode(p, 0, enc, len, &scratch, &out) != 0 ||
         memcmp(out, raw, p->chunk_bytes) != 0) {
         fprintf(stderr, "fuzz_chunk: a valid chunk did not decode to itself "
-                "(seed %llu): %s\n", (unsigned long long)seed, sharr_errmsg());
+                "(seed %llu): %s\n", (unsigned long long)fz_seed, sharr_errmsg());
         abort();
     }
 }
@@ -223,9 +191,7 @@ int main(int argc, char **argv)
     time_t end = time(NULL) + (time_t)seconds;
     size_t runs = 0, valid = 0;
 
-    signal(SIGALRM, on_alarm);
-    seed = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)getpid();
-    rng ^= seed << 20;
+    fz_start("fuzz_chunk", argc, argv, 0x9e3779b97f4a7c15ull, NULL);
     while (time(NULL) < end || runs == 0) {
         struct chunk_pipe p;
         unsigned char *raw, *enc;
@@ -257,7 +223,7 @@ int main(int argc, char **argv)
     sharr__chunk_scratch_free(&scratch);
     printf("fuzz_chunk: %zu inputs in %.0f s (seed %llu), %zu valid chunks "
            "round-tripped, %zu mutated ones decoded, no crash\n", runs,
-           seconds, (unsigned long long)seed, valid, decoded);
+           seconds, (unsigned long long)fz_seed, valid, decoded);
     return 0;
 }
 #endif

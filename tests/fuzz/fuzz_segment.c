@@ -177,44 +177,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef SHARR_LIBFUZZER
 
-static uint64_t rng = 0x853c49e6748fea9bull;
-static uint64_t seed;
-static const uint8_t *cur_data;
-static size_t cur_size;
+#include "fuzzutil.h"
 
-/* No input may take long: every call under test tries once.  A hang would
- * otherwise only show as a CI timeout, so the watchdog keeps the input in
- * fuzz-hang.<pid> and aborts with the seed that reproduces it. */
-static void on_alarm(int sig)
+/* The segment file of the input that hung goes too. */
+static void remove_segment(void)
 {
-    char file[64], msg[160];
-    int fd, n;
-
-    (void)sig;
-    snprintf(file, sizeof file, "fuzz-hang.%d", (int)getpid());
-    fd = open(file, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    if (fd >= 0) {
-        if (write(fd, cur_data, cur_size) < 0) {}
-        close(fd);
-    }
-    n = snprintf(msg, sizeof msg, "fuzz: one input took more than 10 s "
-                 "(seed %llu); it is in %s\n", (unsigned long long)seed, file);
-    if (write(2, msg, (size_t)n) < 0) {}
     unlink(path);
-    abort();
 }
 
 /* Room for growth past a valid segment's size: 20 mutations of at most
  * three pages each. */
 #define EXTRA (64 * SHARR__PAGE)
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* Create a named object of random kind under `name`.  @return 0 or the
  * error. */
@@ -343,11 +316,9 @@ static void mutate(uint8_t *buf, size_t *size, size_t cap)
 /* Run one input under the watchdog. */
 static void run_one(const uint8_t *data, size_t size)
 {
-    cur_data = data;
-    cur_size = size;
-    alarm(10);
+    fz_watch(data, size);
     LLVMFuzzerTestOneInput(data, size);
-    alarm(0);
+    fz_unwatch();
 }
 
 /* fuzz_segment [SECONDS [SEED]]: SEED repeats a run (it is printed). */
@@ -357,17 +328,15 @@ int main(int argc, char **argv)
     time_t end = time(NULL) + (time_t)seconds;
     size_t runs = 0;
 
-    signal(SIGALRM, on_alarm);
     LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
-    seed = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)getpid();
-    rng ^= seed << 20;
+    fz_start("fuzz_segment", argc, argv, 0x853c49e6748fea9bull,
+             remove_segment);
     while (time(NULL) < end || runs == 0) {
         size_t size;
         uint8_t *buf;
-        cur_size = 0;
-        alarm(10);
+        fz_watch(NULL, 0);
         buf = valid_segment(&size);
-        alarm(0);
+        fz_unwatch();
         size_t cap = size + EXTRA;
         for (int m = 0; m < 20; m++) {
             mutate(buf, &size, cap);
@@ -387,7 +356,7 @@ int main(int argc, char **argv)
     }
     unlink(path);
     printf("fuzz_segment: %zu inputs in %.0f s (seed %llu), %zu accepted, "
-           "no crash\n", runs, seconds, (unsigned long long)seed, opened);
+           "no crash\n", runs, seconds, (unsigned long long)fz_seed, opened);
     return 0;
 }
 #endif
