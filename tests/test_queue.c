@@ -131,7 +131,8 @@ Test(queue, get_of_an_empty_queue_is_eempty_at_once_or_after_the_timeout)
     double t0 = tu_now();
 
     cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0), SHARR_EEMPTY);
-    cr_assert_lt(tu_now() - t0, 0.04);
+    /* Far below the 0.2 s wait below; the rest is margin for a busy CI. */
+    cr_assert_lt(tu_now() - t0, 0.1, "%.3f s", tu_now() - t0);
     cr_assert(strstr(sharr_errmsg(), "is empty"), "%s", sharr_errmsg());
     t0 = tu_now();
     cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0.2),

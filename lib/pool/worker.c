@@ -437,11 +437,16 @@ static uint32_t wait_for_job(struct worker *w)
         if (v != w->seen && v != 0 && !(v & 1u))
             return v;
         /* Spin after a job only: woken without one (the timeout), sweep and
-         * sleep again at once (on a busy machine 255 more spins, yielding,
-         * could take seconds). */
-        if (!slept && (++n % 256 != 0 || sharr__now() < spin_end)) {
-            spin_step(n, w->c->yield_every);
-            continue;
+         * sleep again at once.  The clock is read before each yield (and
+         * every 256 pauses): on a busy machine one sched_yield can take
+         * milliseconds, and a fixed count of them could take seconds. */
+        if (!slept) {
+            ++n;
+            bool yields = n % w->c->yield_every == w->c->yield_every - 1;
+            if ((!yields && n % 256 != 0) || sharr__now() < spin_end) {
+                spin_step(n, w->c->yield_every);
+                continue;
+            }
         }
         /* Idle: give back the memory of arrays removed meanwhile, now and
          * at each wake-up (at least once a second), so no job is slowed. */
