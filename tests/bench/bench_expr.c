@@ -15,7 +15,8 @@
  * Figures are medians of several runs with min-max, in ms, and the
  * ratios of the targets: numexpr / sharr (>= 1.3) and sharr / OpenMP
  * (<= 1.15).  Benchmarks report; they never fail on slowness.
- * BENCH_QUICK=1 shrinks everything.
+ * BENCH_QUICK=1 shrinks everything; BENCH_EXPR_CASES=24 runs cases 2 and 4
+ * only.
  */
 #define _GNU_SOURCE
 #include "sharr.h"
@@ -144,10 +145,13 @@ static void arrays_of(int k, sharr_array **v)
     }
 }
 
-static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
+/* sharr and OpenMP runs alternate, so that a drift of the machine (another
+ * process, the page cache) weighs on both figures alike. */
+static void time_pair(sharr_pool *pool, int k, sharr_array **v,
+                      struct fig *s, struct fig *o)
 {
     char text[256];
-    double t[32];
+    double ts[32], to[32];
     sharr_expr *e;
     sharr_array *bound[4];
     int err;
@@ -169,25 +173,20 @@ static struct fig time_sharr(sharr_pool *pool, int k, sharr_array **v)
         double t0 = now();
         if ((err = sharr_expr_eval(pool, e, bound, out, NULL, NULL)) < 0)
             die("eval", err);
-        if (r > 0) /* the first run maps the arrays in the workers */
-            t[r - 1] = now() - t0;
+        double t1 = now();
+        usleep(30000); /* the pool's workers stop spinning before OpenMP */
+        double t2 = now();
+        omp_case(k, v);
+        double t3 = now();
+        usleep(30000); /* and libgomp's threads sleep before sharr runs */
+        if (r > 0) { /* the first runs map the arrays in the workers */
+            ts[r - 1] = t1 - t0;
+            to[r - 1] = t3 - t2;
+        }
     }
     sharr_expr_free(e);
-    usleep(30000); /* the pool's workers stop spinning before OpenMP runs */
-    return summarize(t, reps);
-}
-
-static struct fig time_omp(int k, sharr_array **v)
-{
-    double t[32];
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
-        omp_case(k, v);
-        if (r > 0)
-            t[r - 1] = now() - t0;
-    }
-    usleep(30000); /* libgomp's spinning threads sleep before numexpr runs */
-    return summarize(t, reps);
+    *s = summarize(ts, reps);
+    *o = summarize(to, reps);
 }
 
 /* numexpr and NumPy in bench_expr.py: "ne MED MIN MAX np MED MIN MAX". */
@@ -233,13 +232,15 @@ int main(void)
     printf("bench_expr: %zu x %zu elements, 2 workers / 2 threads, median "
            "of %d runs [min-max]%s\n", R, C, reps, quick ? " (BENCH_QUICK)"
                                                          : "");
+    const char *only = getenv("BENCH_EXPR_CASES"); /* e.g. "24" */
     for (int k = 0; k < 4; k++) {
         sharr_array *v[4] = {0};
+        if (only && !strchr(only, '1' + k))
+            continue;
         struct fig s, o, ne, np;
         arrays_of(k, v);
         printf("%d. %s\n", k + 1, cases[k].title);
-        s = time_sharr(pool, k, v);
-        o = time_omp(k, v);
+        time_pair(pool, k, v, &s, &o);
         put("sharr", s);
         put("OpenMP", o);
         int have_py = time_python(k, &ne, &np);
