@@ -1794,7 +1794,8 @@ typedef struct sharr_load_opts {
  * (bad rows or name), SHARR_EDTYPE/SHARR_ESHAPE (into an array that does not
  * match, or whose rows [at, at + n) do not exist), SHARR_EOVERFLOW (a shape whose byte size overflows), SHARR_EACCES
  * (external data outside the file's directory), SHARR_EWORKER (HDF5 crashed
- * the worker), or a create error. */
+ * the worker), or a create error (SHARR_ENOSPC also from a worker: each
+ * reserves the pages of its rows of a new array before writing them). */
 SHARR_API int sharr_h5_load(sharr_pool *pool, const char *file,
                             const char *dset, const char *name,
                             const sharr_load_opts *opts, sharr_array **out);

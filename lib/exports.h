@@ -35,6 +35,14 @@ SHARR_PRIVATE int sharr__open_into(const char *into, sharr_dtype dt,
                                    const size_t *at, sharr_array **out);
 SHARR_PRIVATE sharr_create_opts
 sharr__staged_create(const sharr_create_opts *asked, bool *keep);
+SHARR_PRIVATE int sharr__array_create_unreserved(const char *name,
+                                                 sharr_dtype dtype,
+                                                 size_t ndim,
+                                                 const size_t *shape,
+                                                 const sharr_create_opts *o,
+                                                 sharr_array **out);
+SHARR_PRIVATE int sharr__array_populate(const sharr_array *a, size_t r0,
+                                        size_t r1);
 
 /* save targets (io/target.c) */
 SHARR_PRIVATE int sharr__target_open(struct sharr__target *t,

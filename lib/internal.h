@@ -149,6 +149,21 @@ int sharr__open_into(const char *into, sharr_dtype dt, size_t ndim,
 sharr_create_opts sharr__staged_create(const sharr_create_opts *asked,
                                        bool *keep);
 
+/* sharr_array_create() without reserving the memory now (posix_fallocate
+ * in the caller, one process zeroing every page): the writers reserve
+ * their rows with sharr__array_populate() first, in parallel.  Reserves
+ * as sharr_array_create() where the kernel cannot populate (before 5.14). */
+int sharr__array_create_unreserved(const char *name, sharr_dtype dtype,
+                                   size_t ndim, const size_t *shape,
+                                   const sharr_create_opts *opts,
+                                   sharr_array **out);
+
+/* Allocate and map for writing the pages of rows [r0, r1) of `a` (one
+ * madvise(MADV_POPULATE_WRITE)), so that the writes to them never SIGBUS.
+ * A no-op where the kernel lacks it (the array was then reserved) and on
+ * read-only handles.  @return 0, SHARR_ENOSPC (/dev/shm full), -errno. */
+int sharr__array_populate(const sharr_array *a, size_t r0, size_t r1);
+
 /* true when the segment `a` maps no longer has its name: the name is gone
  * or now holds another segment (st_dev/st_ino recorded at open/create
  * against an lstat of /dev/shm/sharr.NAME).  false when it cannot tell (e.g.

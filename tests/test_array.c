@@ -1488,6 +1488,59 @@ Test(array, removed_memory_comes_back_while_a_guardian_lives, .timeout = 30)
     cr_assert_eq(WEXITSTATUS(st), 0, "the test setup failed");
 }
 
+/* In a private 8 MiB /dev/shm: an unreserved 5 MiB array, then a reserved
+ * 5 MiB one, leave too little for the first one's pages: populating its
+ * rows must be SHARR_ENOSPC (never a SIGBUS at the first write), a part
+ * that fits must populate, and once the other is gone all of it.
+ * Exit 0 on success, 1 no ENOSPC, 2 another failure, 3 if no setup. */
+static int populate_full_child(void)
+{
+    size_t big[] = {5 << 17, 1}; /* 5 MiB of f64, one per row */
+    sharr_array *a, *b;
+    if (unshare(CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=8m,mode=1777") < 0)
+        return 3;
+    if (sharr__array_create_unreserved(tu_name("lazy"), SHARR_F64, 2, big,
+                                       NULL, &a) < 0 ||
+        sharr_array_create(tu_name("held"), SHARR_F64, 2, big, NULL, &b) < 0)
+        return 2;
+    if (sharr__array_populate(a, 0, big[0]) != SHARR_ENOSPC ||
+        !strstr(sharr_errmsg(), "is full"))
+        return 1;
+    if (sharr__array_populate(a, 0, big[0] / 8) != 0)
+        return 2;
+    ((double *)sharr_array_data(a))[big[0] / 8 - 1] = 1; /* populated */
+    sharr_array_close(b);
+    sharr_unlink(tu_name("held"));
+    if (sharr__array_populate(a, 0, big[0]) != 0)
+        return 2;
+    ((double *)sharr_array_data(a))[big[0] - 1] = 2;
+    sharr_array_close(a);
+    sharr_unlink(tu_name("lazy"));
+    return 0;
+}
+
+Test(array, populating_rows_of_a_full_shm_is_enospc_not_sigbus,
+     .timeout = 30)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a private tmpfs on /dev/shm");
+    static _Alignas(4096) char page[4096];
+    if (madvise(page, 0, 23 /* MADV_POPULATE_WRITE */) != 0)
+        cr_skip_test("the kernel has no MADV_POPULATE_WRITE (before 5.14)");
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(populate_full_child());
+    int st = tu_reap(pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+        cr_skip_test("cannot mount a private tmpfs on /dev/shm here");
+    cr_assert(!WIFSIGNALED(st), "killed by signal %d", WTERMSIG(st));
+    cr_assert(WEXITSTATUS(st) != 1, "populating a full /dev/shm did not "
+              "give SHARR_ENOSPC");
+    cr_assert_eq(WEXITSTATUS(st), 0, "the test setup failed");
+}
+
 Test(array, guardian_maps_no_segment, .timeout = 20)
 {
     /* The child becomes a subreaper, so that the guardian (its grandchild)

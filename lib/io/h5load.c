@@ -26,6 +26,7 @@ struct load_arg {
     int ndim;
     uint64_t dims[SHARR_MAX_NDIM]; /* of the dataset, to catch a changed file */
     int dtype;
+    int populate;            /* a new array: reserve each block's rows */
     char re[16], im[16];
 };
 
@@ -128,6 +129,10 @@ static int load_kernel(const sharr_block *b)
     int err;
 
     sharr__h5_quiet();
+    /* The workers zero the new array's pages in parallel, not the caller. */
+    if (a->populate &&
+        (err = sharr__array_populate(b->array[0], b->r0, b->r1)) < 0)
+        return err;
     if ((f = sharr__h5_open_file(a->where.file, false)) < 0)
         return SHARR_EHDF5;
     if ((d = sharr__h5_open_dataset(f, &a->where)) < 0)
@@ -226,10 +231,11 @@ static int load(sharr_pool *pool, const struct h5_target *where,
         err = sharr__open_into(o->into, m.type.dtype, (size_t)m.ndim, shape,
                                la.whole ? &o->at : NULL, &a);
     else
-        err = sharr_array_create(name, m.type.dtype, (size_t)m.ndim, shape,
-                                 &co, &a);
+        err = sharr__array_create_unreserved(name, m.type.dtype,
+                                             (size_t)m.ndim, shape, &co, &a);
     if (err < 0)
         return err;
+    la.populate = !o->into;
     /* Nothing to read (an empty dataset, or no rows of it): HDF5 would
      * refuse a selection with a zero count. */
     size_t elems = 1;

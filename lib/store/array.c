@@ -628,11 +628,21 @@ static int create_hidden(const sharr_array *a, const char *hidden,
 
 /* Set the mode of, reserve, map and initialize the hidden build segment on
  * fd (the mode only now: the hidden name is reopened read-write first). */
-static int build_segment(sharr_array *a, int fd, unsigned mode)
+/* The error of a reservation of `bytes` that found /dev/shm full. */
+static int full_error(size_t bytes)
+{
+    check_space(SIZE_MAX / 2); /* records free space in the detail */
+    return sharr__fail(SHARR_ENOSPC, "reserving %zu bytes in "
+                       SHARR__SHM_DIR " failed: it is full; remove "
+                       "arrays (sharr rm, sharr gc) or enlarge it "
+                       "(Docker: --shm-size)", bytes);
+}
+
+static int build_segment(sharr_array *a, int fd, unsigned mode, bool reserve)
 {
     sharr_info *in = &a->info;
     struct stat st;
-    int rc;
+    int rc = 0;
 
     if (fchmod(fd, mode ? mode : 0600) < 0)
         return sharr__fail_os(-errno, "fchmod");
@@ -640,14 +650,10 @@ static int build_segment(sharr_array *a, int fd, unsigned mode)
         return sharr__fail_os(-errno, "fstat");
     a->dev = st.st_dev;
     a->ino = st.st_ino;
-    rc = posix_fallocate(fd, 0, (off_t)a->size);
-    if (rc == ENOSPC) {
-        check_space(SIZE_MAX / 2); /* records free space in the detail */
-        return sharr__fail(SHARR_ENOSPC, "reserving %zu bytes in "
-                           SHARR__SHM_DIR " failed: it is full; remove "
-                           "arrays (sharr rm, sharr gc) or enlarge it "
-                           "(Docker: --shm-size)", a->size);
-    }
+    if (reserve)
+        rc = posix_fallocate(fd, 0, (off_t)a->size);
+    if (rc == ENOSPC)
+        return full_error(a->size);
     if (rc != 0 && rc != EOPNOTSUPP)
         return sharr__fail_os(-rc, "posix_fallocate of %zu bytes", a->size);
     a->base = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -751,9 +757,9 @@ static int guard_temporary(pid_t owner, const char *name, const char *hidden,
  * every byte is in place: no process can ever see a half-made segment
  * under an array name, and a creator killed midway leaves only the hidden
  * name (removed by its guardian, or by sharr gc). */
-int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
-                       const size_t *shape, const sharr_create_opts *opts,
-                       sharr_array **out)
+static int create(const char *name, sharr_dtype dtype, size_t ndim,
+                  const size_t *shape, const sharr_create_opts *opts,
+                  bool reserve, sharr_array **out)
 {
     static const sharr_create_opts defaults = {0, 0, 0};
     const sharr_create_opts *o = opts ? opts : &defaults;
@@ -790,7 +796,7 @@ int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
         goto fail;
     }
     built = true;
-    if ((err = build_segment(a, fd, o->mode)) < 0)
+    if ((err = build_segment(a, fd, o->mode, reserve)) < 0)
         goto fail;
     built = false; /* publish_name removes the hidden name either way */
     if ((err = publish_name(hidden, name)) < 0)
@@ -820,6 +826,59 @@ fail:
     }
     sharr_array_close(a);
     return err;
+}
+
+int sharr_array_create(const char *name, sharr_dtype dtype, size_t ndim,
+                       const size_t *shape, const sharr_create_opts *opts,
+                       sharr_array **out)
+{
+    return create(name, dtype, ndim, shape, opts, true, out);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Does the kernel populate mappings for writing (an empty range tells)? */
+static bool can_populate(void)
+{
+    static int known; /* 0 unknown, 1 yes, -1 no */
+    static _Alignas(4096) char page[4096];
+
+    if (!known)
+        known = madvise(page, 0, MADV_POPULATE_WRITE) == 0 ? 1 : -1;
+    return known > 0;
+}
+
+int sharr__array_create_unreserved(const char *name, sharr_dtype dtype,
+                                   size_t ndim, const size_t *shape,
+                                   const sharr_create_opts *opts,
+                                   sharr_array **out)
+{
+    return create(name, dtype, ndim, shape, opts, !can_populate(), out);
+}
+
+int sharr__array_populate(const sharr_array *a, size_t r0, size_t r1)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo, hi;
+
+    if (!a->writable || r1 <= r0 || !can_populate())
+        return 0;
+    lo = (uintptr_t)sharr_array_data(a) + r0 * a->row_bytes;
+    hi = (uintptr_t)sharr_array_data(a) + r1 * a->row_bytes;
+    lo &= ~(uintptr_t)(page - 1);
+    hi = (hi + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    while (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        /* EFAULT: a page could not be had (tmpfs full); ENOMEM: memory. */
+        if (errno == EFAULT || errno == ENOMEM)
+            return full_error(hi - lo);
+        return sharr__fail_os(-errno, "madvise(MADV_POPULATE_WRITE) of "
+                              "%zu bytes", (size_t)(hi - lo));
+    }
+    return 0;
 }
 
 /* ---- open / close ---- */
