@@ -37,6 +37,38 @@ static size_t encode_sdf(const unsigned char *raw, size_t n, size_t elem,
 static const struct chunk_pipe sdf = {
     3, {CHUNK_SHUFFLE, CHUNK_DEFLATE, CHUNK_FLETCHER32}, {8, 0, 0}, 8000};
 
+/* The filter's definition, byte by byte: byte j of element i is at
+ * j * n + i; bytes past the last whole element stay in place. */
+Test(h5chunk, unshuffle_and_shuffle_follow_the_definition_for_every_size)
+{
+    static const size_t sizes[] = {0, 1, 15, 16, 17, 31, 32, 33, 47, 100,
+                                   255, 256, 4096, 4111, 8193};
+    for (size_t elem = 1; elem <= 20; elem++)
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+            for (size_t extra = 0; extra < (elem > 1 ? 2 : 1); extra++) {
+                size_t n = sizes[k], bytes = n * elem + extra * (elem - 1);
+                unsigned char *in = malloc(bytes + 1), *out = malloc(bytes + 1),
+                              *back = malloc(bytes + 1);
+                for (size_t b = 0; b < bytes; b++)
+                    in[b] = (unsigned char)(b * 131 + b / 7 + elem);
+                sharr__unshuffle(in, out, bytes, elem);
+                for (size_t i = 0; i < n; i++)
+                    for (size_t j = 0; j < elem; j++)
+                        if (n > 1)
+                            cr_assert_eq(out[i * elem + j], in[j * n + i],
+                                         "elem %zu, n %zu: element %zu byte "
+                                         "%zu", elem, n, i, j);
+                cr_assert_eq(memcmp(out + n * elem, in + n * elem,
+                                    bytes - n * elem), 0);
+                sharr__shuffle(out, back, bytes, elem);
+                cr_assert_eq(memcmp(back, in, bytes), 0,
+                             "elem %zu, n %zu: no round trip", elem, n);
+                free(in);
+                free(out);
+                free(back);
+            }
+}
+
 Test(h5chunk, shuffle_deflate_fletcher32_round_trips)
 {
     unsigned char raw[8000], enc[9000];

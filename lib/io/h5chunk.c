@@ -44,17 +44,93 @@ void sharr__shuffle(const unsigned char *in, unsigned char *out, size_t bytes,
     memcpy(out + n * elem, in + n * elem, bytes - n * elem);
 }
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* One interleaving stage of unshuffle_simd(): unit width W bytes. */
+static inline __m128i unpack_lo(__m128i a, __m128i b, int w)
+{
+    switch (w) {
+    case 1: return _mm_unpacklo_epi8(a, b);
+    case 2: return _mm_unpacklo_epi16(a, b);
+    case 4: return _mm_unpacklo_epi32(a, b);
+    default: return _mm_unpacklo_epi64(a, b);
+    }
+}
+
+static inline __m128i unpack_hi(__m128i a, __m128i b, int w)
+{
+    switch (w) {
+    case 1: return _mm_unpackhi_epi8(a, b);
+    case 2: return _mm_unpackhi_epi16(a, b);
+    case 4: return _mm_unpackhi_epi32(a, b);
+    default: return _mm_unpackhi_epi64(a, b);
+    }
+}
+
+/* Elements [0, n16) (n16 a multiple of 16) of an unshuffle of E-byte
+ * elements (E = 2, 4, 8 or 16), 16 elements at a time: E vectors, one per
+ * byte plane, interleaved in log2(E) stages of unpacks of widening units.
+ * v[g][r] holds group g of planes (combined so far) for range r of the 16
+ * elements; each stage pairs the groups and splits each range in two. */
+static inline __attribute__((always_inline)) void
+unshuffle_simd(const unsigned char *in, unsigned char *out, size_t n,
+               size_t n16, const int E)
+{
+    for (size_t i = 0; i < n16; i += 16) {
+        __m128i v[16], t[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < E; j++)
+            v[j] = _mm_loadu_si128((const __m128i *)(const void *)
+                                   (in + (size_t)j * n + i));
+        /* groups * ranges == E throughout; index g * ranges + r */
+        int groups = E, ranges = 1;
+#pragma GCC unroll 4
+        for (int w = 1; w < E; w *= 2) {
+#pragma GCC unroll 8
+            for (int g = 0; g < groups / 2; g++)
+#pragma GCC unroll 8
+                for (int r = 0; r < ranges; r++) {
+                    __m128i a = v[(2 * g) * ranges + r],
+                            b = v[(2 * g + 1) * ranges + r];
+                    t[g * 2 * ranges + 2 * r] = unpack_lo(a, b, w);
+                    t[g * 2 * ranges + 2 * r + 1] = unpack_hi(a, b, w);
+                }
+            groups /= 2;
+            ranges *= 2;
+#pragma GCC unroll 16
+            for (int j = 0; j < E; j++)
+                v[j] = t[j];
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < E; r++)
+            _mm_storeu_si128((__m128i *)(void *)(out + i * (size_t)E +
+                                                 16 * (size_t)r), v[r]);
+    }
+}
+#endif
+
 void sharr__unshuffle(const unsigned char *in, unsigned char *out,
                       size_t bytes, size_t elem)
 {
     enum { BLOCK = 4096 };
-    size_t n = elem ? bytes / elem : 0;
+    size_t n = elem ? bytes / elem : 0, done = 0;
 
     if (elem <= 1 || n <= 1) {
         memcpy(out, in, bytes);
         return;
     }
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+#ifdef __SSE2__
+    size_t n16 = n & ~(size_t)15;
+    switch (elem) {
+    case 2: unshuffle_simd(in, out, n, n16, 2); done = n16; break;
+    case 4: unshuffle_simd(in, out, n, n16, 4); done = n16; break;
+    case 8: unshuffle_simd(in, out, n, n16, 8); done = n16; break;
+    case 16: unshuffle_simd(in, out, n, n16, 16); done = n16; break;
+    default: break;
+    }
+#endif
+    for (size_t i0 = done; i0 < n; i0 += BLOCK) {
         size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
         for (size_t j = 0; j < elem; j++) {
             const unsigned char *p = in + j * n;
