@@ -437,6 +437,16 @@ static int eval_args(int argc, char **argv, char *stmt, size_t size,
     return len ? 0 : fail_usage("missing 'OUT = EXPR'");
 }
 
+/* A syntax error (bad usage, as for sharr eval), on every rank alike: the
+ * ranks that did not fail first see it behind "rank R: ". */
+static bool is_syntax(const char *msg)
+{
+    if (strncmp(msg, "rank ", 5) == 0 && strstr(msg, ": "))
+        msg = strstr(msg, ": ") + 2;
+    return !strncmp(msg, "syntax error", 12) ||
+           !strncmp(msg, "expected 'OUT", 13);
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     sharr_dist_eval_opts o = {0};
@@ -449,8 +459,7 @@ static int cmd_eval(int argc, char **argv)
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
     err = sharr_dist_eval(MPI_COMM_WORLD, stmt, &o, &res);
-    if (err == SHARR_EINVAL && (!strncmp(sharr_errmsg(), "syntax error", 12) ||
-                                !strncmp(sharr_errmsg(), "expected 'OUT", 13)))
+    if (err == SHARR_EINVAL && is_syntax(sharr_errmsg()))
         return fail_usage("%s", sharr_errmsg());
     if (err < 0)
         return fail(err);
