@@ -364,11 +364,13 @@ static int make_temps(const struct ex_plan *pl, sharr_array **temps)
 
     for (int k = 1; k < pl->nprog; k++) {
         size_t rows = pl->temp_rows[k];
+        /* rowmin/rowmax of booleans are booleans: stored as u8 0/1. */
+        int dt = pl->temp_dt[k] == EX_BOOL ? SHARR_U8 : pl->temp_dt[k];
         sharr__random_bytes(rnd, sizeof rnd);
         snprintf(name, sizeof name, "sharr-eval.%d.%u.%02x%02x%02x%02x.%d",
                  (int)getpid(), serial++, rnd[0], rnd[1], rnd[2], rnd[3], k);
-        if ((err = sharr_array_create(name, (sharr_dtype)pl->temp_dt[k], 1,
-                                      &rows, &o, &temps[k])) < 0)
+        if ((err = sharr_array_create(name, (sharr_dtype)dt, 1, &rows, &o,
+                                      &temps[k])) < 0)
             return err;
     }
     return 0;
