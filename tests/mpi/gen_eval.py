@@ -5,8 +5,8 @@ run` script), with @ for the array-name prefix, IN: for ev.h5 and OUT/ for
 the output directory.  Every result is saved as OUT/NAME.h5:/x; rows that
 do not divide by the ranks, fewer rows than ranks, broadcast operands
 (an f32 vector along the rows of u16 frames, leading dim 1, reductions
-of another row count), per-row and nested reductions, integer division
-by zero, --dtype, --force and in-place OUT are all in.
+of another row count), per-row and nested reductions (of booleans too),
+integer division by zero, --dtype, --force and in-place OUT are all in.
 
 Usage: /usr/bin/python3 gen_eval.py DIR
 """
@@ -57,6 +57,7 @@ STATEMENTS = [
     ("isum", "rowsum(@a16) + rowmin(@c8)", ""),
     ("bc", "@t + rowmax(@x)", ""),
     ("nest", "rowsum(@sq - rowmean(@sq))", ""),
+    ("bmm", "rowmin(@a16 > 0) + 2 * rowmax(@b32 < 0)", ""),
     ("pc", "@ck * @cr + @ck", ""),
     ("dd", "@x * 300", "--dtype i32"),
     ("x2", "@x + 1", ""),
