@@ -95,42 +95,42 @@ static void exchange(const sharr_dist *d, const uint64_t *want, size_t a,
     free(c);
 }
 
+/* d's rows and row bytes fit the int counts of MPI's messages. */
+static int fits_messages(const sharr_dist *d)
+{
+    if (d->rows > INT_MAX || d->row_bytes > INT_MAX)
+        return sharr__fail(SHARR_EINVAL, "'%s' is too large for sharr-mpi's "
+                           "messages (%zu rows of %zu bytes)", d->name,
+                           d->rows, d->row_bytes);
+    return 0;
+}
+
 /* Rows [a, b) of d at *at: in the node's slab, or received into *buf. */
 static int rows_of(const sharr_dist *d, size_t a, size_t b, void **at,
                    unsigned char **buf)
 {
-    uint64_t mine[3], *want;
-    int any, err = 0;
+    int need = b > a && (fetch_always() || a < d->lay.node_r0 ||
+                         b > d->lay.node_r1), any, err = 0;
+    uint64_t mine[3] = {a, b, (uint64_t)need}, *want = NULL;
 
-    mine[0] = a;
-    mine[1] = b;
-    mine[2] = b > a && (fetch_always() || a < d->lay.node_r0 ||
-                        b > d->lay.node_r1);
-    MPI_Allreduce(&mine[2], &any, 1, MPI_INT, MPI_MAX, d->nl.comm);
-    if (!any) {
-        *at = b > a ? d->base + (a - d->lay.node_r0) * d->row_bytes : NULL;
-        return 0;
+    MPI_Allreduce(&need, &any, 1, MPI_INT, MPI_MAX, d->nl.comm);
+    if (any) {
+        err = fits_messages(d);
+        want = malloc(3 * (size_t)d->nl.size * sizeof *want);
+        if ((need && !(*buf = malloc((b - a) * d->row_bytes))) ||
+            (!want && err == 0))
+            err = sharr__fail(SHARR_ENOMEM, "out of memory for %zu rows of "
+                              "'%s'", b - a, d->name);
+        if ((err = sharr_mpi_agree(d->nl.comm, err)) == 0) {
+            MPI_Allgather(mine, 3, MPI_UINT64_T, want, 3, MPI_UINT64_T,
+                          d->nl.comm);
+            exchange(d, want, a, b, *buf);
+        }
+        free(want);
     }
-    if (d->rows > INT_MAX || d->row_bytes > INT_MAX)
-        err = sharr__fail(SHARR_EINVAL, "'%s' is too large for sharr-mpi's "
-                          "messages (rows of %zu bytes, %zu rows)", d->name,
-                          d->row_bytes, d->rows);
-    want = malloc(3 * (size_t)d->nl.size * sizeof *want);
-    if (mine[2] && !(*buf = malloc((b - a) * d->row_bytes)))
-        err = sharr__fail(SHARR_ENOMEM, "out of memory for %zu rows of '%s'",
-                          b - a, d->name);
-    if (!want && err == 0)
-        err = sharr__fail(SHARR_ENOMEM, "out of memory");
-    if ((err = sharr_mpi_agree(d->nl.comm, err)) == 0) {
-        MPI_Allgather(mine, 3, MPI_UINT64_T, want, 3, MPI_UINT64_T,
-                      d->nl.comm);
-        exchange(d, want, a, b, *buf);
-        if (mine[2])
-            *at = *buf;
-        else if (b > a)
-            *at = d->base + (a - d->lay.node_r0) * d->row_bytes;
-    }
-    free(want);
+    if (err == 0 && b > a)
+        *at = need ? (void *)*buf
+                   : d->base + (a - d->lay.node_r0) * d->row_bytes;
     return err;
 }
 
@@ -142,11 +142,7 @@ static int whole_of(struct deval *s, size_t i, void **at)
     int err = 0;
 
     if (!s->whole[i]) {
-        if (d->rows > INT_MAX || d->row_bytes > INT_MAX)
-            err = sharr__fail(SHARR_EINVAL, "'%s' is too large for "
-                              "sharr-mpi's messages (rows of %zu bytes, %zu "
-                              "rows)", d->name, d->row_bytes, d->rows);
-        if (err == 0)
+        if ((err = fits_messages(d)) == 0)
             err = sharr__dist_replicate(d, &s->win[i], &s->whole[i]);
         if ((err = sharr_mpi_agree(s->comm, err)) < 0)
             return err;

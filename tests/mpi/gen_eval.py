@@ -4,7 +4,7 @@ same statements for both tools: DIR/eval_serial.sh (a bash script of
 run` script), with @ for the array-name prefix, IN: for ev.h5 and OUT/ for
 the output directory.  Every result is saved as OUT/NAME.h5:/x; rows that
 do not divide by the ranks, fewer rows than ranks, broadcast operands
-(an f32 vector along the rows of u16 frames, leading dim 1, reductions
+(an f32 vector along the rows of u16 frames, leading dim 1, 0-d, reductions
 of another row count), per-row and nested reductions (of booleans too),
 integer division by zero, --dtype, --force and in-place OUT are all in.
 
@@ -53,6 +53,7 @@ STATEMENTS = [
     ("q", "@num // @den + @num % @den", ""),
     ("tiny", "@small * 3 + 1", ""),
     ("sc", "2 + 3", ""),
+    ("sc2", "@sc * @x + @sc", ""),
     ("rs", "rowsum(@x) * 2 + rownorm(@y)", ""),
     ("isum", "rowsum(@a16) + rowmin(@c8)", ""),
     ("bc", "@t + rowmax(@x)", ""),
