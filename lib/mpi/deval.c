@@ -186,11 +186,11 @@ static int bind_inputs(struct deval *s, int k, size_t a, size_t b,
 
     for (size_t i = 0; i < src->n && err == 0; i++) {
         int from = src->src[i];
-        if (from < 0) {
+        if (from < 0) { /* a reduction's result: every rank has it all */
             int t = -1 - from;
-            size_t tsz = sharr__ex_size(s->pl->temp_dt[t]);
-            data[i] = s->temp[t] + (by_rows(p, 1, s->pl->temp_rows[t]) ? a * tsz
-                                                                      : 0);
+            data[i] = s->temp[t];
+            if (by_rows(p, 1, s->pl->temp_rows[t]))
+                data[i] = s->temp[t] + a * sharr__ex_size(s->pl->temp_dt[t]);
         } else if (by_rows(p, s->in[from]->ndim, s->in[from]->rows)) {
             err = rows_of(s->in[from], a, b, &data[i], &bufs[i]);
         } else {

@@ -1,6 +1,7 @@
 /*
  * dist.h - private to lib/mpi/: the distributed array handle, the launch's
- * node layout and the partition (dist.c), used by ops.c and h5.c here.
+ * node layout and the partition (dist.c), used by dops.c, dh5.c and
+ * deval.c here.
  * Nothing in lib/mpi forks.
  */
 #ifndef SHARR_MPI_DIST_H
