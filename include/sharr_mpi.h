@@ -49,8 +49,13 @@
  * rowmax, rownorm) sum each row whole on the rank that owns it, as the
  * serial engine does, and every rank gets all rows in order.  So OUT's
  * bytes equal single-process `sharr eval`'s for any rank and node count.
- * A launch killed mid-eval may leave the staging slabs of a new OUT:
- * sharr_dist_unlink() (sharr-mpi rm) their name removes them.
+ * A new OUT (or, with force, a replacement) is made as sharr_dist_create()
+ * makes it, under the staging name "sharr-eval.PID.N.T.OUT", and renamed
+ * to OUT on every node (slabs, then descriptors) once every rank is done;
+ * on any failure it is removed.  With force the old OUT is removed just
+ * before the new one is named.  Integer divisions by zero are summed over
+ * the ranks.  A launch killed mid-eval may leave the staging slabs:
+ * sharr_dist_unlink() (sharr-mpi rm) of their name removes them.
  *
  * ERRORS.  Every function here is collective over the communicator (but
  * the getters and sharr_dist_close()), and returns the same result on
@@ -175,18 +180,12 @@ typedef struct sharr_dist_eval_opts {
     int force;          /* 1: replace an OUT of another dtype or shape */
 } sharr_dist_eval_opts;
 
-/* sharr_dist_eval() : collectively run sharr_eval()'s "OUT = EXPR" (same
- * language, typing, checks and messages) over distributed arrays by name;
- * each rank computes its rows of OUT (see EXPRESSIONS).  OUT is written in
- * place when it has the result's dtype and shape; a new one (or, with
- * force, a replacement) is created as sharr_dist_create() lays it out,
- * under a staging name "sharr-eval.PID.N.T.OUT", and renamed to OUT on
- * every node only after every rank succeeded, else removed.  opts and res
- * may be NULL; res (sharr_eval's) is the same on every rank, its
- * zero_divisions summed over the ranks.
- * @return 0, as sharr_eval() (SHARR_EINVAL syntax, SHARR_ENOENT "unknown
- * name", SHARR_ESHAPE, SHARR_EDTYPE, SHARR_ERANGE, SHARR_EEXIST), SHARR_EINVAL
- * (ranks passed different statements), or sharr_dist_open()'s errors. */
+/* sharr_dist_eval() : collectively run sharr_eval()'s "OUT = EXPR" over
+ * distributed arrays by name (see EXPRESSIONS): OUT is written in place if
+ * it takes the result, else refused (naming both) unless opts->force; a new
+ * OUT is staged and named on every node only once every rank succeeded.
+ * opts, res may be NULL; *res is the same on every rank.
+ * @return 0, sharr_eval()'s codes, or sharr_dist_open()'s. */
 SHARR_API int sharr_dist_eval(MPI_Comm comm, const char *statement,
                               const sharr_dist_eval_opts *opts,
                               sharr_eval_result *res);
