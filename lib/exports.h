@@ -35,11 +35,6 @@ SHARR_PRIVATE int sharr__open_into(const char *into, sharr_dtype dt,
                                    const size_t *at, sharr_array **out);
 SHARR_PRIVATE sharr_create_opts
 sharr__staged_create(const sharr_create_opts *asked, bool *keep);
-/* Give the object `from`, which the caller made under a staging name, the
- * name `to` instead (link(2), never over an existing one, then unlink(2)
- * of `from`): lib/mpi publishes the slabs of a new distributed array so.
- * @return 0, SHARR_EINVAL (a name), SHARR_EEXIST, or -errno. */
-SHARR_PRIVATE int sharr__rename(const char *from, const char *to);
 
 /* save targets (io/target.c) */
 SHARR_PRIVATE int sharr__target_open(struct sharr__target *t,
@@ -51,5 +46,12 @@ SHARR_PRIVATE int sharr__target_temp(struct sharr__target *t, bool copy,
 SHARR_PRIVATE int sharr__target_commit(struct sharr__target *t, bool sync,
                                        bool replace);
 SHARR_PRIVATE void sharr__target_close(struct sharr__target *t);
+
+/* renaming a staged object (store/array.c): give the object `from`, which
+ * the caller made under a staging name, the name `to` instead (link(2),
+ * never over an existing one, then unlink(2) of `from`); lib/mpi publishes
+ * the slabs of a new distributed array so.
+ * @return 0, SHARR_EINVAL (a name), SHARR_EEXIST, or -errno. */
+SHARR_PRIVATE int sharr__rename(const char *from, const char *to);
 
 #endif /* SHARR_EXPORTS_H */
