@@ -38,6 +38,25 @@
  * figures and bytes equal single-process sharr's for any rank and node
  * count.
  *
+ * EXPRESSIONS.  sharr_dist_eval() types and compiles the expression with
+ * the serial engine and runs its program on each rank over the rows of
+ * OUT that rank computes, with the pool's own loops.  An operand with the
+ * result's ndim and rows is read over those rows (arrays of one row count
+ * have one partition, so they are in the node's slab; rows a slab lacks
+ * would be received from their owners); any other operand (broadcast
+ * along the rows: fewer dims, or 1 row) is replicated whole once per node
+ * in a node-shared window.  Per-row reductions (rowsum, rowmean, rowmin,
+ * rowmax, rownorm) sum each row whole on the rank that owns it, as the
+ * serial engine does, and every rank gets all rows in order.  So OUT's
+ * bytes equal single-process `sharr eval`'s for any rank and node count.
+ * A new OUT (or, with force, a replacement) is made as sharr_dist_create()
+ * makes it, under the staging name "sharr-eval.PID.N.T.OUT", and renamed
+ * to OUT on every node (slabs, then descriptors) once every rank is done;
+ * on any failure it is removed.  With force the old OUT is removed just
+ * before the new one is named.  Integer divisions by zero are summed over
+ * the ranks.  A launch killed mid-eval may leave the staging slabs:
+ * sharr_dist_unlink() (sharr-mpi rm) of their name removes them.
+ *
  * ERRORS.  Every function here is collective over the communicator (but
  * the getters and sharr_dist_close()), and returns the same result on
  * every rank: when a rank fails, all return its code, and sharr_errmsg()
@@ -155,6 +174,21 @@ SHARR_API int sharr_dist_h5_load(MPI_Comm comm, const char *file,
 SHARR_API int sharr_dist_h5_save(sharr_dist *d, const char *file,
                                  const char *dset,
                                  const sharr_save_opts *opts);
+
+typedef struct sharr_dist_eval_opts {
+    sharr_dtype dtype;  /* 0: the result's; else OUT's (casting='unsafe') */
+    int force;          /* 1: replace an OUT of another dtype or shape */
+} sharr_dist_eval_opts;
+
+/* sharr_dist_eval() : collectively run sharr_eval()'s "OUT = EXPR" over
+ * distributed arrays by name (see EXPRESSIONS): OUT is written in place if
+ * it takes the result, else refused (naming both) unless opts->force; a new
+ * OUT is staged and named on every node only once every rank succeeded.
+ * opts, res may be NULL; *res is the same on every rank.
+ * @return 0, sharr_eval()'s codes, or sharr_dist_open()'s. */
+SHARR_API int sharr_dist_eval(MPI_Comm comm, const char *statement,
+                              const sharr_dist_eval_opts *opts,
+                              sharr_eval_result *res);
 
 /* sharr_mpi_agree() : collectively agree on `err`: every rank gets the
  * code of the lowest rank whose err < 0 (and its detail), else 0. */

@@ -55,4 +55,11 @@ SHARR_PRIVATE int sharr__target_commit(struct sharr__target *t, bool sync,
                                        bool replace);
 SHARR_PRIVATE void sharr__target_close(struct sharr__target *t);
 
+/* renaming a staged object (store/array.c): give the object `from`, which
+ * the caller made under a staging name, the name `to` instead (link(2),
+ * never over an existing one, then unlink(2) of `from`); lib/mpi publishes
+ * the slabs of a new distributed array so.
+ * @return 0, SHARR_EINVAL (a name), SHARR_EEXIST, or -errno. */
+SHARR_PRIVATE int sharr__rename(const char *from, const char *to);
+
 #endif /* SHARR_EXPORTS_H */

@@ -300,6 +300,27 @@ Test(expr, per_row_reductions_are_the_figures_of_stat_per_row)
     }
 }
 
+Test(expr, rowmin_and_rowmax_of_booleans_are_booleans)
+{
+    size_t s2[2] = {4, 3}, r[1] = {4};
+    sharr_array *x = make("x", SHARR_I32, 2, s2, "range"), *bound[1] = {x};
+    sharr_expr *e = compile("rowmin($x > 3) + 2 * rowmax($x > 3)");
+    sharr_array *o = make("o", SHARR_I32, 1, r, NULL);
+    const int32_t want[4] = {0, 2, 3, 3}; /* rows 0..2, 3..5, 6..8, 9..11 */
+    sharr_dtype dt;
+    size_t nd, sh[SHARR_MAX_NDIM];
+
+    cr_assert_eq(sharr_expr_type(e, bound, &dt, &nd, sh), 0, "%s",
+                 sharr_errmsg());
+    cr_assert_eq(dt, SHARR_I64); /* bool + 2 * bool: NumPy's int64 */
+    cr_assert_eq(sharr_expr_eval(pool2, e, bound, o, NULL, NULL), 0, "%s",
+                 sharr_errmsg());
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(((const int32_t *)sharr_array_data(o))[i], want[i],
+                     "row %d", i);
+    sharr_expr_free(e);
+}
+
 Test(expr, eval_statement_creates_out_whole_or_not_at_all)
 {
     size_t s[1] = {5};

@@ -41,6 +41,9 @@ static const char usage[] =
     "  gemm A B C [--alpha Z] [--beta Z]\n"
     "                              C = alpha A @ B + beta C (C is created,\n"
     "                              zero, when it does not exist)\n"
+    "  eval 'OUT = EXPR' [--dtype DT] [--force]\n"
+    "                              sharr eval's expressions, each rank over\n"
+    "                              its rows of OUT (sharr-mpi eval --help)\n"
     "  save NAME FILE:/DSET [--chunk R[xC...]] [--gzip L] [--shuffle]\n"
     "       [--complex h5py|matlab] [--force]\n"
     "                              save into a new HDF5 file\n"
@@ -386,6 +389,88 @@ static int cmd_save(int argc, char **argv)
     return err < 0 ? fail(err) : EXIT_OK;
 }
 
+/* ---- eval ---- */
+
+static const char eval_usage[] =
+    "Usage: mpirun -np P sharr-mpi eval 'OUT = EXPR' [--dtype DT] [--force]\n\n"
+    "Evaluate EXPR over distributed arrays into OUT, as 'sharr eval' does\n"
+    "(same language: Python's syntax, NumPy's broadcasting and promotion,\n"
+    "rowsum rowmean rowmin rowmax rownorm per row; see 'sharr eval --help'),\n"
+    "each rank over its rows of OUT, so OUT's bytes are sharr eval's for\n"
+    "any rank or node count.  Operands with OUT's rows are read where they\n"
+    "lie; operands broadcast along the rows are copied to every node.\n"
+    "OUT is created if missing (laid out as 'create' lays it out, under a\n"
+    "staging name, named OUT only once every rank is done), overwritten in\n"
+    "place if it has the result's dtype and shape, else an error unless\n"
+    "--force.  The words of the statement are joined with spaces, so a\n"
+    "script line 'eval z = a * b + a' needs no quotes.\n\n"
+    "  -t, --dtype DT   OUT's dtype (the result is cast as NumPy's astype)\n"
+    "      --force      replace an OUT of another dtype or shape\n\n"
+    "Exit status: 0 done, 1 failure on any rank (its message), 2 bad usage\n"
+    "or a syntax error (with a caret under the column).  Integer // and %\n"
+    "by zero give 0 and are counted, over all ranks, in a warning.\n";
+
+/* The statement: the words that are not options, joined by spaces. */
+static int eval_args(int argc, char **argv, char *stmt, size_t size,
+                     sharr_dist_eval_opts *o)
+{
+    size_t len = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return -1;
+        if (!strcmp(a, "--force")) {
+            o->force = 1;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--dtype")) {
+            if (i + 1 == argc)
+                return fail_usage("%s needs a dtype", a);
+            if (sharr_dtype_parse(argv[++i], &o->dtype) < 0)
+                return fail_usage("%s", sharr_errmsg());
+        } else if (len + strlen(a) + 2 > size) {
+            return fail_usage("the statement is over %zu bytes", size - 1);
+        } else {
+            len += (size_t)snprintf(stmt + len, size - len, "%s%s",
+                                    len ? " " : "", a);
+        }
+    }
+    return len ? 0 : fail_usage("missing 'OUT = EXPR'");
+}
+
+/* A syntax error (bad usage, as for sharr eval), on every rank alike: the
+ * ranks that did not fail first see it behind "rank R: ". */
+static bool is_syntax(const char *msg)
+{
+    if (strncmp(msg, "rank ", 5) == 0 && strstr(msg, ": "))
+        msg = strstr(msg, ": ") + 2;
+    return !strncmp(msg, "syntax error", 12) ||
+           !strncmp(msg, "expected 'OUT", 13);
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    sharr_dist_eval_opts o = {0};
+    sharr_eval_result res;
+    static char stmt[65536];
+    int rc = eval_args(argc, argv, stmt, sizeof stmt, &o), err;
+
+    if (rc < 0 && rank == 0)
+        fputs(eval_usage, stdout);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    err = sharr_dist_eval(MPI_COMM_WORLD, stmt, &o, &res);
+    if (err == SHARR_EINVAL && is_syntax(sharr_errmsg()))
+        return fail_usage("%s", sharr_errmsg());
+    if (err < 0)
+        return fail(err);
+    if (res.zero_divisions && rank == 0)
+        fprintf(stderr, "sharr-mpi: %s%s: warning: %llu integer division%s by "
+                "zero (or 0 to a negative power) gave 0\n", where, sub,
+                (unsigned long long)res.zero_divisions,
+                res.zero_divisions == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
 /* ---- dispatch, run ---- */
 
 static int dispatch(int argc, char **argv);
@@ -458,8 +543,8 @@ static int dispatch(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"load", cmd_load}, {"create", cmd_create}, {"fill", cmd_fill},
         {"apply", cmd_apply}, {"axpy", cmd_axpy}, {"stat", cmd_stat},
-        {"gemm", cmd_gemm}, {"save", cmd_save}, {"rm", cmd_rm},
-        {"run", cmd_run}};
+        {"gemm", cmd_gemm}, {"eval", cmd_eval}, {"save", cmd_save},
+        {"rm", cmd_rm}, {"run", cmd_run}};
 
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[0], cmds[i].name) == 0) {

@@ -179,22 +179,24 @@ out:
 
 /* ---- the partition ---- */
 
-static size_t units_of(const sharr_dist *d)
+void sharr__part_rows(const struct sharr__nodes *nl, size_t rows, int j,
+                      size_t *r0, size_t *r1)
 {
-    return (d->rows + d->lay.unit - 1) / d->lay.unit;
-}
-
-void sharr__dist_rank_rows(const sharr_dist *d, int j, size_t *r0,
-                           size_t *r1)
-{
-    unsigned __int128 nu = units_of(d), p = (unsigned)d->nl.size;
+    size_t unit = sharr__gemm_block_rows(rows);
+    unsigned __int128 nu = (rows + unit - 1) / unit, p = (unsigned)nl->size;
     /* Rounded up: with fewer units than ranks, the first ranks get one
      * each (rank 0, which prints, always has rows). */
     size_t a = (size_t)((nu * (unsigned)j + p - 1) / p),
            b = (size_t)((nu * (unsigned)(j + 1) + p - 1) / p);
 
-    *r0 = a * d->lay.unit < d->rows ? a * d->lay.unit : d->rows;
-    *r1 = b * d->lay.unit < d->rows ? b * d->lay.unit : d->rows;
+    *r0 = a * unit < rows ? a * unit : rows;
+    *r1 = b * unit < rows ? b * unit : rows;
+}
+
+void sharr__dist_rank_rows(const sharr_dist *d, int j, size_t *r0,
+                           size_t *r1)
+{
+    sharr__part_rows(&d->nl, d->rows, j, r0, r1);
 }
 
 void sharr__dist_node_rows(const sharr_dist *d, int node, size_t *r0,
@@ -475,6 +477,41 @@ fail:
     return err;
 }
 
+/* ---- staged arrays: publish or remove ---- */
+
+int sharr__dist_publish(sharr_dist *d, const char *name)
+{
+    char from[2][NAME_BUF], to[2][NAME_BUF];
+    int err = check_name(name), moved = 0;
+
+    for (int meta = 0; meta < 2; meta++) {
+        slab_name(d->name, d->nl.node, meta, from[meta], sizeof from[meta]);
+        slab_name(name, d->nl.node, meta, to[meta], sizeof to[meta]);
+    }
+    if ((err = sharr_mpi_agree(d->nl.comm, err)) < 0)
+        return err;
+    /* The slabs first, the descriptors after: a descriptor under `name`
+     * means every node's slab is there. */
+    for (int meta = 0; meta < 2 && err == 0; meta++) {
+        if (d->nl.node_rank == 0 && (meta || d->slab) &&
+            (err = sharr__rename(from[meta], to[meta])) == 0)
+            moved |= 1 << meta;
+        err = sharr_mpi_agree(d->nl.comm, err);
+    }
+    for (int meta = 1; err < 0 && meta >= 0; meta--)
+        if (moved & (1 << meta))
+            sharr__rename(to[meta], from[meta]); /* ours: best effort */
+    if (err == 0)
+        snprintf(d->name, sizeof d->name, "%s", name);
+    return err;
+}
+
+void sharr__dist_unmake(sharr_dist *d)
+{
+    if (d && d->nl.node_rank == 0)
+        unmake_node(d);
+}
+
 /* ---- open ---- */
 
 static void ranks_text(const uint64_t *ranks, size_t nodes, char *buf,
@@ -694,6 +731,50 @@ int sharr_dist_unlink(MPI_Comm comm, const char *name)
         err = sharr__fail(SHARR_ENOENT, "no slab of '%s' on any node", name);
     err = sharr_mpi_agree(nl.comm, err);
     sharr__nodes_free(&nl);
+    return err;
+}
+
+/* ---- replicas ---- */
+
+int sharr__dist_replicate(sharr_dist *b, MPI_Win *win, const void **full)
+{
+    MPI_Aint size = (MPI_Aint)(b->rows * b->row_bytes), got;
+    MPI_Comm leaders;
+    MPI_Datatype row;
+    int unit, *counts = NULL, *displs = NULL, err = 0;
+    void *base;
+
+    MPI_Win_allocate_shared(b->nl.node_rank == 0 ? size : 0, 1,
+                            MPI_INFO_NULL, b->nl.node_comm, &base, win);
+    MPI_Win_shared_query(*win, 0, &got, &unit, &base);
+    *full = base;
+    MPI_Comm_split(b->nl.comm, b->nl.node_rank == 0 ? 0 : MPI_UNDEFINED,
+                   b->nl.rank, &leaders);
+    if (leaders != MPI_COMM_NULL) {
+        /* Leaders rank in world order: their rank is their node. */
+        counts = malloc((size_t)b->nl.nodes * sizeof *counts);
+        displs = malloc((size_t)b->nl.nodes * sizeof *displs);
+        if (!counts || !displs) {
+            err = sharr__fail(SHARR_ENOMEM, "out of memory");
+        } else {
+            for (int i = 0; i < b->nl.nodes; i++) {
+                size_t r0, r1;
+                sharr__dist_node_rows(b, i, &r0, &r1);
+                counts[i] = (int)(r1 - r0);
+                displs[i] = (int)r0;
+            }
+            MPI_Type_contiguous((int)b->row_bytes, MPI_BYTE, &row);
+            MPI_Type_commit(&row);
+            MPI_Allgatherv(b->base ? (void *)b->base : base,
+                           counts[b->nl.node], row, base, counts, displs,
+                           row, leaders);
+            MPI_Type_free(&row);
+        }
+        MPI_Comm_free(&leaders);
+    }
+    free(counts);
+    free(displs);
+    MPI_Barrier(b->nl.node_comm); /* complete before any rank reads it */
     return err;
 }
 

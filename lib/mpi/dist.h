@@ -1,6 +1,7 @@
 /*
  * dist.h - private to lib/mpi/: the distributed array handle, the launch's
- * node layout and the partition (dist.c), used by ops.c and h5.c here.
+ * node layout and the partition (dist.c), used by dops.c, dh5.c and
+ * deval.c here.
  * Nothing in lib/mpi forks.
  */
 #ifndef SHARR_MPI_DIST_H
@@ -34,6 +35,10 @@ struct sharr_dist {
     unsigned char *base;    /* slab data, row node_r0 (NULL if none) */
 };
 
+/* Rows [*r0, *r1) of partition position j of any array of `rows` rows
+ * over the nodes nl (what sharr_mpi.h's ROW PARTITION says). */
+void sharr__part_rows(const struct sharr__nodes *nl, size_t rows, int j,
+                      size_t *r0, size_t *r1);
 /* Rows [*r0, *r1) of partition position j, and of node i. */
 void sharr__dist_rank_rows(const sharr_dist *d, int j, size_t *r0,
                            size_t *r1);
@@ -45,6 +50,21 @@ int sharr__dist_owner(const sharr_dist *d, size_t r);
  * dataset has chunk rows `chunk` (0: not chunked). */
 void sharr__dist_io_rows(const sharr_dist *d, size_t chunk, size_t *a,
                          size_t *b);
+/* All of b's rows, once per node, in a node-shared MPI window *win (free
+ * it with MPI_Win_free, collective over b's node): the nodes' rank 0
+ * gather them from every node's slab; *full is the window's memory on
+ * this rank.  Collective.  @return 0 or SHARR_ENOMEM (agreed by the
+ * caller). */
+int sharr__dist_replicate(sharr_dist *b, MPI_Win *win, const void **full);
+/* Collectively give the distributed array d, made by sharr_dist_create()
+ * under a staging name, the name `name`: every node's slab, then every
+ * descriptor, renamed (never over an existing object).  On failure every
+ * part is renamed back: d stays whole under its staging name.
+ * @return 0, SHARR_EINVAL (name), SHARR_EEXIST, or -errno (agreed). */
+int sharr__dist_publish(sharr_dist *d, const char *name);
+/* Called on every rank: the node's rank 0 removes its slab and descriptor
+ * of d (a staged array given up).  Not collective; NULL is fine. */
+void sharr__dist_unmake(sharr_dist *d);
 /* Make the node layout of comm (collective). */
 int sharr__nodes_make(MPI_Comm comm, struct sharr__nodes *nl);
 void sharr__nodes_free(struct sharr__nodes *nl);

@@ -406,50 +406,6 @@ static int check_gemm(const sharr_dist *a, const sharr_dist *b,
     return sharr__ops_blas_load();
 }
 
-/* All of B, once per node, in a node-shared MPI window: the nodes' rank
- * 0 gather it from every node's slab. */
-static int replicate(sharr_dist *b, MPI_Win *win, const void **full)
-{
-    MPI_Aint size = (MPI_Aint)(b->rows * b->row_bytes), got;
-    MPI_Comm leaders;
-    MPI_Datatype row;
-    int unit, *counts = NULL, *displs = NULL, err = 0;
-    void *base;
-
-    MPI_Win_allocate_shared(b->nl.node_rank == 0 ? size : 0, 1,
-                            MPI_INFO_NULL, b->nl.node_comm, &base, win);
-    MPI_Win_shared_query(*win, 0, &got, &unit, &base);
-    *full = base;
-    MPI_Comm_split(b->nl.comm, b->nl.node_rank == 0 ? 0 : MPI_UNDEFINED,
-                   b->nl.rank, &leaders);
-    if (leaders != MPI_COMM_NULL) {
-        /* Leaders rank in world order: their rank is their node. */
-        counts = malloc((size_t)b->nl.nodes * sizeof *counts);
-        displs = malloc((size_t)b->nl.nodes * sizeof *displs);
-        if (!counts || !displs) {
-            err = sharr__fail(SHARR_ENOMEM, "out of memory");
-        } else {
-            for (int i = 0; i < b->nl.nodes; i++) {
-                size_t r0, r1;
-                sharr__dist_node_rows(b, i, &r0, &r1);
-                counts[i] = (int)(r1 - r0);
-                displs[i] = (int)r0;
-            }
-            MPI_Type_contiguous((int)b->row_bytes, MPI_BYTE, &row);
-            MPI_Type_commit(&row);
-            MPI_Allgatherv(b->base ? (void *)b->base : base,
-                           counts[b->nl.node], row, base, counts, displs,
-                           row, leaders);
-            MPI_Type_free(&row);
-        }
-        MPI_Comm_free(&leaders);
-    }
-    free(counts);
-    free(displs);
-    MPI_Barrier(b->nl.node_comm); /* B complete before any rank reads it */
-    return err;
-}
-
 int sharr_dist_gemm(const void *alpha, sharr_dist *a, sharr_dist *b,
                     const void *beta, sharr_dist *c)
 {
@@ -461,7 +417,8 @@ int sharr_dist_gemm(const void *alpha, sharr_dist *a, sharr_dist *b,
     if ((err = sharr_mpi_agree(c->nl.comm,
                                check_gemm(a, b, c, alpha, beta))) < 0)
         return err;
-    if ((err = sharr_mpi_agree(c->nl.comm, replicate(b, &win, &full))) < 0)
+    if ((err = sharr_mpi_agree(c->nl.comm,
+                               sharr__dist_replicate(b, &win, &full))) < 0)
         goto out;
     /* A and C have m rows, so one partition: this rank's rows of both are
      * here, in whole gemm blocks (the partition's unit). */

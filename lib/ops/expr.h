@@ -1,5 +1,7 @@
 /*
- * expr.h - private to the expression engine (expr_parse.c, expr_eval.c).
+ * expr.h - private to the expression engine (expr_parse.c, expr_eval.c),
+ * and to lib/mpi, which types and runs its programs over the rows each
+ * MPI rank computes (the SHARR_PRIVATE functions at the end).
  *
  * An expression is parsed once into a tree of nodes (struct sharr_expr).
  * Each evaluation types the tree against the arrays bound to its names
@@ -157,14 +159,15 @@ struct ex_plan {
  * out_dt 0: the result's own dtype.  @return 0, SHARR_ESHAPE,
  * SHARR_EDTYPE, SHARR_ERANGE or SHARR_EINVAL (detail: what, and the
  * column). */
-int sharr__expr_plan(const struct sharr_expr *e, const struct ex_binding *bind,
-                     int out_dt, struct ex_plan *plan);
+SHARR_PRIVATE int sharr__expr_plan(const struct sharr_expr *e,
+                                   const struct ex_binding *bind, int out_dt,
+                                   struct ex_plan *plan);
 
 /* Parse (expr_parse.c). */
 int sharr__expr_parse(const char *text, struct sharr_expr *e);
 
 /* Element size of a value dtype (bool: 1). */
-size_t sharr__ex_size(int dt);
+SHARR_PRIVATE size_t sharr__ex_size(int dt);
 
 /* Convert n elements of dtype sdt at src (stride ss elements: 0 or 1) to
  * dtype ddt at dst, as NumPy's astype(casting='unsafe') on x86-64. */
@@ -177,5 +180,29 @@ void sharr__ex_convert(int sdt, const void *src, int ss, int ddt, void *dst,
 void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
                    size_t n, void *dst, unsigned char *regs,
                    struct ex_counts *cnt);
+
+/* ---- for callers that cut the rows themselves (lib/mpi) ---- */
+
+/* Split the statement "OUT = EXPR" (OUT bare or quoted) into out (size
+ * bytes) and *expr (inside s), as sharr_eval() does.
+ * @return 0 or SHARR_EINVAL ("expected 'OUT = EXPR'", a bad name). */
+SHARR_PRIVATE int sharr__eval_split(const char *s, char *out, size_t size,
+                                    const char **expr);
+
+/* 0 if an existing OUT `name` of dt and shape takes the result of pl as
+ * it is, else sharr_eval()'s SHARR_EDTYPE / SHARR_ESHAPE naming both. */
+SHARR_PRIVATE int sharr__eval_mismatch(const char *name, sharr_dtype dt,
+                                       size_t ndim, const size_t *shape,
+                                       const struct ex_plan *pl);
+
+/* Rows [r0, r1) of program p's result (p->reduce: of its per-row
+ * reduction, r1 - r0 elements of temp_dt) into dst, in the caller, with
+ * the pool's own loops.  data[slot] points at an input's row r0 when the
+ * input varies along the result's first axis (it has the result's ndim
+ * and rows), else at its element 0 (it is read whole).  Adds the integer
+ * divisions by zero to *zero_div.  @return 0 or SHARR_ENOMEM. */
+SHARR_PRIVATE int sharr__expr_rows(const struct ex_prog *p, size_t r0,
+                                   size_t r1, int temp_dt, void *const *data,
+                                   void *dst, uint64_t *zero_div);
 
 #endif /* SHARR_EXPR_H */

@@ -139,18 +139,26 @@ static unsigned char *tiles(const struct ex_prog *p)
     return malloc((p->nregs ? p->nregs : 1) * (size_t)EX_TILE * 16);
 }
 
-static int eval_kernel(const sharr_block *b)
+/* Elements of rows [r0, r1) of p's result into dst (r0's first element). */
+static int eval_rows(const struct ex_prog *p, void *const *data, size_t r0,
+                     size_t r1, void *dst, struct ex_counts *cnt)
 {
-    const struct ex_prog *p = b->arg;
     size_t per = per_row(p);
     unsigned char *regs = tiles(p);
 
     if (!regs)
         return sharr_fail(SHARR_ENOMEM, "out of memory for tiles");
-    sharr__ex_run(p, b->data, b->r0 * per, (b->r1 - b->r0) * per,
-                  b->data[p->out_slot], regs, b->result);
+    sharr__ex_run(p, data, r0 * per, (r1 - r0) * per, dst, regs, cnt);
     free(regs);
     return 0;
+}
+
+static int eval_kernel(const sharr_block *b)
+{
+    const struct ex_prog *p = b->arg;
+
+    return eval_rows(p, b->data, b->r0, b->r1, b->data[p->out_slot],
+                     b->result);
 }
 
 /* The exact 128-bit sum sharr_stats gives in decimal, modulo 2^64. */
@@ -203,12 +211,12 @@ static void reduce_row(int op, int dt, int tdt, const void *row, size_t n,
     sharr__ex_convert(SHARR_C128, v, 0, tdt, dst, 1);
 }
 
-static int reduce_kernel(const sharr_block *b)
+/* The reduction of rows [r0, r1) of p's value into dst, r1 - r0 elements
+ * of dtype tdt. */
+static int reduce_rows(const struct ex_prog *p, void *const *data, size_t r0,
+                       size_t r1, int tdt, void *dst, struct ex_counts *cnt)
 {
-    const struct ex_prog *p = b->arg;
     size_t per = per_row(p), isz = sharr__ex_size(p->out_dt);
-    const sharr_array *t = b->array[p->out_slot];
-    int tdt = sharr_array_dtype(t);
     size_t tsz = sharr__ex_size(tdt);
     unsigned char *regs = tiles(p), *row = malloc(per * isz + 16);
     int err = 0;
@@ -218,14 +226,48 @@ static int reduce_kernel(const sharr_block *b)
                          "elements", per);
         goto done;
     }
-    for (size_t r = b->r0; r < b->r1; r++) {
-        sharr__ex_run(p, b->data, r * per, per, row, regs, b->result);
+    for (size_t r = r0; r < r1; r++) {
+        sharr__ex_run(p, data, r * per, per, row, regs, cnt);
         reduce_row(p->reduce, p->out_dt, tdt, row, per,
-                   (unsigned char *)b->data[p->out_slot] + (r - b->r0) * tsz);
+                   (unsigned char *)dst + (r - r0) * tsz);
     }
 done:
     free(regs);
     free(row);
+    return err;
+}
+
+static int reduce_kernel(const sharr_block *b)
+{
+    const struct ex_prog *p = b->arg;
+
+    return reduce_rows(p, b->data, b->r0, b->r1,
+                       sharr_array_dtype(b->array[p->out_slot]),
+                       b->data[p->out_slot], b->result);
+}
+
+int sharr__expr_rows(const struct ex_prog *p, size_t r0, size_t r1,
+                     int temp_dt, void *const *data, void *dst,
+                     uint64_t *zero_div)
+{
+    struct ex_counts cnt = {0};
+    struct ex_prog *q;
+    int err;
+
+    if (r1 <= r0)
+        return 0;
+    if (!(q = malloc(sizeof *q)))
+        return sharr__fail(SHARR_ENOMEM, "out of memory");
+    /* The same program over a result of r1 - r0 rows: inputs that vary
+     * along the first axis point at their row r0 and are read from their
+     * row 0 on; the others have stride 0 there, so any row reads alike. */
+    *q = *p;
+    if (q->ndim)
+        q->shape[0] = r1 - r0;
+    err = q->reduce ? reduce_rows(q, data, 0, r1 - r0, temp_dt, dst, &cnt)
+                    : eval_rows(q, data, 0, r1 - r0, dst, &cnt);
+    free(q);
+    *zero_div += cnt.zero_div;
     return err;
 }
 
@@ -322,11 +364,13 @@ static int make_temps(const struct ex_plan *pl, sharr_array **temps)
 
     for (int k = 1; k < pl->nprog; k++) {
         size_t rows = pl->temp_rows[k];
+        /* rowmin/rowmax of booleans are booleans: stored as u8 0/1. */
+        int dt = pl->temp_dt[k] == EX_BOOL ? SHARR_U8 : pl->temp_dt[k];
         sharr__random_bytes(rnd, sizeof rnd);
         snprintf(name, sizeof name, "sharr-eval.%d.%u.%02x%02x%02x%02x.%d",
                  (int)getpid(), serial++, rnd[0], rnd[1], rnd[2], rnd[3], k);
-        if ((err = sharr_array_create(name, (sharr_dtype)pl->temp_dt[k], 1,
-                                      &rows, &o, &temps[k])) < 0)
+        if ((err = sharr_array_create(name, (sharr_dtype)dt, 1, &rows, &o,
+                                      &temps[k])) < 0)
             return err;
     }
     return 0;
@@ -390,9 +434,8 @@ done:
 
 /* ---- OUT = EXPR by names ---- */
 
-/* Split "OUT = EXPR": OUT a bare name or a quoted one. */
-static int split_statement(const char *s, char *out, size_t size,
-                           const char **expr)
+int sharr__eval_split(const char *s, char *out, size_t size,
+                      const char **expr)
 {
     const char *p = s, *start;
     size_t n;
@@ -474,6 +517,23 @@ static int open_inputs(struct session *s, const char *out_name,
     return 0;
 }
 
+int sharr__eval_mismatch(const char *name, sharr_dtype dt, size_t ndim,
+                         const size_t *shape, const struct ex_plan *pl)
+{
+    char a[200], b[200];
+
+    if ((int)dt == pl->out_dt && ndim == pl->ndim &&
+        memcmp(shape, pl->shape, ndim * sizeof *shape) == 0)
+        return 0;
+    shape_str(ndim, shape, a, sizeof a);
+    shape_str(pl->ndim, pl->shape, b, sizeof b);
+    return sharr__fail((int)dt != pl->out_dt ? SHARR_EDTYPE : SHARR_ESHAPE,
+                       "'%s' exists as %s %s but the result is %s %s: remove "
+                       "it, or force to replace it", name,
+                       sharr_dtype_name(dt), a,
+                       sharr_dtype_name((sharr_dtype)pl->out_dt), b);
+}
+
 /* OUT as it stands: kept when it takes the result, else refused or (force)
  * replaced.  *existing tells whether to write into it. */
 static int check_existing(struct session *s, const char *name,
@@ -481,7 +541,6 @@ static int check_existing(struct session *s, const char *name,
                           bool *existing)
 {
     sharr_array *o = s->out_input >= 0 ? s->in[s->out_input] : NULL;
-    char a[200], b[200];
     int err = 0;
 
     *existing = false;
@@ -490,9 +549,9 @@ static int check_existing(struct session *s, const char *name,
     if (err < 0)
         return err;
     s->out = o;
-    if ((int)sharr_array_dtype(o) == pl->out_dt &&
-        sharr_array_ndim(o) == pl->ndim &&
-        memcmp(sharr_array_shape(o), pl->shape, pl->ndim * sizeof(size_t)) == 0)
+    if ((err = sharr__eval_mismatch(name, sharr_array_dtype(o),
+                                    sharr_array_ndim(o), sharr_array_shape(o),
+                                    pl)) == 0)
         return *existing = true, 0;
     if (force) {
         if (s->out_input < 0)
@@ -500,14 +559,6 @@ static int check_existing(struct session *s, const char *name,
         s->out = NULL;
         return 0;
     }
-    shape_str(sharr_array_ndim(o), sharr_array_shape(o), a, sizeof a);
-    shape_str(pl->ndim, pl->shape, b, sizeof b);
-    err = sharr__fail((int)sharr_array_dtype(o) != pl->out_dt ? SHARR_EDTYPE
-                                                              : SHARR_ESHAPE,
-                      "'%s' exists as %s %s but the result is %s %s: remove "
-                      "it, or force to replace it", name,
-                      sharr_dtype_name(sharr_array_dtype(o)), a,
-                      sharr_dtype_name((sharr_dtype)pl->out_dt), b);
     if (s->out_input >= 0)
         s->out = NULL;
     return err;
@@ -548,7 +599,7 @@ int sharr_eval(sharr_pool *pool, const char *statement,
         memset(res, 0, sizeof *res);
     if (!statement)
         return sharr__fail(SHARR_EINVAL, "statement is NULL");
-    if ((err = split_statement(statement, name, sizeof name, &text)) < 0 ||
+    if ((err = sharr__eval_split(statement, name, sizeof name, &text)) < 0 ||
         (err = sharr_expr_compile(text, &s.e)) < 0 ||
         (err = open_inputs(&s, name, o ? o->open_flags : 0)) < 0 ||
         (err = plan_of(s.e, s.in, o && o->dtype ? (int)o->dtype : 0, &pl)) < 0 ||

@@ -1683,6 +1683,27 @@ int sharr_gc(int dry_run, void (*removed)(const char *, void *), void *ctx)
  * the link still removes it: it is registered with this segment's id, so
  * no other array of that name is ever touched) and forgets the staging
  * name only once it is gone. */
+int sharr__rename(const char *from, const char *to)
+{
+    char a[SHARR_NAME_MAX + 32], b[SHARR_NAME_MAX + 32];
+    int err;
+
+    if ((err = sharr_name_check(from)) < 0 ||
+        (err = sharr_name_check(to)) < 0)
+        return err;
+    shm_path(from, a, sizeof a);
+    shm_path(to, b, sizeof b);
+    /* link(2) never replaces: an array that appeared under `to` stays. */
+    if (link(a, b) < 0)
+        return errno == EEXIST
+                   ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
+                                 "exists", to)
+                   : sharr__fail_os(-errno, "cannot rename array '%s' to "
+                                    "'%s'", from, to);
+    unlink(a);
+    return 0;
+}
+
 int sharr__array_publish(sharr_array *a, const char *name, bool replace)
 {
     char from[SHARR_NAME_MAX + 32], to[SHARR_NAME_MAX + 32];

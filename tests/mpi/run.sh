@@ -9,6 +9,17 @@
 #     (simulated) nodes print the same statistics as the single-process
 #     sharr, and save files h5py reads with bit-identical elements,
 #     contiguous and chunked+gzip+shuffle.
+#  2c. eval (tests/mpi/gen_eval.py: c128, f64, abs c128->f64, u16 frames
+#     minus an f32 vector broadcast along the rows, mixed dtypes, integer
+#     division by zero, fewer rows than ranks, per-row and nested
+#     reductions, a chunked load with a created operand, --dtype, --force,
+#     OUT in place) with 1-4 ranks on 1 and 2 nodes, and with every
+#     operand's rows received from their owners (SHARR_MPI_EVAL_FETCH=1),
+#     saves bit-identical results to the single-process sharr eval's and
+#     counts the same divisions by zero.
+#  2d. A bad statement (syntax, unknown name, shapes, OUT of another
+#     dtype, OUT's name taken on one node at publish time) fails on every
+#     rank with the message, and leaves no slab and OUT unchanged.
 #  3. A later launch with another rank or node count is refused clearly.
 #  4. An error on one rank fails the command on all, with its message.
 #  5. A rank killed mid-job fails the launch within a bound; sharr-mpi rm
@@ -132,6 +143,91 @@ if mpi 2 sh -c 'exec strace -f -qq -e trace=fork,vfork,clone,clone3 \
 else
     bad "sharr-mpi run under strace"
 fi
+
+# ---- 2c. eval against the single-process sharr eval ----
+$PY "$HERE/gen_eval.py" "$TMP" || { bad "gen_eval.py"; exit 1; }
+mkdir -p "$TMP/eref"
+sed -e "s|@|$P.s.|g" -e "s|IN:|$TMP/ev.h5:|" -e "s|OUT/|$TMP/eref/|" \
+    "$TMP/eval_serial.sh" > "$TMP/eval_serial.run.sh"
+S=$S bash -e "$TMP/eval_serial.run.sh" > /dev/null 2> "$TMP/eref.err"
+zdiv=$(grep -o '[0-9]* integer divisions by zero' "$TMP/eref.err")
+check "the serial eval reference ran (${zdiv:-no} count)" \
+    eval 'test -n "$zdiv" && test "$(grep -vc "integer divisions" "$TMP/eref.err")" -eq 0' \
+    || cat "$TMP/eref.err"
+eval_config() { # ranks, ranks per node ("" for one node), label, fetch
+    local n=$1 k=$2 label=$3 fetch=${4:-} out=$TMP/eout.$3 res got
+    mkdir -p "$out"
+    sed -e "s|@|$P.$label.|g" -e "s|IN:|$TMP/ev.h5:|" -e "s|OUT/|$out/|" \
+        "$TMP/eval_mpi.txt" > "$TMP/eval.$label.txt"
+    SHARR_MPI_RANKS_PER_NODE=$k SHARR_MPI_EVAL_FETCH=$fetch mpi "$n" \
+        -x SHARR_MPI_RANKS_PER_NODE -x SHARR_MPI_EVAL_FETCH \
+        "$M" run "$TMP/eval.$label.txt" > /dev/null 2> "$out.err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        bad "eval $label: sharr-mpi run exits 0" "$(cat "$out.err")"
+        return
+    fi
+    if res=$($PY "$HERE/check.py" "$TMP/eref" "$out" 2>&1); then
+        ok "eval $label: results bit-identical to sharr eval's ($(tail -1 <<<"$res"))"
+    else
+        bad "eval $label: results bit-identical to sharr eval's" "$res"
+    fi
+    got=$(grep -o '[0-9]* integer divisions by zero' "$out.err")
+    check "eval $label: the same ${got:-no} count, summed over ranks" \
+        test "$got" = "$zdiv"
+    check "eval $label: no slab, staged or not, left after rm" \
+        eval "! ls /dev/shm | grep -q '$P\.$label\.'"
+}
+eval_config 1 "" np1
+eval_config 2 "" np2
+eval_config 3 "" np3
+eval_config 4 "" np4
+eval_config 2 1 np2.nodes2
+eval_config 3 2 np3.nodes2
+eval_config 4 2 np4.nodes2
+eval_config 3 "" np3.fetch 1
+eval_config 4 2 np4.nodes2.fetch 1
+
+# ---- 2d. a bad statement fails on every rank and leaves nothing ----
+E=$P.e
+evm() { SHARR_MPI_RANKS_PER_NODE=2 mpi 4 -x SHARR_MPI_RANKS_PER_NODE "$M" "$@"; }
+shm_of() { ls /dev/shm | grep "$E\." | sort; }
+printf '%s\n' "load $TMP/ev.h5:/x $E.x" "load $TMP/ev.h5:/sq $E.sq" \
+    "load $TMP/ev.h5:/za $E.za" "eval '$E.z' = '$E.za' * 2" > "$TMP/ev_setup.txt"
+evm run "$TMP/ev_setup.txt" > /dev/null 2>&1
+before=$(shm_of)
+zstat=$(evm stat "$E.z" 2>&1)
+eval_fails() { # label, exit status, message, statement words...
+    local label=$1 want=$2 msg=$3 err rc
+    shift 3
+    err=$(evm eval "$@" 2>&1 >/dev/null); rc=$?
+    check "eval $label fails on every rank (exit $rc): $(head -1 <<<"$err" | cut -c1-100)" \
+        eval 'test $rc -eq $want && test "$(grep -cF -- "$msg" <<<"$err")" -eq 1'
+    check "  ... and leaves no slab behind, OUT unchanged" \
+        eval 'test "$(shm_of)" = "$before" && test "$(evm stat "$E.z" 2>&1)" = "$zstat"'
+}
+eval_fails "of a syntax error" 2 "sharr-mpi: eval: syntax error at column" \
+    "'$E.bad' = '$E.x' +* 2"
+eval_fails "of an unknown name" 1 \
+    "sharr-mpi: eval: unknown name '$E.nosuch': no such array" \
+    "'$E.bad' = '$E.nosuch' + 1"
+eval_fails "of shapes that do not broadcast" 1 \
+    "sharr-mpi: eval: shapes (1001, 5) and (64, 64) do not broadcast" \
+    "'$E.bad' = '$E.x' + '$E.sq'"
+eval_fails "into an OUT of another dtype" 1 \
+    "sharr-mpi: eval: '$E.z' exists as c128 (301, 7) but the result is f64 (301, 7): remove it, or force to replace it" \
+    "'$E.z' = abs('$E.za')"
+# Node 1's slab name of a new OUT taken (by a plain sharr array) between
+# the check and the publish: node 0 renames its slab back, both staged
+# slabs go.
+"$S" create "$E.new.1" --shape 3 > /dev/null
+before=$(shm_of)
+eval_fails "whose OUT name is taken on node 1 at publish" 1 \
+    "sharr-mpi: eval: rank 2: an array named '$E.new.1' already exists" \
+    "'$E.new' = '$E.x' * 2"
+"$S" rm "$E.new.1"
+evm rm "$E.x" "$E.sq" "$E.za" "$E.z" > /dev/null 2>&1
+check "eval errors: nothing of $E left" test -z "$(shm_of)"
 
 # ---- 3. a launch with another layout is refused ----
 err=$(mpi 3 "$M" stat "$P.two" 2>&1 >/dev/null); rc=$?
