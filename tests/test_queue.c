@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 TestSuite(queue, .init = tu_setup, .fini = tu_ipc_fini, .timeout = 30);
 
@@ -1014,4 +1016,108 @@ Test(queue, a_create_killed_at_any_moment_never_leaves_a_named_half_queue)
         cr_assert_eq(hidden_left(pid), 0, "round %d", round);
     }
     cr_log_info("creations killed: %d of 30 had finished", made);
+}
+
+/* ---- no wake-up is lost (timeouts of -1: nothing heals a lost one) ---- */
+
+struct lost {
+    const char *name;
+    uint64_t got, put;   /* progress, written by the children */
+    int stop;
+};
+
+static int lost_put(void *arg)
+{
+    struct lost *l = arg;
+    sharr_queue *q;
+    uint64_t i = 0;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a hung test takes it along */
+    if (sharr_queue_open(l->name, 0, &q) < 0)
+        return 99;
+    while (!__atomic_load_n(&l->stop, __ATOMIC_RELAXED)) {
+        if (sharr_queue_put(q, &i, sizeof i, -1) < 0)
+            return 98;
+        __atomic_store_n(&l->put, ++i, __ATOMIC_RELAXED);
+    }
+    return sharr_queue_put(q, "", 0, -1) < 0 ? 97 : 0; /* the end */
+}
+
+static int lost_get(void *arg)
+{
+    struct lost *l = arg;
+    sharr_queue *q;
+    uint64_t m, want = 0;
+    size_t len;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (sharr_queue_open(l->name, 0, &q) < 0)
+        return 99;
+    for (;;) {
+        if (sharr_queue_get(q, &m, sizeof m, &len, -1) < 0)
+            return 98;
+        if (len == 0)
+            return 0;
+        if (m != want++)
+            return 97;
+        __atomic_store_n(&l->got, want, __ATOMIC_RELAXED);
+    }
+}
+
+static int lost_hog(void *arg)
+{
+    struct lost *l = arg;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    while (!__atomic_load_n(&l->stop, __ATOMIC_RELAXED))
+        ;
+    return 0;
+}
+
+/* A small queue between two processes, two busy processes beside them so
+ * that both are preempted at every point: a waker late after its store
+ * once took the flag of a waiter that had already seen that store, and
+ * the waiter slept through every later put, the producer on a full queue
+ * (seen as a hang of make bench).  Progress must never stop for 2 s. */
+Test(queue, no_wake_up_is_lost_when_both_sides_are_preempted, .timeout = 60)
+{
+    struct lost *l = tu_shared(sizeof *l);
+    sharr_queue *q = mkq("lost", 4096, 64);
+    l->name = tu_name("lost");
+    pid_t kids[4] = {tu_child(lost_hog, l), tu_child(lost_hog, l),
+                     tu_child(lost_get, l), tu_child(lost_put, l)};
+    int status[4] = {-1, -1, -1, -1}, running = 4;
+    double t0 = tu_now(), moved = t0;
+    uint64_t last = 0;
+    bool stalled = false;
+    /* 4 s of traffic, then the end message; progress is watched until
+     * every child is gone, the end included. */
+    while (running > 0 && !stalled) {
+        usleep(50000);
+        if (tu_now() - t0 > 4.0)
+            __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED);
+        uint64_t g = __atomic_load_n(&l->got, __ATOMIC_RELAXED);
+        if (g != last) {
+            last = g;
+            moved = tu_now();
+        }
+        stalled = tu_now() - moved > 2.0;
+        for (int i = 0; i < 4; i++) {
+            int st;
+            if (status[i] < 0 && waitpid(kids[i], &st, WNOHANG) == kids[i]) {
+                status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+                running--;
+            }
+        }
+    }
+    __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 4; i++)
+        if (status[i] < 0) {
+            kill(kids[i], SIGKILL);
+            status[i] = tu_status(kids[i]);
+        }
+    cr_assert(!stalled, "no progress for 2 s after %llu messages (put %llu): "
+              "a wake-up was lost", (unsigned long long)last,
+              (unsigned long long)l->put);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(status[i], 0, "child %d exited %d", i, status[i]);
+    cr_assert_gt(last, 1000);
+    sharr_queue_close(q);
 }

@@ -22,10 +22,10 @@
  * stays in its own core's cache.
  *
  * Waiting: a consumer with nothing to take releases its mutex, spins a few
- * microseconds on the tail, then raises the data_waiters flag, looks again
- * and sleeps on the tail's low 32 bits; a producer waiting for space does
- * the same on the head.  Committers wake sleepers only when the flag is
- * up.  Nothing ever waits while holding a side's mutex, so a mutex is held
+ * microseconds on the tail, then counts itself in data_waiters, looks
+ * again and sleeps on the tail's low 32 bits; a producer waiting for space
+ * does the same on the head.  Committers wake sleepers only when one is
+ * counted.  Nothing ever waits while holding a side's mutex, so a mutex is held
  * only for a copy, and shutdown never waits for a blocked put.
  *
  * Trust: the ring is read through the private capacity, max_msg and mask
@@ -151,7 +151,6 @@ static int side_lock(struct sharr__ring *r, bool put,
     if (put) {
         repair(&st->put_wal, &st->tail, &st->put_msgs, &st->put_repairs);
         /* An undone count may have been all a joiner waited for. */
-        __atomic_store_n(&st->join_waiters, 0, RLX);
         sharr__futex_wake(sharr__lo32(&st->done), INT32_MAX);
     } else {
         repair(&st->get_wal, &st->head, &st->get_msgs, &st->get_repairs);
@@ -211,6 +210,22 @@ static void put_header(struct sharr__ring *r, uint64_t pos, uint32_t len)
 
 /* ---- put ---- */
 
+/* Counted in as a waiter: sleep on word unless it moved from v or the
+ * queue closed meanwhile.  @return 0 or SHARR_ETIMEDOUT. */
+static int sleep_on(struct sharr__ring_state *st, uint32_t *word, uint32_t v,
+                    const struct sharr__deadline *d)
+{
+    int rc;
+
+    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||
+        __atomic_load_n(&st->closed, __ATOMIC_SEQ_CST))
+        return 0;
+    __atomic_fetch_add(&st->sleepers, 1, RLX);
+    rc = sharr__futex_wait(word, v, d);
+    __atomic_fetch_sub(&st->sleepers, 1, RLX);
+    return rc;
+}
+
 /* Sleep until the head moves from `head` (space may have come), the queue
  * closes, or the deadline. */
 static int wait_space(struct sharr__ring *r, uint64_t head,
@@ -222,13 +237,9 @@ static int wait_space(struct sharr__ring *r, uint64_t head,
 
     if (sharr__spin_while(word, v))
         return 0;
-    sharr__flag_waiting(&st->space_waiters);
-    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||
-        __atomic_load_n(&st->closed, __ATOMIC_SEQ_CST))
-        return 0;
-    __atomic_fetch_add(&st->sleepers, 1, RLX);
-    rc = sharr__futex_wait(word, v, d);
-    __atomic_fetch_sub(&st->sleepers, 1, RLX);
+    sharr__waiter_in(&st->space_waiters);
+    rc = sleep_on(st, word, v, d);
+    sharr__waiter_out(&st->space_waiters);
     return rc;
 }
 
@@ -260,7 +271,7 @@ static int put_some(struct sharr__ring *r, const void *const *msgs,
         commit(&st->put_wal, &st->tail, &st->put_msgs, pos,
                __atomic_load_n(&st->put_msgs, RLX) + (i - k),
                SHARR__HOOK_PUT_WRITTEN);
-        sharr__wake_flagged(&st->data_waiters, sharr__lo32(&st->tail));
+        sharr__wake_waiters(&st->data_waiters, sharr__lo32(&st->tail));
     }
     return 0;
 }
@@ -341,13 +352,9 @@ static int wait_data(struct sharr__ring *r, uint64_t tail,
 
     if (sharr__spin_while(word, v))
         return 0;
-    sharr__flag_waiting(&st->data_waiters);
-    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||
-        __atomic_load_n(&st->closed, __ATOMIC_SEQ_CST))
-        return 0;
-    __atomic_fetch_add(&st->sleepers, 1, RLX);
-    rc = sharr__futex_wait(word, v, d);
-    __atomic_fetch_sub(&st->sleepers, 1, RLX);
+    sharr__waiter_in(&st->data_waiters);
+    rc = sleep_on(st, word, v, d);
+    sharr__waiter_out(&st->data_waiters);
     return rc;
 }
 
@@ -466,7 +473,7 @@ int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
                 commit(&st->get_wal, &st->head, &st->get_msgs, pos,
                        __atomic_load_n(&st->get_msgs, RLX) + (uint64_t)got,
                        SHARR__HOOK_GET_COPIED);
-                sharr__wake_flagged(&st->space_waiters,
+                sharr__wake_waiters(&st->space_waiters,
                                     sharr__lo32(&st->head));
             }
             break;
@@ -525,8 +532,6 @@ int sharr__ring_shutdown(struct sharr__ring *r)
         return err;
     __atomic_store_n(&st->closed, 1, __ATOMIC_SEQ_CST);
     side_unlock(r, true);
-    __atomic_store_n(&st->data_waiters, 0, RLX);
-    __atomic_store_n(&st->space_waiters, 0, RLX);
     sharr__futex_wake(sharr__lo32(&st->tail), INT32_MAX);
     sharr__futex_wake(sharr__lo32(&st->head), INT32_MAX);
     return 0;
@@ -565,7 +570,7 @@ int sharr__ring_task_done(struct sharr__ring *r, size_t n)
     } while (!__atomic_compare_exchange_n(&st->done, &done, done + n, false,
                                           __ATOMIC_SEQ_CST, RLX));
     if (done + n >= put)
-        sharr__wake_flagged(&st->join_waiters, sharr__lo32(&st->done));
+        sharr__wake_waiters(&st->join_waiters, sharr__lo32(&st->done));
     return 0;
 }
 
@@ -578,17 +583,22 @@ int sharr__ring_join(struct sharr__ring *r, double timeout)
     if ((err = sharr__deadline(timeout, &d)) < 0)
         return err;
     for (;;) {
-        sharr__flag_waiting(&st->join_waiters);
+        sharr__waiter_in(&st->join_waiters);
         uint64_t done = __atomic_load_n(&st->done, __ATOMIC_SEQ_CST);
-        if (done >= __atomic_load_n(&st->put_msgs, __ATOMIC_SEQ_CST))
+        if (done >= __atomic_load_n(&st->put_msgs, __ATOMIC_SEQ_CST)) {
+            sharr__waiter_out(&st->join_waiters);
             return 0;
-        if (sharr__expired(&d))
+        }
+        if (sharr__expired(&d)) {
+            sharr__waiter_out(&st->join_waiters);
             return sharr__fail(SHARR_ETIMEDOUT, "queue '%s': %llu messages "
                                "not done yet", r->name,
                                (unsigned long long)(__atomic_load_n(
                                    &st->put_msgs, RLX) - done));
+        }
         __atomic_fetch_add(&st->sleepers, 1, RLX);
         sharr__futex_wait(sharr__lo32(&st->done), (uint32_t)done, &d);
         __atomic_fetch_sub(&st->sleepers, 1, RLX);
+        sharr__waiter_out(&st->join_waiters);
     }
 }
