@@ -1075,7 +1075,7 @@ static int lost_hog(void *arg)
  * that both are preempted at every point: a waker late after its store
  * once took the flag of a waiter that had already seen that store, and
  * the waiter slept through every later put, the producer on a full queue
- * (seen as a hang of make bench).  Progress must never stop for 2 s. */
+ * (seen as a hang of make bench).  Progress must never stop for 3 s. */
 Test(queue, no_wake_up_is_lost_when_both_sides_are_preempted, .timeout = 60)
 {
     struct lost *l = tu_shared(sizeof *l);
@@ -1098,7 +1098,7 @@ Test(queue, no_wake_up_is_lost_when_both_sides_are_preempted, .timeout = 60)
             last = g;
             moved = tu_now();
         }
-        stalled = tu_now() - moved > 2.0;
+        stalled = tu_now() - moved > 3.0;
         for (int i = 0; i < 4; i++) {
             int st;
             if (status[i] < 0 && waitpid(kids[i], &st, WNOHANG) == kids[i]) {
@@ -1113,7 +1113,7 @@ Test(queue, no_wake_up_is_lost_when_both_sides_are_preempted, .timeout = 60)
             kill(kids[i], SIGKILL);
             status[i] = tu_status(kids[i]);
         }
-    cr_assert(!stalled, "no progress for 2 s after %llu messages (put %llu): "
+    cr_assert(!stalled, "no progress for 3 s after %llu messages (put %llu): "
               "a wake-up was lost", (unsigned long long)last,
               (unsigned long long)l->put);
     for (int i = 0; i < 4; i++)
