@@ -34,27 +34,39 @@ echo "sharr-mpi vs the fork pool: c128 ${rows}x${cols} ($MB MiB), $DIR"
 
 now() { date +%s.%N; }
 declare -A T
-for j in 1 2; do
-    t=$(now); "$S" load "$DIR/$P.in.h5:/x" "$P.p$j" -j $j >/dev/null
-    T[pool$j.load]=$(echo "$(now) - $t" | bc)
-    t=$(now); "$S" apply "$P.p$j" square -j $j
-    T[pool$j.apply]=$(echo "$(now) - $t" | bc)
-    t=$(now); "$S" save "$P.p$j" "$DIR/$P.p$j.h5:/x" -j $j
-    T[pool$j.save]=$(echo "$(now) - $t" | bc)
-    "$S" rm "$P.p$j"
-done
-for n in 1 2; do
-    printf 'load %s %s\napply %s square\nsave %s %s\nrm %s\n' \
-        "$DIR/$P.in.h5:/x" "$P.m$n" "$P.m$n" "$P.m$n" "$DIR/$P.m$n.h5:/x" \
-        "$P.m$n" > "$DIR/$P.script"
-    out=$(SHARR_MPI_TIMES=1 timeout 600 mpirun -np $n --oversubscribe \
-          "$M" run "$DIR/$P.script" 2>&1 >/dev/null)
-    for op in load apply save; do
-        T[mpi$n.$op]=$(awk -v op=$op '$1 == "time" && $2 == op {print $3}' \
-                       <<<"$out")
+# The fastest of ROUNDS rounds (the pool and sharr-mpi alternate): one run
+# of each on this shared VM varied by 2-3x.
+keep() { # keep KEY SECONDS: the smaller
+    if [ -z "${T[$1]:-}" ] || [ "$(echo "$2 < ${T[$1]}" | bc)" = 1 ]; then
+        T[$1]=$2
+    fi
+}
+ROUNDS=${BENCH_MPI_ROUNDS:-5}
+for round in $(seq "$ROUNDS"); do
+    rm -f "$DIR"/"$P".p*.h5 "$DIR"/"$P".m*.h5
+    for j in 1 2; do
+        t=$(now); "$S" load "$DIR/$P.in.h5:/x" "$P.p$j" -j $j >/dev/null
+        keep pool$j.load "$(echo "$(now) - $t" | bc)"
+        t=$(now); "$S" apply "$P.p$j" square -j $j
+        keep pool$j.apply "$(echo "$(now) - $t" | bc)"
+        t=$(now); "$S" save "$P.p$j" "$DIR/$P.p$j.h5:/x" -j $j
+        keep pool$j.save "$(echo "$(now) - $t" | bc)"
+        "$S" rm "$P.p$j"
     done
-    rm -f "$DIR/$P.script"
+    for n in 1 2; do
+        printf 'load %s %s\napply %s square\nsave %s %s\nrm %s\n' \
+            "$DIR/$P.in.h5:/x" "$P.m$n" "$P.m$n" "$P.m$n" \
+            "$DIR/$P.m$n.h5:/x" "$P.m$n" > "$DIR/$P.script"
+        out=$(SHARR_MPI_TIMES=1 timeout 600 mpirun -np $n --oversubscribe \
+              "$M" run "$DIR/$P.script" 2>&1 >/dev/null)
+        for op in load apply save; do
+            v=$(awk -v op=$op '$1 == "time" && $2 == op {print $3}' <<<"$out")
+            [ -n "$v" ] && keep mpi$n.$op "$v"
+        done
+        rm -f "$DIR/$P.script"
+    done
 done
+echo "(the fastest of $ROUNDS rounds each)"
 printf '%-6s %10s %10s %7s   %10s %10s %7s\n' op "pool -j1" "mpi -np1" \
     ratio "pool -j2" "mpi -np2" ratio
 for op in load apply save; do
