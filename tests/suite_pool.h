@@ -33,6 +33,16 @@ static void suite_setup(void)
     pool2 = tu_pool(2);
 }
 
+/* A new zero-filled array t.<pid>.LABEL of dtype and shape (asserts). */
+static inline sharr_array *suite_make(const char *label, sharr_dtype dt,
+                                      size_t ndim, const size_t *shape)
+{
+    sharr_array *a = NULL;
+    cr_assert_eq(sharr_array_create(tu_name(label), dt, ndim, shape, NULL, &a),
+                 0, "%s", sharr_errmsg());
+    return a;
+}
+
 static void suite_teardown(void)
 {
     sharr_pool_destroy(pool2);

@@ -12,15 +12,6 @@
 
 TestSuite(empty, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
-static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
-                         const size_t *shape)
-{
-    sharr_array *a = NULL;
-    cr_assert_eq(sharr_array_create(tu_name(label), dt, ndim, shape, NULL, &a),
-                 0, "%s", sharr_errmsg());
-    return a;
-}
-
 /* The .npy dict text of the segment of `name` up to its closing brace. */
 static void header_dict(const char *name, char *buf, size_t size)
 {
@@ -45,7 +36,7 @@ Test(empty, zero_length_axes_are_created_opened_and_described)
     for (int i = 0; i < 4; i++) {
         char label[16], dict[256];
         snprintf(label, sizeof label, "z%d", i);
-        sharr_array *a = make(label, SHARR_C64, ndims[i], shapes[i]), *b;
+        sharr_array *a = suite_make(label, SHARR_C64, ndims[i], shapes[i]), *b;
         cr_assert_eq(sharr_array_nbytes(a), 0);
         cr_assert_eq(sharr_array_size(a), 0);
         cr_assert_eq(sharr_array_rows(a), rows[i]);
@@ -82,7 +73,7 @@ Test(empty, nonzero_axes_must_still_fit_beside_a_zero_one)
 Test(empty, a_segment_whose_nbytes_disagrees_with_a_zero_axis_is_corrupt)
 {
     size_t shape[] = {0, 4};
-    sharr_array *a = make("c", SHARR_F64, 2, shape), *b;
+    sharr_array *a = suite_make("c", SHARR_F64, 2, shape), *b;
     uint64_t eight = 8, one = 1;
 
     sharr_array_close(a);
@@ -112,7 +103,7 @@ static int count_calls(const sharr_block *b)
 Test(empty, a_job_over_zero_rows_finishes_at_once_without_calling_its_kernel)
 {
     size_t shape[] = {0, 3};
-    sharr_array *a = make("j", SHARR_F32, 2, shape);
+    sharr_array *a = suite_make("j", SHARR_F32, 2, shape);
     sharr_job_spec spec = {0};
     sharr_job *job;
 
@@ -133,7 +124,7 @@ Test(empty, a_job_over_zero_rows_finishes_at_once_without_calling_its_kernel)
 Test(empty, fill_apply_axpy_and_gemm_accept_empty_arrays)
 {
     size_t s0[] = {0, 5}, s1[] = {3, 0};
-    sharr_array *a = make("a", SHARR_F64, 2, s0), *b = make("b", SHARR_F64, 2,
+    sharr_array *a = suite_make("a", SHARR_F64, 2, s0), *b = suite_make("b", SHARR_F64, 2,
                                                             s1);
     sharr_fill_spec spec;
     double two = 2, one = 1, zero = 0;
@@ -154,9 +145,9 @@ Test(empty, fill_apply_axpy_and_gemm_accept_empty_arrays)
     }
     /* (2 x 0) @ (0 x 3) = C scaled by beta: k = 0, as NumPy's matmul. */
     size_t sa[] = {2, 0}, sb[] = {0, 3}, sc[] = {2, 3};
-    sharr_array *A = make("A", SHARR_F64, 2, sa), *B = make("B", SHARR_F64, 2,
+    sharr_array *A = suite_make("A", SHARR_F64, 2, sa), *B = suite_make("B", SHARR_F64, 2,
                                                             sb),
-                *C = make("C", SHARR_F64, 2, sc);
+                *C = suite_make("C", SHARR_F64, 2, sc);
     double *c = sharr_array_data(C);
     for (int i = 0; i < 6; i++)
         c[i] = i + 1;
@@ -183,7 +174,7 @@ Test(empty, stats_of_no_elements_are_count_0_sum_0_and_nan_for_every_dtype)
         char label[16];
         bool cx = sharr_dtype_kind((sharr_dtype)dt) == 'c';
         snprintf(label, sizeof label, "s%d", dt);
-        sharr_array *a = make(label, (sharr_dtype)dt, 2, dt % 2 ? s0 : s1);
+        sharr_array *a = suite_make(label, (sharr_dtype)dt, 2, dt % 2 ? s0 : s1);
         sharr_stats st[3];
         memset(st, 0x5a, sizeof st);
         cr_assert_eq(sharr_array_stats(dt % 3 ? pool2 : NULL, a, 0, st, NULL),
@@ -213,7 +204,7 @@ Test(empty, stats_of_no_elements_are_count_0_sum_0_and_nan_for_every_dtype)
 Test(empty, reshape_keeps_the_bytes_and_rewrites_header_and_control_block)
 {
     size_t s[] = {4, 6}, t[] = {2, 3, 4}, u[] = {24};
-    sharr_array *a = make("r", SHARR_I32, 2, s), *b;
+    sharr_array *a = suite_make("r", SHARR_I32, 2, s), *b;
     int32_t *x = sharr_array_data(a);
     char dict[256];
 
@@ -241,7 +232,7 @@ Test(empty, reshape_keeps_the_bytes_and_rewrites_header_and_control_block)
 Test(empty, reshape_to_another_element_count_fails_naming_both_shapes)
 {
     size_t s[] = {4, 6}, t[] = {5, 5}, z[] = {0, 6}, e[] = {3, 0, 2};
-    sharr_array *a = make("n", SHARR_F64, 2, s), *z0 = make("e", SHARR_F64, 2,
+    sharr_array *a = suite_make("n", SHARR_F64, 2, s), *z0 = suite_make("e", SHARR_F64, 2,
                                                             z);
 
     cr_assert_eq(sharr_array_reshape(a, 2, t, 0), SHARR_ESHAPE);
@@ -262,7 +253,7 @@ Test(empty, reshape_to_another_element_count_fails_naming_both_shapes)
 Test(empty, reshape_refuses_other_open_handles_unless_forced)
 {
     size_t s[] = {4, 6}, t[] = {6, 4};
-    sharr_array *a = make("b", SHARR_U8, 2, s), *b, *ro;
+    sharr_array *a = suite_make("b", SHARR_U8, 2, s), *b, *ro;
 
     cr_assert_eq(sharr_array_open(tu_name("b"), 0, &b), 0);
     cr_assert_eq(sharr_array_reshape(a, 2, t, 0), SHARR_EBUSY);
@@ -299,7 +290,7 @@ static int shape_is(const sharr_block *b)
 Test(empty, pool_workers_reopen_an_array_reshaped_since_they_cached_it)
 {
     size_t s[] = {4, 6}, t[] = {6, 4};
-    sharr_array *a = make("w", SHARR_F32, 2, s);
+    sharr_array *a = suite_make("w", SHARR_F32, 2, s);
     sharr_job_spec spec = {0};
 
     spec.kernel = shape_is;
@@ -325,7 +316,7 @@ static sharr_array *figure_array(const char *label, const sharr_array *a,
     size_t rows = sharr_array_rows(a);
     sharr_dtype dt = sharr_figure_dtype(sharr_array_dtype(a), f);
     cr_assert_neq(dt, SHARR_DTYPE_INVALID);
-    return make(label, dt, 1, &rows);
+    return suite_make(label, dt, 1, &rows);
 }
 
 Test(empty, row_stats_into_equal_per_row_stats_bit_for_bit_for_any_split)
@@ -340,7 +331,7 @@ Test(empty, row_stats_into_equal_per_row_stats_bit_for_bit_for_any_split)
         char label[16];
         bool cx = sharr_dtype_kind(dts[d]) == 'c';
         snprintf(label, sizeof label, "x%zu", d);
-        sharr_array *a = make(label, dts[d], 3, s);
+        sharr_array *a = suite_make(label, dts[d], 3, s);
         sharr_fill_spec spec;
         cr_assert_eq(sharr_fill_parse(dts[d], "random:9", &spec), 0);
         cr_assert_eq(sharr_fill(NULL, a, &spec, NULL), 0);
@@ -390,11 +381,11 @@ Test(empty, row_stats_into_equal_per_row_stats_bit_for_bit_for_any_split)
 Test(empty, row_stats_into_refuses_wrong_outputs_with_clear_errors)
 {
     size_t s[] = {4, 3}, four = 4, five = 5;
-    sharr_array *a = make("q", SHARR_C64, 2, s);
-    sharr_array *f32 = make("q32", SHARR_F32, 1, &four),
-                *c5 = make("q5", SHARR_C128, 1, &five),
-                *c4 = make("q4", SHARR_C128, 1, &four),
-                *m4 = make("m4", SHARR_F64, 1, &four);
+    sharr_array *a = suite_make("q", SHARR_C64, 2, s);
+    sharr_array *f32 = suite_make("q32", SHARR_F32, 1, &four),
+                *c5 = suite_make("q5", SHARR_C128, 1, &five),
+                *c4 = suite_make("q4", SHARR_C128, 1, &four),
+                *m4 = suite_make("m4", SHARR_F64, 1, &four);
     sharr_array *into[SHARR_NFIGURES] = {0};
 
     cr_assert_eq(sharr_array_row_stats_into(pool2, a, into, NULL),
@@ -437,7 +428,7 @@ Test(empty, row_stats_into_refuses_wrong_outputs_with_clear_errors)
 Test(empty, row_stats_into_of_empty_rows_and_of_no_rows)
 {
     size_t s[] = {3, 0}, z[] = {0, 7};
-    sharr_array *a = make("e", SHARR_I64, 2, s), *b = make("f", SHARR_F64, 2,
+    sharr_array *a = suite_make("e", SHARR_I64, 2, s), *b = suite_make("f", SHARR_F64, 2,
                                                            z);
     sharr_array *into[SHARR_NFIGURES] = {0}, *none[SHARR_NFIGURES] = {0};
 
@@ -489,7 +480,7 @@ Test(empty, opens_during_reshapes_see_one_shape_or_the_other_never_corrupt,
      .timeout = 60)
 {
     size_t s[] = {6, 4};
-    struct reshaper r = {.a = make("race", SHARR_I16, 2, s)};
+    struct reshaper r = {.a = suite_make("race", SHARR_I16, 2, s)};
     pthread_t t;
     size_t opens = 0;
 

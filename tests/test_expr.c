@@ -14,10 +14,8 @@ TestSuite(expr, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
                          const size_t *shape, const char *fill)
 {
-    sharr_array *a = NULL;
+    sharr_array *a = suite_make(label, dt, ndim, shape);
     sharr_fill_spec s;
-    cr_assert_eq(sharr_array_create(tu_name(label), dt, ndim, shape, NULL, &a),
-                 0, "%s", sharr_errmsg());
     if (fill) {
         cr_assert_eq(sharr_fill_parse(dt, fill, &s), 0, "%s", sharr_errmsg());
         cr_assert_eq(sharr_fill(NULL, a, &s, NULL), 0, "%s", sharr_errmsg());

@@ -10,15 +10,6 @@
 
 TestSuite(ops, .init = suite_setup, .fini = suite_teardown, .timeout = 120);
 
-static sharr_array *make(const char *label, sharr_dtype dt, size_t ndim,
-                         const size_t *shape)
-{
-    sharr_array *a = NULL;
-    cr_assert_eq(sharr_array_create(tu_name(label), dt, ndim, shape, NULL, &a),
-                 0, "%s", sharr_errmsg());
-    return a;
-}
-
 static void fill(sharr_array *a, const char *how)
 {
     sharr_fill_spec s;
@@ -34,7 +25,7 @@ Test(ops, fill_value_sets_every_element_of_every_dtype)
         char label[16];
         unsigned char want[16] = {0};
         snprintf(label, sizeof label, "v%d", dt);
-        sharr_array *a = make(label, (sharr_dtype)dt, 2, shape);
+        sharr_array *a = suite_make(label, (sharr_dtype)dt, 2, shape);
         const char *v = sharr_dtype_kind((sharr_dtype)dt) == 'c' ? "3-4j" : "3";
         fill(a, v);
         cr_assert_eq(sharr_value_parse((sharr_dtype)dt, v, want), 0);
@@ -56,9 +47,9 @@ Test(ops, fill_value_sets_every_element_of_every_dtype)
 Test(ops, fill_range_is_the_c_order_index_and_integers_wrap)
 {
     size_t shape[] = {3, 100};
-    sharr_array *a = make("r8", SHARR_I8, 2, shape);
-    sharr_array *c = make("rc", SHARR_C64, 2, shape);
-    sharr_array *u = make("ru", SHARR_U16, 2, shape);
+    sharr_array *a = suite_make("r8", SHARR_I8, 2, shape);
+    sharr_array *c = suite_make("rc", SHARR_C64, 2, shape);
+    sharr_array *u = suite_make("ru", SHARR_U16, 2, shape);
     fill(a, "range");
     fill(c, "range");
     fill(u, "range");
@@ -80,9 +71,9 @@ Test(ops, fill_range_is_the_c_order_index_and_integers_wrap)
 Test(ops, fill_random_is_reproducible_in_range_and_seed_dependent)
 {
     size_t shape[] = {50, 40};
-    sharr_array *a = make("ra", SHARR_F64, 2, shape);
-    sharr_array *b = make("rb", SHARR_F64, 2, shape);
-    sharr_array *z = make("rz", SHARR_C128, 2, shape);
+    sharr_array *a = suite_make("ra", SHARR_F64, 2, shape);
+    sharr_array *b = suite_make("rb", SHARR_F64, 2, shape);
+    sharr_array *z = suite_make("rz", SHARR_C128, 2, shape);
     fill(a, "random:42");
     fill(b, "random:42");
     cr_assert_eq(memcmp(sharr_array_data(a), sharr_array_data(b), 2000 * 8),
@@ -132,9 +123,9 @@ Test(ops, fill_random_is_the_same_for_any_number_of_workers)
         snprintf(l1, sizeof l1, "f1.%d", dt);
         snprintf(l2, sizeof l2, "f2.%d", dt);
         snprintf(l3, sizeof l3, "f3.%d", dt);
-        sharr_array *a = make(l1, (sharr_dtype)dt, 2, shape);
-        sharr_array *b = make(l2, (sharr_dtype)dt, 2, shape);
-        sharr_array *c = make(l3, (sharr_dtype)dt, 2, shape);
+        sharr_array *a = suite_make(l1, (sharr_dtype)dt, 2, shape);
+        sharr_array *b = suite_make(l2, (sharr_dtype)dt, 2, shape);
+        sharr_array *c = suite_make(l3, (sharr_dtype)dt, 2, shape);
         sharr_fill_spec f;
         sharr_run_opts dyn = {.schedule = {SHARR_SCHED_DYNAMIC, 3}};
         cr_assert_eq(sharr_fill_parse((sharr_dtype)dt, "random:99", &f), 0);
@@ -248,7 +239,7 @@ static void check_op_on(sharr_op op, sharr_dtype dt)
     size_t shape[] = {29, 13}, n = 29 * 13;
     char label[32];
     snprintf(label, sizeof label, "op%d.%d", op, dt);
-    sharr_array *a = make(label, dt, 2, shape);
+    sharr_array *a = suite_make(label, dt, 2, shape);
     char kind = sharr_dtype_kind(dt);
     unsigned char z[16] = {0}, z2[16] = {0};
     const char *zt = kind == 'c' ? "0.6-0.8j" : kind == 'f' ? "-1.5" : "3";
@@ -325,7 +316,7 @@ Test(ops, every_op_on_every_dtype_matches_a_serial_reference)
 Test(ops, normalize_rows_gives_unit_rows_and_keeps_zero_rows)
 {
     size_t shape[] = {6, 50};
-    sharr_array *a = make("nr", SHARR_C128, 2, shape);
+    sharr_array *a = suite_make("nr", SHARR_C128, 2, shape);
     fill(a, "random:3");
     double *x = sharr_array_data(a);
     double keep[2] = {x[100 * 2], x[100 * 2 + 1]}; /* row 2, element 0 */
@@ -352,7 +343,7 @@ Test(ops, normalize_rows_gives_unit_rows_and_keeps_zero_rows)
 Test(ops, sqrt_and_log_of_negative_reals_are_edom_and_change_nothing)
 {
     size_t shape[] = {40, 40};
-    sharr_array *a = make("dom", SHARR_F64, 2, shape);
+    sharr_array *a = suite_make("dom", SHARR_F64, 2, shape);
     fill(a, "random:1");
     ((double *)sharr_array_data(a))[1234] = -0.5;
     void *orig = malloc(sharr_array_nbytes(a));
@@ -376,7 +367,7 @@ Test(ops, sqrt_and_log_of_negative_reals_are_edom_and_change_nothing)
 Test(ops, apply_refuses_bad_values_and_read_only_arrays)
 {
     size_t shape[] = {4};
-    sharr_array *a = make("bad", SHARR_F64, 1, shape), *r;
+    sharr_array *a = suite_make("bad", SHARR_F64, 1, shape), *r;
     double lo = 1, hi = 0, nan = NAN;
     cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_CLIP, &lo, &hi, NULL),
                  SHARR_EINVAL);
@@ -412,7 +403,7 @@ Test(ops, axpy_matches_the_reference_for_float_complex_and_integers)
         char lx[16], ly[16];
         snprintf(lx, sizeof lx, "ax%zu", t);
         snprintf(ly, sizeof ly, "ay%zu", t);
-        sharr_array *x = make(lx, dt, 2, shape), *y = make(ly, dt, 2, shape);
+        sharr_array *x = suite_make(lx, dt, 2, shape), *y = suite_make(ly, dt, 2, shape);
         fill(x, "random:1");
         fill(y, "random:2");
         void *y0 = malloc(sharr_array_nbytes(y));
@@ -452,9 +443,9 @@ Test(ops, axpy_matches_the_reference_for_float_complex_and_integers)
 Test(ops, axpy_needs_same_dtype_and_shape)
 {
     size_t s1[] = {4, 4}, s2[] = {4, 5};
-    sharr_array *a = make("m1", SHARR_F64, 2, s1);
-    sharr_array *b = make("m2", SHARR_F64, 2, s2);
-    sharr_array *c = make("m3", SHARR_F32, 2, s1);
+    sharr_array *a = suite_make("m1", SHARR_F64, 2, s1);
+    sharr_array *b = suite_make("m2", SHARR_F64, 2, s2);
+    sharr_array *c = suite_make("m3", SHARR_F32, 2, s1);
     double one = 1;
     cr_assert_eq(sharr_axpy(pool2, &one, a, b, NULL), SHARR_ESHAPE);
     cr_assert_eq(sharr_axpy(pool2, &one, a, c, NULL), SHARR_EDTYPE);
@@ -475,7 +466,7 @@ Test(ops, stats_match_a_long_double_reference_and_do_not_depend_on_j)
         sharr_dtype dt = dts[t];
         char label[16];
         snprintf(label, sizeof label, "st%zu", t);
-        sharr_array *a = make(label, dt, 2, shape);
+        sharr_array *a = suite_make(label, dt, 2, shape);
         fill(a, "random:8");
         sharr_stats s1, s2, sn;
         cr_assert_eq(sharr_array_stats(pool2, a, 0, &s2, NULL), 0);
@@ -522,7 +513,7 @@ Test(ops, stats_match_a_long_double_reference_and_do_not_depend_on_j)
 Test(ops, integer_sums_are_exact_beyond_double_precision)
 {
     size_t shape[] = {1000};
-    sharr_array *a = make("isum", SHARR_I64, 1, shape);
+    sharr_array *a = suite_make("isum", SHARR_I64, 1, shape);
     int64_t *x = sharr_array_data(a);
     for (int i = 0; i < 1000; i++)
         x[i] = INT64_MAX - i;          /* the sum needs 73 bits */
@@ -544,7 +535,7 @@ Test(ops, integer_sums_are_exact_beyond_double_precision)
 Test(ops, stats_per_row_match_whole_array_stats_of_each_row)
 {
     size_t shape[] = {9, 77};
-    sharr_array *a = make("pr", SHARR_F64, 2, shape);
+    sharr_array *a = suite_make("pr", SHARR_F64, 2, shape);
     fill(a, "random:4");
     ((double *)sharr_array_data(a))[77 * 3 + 5] = NAN;
     ((double *)sharr_array_data(a))[77 * 6] = 1e300;
@@ -606,8 +597,8 @@ Test(ops, gemm_matches_a_naive_product_for_every_float_dtype)
         snprintf(la, sizeof la, "ga%zu", t);
         snprintf(lb, sizeof lb, "gb%zu", t);
         snprintf(lc, sizeof lc, "gc%zu", t);
-        sharr_array *A = make(la, dt, 2, sa), *B = make(lb, dt, 2, sb),
-                    *C = make(lc, dt, 2, sc);
+        sharr_array *A = suite_make(la, dt, 2, sa), *B = suite_make(lb, dt, 2, sb),
+                    *C = suite_make(lc, dt, 2, sc);
         fill(A, "random:1");
         fill(B, "random:2");
         fill(C, "random:3");
@@ -645,10 +636,10 @@ Test(ops, gemm_matches_a_naive_product_for_every_float_dtype)
 Test(ops, gemm_refuses_integers_bad_shapes_and_aliasing)
 {
     size_t s22[] = {2, 2}, s23[] = {2, 3}, s1[] = {4};
-    sharr_array *a = make("ga", SHARR_F64, 2, s22);
-    sharr_array *b = make("gb", SHARR_F64, 2, s23);
-    sharr_array *i = make("gi", SHARR_I32, 2, s22);
-    sharr_array *v = make("gv", SHARR_F64, 1, s1);
+    sharr_array *a = suite_make("ga", SHARR_F64, 2, s22);
+    sharr_array *b = suite_make("gb", SHARR_F64, 2, s23);
+    sharr_array *i = suite_make("gi", SHARR_I32, 2, s22);
+    sharr_array *v = suite_make("gv", SHARR_F64, 1, s1);
     double one = 1, zero = 0;
     int32_t ione = 1, izero = 0;
     cr_assert_eq(sharr_gemm(pool2, &ione, i, i, &izero, i, NULL), SHARR_EDTYPE);
@@ -680,7 +671,7 @@ static void drop(sharr_array *a)
 static sharr_array *make_f64(const char *label, size_t n, const double *v)
 {
     size_t shape[] = {n};
-    sharr_array *a = make(label, SHARR_F64, 1, shape);
+    sharr_array *a = suite_make(label, SHARR_F64, 1, shape);
     memcpy(sharr_array_data(a), v, n * sizeof *v);
     return a;
 }
@@ -722,9 +713,9 @@ Test(ops, norm_is_nan_with_a_nan_and_exact_when_squares_underflow)
 Test(ops, stats_sum_exact_holds_the_exact_integer_sum)
 {
     size_t shape[] = {3};
-    sharr_array *u = make("ex", SHARR_U64, 1, shape);
-    sharr_array *i = make("exi", SHARR_I64, 1, shape);
-    sharr_array *f = make("exf", SHARR_F64, 1, shape);
+    sharr_array *u = suite_make("ex", SHARR_U64, 1, shape);
+    sharr_array *i = suite_make("exi", SHARR_I64, 1, shape);
+    sharr_array *f = suite_make("exf", SHARR_F64, 1, shape);
     for (int k = 0; k < 3; k++) {
         ((uint64_t *)sharr_array_data(u))[k] = UINT64_MAX;
         ((int64_t *)sharr_array_data(i))[k] = INT64_MIN;
@@ -748,7 +739,7 @@ Test(ops, stats_sum_exact_holds_the_exact_integer_sum)
 Test(ops, complex_square_has_no_spurious_overflow)
 {
     size_t shape[] = {2};
-    sharr_array *a = make("sq", SHARR_C128, 1, shape);
+    sharr_array *a = suite_make("sq", SHARR_C128, 1, shape);
     double *z = sharr_array_data(a);
     z[0] = DBL_MAX, z[1] = 0, z[2] = 1e308, z[3] = 1e-308;
     cr_assert_eq(sharr_apply(pool2, a, SHARR_OP_SQUARE, NULL, NULL, NULL), 0);
@@ -805,9 +796,9 @@ Test(ops, gemm_and_axpy_give_the_same_bytes_in_the_caller_and_any_pool)
         char l[3][16];
         for (int k = 0; k < 3; k++)
             snprintf(l[k], sizeof l[k], "j%d.%zu", k, t);
-        struct gemm_ctx g = {make(l[0], dts[t], 2, sa),
-                             make(l[1], dts[t], 2, sb),
-                             make(l[2], dts[t], 2, sc), {0}, {0}};
+        struct gemm_ctx g = {suite_make(l[0], dts[t], 2, sa),
+                             suite_make(l[1], dts[t], 2, sb),
+                             suite_make(l[2], dts[t], 2, sc), {0}, {0}};
         fill(g.a, "random:1");
         fill(g.b, "random:2");
         cr_assert_eq(sharr_value_parse(dts[t], "-1.5", g.al), 0);
@@ -820,7 +811,7 @@ Test(ops, gemm_and_axpy_give_the_same_bytes_in_the_caller_and_any_pool)
         /* axpy: y = C's shape and dtype, x another array of it */
         sharr_array *x = g.a;
         size_t sx[] = {33, 11};
-        g.a = make("jx", dts[t], 2, sx);
+        g.a = suite_make("jx", dts[t], 2, sx);
         fill(g.a, "random:3");
         same_bytes_for_any_pool(g.c, start, run_axpy, &g);
         drop(g.a);
