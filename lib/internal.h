@@ -270,9 +270,9 @@ struct sharr__ring_state {
     uint64_t get_msgs;   /* messages ever taken */
     /* written rarely */
     uint32_t closed __attribute__((aligned(SHARR__LINE)));
-    uint32_t data_waiters;  /* consumers that may sleep on tail */
-    uint32_t space_waiters; /* producers that may sleep on head */
-    uint32_t join_waiters;  /* joiners that may sleep on done */
+    uint32_t data_waiters;  /* 1: a consumer may sleep (on this flag) */
+    uint32_t space_waiters; /* 1: a producer may sleep (on this flag) */
+    uint32_t join_waiters;  /* 1: a joiner may sleep (on this flag) */
     uint32_t sleepers;      /* advisory count for `sharr info` */
     /* task_done calls; low half: the joiners' futex */
     uint64_t done __attribute__((aligned(SHARR__LINE)));
@@ -290,7 +290,7 @@ struct sharr__lock_state {
 /* Semaphore: the value is the futex. */
 struct sharr__sem_state {
     uint32_t value;
-    uint32_t waiters;        /* processes that may sleep on value */
+    uint32_t waiters;        /* 1 while someone may sleep (on this flag) */
     uint32_t sleepers;
 };
 

@@ -57,30 +57,34 @@ static inline uint32_t *sharr__lo32(uint64_t *v)
     return (uint32_t *)(void *)v;
 }
 
-/* A waiter count: a process about to sleep counts itself in (then checks
- * its condition again, and sleeps only if it still holds) and out when it
- * is done waiting; a waker, after its store, wakes all if any is counted.
- * (A flag that the first waker cleared lost wake-ups: a waker late after
- * an old store could take the flag of a waiter that had already seen that
- * store and was going to sleep, and the waiter then slept through every
- * later one.)  A waiter killed asleep stays counted: later wakers make
- * one futex call each that wakes nobody, which costs time, not wake-ups. */
-static inline void sharr__waiter_in(uint32_t *count)
+/* A waiter flag: raised by a process about to sleep, which then checks its
+ * condition again and sleeps on the flag itself while it stays raised;
+ * the first waker after a store lowers it and wakes all.  Sleeping on the
+ * flag, not on the data word, is what keeps a late waker harmless: one
+ * that lowers the flag of a waiter that already saw its store (and so was
+ * about to sleep) makes that waiter look again instead of sleeping through
+ * every later store.  A waiter killed asleep leaves the flag raised: the
+ * next waker lowers it, and nothing is lost but one wake-up call. */
+static inline void sharr__flag_waiting(uint32_t *flag)
 {
-    __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
 }
 
-static inline void sharr__waiter_out(uint32_t *count)
+/* Sleep while the flag stays raised (or until the deadline).
+ * @return 0 or SHARR_ETIMEDOUT. */
+static inline int sharr__flag_sleep(uint32_t *flag,
+                                    const struct sharr__deadline *d)
 {
-    __atomic_fetch_sub(count, 1, __ATOMIC_RELAXED);
+    return sharr__futex_wait(flag, 1, d);
 }
 
-/* After a store the waiters wait for: wake them if any is counted. */
-static inline void sharr__wake_waiters(uint32_t *count, uint32_t *word)
+/* After a store the waiters wait for: wake them if any announced itself. */
+static inline void sharr__wake_flagged(uint32_t *flag)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(count, __ATOMIC_RELAXED))
-        sharr__futex_wake(word, INT32_MAX);
+    if (__atomic_load_n(flag, __ATOMIC_RELAXED) &&
+        __atomic_exchange_n(flag, 0, __ATOMIC_SEQ_CST))
+        sharr__futex_wake(flag, INT32_MAX);
 }
 
 /* ---- robust process-shared mutexes (wait.c) ---- */

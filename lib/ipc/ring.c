@@ -22,10 +22,10 @@
  * stays in its own core's cache.
  *
  * Waiting: a consumer with nothing to take releases its mutex, spins a few
- * microseconds on the tail, then counts itself in data_waiters, looks
- * again and sleeps on the tail's low 32 bits; a producer waiting for space
- * does the same on the head.  Committers wake sleepers only when one is
- * counted.  Nothing ever waits while holding a side's mutex, so a mutex is held
+ * microseconds on the tail, then raises the data_waiters flag, looks again
+ * at the tail and sleeps on the flag; a producer waiting for space does the
+ * same with the head and space_waiters.  Committers wake sleepers only when
+ * the flag is up (see sharr__flag_waiting for why on the flag).  Nothing ever waits while holding a side's mutex, so a mutex is held
  * only for a copy, and shutdown never waits for a blocked put.
  *
  * Trust: the ring is read through the private capacity, max_msg and mask
@@ -151,7 +151,7 @@ static int side_lock(struct sharr__ring *r, bool put,
     if (put) {
         repair(&st->put_wal, &st->tail, &st->put_msgs, &st->put_repairs);
         /* An undone count may have been all a joiner waited for. */
-        sharr__futex_wake(sharr__lo32(&st->done), INT32_MAX);
+        sharr__wake_flagged(&st->join_waiters);
     } else {
         repair(&st->get_wal, &st->head, &st->get_msgs, &st->get_repairs);
     }
@@ -210,18 +210,20 @@ static void put_header(struct sharr__ring *r, uint64_t pos, uint32_t len)
 
 /* ---- put ---- */
 
-/* Counted in as a waiter: sleep on word unless it moved from v or the
- * queue closed meanwhile.  @return 0 or SHARR_ETIMEDOUT. */
-static int sleep_on(struct sharr__ring_state *st, uint32_t *word, uint32_t v,
+/* Raise `flag`, then sleep on it unless word moved from v or the queue
+ * closed meanwhile.  @return 0 or SHARR_ETIMEDOUT. */
+static int sleep_on(struct sharr__ring_state *st, uint32_t *flag,
+                    uint32_t *word, uint32_t v,
                     const struct sharr__deadline *d)
 {
     int rc;
 
+    sharr__flag_waiting(flag);
     if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != v ||
         __atomic_load_n(&st->closed, __ATOMIC_SEQ_CST))
         return 0;
     __atomic_fetch_add(&st->sleepers, 1, RLX);
-    rc = sharr__futex_wait(word, v, d);
+    rc = sharr__flag_sleep(flag, d);
     __atomic_fetch_sub(&st->sleepers, 1, RLX);
     return rc;
 }
@@ -233,14 +235,10 @@ static int wait_space(struct sharr__ring *r, uint64_t head,
 {
     struct sharr__ring_state *st = r->st;
     uint32_t *word = sharr__lo32(&st->head), v = (uint32_t)head;
-    int rc;
 
     if (sharr__spin_while(word, v))
         return 0;
-    sharr__waiter_in(&st->space_waiters);
-    rc = sleep_on(st, word, v, d);
-    sharr__waiter_out(&st->space_waiters);
-    return rc;
+    return sleep_on(st, &st->space_waiters, word, v, d);
 }
 
 /* Write as many of msgs[k..n) as fit after tail into the ring and commit
@@ -271,7 +269,7 @@ static int put_some(struct sharr__ring *r, const void *const *msgs,
         commit(&st->put_wal, &st->tail, &st->put_msgs, pos,
                __atomic_load_n(&st->put_msgs, RLX) + (i - k),
                SHARR__HOOK_PUT_WRITTEN);
-        sharr__wake_waiters(&st->data_waiters, sharr__lo32(&st->tail));
+        sharr__wake_flagged(&st->data_waiters);
     }
     return 0;
 }
@@ -348,14 +346,10 @@ static int wait_data(struct sharr__ring *r, uint64_t tail,
 {
     struct sharr__ring_state *st = r->st;
     uint32_t *word = sharr__lo32(&st->tail), v = (uint32_t)tail;
-    int rc;
 
     if (sharr__spin_while(word, v))
         return 0;
-    sharr__waiter_in(&st->data_waiters);
-    rc = sleep_on(st, word, v, d);
-    sharr__waiter_out(&st->data_waiters);
-    return rc;
+    return sleep_on(st, &st->data_waiters, word, v, d);
 }
 
 /* The tail as committed now, checked against head.  @return 0 or
@@ -473,8 +467,7 @@ int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
                 commit(&st->get_wal, &st->head, &st->get_msgs, pos,
                        __atomic_load_n(&st->get_msgs, RLX) + (uint64_t)got,
                        SHARR__HOOK_GET_COPIED);
-                sharr__wake_waiters(&st->space_waiters,
-                                    sharr__lo32(&st->head));
+                sharr__wake_flagged(&st->space_waiters);
             }
             break;
         }
@@ -532,8 +525,8 @@ int sharr__ring_shutdown(struct sharr__ring *r)
         return err;
     __atomic_store_n(&st->closed, 1, __ATOMIC_SEQ_CST);
     side_unlock(r, true);
-    sharr__futex_wake(sharr__lo32(&st->tail), INT32_MAX);
-    sharr__futex_wake(sharr__lo32(&st->head), INT32_MAX);
+    sharr__wake_flagged(&st->data_waiters);
+    sharr__wake_flagged(&st->space_waiters);
     return 0;
 }
 
@@ -570,7 +563,7 @@ int sharr__ring_task_done(struct sharr__ring *r, size_t n)
     } while (!__atomic_compare_exchange_n(&st->done, &done, done + n, false,
                                           __ATOMIC_SEQ_CST, RLX));
     if (done + n >= put)
-        sharr__wake_waiters(&st->join_waiters, sharr__lo32(&st->done));
+        sharr__wake_flagged(&st->join_waiters);
     return 0;
 }
 
@@ -583,22 +576,17 @@ int sharr__ring_join(struct sharr__ring *r, double timeout)
     if ((err = sharr__deadline(timeout, &d)) < 0)
         return err;
     for (;;) {
-        sharr__waiter_in(&st->join_waiters);
+        sharr__flag_waiting(&st->join_waiters);
         uint64_t done = __atomic_load_n(&st->done, __ATOMIC_SEQ_CST);
-        if (done >= __atomic_load_n(&st->put_msgs, __ATOMIC_SEQ_CST)) {
-            sharr__waiter_out(&st->join_waiters);
+        if (done >= __atomic_load_n(&st->put_msgs, __ATOMIC_SEQ_CST))
             return 0;
-        }
-        if (sharr__expired(&d)) {
-            sharr__waiter_out(&st->join_waiters);
+        if (sharr__expired(&d))
             return sharr__fail(SHARR_ETIMEDOUT, "queue '%s': %llu messages "
                                "not done yet", r->name,
                                (unsigned long long)(__atomic_load_n(
                                    &st->put_msgs, RLX) - done));
-        }
         __atomic_fetch_add(&st->sleepers, 1, RLX);
-        sharr__futex_wait(sharr__lo32(&st->done), (uint32_t)done, &d);
+        sharr__flag_sleep(&st->join_waiters, &d);
         __atomic_fetch_sub(&st->sleepers, 1, RLX);
-        sharr__waiter_out(&st->join_waiters);
     }
 }

@@ -268,13 +268,12 @@ int sharr_sem_acquire(sharr_sem *s, double timeout)
                                s->obj.name, d.now ? "" : " (timed out)");
         if (sharr__spin_while(&st->value, 0))
             continue;
-        sharr__waiter_in(&st->waiters);
-        if (__atomic_load_n(&st->value, SC) == 0) {
-            __atomic_fetch_add(&st->sleepers, 1, RLX);
-            expired = sharr__futex_wait(&st->value, 0, &d) == SHARR_ETIMEDOUT;
-            __atomic_fetch_sub(&st->sleepers, 1, RLX);
-        }
-        sharr__waiter_out(&st->waiters);
+        sharr__flag_waiting(&st->waiters);
+        if (__atomic_load_n(&st->value, SC) != 0)
+            continue;
+        __atomic_fetch_add(&st->sleepers, 1, RLX);
+        expired = sharr__flag_sleep(&st->waiters, &d) == SHARR_ETIMEDOUT;
+        __atomic_fetch_sub(&st->sleepers, 1, RLX);
     }
 }
 
@@ -294,7 +293,7 @@ int sharr_sem_release(sharr_sem *s, unsigned n)
                                s->bound ? "bound" : "limit", limit);
     } while (!__atomic_compare_exchange_n(&st->value, &v, v + n, false, SC,
                                           RLX));
-    sharr__wake_waiters(&st->waiters, &st->value);
+    sharr__wake_flagged(&st->waiters);
     return 0;
 }
 
@@ -340,7 +339,7 @@ void sharr_event_close(sharr_event *e)
 void sharr_event_set(sharr_event *e)
 {
     __atomic_store_n(&e->st->set, 1, SC);
-    sharr__wake_waiters(&e->st->waiters, &e->st->set);
+    sharr__wake_flagged(&e->st->waiters);
 }
 
 void sharr_event_clear(sharr_event *e)
@@ -370,13 +369,12 @@ int sharr_event_wait(sharr_event *e, double timeout)
                                e->obj.name, d.now ? "" : " (timed out)");
         if (sharr__spin_while(&st->set, 0))
             continue;
-        sharr__waiter_in(&st->waiters);
-        if (!__atomic_load_n(&st->set, SC)) {
-            __atomic_fetch_add(&st->sleepers, 1, RLX);
-            expired = sharr__futex_wait(&st->set, 0, &d) == SHARR_ETIMEDOUT;
-            __atomic_fetch_sub(&st->sleepers, 1, RLX);
-        }
-        sharr__waiter_out(&st->waiters);
+        sharr__flag_waiting(&st->waiters);
+        if (__atomic_load_n(&st->set, SC))
+            continue;
+        __atomic_fetch_add(&st->sleepers, 1, RLX);
+        expired = sharr__flag_sleep(&st->waiters, &d) == SHARR_ETIMEDOUT;
+        __atomic_fetch_sub(&st->sleepers, 1, RLX);
     }
 }
 
