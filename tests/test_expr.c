@@ -395,3 +395,131 @@ Test(expr, copy_converts_rows_as_numpy_astype)
     cr_assert_eq(((int64_t *)sharr_array_data(o))[11], 11);
     sharr_array_close(o);
 }
+
+/* Bind each name of e ('t.PID.k') to arr[k - 'a']. */
+static void eval_into(const char *text, sharr_array **arr, sharr_array *out)
+{
+    sharr_expr *e = compile(text);
+    sharr_array *bound[8];
+    for (size_t i = 0; i < sharr_expr_nnames(e); i++) {
+        const char *n = sharr_expr_name(e, i);
+        bound[i] = arr[n[strlen(n) - 1] - 'a'];
+    }
+    cr_assert_eq(sharr_expr_eval(pool2, e, bound, out, NULL, NULL), 0,
+                 "%s: %s", text, sharr_errmsg());
+    sharr_expr_free(e);
+}
+
+/* The first of n floats (wide: doubles) of x and y that differ in their
+ * bits, NaNs of any payload alike (the compiler may swap the operands of
+ * + and *, which picks the other NaN's payload on x86); n if none. */
+static size_t first_difference(const void *x, const void *y, size_t n,
+                               bool wide)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (wide) {
+            double u = ((const double *)x)[i], v = ((const double *)y)[i];
+            if (!(isnan(u) && isnan(v)) && memcmp(&u, &v, 8) != 0)
+                return i;
+        } else {
+            float u = ((const float *)x)[i], v = ((const float *)y)[i];
+            if (!(isnan(u) && isnan(v)) && memcmp(&u, &v, 4) != 0)
+                return i;
+        }
+    }
+    return n;
+}
+
+/* Two arithmetic operations in a row run as one loop (expr_loops.c, "fused
+ * pairs"); the bytes must be those of the two run apart (two statements),
+ * for every pair of + - * /, either side, a constant in any place, on
+ * values with inf, nan (of several payloads), -0, subnormals and huge
+ * ones. */
+Test(expr, fused_pairs_give_the_bytes_of_the_operations_run_apart)
+{
+    static const sharr_dtype dts[4] = {SHARR_F32, SHARR_F64, SHARR_C64,
+                                       SHARR_C128};
+    static const char ops[4] = {'+', '-', '*', '/'};
+    const size_t n = 1500, shape[1] = {n};
+    int checked = 0;
+
+    for (int d = 0; d < 4; d++) {
+        sharr_dtype dt = dts[d];
+        sharr_array *arr[26] = {0};
+        arr['x' - 'a'] = make("x", dt, 1, shape, "random:5");
+        arr['y' - 'a'] = make("y", dt, 1, shape, "random:6");
+        arr['z' - 'a'] = make("z", dt, 1, shape, "random:7");
+        arr['t' - 'a'] = make("t", dt, 1, shape, NULL);
+        sharr_array *o1 = make("o", dt, 1, shape, NULL),
+                    *o2 = make("p", dt, 1, shape, NULL);
+        bool wide = dt == SHARR_F64 || dt == SHARR_C128;
+        size_t parts = dt == SHARR_C64 || dt == SHARR_C128 ? 2 : 1;
+        const double special[] = {INFINITY, -INFINITY, NAN, -0.0, 0.0,
+                                  1e-310, 1e-40, 1e308, 3e38, -1.0};
+        for (int k = 0; k < 3; k++) {
+            unsigned char *p = sharr_array_data(arr["xyz"[k] - 'a']);
+            for (size_t i = 0; i < 200 * parts; i++) {
+                double v = special[(i * 7 + (size_t)k * 3) % 10];
+                if (wide) {
+                    uint64_t bits;
+                    memcpy(&bits, &v, 8);
+                    if (isnan(v))
+                        bits |= (uint64_t)(i + 1 + (size_t)k) << 20;
+                    memcpy(p + i * 8, &bits, 8);
+                } else {
+                    float f = (float)v;
+                    uint32_t bits;
+                    memcpy(&bits, &f, 4);
+                    if (isnan(f))
+                        bits |= (uint32_t)(i + 1 + (size_t)k) << 4;
+                    memcpy(p + i * 4, &bits, 4);
+                }
+            }
+        }
+        for (int o1i = 0; o1i < 4; o1i++)
+            for (int o2i = 0; o2i < 4; o2i++)
+                for (int side = 0; side < 2; side++)
+                    for (int cst = 0; cst < 4; cst++) {
+                        /* cst: 0 none, 1..3: x, y or z is 1.5 */
+                        const char *x = cst == 1 ? "1.5" : "$x",
+                                   *y = cst == 2 ? "1.5" : "$y",
+                                   *z = cst == 3 ? "1.5" : "$z";
+                        char both[128], first[64], second[64];
+                        snprintf(first, sizeof first, "%s %c %s", x,
+                                 ops[o1i], y);
+                        if (side)
+                            snprintf(both, sizeof both, "%s %c (%s)", z,
+                                     ops[o2i], first);
+                        else
+                            snprintf(both, sizeof both, "(%s) %c %s", first,
+                                     ops[o2i], z);
+                        if (side)
+                            snprintf(second, sizeof second, "%s %c $t", z,
+                                     ops[o2i]);
+                        else
+                            snprintf(second, sizeof second, "$t %c %s",
+                                     ops[o2i], z);
+                        eval_into(both, arr, o1);
+                        eval_into(first, arr, arr['t' - 'a']);
+                        eval_into(second, arr, o2);
+                        size_t at = first_difference(
+                            sharr_array_data(o1), sharr_array_data(o2),
+                            n * parts, wide);
+                        cr_assert_eq(at, n * parts, "%s: %s differs from %s "
+                                     "then %s at element %zu",
+                                     sharr_dtype_name(dt), both, first,
+                                     second, at / parts);
+                        checked++;
+                    }
+        for (int k = 0; k < 26; k++)
+            if (arr[k]) {
+                sharr_unlink(sharr_array_name(arr[k]));
+                sharr_array_close(arr[k]);
+            }
+        sharr_unlink(sharr_array_name(o1));
+        sharr_unlink(sharr_array_name(o2));
+        sharr_array_close(o1);
+        sharr_array_close(o2);
+    }
+    cr_assert_eq(checked, 4 * 4 * 4 * 2 * 4);
+}
