@@ -979,10 +979,13 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
     size_t osz = sharr__ex_size(p->out_dt);
     uint8_t into[EX_MAX_INS];
 
-    fuse_plan(p, into);
+    /* A program without registers (a*b + a fused) keeps nothing in cache
+     * between its loops: it runs over the whole range at once. */
+    size_t tile = p->nregs ? EX_TILE : total;
 
-    for (size_t t0 = 0; t0 < total; t0 += EX_TILE) {
-        size_t n = total - t0 < EX_TILE ? total - t0 : EX_TILE;
+    fuse_plan(p, into);
+    for (size_t t0 = 0; t0 < total; t0 += tile) {
+        size_t n = total - t0 < tile ? total - t0 : tile;
         size_t e = e0 + t0;
         for (uint32_t i = 0; i < p->nins; i++) {
             const struct ex_ins *in = &p->ins[i];
