@@ -695,7 +695,9 @@ static const un_fn un_table[EX_NTYPES] = {
  * writes a tile register and one that reads it back.  At memory speed the
  * two loops alternate between streams where one loop overlaps them:
  * c128 a*b + a took 1.3x as long in two.  The same operations on the same
- * values in the same order: the bytes of the unfused loops.  Operands
+ * values in the same order: the bytes of the unfused loops, but for the
+ * payload of a NaN made of two NaNs (the compiler may swap the operands
+ * of + and * in either loop, and x86 keeps the first one's).  Operands
  * have the strides sharr__ex_run gives them (constants 0, the rest 1);
  * fuse_plan() fuses only where at most one of x, y, z is a constant, so
  * four stride patterns (SA, SB, SC literal: the constant one hoisted and
