@@ -752,7 +752,7 @@ typedef void (*fuse_fn)(int op1, int op2, int zf, const void *a, int sa,
                         const void *b, int sb, const void *c, int sc,
                         void *res, size_t n);
 
-#define FUSE_REAL(SUF, F)                                                    \
+#define FUSE_FN(SUF, F, CASES)                                               \
     static void fuse_##SUF(int op1, int op2, int zf, const void *a, int sa,  \
                            const void *b, int sb, const void *c, int sc,     \
                            void *res, size_t n)                              \
@@ -760,37 +760,30 @@ typedef void (*fuse_fn)(int op1, int op2, int zf, const void *a, int sa,
         const F *x = a, *y = b, *z = c;                                      \
         F *r = res;                                                          \
         switch (op1 * 64 + op2 * 2 + zf) {                                   \
-        FUSE_ROW(RFUSE, F, R, EX_ADD, R_ADD)                                 \
-        FUSE_CASE(RFUSE, F, EX_ADD, R_ADD, EX_DIV, R_DIV)                    \
-        FUSE_ROW(RFUSE, F, R, EX_SUB, R_SUB)                                 \
-        FUSE_CASE(RFUSE, F, EX_SUB, R_SUB, EX_DIV, R_DIV)                    \
-        FUSE_ROW(RFUSE, F, R, EX_MUL, R_MUL)                                 \
-        FUSE_CASE(RFUSE, F, EX_MUL, R_MUL, EX_DIV, R_DIV)                    \
-        FUSE_ROW(RFUSE, F, R, EX_DIV, R_DIV)                                 \
-        FUSE_CASE(RFUSE, F, EX_DIV, R_DIV, EX_DIV, R_DIV)                    \
+        CASES                                                                \
         default: break;                                                      \
         }                                                                    \
     }
 
-#define FUSE_COMPLEX(SUF, F)                                                 \
-    static void fuse_##SUF(int op1, int op2, int zf, const void *a, int sa,  \
-                           const void *b, int sb, const void *c, int sc,     \
-                           void *res, size_t n)                              \
-    {                                                                        \
-        const F *x = a, *y = b, *z = c;                                      \
-        F *r = res;                                                          \
-        switch (op1 * 64 + op2 * 2 + zf) {                                   \
-        FUSE_ROW(CFUSE, F, C, EX_ADD, C_ADD)                                 \
-        FUSE_ROW(CFUSE, F, C, EX_SUB, C_SUB)                                 \
-        FUSE_ROW(CFUSE, F, C, EX_MUL, C_MUL)                                 \
-        default: break;                                                      \
-        }                                                                    \
-    }
+/* Real: + - * / on either side; complex: + - * (their / is Smith's). */
+#define REAL_CASES(F)                                                        \
+    FUSE_ROW(RFUSE, F, R, EX_ADD, R_ADD)                                     \
+    FUSE_CASE(RFUSE, F, EX_ADD, R_ADD, EX_DIV, R_DIV)                        \
+    FUSE_ROW(RFUSE, F, R, EX_SUB, R_SUB)                                     \
+    FUSE_CASE(RFUSE, F, EX_SUB, R_SUB, EX_DIV, R_DIV)                        \
+    FUSE_ROW(RFUSE, F, R, EX_MUL, R_MUL)                                     \
+    FUSE_CASE(RFUSE, F, EX_MUL, R_MUL, EX_DIV, R_DIV)                        \
+    FUSE_ROW(RFUSE, F, R, EX_DIV, R_DIV)                                     \
+    FUSE_CASE(RFUSE, F, EX_DIV, R_DIV, EX_DIV, R_DIV)
+#define COMPLEX_CASES(F)                                                     \
+    FUSE_ROW(CFUSE, F, C, EX_ADD, C_ADD)                                     \
+    FUSE_ROW(CFUSE, F, C, EX_SUB, C_SUB)                                     \
+    FUSE_ROW(CFUSE, F, C, EX_MUL, C_MUL)
 
-FUSE_REAL(f32, float)
-FUSE_REAL(f64, double)
-FUSE_COMPLEX(c64, float)
-FUSE_COMPLEX(c128, double)
+FUSE_FN(f32, float, REAL_CASES(float))
+FUSE_FN(f64, double, REAL_CASES(double))
+FUSE_FN(c64, float, COMPLEX_CASES(float))
+FUSE_FN(c128, double, COMPLEX_CASES(double))
 
 static const fuse_fn fuse_table[EX_NTYPES] = {
     [SHARR_F32] = fuse_f32, [SHARR_F64] = fuse_f64, [SHARR_C64] = fuse_c64,
