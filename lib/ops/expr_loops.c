@@ -974,8 +974,9 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
     size_t osz = sharr__ex_size(p->out_dt);
     uint8_t into[EX_MAX_INS];
 
-    /* A program without registers (a*b + a fused) keeps nothing in cache
-     * between its loops: it runs over the whole range at once. */
+    /* A program without registers (one operation from the inputs straight
+     * into the output, abs(z)) keeps nothing in cache between tiles: it
+     * runs over the whole range at once. */
     size_t tile = p->nregs ? EX_TILE : total;
 
     fuse_plan(p, into);
