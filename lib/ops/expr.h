@@ -91,6 +91,10 @@ struct ex_ins {
     uint8_t reg;             /* register of the result; 255: none */
     uint8_t a, b, c;         /* operand instructions */
     uint8_t aux;             /* LOAD: input; CONST: constant; CONVERT: from */
+    uint8_t with;            /* fused pairs (expr_type.c, allocate): i + 1,
+                                this instruction computes instruction i's
+                                result too; 255: computed by its reader;
+                                0: runs alone */
 };
 
 struct ex_input {

@@ -699,7 +699,8 @@ static const un_fn un_table[EX_NTYPES] = {
  * payload of a NaN made of two NaNs (the compiler may swap the operands
  * of + and * in either loop, and x86 keeps the first one's).  Operands
  * have the strides sharr__ex_run gives them (constants 0, the rest 1);
- * fuse_plan() fuses only where at most one of x, y, z is a constant, so
+ * the compiler (expr_type.c, fuse) pairs only the operations of these
+ * loops, and only where at most one of x, y, z is a constant, so
  * four stride patterns (SA, SB, SC literal: the constant one hoisted and
  * the loop vectorized) cover every fused pair. */
 #define R_ADD(u, v) ((u) + (v))
@@ -788,62 +789,6 @@ FUSE_FN(c128, double, COMPLEX_CASES(double))
 static const fuse_fn fuse_table[EX_NTYPES] = {
     [SHARR_F32] = fuse_f32, [SHARR_F64] = fuse_f64, [SHARR_C64] = fuse_c64,
     [SHARR_C128] = fuse_c128};
-
-static bool fusable(const struct ex_ins *in)
-{
-    bool real = in->dt == SHARR_F32 || in->dt == SHARR_F64,
-         cplx = in->dt == SHARR_C64 || in->dt == SHARR_C128;
-    return in->rdt == in->dt &&
-           ((real && in->op >= EX_ADD && in->op <= EX_DIV) ||
-            (cplx && in->op >= EX_ADD && in->op <= EX_MUL));
-}
-
-/* Only sets an operand: a constant, or an input read where it lies. */
-static bool trivial(const struct ex_ins *in)
-{
-    return in->op == EX_CONST || (in->op == EX_LOAD && in->reg == 255);
-}
-
-/* into[j] = i + 1: instruction j computes i's result too (see "fused
- * pairs"); i is j's operand, read by no other instruction, and only
- * trivial instructions lie between them, so that the registers i reads
- * still hold its operands when j runs; into[i] = 255 then.  0: the
- * instruction runs alone. */
-static void fuse_plan(const struct ex_prog *p, uint8_t *into)
-{
-    uint8_t uses[EX_MAX_INS] = {0};
-
-    memset(into, 0, p->nins);
-    for (uint32_t i = 0; i < p->nins; i++) {
-        const struct ex_ins *in = &p->ins[i];
-        if (in->op == EX_LOAD || in->op == EX_CONST)
-            continue;
-        const uint8_t ops[3] = {in->a, in->b, in->c};
-        for (int k = 0; k < 3; k++)
-            if (ops[k] != 255)
-                uses[ops[k]]++;
-    }
-    for (uint32_t i = 0; i + 1 < p->nins; i++) {
-        const struct ex_ins *f = &p->ins[i];
-        uint32_t j = i + 1;
-        if (into[i] || !fusable(f) || f->reg >= 254 || uses[i] != 1)
-            continue;
-        while (j < p->nins && trivial(&p->ins[j]))
-            j++;
-        const struct ex_ins *g = &p->ins[j < p->nins ? j : i];
-        if (j == p->nins || !fusable(g) || f->dt != g->dt ||
-            (g->a == i) == (g->b == i))
-            continue;
-        uint8_t zo = g->a == i ? g->b : g->a;
-        int consts = (p->ins[f->a].op == EX_CONST) +
-                     (p->ins[f->b].op == EX_CONST) +
-                     (p->ins[zo].op == EX_CONST);
-        if (consts <= 1) {
-            into[j] = (uint8_t)(i + 1);
-            into[i] = 255;
-        }
-    }
-}
 
 /* where(c, x, y) by element size. */
 static void where_loop(size_t size, const uint8_t *c, int sc, const void *x,
@@ -972,14 +917,11 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
 {
     struct operand v[256]; /* 255: no operand */
     size_t osz = sharr__ex_size(p->out_dt);
-    uint8_t into[EX_MAX_INS];
-
-    /* A program without registers (one operation from the inputs straight
-     * into the output, abs(z)) keeps nothing in cache between tiles: it
-     * runs over the whole range at once. */
+    /* A program without registers (one loop from the inputs straight into
+     * the output: abs(z), a*b + a fused) keeps nothing in cache between
+     * tiles: it runs over the whole range at once. */
     size_t tile = p->nregs ? EX_TILE : total;
 
-    fuse_plan(p, into);
     for (size_t t0 = 0; t0 < total; t0 += tile) {
         size_t n = total - t0 < tile ? total - t0 : tile;
         size_t e = e0 + t0;
@@ -992,10 +934,10 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
                                          : regs + (size_t)in->reg * EX_TILE * 16;
             const struct operand *a = &v[in->a], *b = &v[in->b],
                                  *c = &v[in->c];
-            if (into[i] == 255)
+            if (in->with == 255)
                 continue; /* computed by the instruction that reads it */
-            if (into[i]) {
-                uint32_t j = into[i] - 1u;
+            if (in->with) {
+                uint32_t j = in->with - 1u;
                 const struct ex_ins *f = &p->ins[j];
                 const struct operand *z = in->a == j ? b : a;
                 fuse_table[in->dt](f->op, in->op, in->b == j,

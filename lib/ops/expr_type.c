@@ -237,6 +237,7 @@ static int emit(struct ctx *c, int node, int op, int dt, int rdt, int a,
     in->b = (uint8_t)(b < 0 ? 255 : b);
     in->c = (uint8_t)(cc < 0 ? 255 : cc);
     in->aux = (uint8_t)aux;
+    in->with = 0;
     return (int)p->nins++;
 }
 
@@ -889,11 +890,51 @@ static int type_node(struct ctx *c, int node, struct tv *r)
 
 static bool needs_reg(const struct ex_prog *p, const struct ex_ins *in)
 {
-    if (in->op == EX_CONST)
+    if (in->op == EX_CONST || in->with == 255)
         return false;
     if (in->op == EX_LOAD)
         return !(p->in[in->aux].full && p->in[in->aux].dtype == in->dt);
     return in->reg != 254; /* 254: writes the destination */
+}
+
+/* The operations expr_loops.c's fused loops have: + - * / of f32 and f64,
+ * + - * of c64 and c128. */
+static bool fusable(const struct ex_ins *in)
+{
+    bool real = in->dt == SHARR_F32 || in->dt == SHARR_F64,
+         cplx = in->dt == SHARR_C64 || in->dt == SHARR_C128;
+    return in->rdt == in->dt && in->op >= EX_ADD &&
+           in->op <= (real ? EX_DIV : cplx ? EX_MUL : 0);
+}
+
+/* Fused pairs (expr_loops.c): instruction j also computes its operand i
+ * when both are fusable in one dtype, j is i's only reader, at most one
+ * of i's operands and j's other one is a constant, and only constants
+ * and inputs read in place lie between them (they write no register, so
+ * i's operands are still there when j runs).  uses: readers of each
+ * instruction. */
+static void fuse(struct ex_prog *p, const uint8_t *uses)
+{
+    for (uint32_t i = 0; i + 1 < p->nins; i++) {
+        struct ex_ins *f = &p->ins[i];
+        uint32_t j = i + 1;
+        if (f->with || !fusable(f) || f->reg == 254 || uses[i] != 1)
+            continue;
+        while (j < p->nins && !needs_reg(p, &p->ins[j]) &&
+               p->ins[j].reg != 254)
+            j++;
+        if (j == p->nins)
+            continue;
+        struct ex_ins *g = &p->ins[j];
+        if (!fusable(g) || f->dt != g->dt || (g->a == i) == (g->b == i))
+            continue;
+        uint8_t z = g->a == i ? g->b : g->a;
+        if ((p->ins[f->a].op == EX_CONST) + (p->ins[f->b].op == EX_CONST) +
+                (p->ins[z].op == EX_CONST) > 1)
+            continue;
+        g->with = (uint8_t)(i + 1);
+        f->with = 255;
+    }
 }
 
 /* Linear scan: a register is taken by an instruction's result and freed
@@ -903,6 +944,7 @@ static bool needs_reg(const struct ex_prog *p, const struct ex_ins *in)
 static int allocate(struct ex_prog *p)
 {
     int last[EX_MAX_INS], owner[EX_MAX_REGS];
+    uint8_t uses[EX_MAX_INS] = {0};
 
     for (uint32_t i = 0; i < p->nins; i++)
         last[i] = (int)i;
@@ -910,9 +952,19 @@ static int allocate(struct ex_prog *p)
         const uint8_t *ops[3] = {&p->ins[i].a, &p->ins[i].b, &p->ins[i].c};
         for (int k = 0; k < 3; k++)
             if (*ops[k] != 255 && p->ins[i].op != EX_LOAD &&
-                p->ins[i].op != EX_CONST)
+                p->ins[i].op != EX_CONST) {
                 last[*ops[k]] = (int)i;
+                uses[*ops[k]]++;
+            }
     }
+    fuse(p, uses);
+    /* A fused-away instruction's operands are read by its reader. */
+    for (uint32_t j = 0; j < p->nins; j++)
+        if (p->ins[j].with && p->ins[j].with != 255) {
+            const struct ex_ins *f = &p->ins[p->ins[j].with - 1];
+            last[f->a] = last[f->a] > (int)j ? last[f->a] : (int)j;
+            last[f->b] = last[f->b] > (int)j ? last[f->b] : (int)j;
+        }
     for (int r = 0; r < EX_MAX_REGS; r++)
         owner[r] = -1;
     p->nregs = 0;
