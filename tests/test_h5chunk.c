@@ -78,7 +78,7 @@ Test(h5chunk, shuffle_deflate_fletcher32_round_trips)
     pattern(raw, sizeof raw);
     size_t len = encode_sdf(raw, sizeof raw, 8, enc, sizeof enc);
     cr_assert_lt(len, sizeof raw, "the pattern compresses");
-    cr_assert_eq(sharr__chunk_decode(&sdf, 0, enc, len, &s, &out), 0, "%s",
+    cr_assert_eq(sharr__chunk_decode(&sdf, 0, enc, len, &s, NULL, &out), 0, "%s",
                  sharr_errmsg());
     cr_assert_eq(memcmp(out, raw, sizeof raw), 0);
     sharr__chunk_scratch_free(&s);
@@ -94,26 +94,26 @@ Test(h5chunk, corrupt_chunks_are_errors_that_say_what_is_wrong)
     size_t len = encode_sdf(raw, sizeof raw, 8, enc, sizeof enc);
     memcpy(bad, enc, len);
     bad[len / 2] ^= 0x10;
-    cr_assert_eq(sharr__chunk_decode(&sdf, 0, bad, len, &s, &out),
+    cr_assert_eq(sharr__chunk_decode(&sdf, 0, bad, len, &s, NULL, &out),
                  SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "fletcher32 checksum mismatch"), "%s",
               sharr_errmsg());
     cr_assert_null(out);
     /* Without the checksum (mask bit 2), the flip reaches the inflater. */
-    cr_assert_eq(sharr__chunk_decode(&sdf, 4, bad, len - 4, &s, &out),
+    cr_assert_eq(sharr__chunk_decode(&sdf, 4, bad, len - 4, &s, NULL, &out),
                  SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "deflate"), "%s", sharr_errmsg());
     /* Truncated, then too short for a checksum. */
-    cr_assert_eq(sharr__chunk_decode(&sdf, 4, enc, len / 3, &s, &out),
+    cr_assert_eq(sharr__chunk_decode(&sdf, 4, enc, len / 3, &s, NULL, &out),
                  SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "corrupt or truncated"), "%s",
               sharr_errmsg());
-    cr_assert_eq(sharr__chunk_decode(&sdf, 0, enc, 3, &s, &out), SHARR_EHDF5);
+    cr_assert_eq(sharr__chunk_decode(&sdf, 0, enc, 3, &s, NULL, &out), SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "too short"), "%s", sharr_errmsg());
     /* A valid stream of another size. */
     struct chunk_pipe small = sdf;
     small.chunk_bytes = 4000;
-    cr_assert_eq(sharr__chunk_decode(&small, 4, enc, len - 4, &s, &out),
+    cr_assert_eq(sharr__chunk_decode(&small, 4, enc, len - 4, &s, NULL, &out),
                  SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "more than the 4000 bytes"), "%s",
               sharr_errmsg());
@@ -135,14 +135,14 @@ Test(h5chunk, lz4_in_the_plugins_framing_round_trips_and_refuses_bad_sizes)
     cr_assert_eq(enc[5], 0x01);
     cr_assert_eq(enc[6], 0x11);
     cr_assert_eq(enc[7], 0x70);
-    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len, &s, &out), 0, "%s",
+    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len, &s, NULL, &out), 0, "%s",
                  sharr_errmsg());
     cr_assert_eq(memcmp(out, raw, sizeof raw), 0);
     enc[7] ^= 1;
-    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len, &s, &out), SHARR_EHDF5);
+    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len, &s, NULL, &out), SHARR_EHDF5);
     cr_assert(strstr(sharr_errmsg(), "says it holds"), "%s", sharr_errmsg());
     enc[7] ^= 1;
-    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len - 1, &s, &out),
+    cr_assert_eq(sharr__chunk_decode(&p, 0, enc, len - 1, &s, NULL, &out),
                  SHARR_EHDF5);
     sharr__chunk_scratch_free(&s);
 }

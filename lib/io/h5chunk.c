@@ -20,30 +20,6 @@
 
 /* ---- shuffle ---- */
 
-/* In blocks of 4096 elements, so each input byte is read from cache, not
- * once per byte position from memory (which would not scale over workers). */
-void sharr__shuffle(const unsigned char *in, unsigned char *out, size_t bytes,
-                    size_t elem)
-{
-    enum { BLOCK = 4096 };
-    size_t n = elem ? bytes / elem : 0;
-
-    if (elem <= 1 || n <= 1) {
-        memcpy(out, in, bytes);
-        return;
-    }
-    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
-        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
-        for (size_t j = 0; j < elem; j++) {
-            unsigned char *o = out + j * n;
-            const unsigned char *p = in + j;
-            for (size_t i = i0; i < i1; i++)
-                o[i] = p[i * elem];
-        }
-    }
-    memcpy(out + n * elem, in + n * elem, bytes - n * elem);
-}
-
 #ifdef __SSE2__
 #include <emmintrin.h>
 
@@ -68,47 +44,130 @@ static inline __m128i unpack_hi(__m128i a, __m128i b, int w)
     }
 }
 
+/* The perfect-shuffle network of unshuffle_simd() on v[0..E): E vectors,
+ * one per byte plane of 16 elements, interleaved in log2(E) stages of
+ * unpacks of widening units, become the 16 elements in order.  v[g][r]
+ * holds group g of planes (combined so far) for range r of the 16
+ * elements; each stage pairs the groups and splits each range in two.
+ * For E = 16 this is the transpose of a 16 x 16 byte matrix, its own
+ * inverse, so shuffle_simd16() runs it too. */
+static inline __attribute__((always_inline)) void interleave(__m128i *v,
+                                                             const int E)
+{
+    __m128i t[16];
+    /* groups * ranges == E throughout; index g * ranges + r */
+    int groups = E, ranges = 1;
+#pragma GCC unroll 4
+    for (int w = 1; w < E; w *= 2) {
+#pragma GCC unroll 8
+        for (int g = 0; g < groups / 2; g++)
+#pragma GCC unroll 8
+            for (int r = 0; r < ranges; r++) {
+                __m128i a = v[(2 * g) * ranges + r],
+                        b = v[(2 * g + 1) * ranges + r];
+                t[g * 2 * ranges + 2 * r] = unpack_lo(a, b, w);
+                t[g * 2 * ranges + 2 * r + 1] = unpack_hi(a, b, w);
+            }
+        groups /= 2;
+        ranges *= 2;
+#pragma GCC unroll 16
+        for (int j = 0; j < E; j++)
+            v[j] = t[j];
+    }
+}
+
+static inline __m128i load16(const unsigned char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static inline void store16(unsigned char *p, __m128i v)
+{
+    _mm_storeu_si128((__m128i *)(void *)p, v);
+}
+
 /* Elements [0, n16) (n16 a multiple of 16) of an unshuffle of E-byte
- * elements (E = 2, 4, 8 or 16), 16 elements at a time: E vectors, one per
- * byte plane, interleaved in log2(E) stages of unpacks of widening units.
- * v[g][r] holds group g of planes (combined so far) for range r of the 16
- * elements; each stage pairs the groups and splits each range in two. */
+ * elements (E = 2, 4, 8 or 16), 16 elements at a time. */
 static inline __attribute__((always_inline)) void
 unshuffle_simd(const unsigned char *in, unsigned char *out, size_t n,
                size_t n16, const int E)
 {
     for (size_t i = 0; i < n16; i += 16) {
-        __m128i v[16], t[16];
+        __m128i v[16];
 #pragma GCC unroll 16
         for (int j = 0; j < E; j++)
-            v[j] = _mm_loadu_si128((const __m128i *)(const void *)
-                                   (in + (size_t)j * n + i));
-        /* groups * ranges == E throughout; index g * ranges + r */
-        int groups = E, ranges = 1;
-#pragma GCC unroll 4
-        for (int w = 1; w < E; w *= 2) {
-#pragma GCC unroll 8
-            for (int g = 0; g < groups / 2; g++)
-#pragma GCC unroll 8
-                for (int r = 0; r < ranges; r++) {
-                    __m128i a = v[(2 * g) * ranges + r],
-                            b = v[(2 * g + 1) * ranges + r];
-                    t[g * 2 * ranges + 2 * r] = unpack_lo(a, b, w);
-                    t[g * 2 * ranges + 2 * r + 1] = unpack_hi(a, b, w);
-                }
-            groups /= 2;
-            ranges *= 2;
-#pragma GCC unroll 16
-            for (int j = 0; j < E; j++)
-                v[j] = t[j];
-        }
+            v[j] = load16(in + (size_t)j * n + i);
+        interleave(v, E);
 #pragma GCC unroll 16
         for (int r = 0; r < E; r++)
-            _mm_storeu_si128((__m128i *)(void *)(out + i * (size_t)E +
-                                                 16 * (size_t)r), v[r]);
+            store16(out + i * (size_t)E + 16 * (size_t)r, v[r]);
+    }
+}
+
+/* Elements [0, n16) of a shuffle of 2-byte elements: the low bytes of 16
+ * elements packed into plane 0, the high bytes into plane 1. */
+static void shuffle_simd2(const unsigned char *in, unsigned char *out,
+                          size_t n, size_t n16)
+{
+    const __m128i low = _mm_set1_epi16(0xff);
+
+    for (size_t i = 0; i < n16; i += 16) {
+        __m128i a = load16(in + 2 * i), b = load16(in + 2 * i + 16);
+        store16(out + i, _mm_packus_epi16(_mm_and_si128(a, low),
+                                          _mm_and_si128(b, low)));
+        store16(out + n + i, _mm_packus_epi16(_mm_srli_epi16(a, 8),
+                                              _mm_srli_epi16(b, 8)));
+    }
+}
+
+/* Elements [0, n16) of a shuffle of 16-byte elements: 16 elements are a
+ * 16 x 16 byte matrix whose transpose is their 16 planes. */
+static void shuffle_simd16(const unsigned char *in, unsigned char *out,
+                           size_t n, size_t n16)
+{
+    for (size_t i = 0; i < n16; i += 16) {
+        __m128i v[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            v[j] = load16(in + (i + (size_t)j) * 16);
+        interleave(v, 16);
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++)
+            store16(out + (size_t)r * n + i, v[r]);
     }
 }
 #endif
+
+/* In blocks of 4096 elements, so each input byte is read from cache, not
+ * once per byte position from memory (which would not scale over workers). */
+void sharr__shuffle(const unsigned char *in, unsigned char *out, size_t bytes,
+                    size_t elem)
+{
+    enum { BLOCK = 4096 };
+    size_t n = elem ? bytes / elem : 0, done = 0;
+
+    if (elem <= 1 || n <= 1) {
+        memcpy(out, in, bytes);
+        return;
+    }
+#ifdef __SSE2__
+    if (elem == 2 || elem == 16) {
+        done = n & ~(size_t)15;
+        (elem == 2 ? shuffle_simd2 : shuffle_simd16)(in, out, n, done);
+    }
+#endif
+    for (size_t i0 = done; i0 < n; i0 += BLOCK) {
+        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
+        for (size_t j = 0; j < elem; j++) {
+            unsigned char *o = out + j * n;
+            const unsigned char *p = in + j;
+            for (size_t i = i0; i < i1; i++)
+                o[i] = p[i * elem];
+        }
+    }
+    memcpy(out + n * elem, in + n * elem, bytes - n * elem);
+}
+
 
 void sharr__unshuffle(const unsigned char *in, unsigned char *out,
                       size_t bytes, size_t elem)
@@ -311,10 +370,11 @@ static size_t size_before(const struct chunk_pipe *p, uint32_t mask, int i)
 
 int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
                         const unsigned char *in, size_t len,
-                        struct chunk_scratch *s, const unsigned char **out)
+                        struct chunk_scratch *s, unsigned char *into,
+                        const unsigned char **out)
 {
     const unsigned char *cur = in;
-    int next = 0, err;
+    int next = 0, err, last = -1;
 
     *out = NULL;
     if (p->n < 0 || p->n > CHUNK_MAX_FILTERS)
@@ -336,9 +396,16 @@ int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
     if ((err = scratch_grow(s, (coder >= 0 ? len : 0) +
                                    size_before(p, 0, p->n) + 1)) < 0)
         return err;
+    /* The last filter undone writes into `into` when what it gives is the
+     * chunk itself (no checksum undone after it). */
+    for (int i = p->n - 1; i >= 0; i--)
+        if (!(mask & (1u << i)) && p->f[i] != CHUNK_FLETCHER32)
+            last = i;
+    if (last >= 0 && size_before(p, mask, last) != p->chunk_bytes)
+        last = -1;
     for (int i = p->n - 1; i >= 0; i--) {
         size_t want = size_before(p, mask, i);
-        unsigned char *dst = s->buf[next];
+        unsigned char *dst = into && i == last ? into : s->buf[next];
         if (mask & (1u << i))
             continue;
         switch (p->f[i]) {
@@ -377,7 +444,9 @@ int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
         return sharr__fail(SHARR_EHDF5, "the chunk holds %zu bytes, not the "
                            "%zu of a chunk: it is corrupt", len,
                            p->chunk_bytes);
-    *out = cur;
+    if (into && cur != into)
+        memcpy(into, cur, len);
+    *out = into ? into : cur;
     return 0;
 }
 

@@ -46,7 +46,9 @@ void sharr__chunk_scratch_free(struct chunk_scratch *s);
 
 /* Undo pipeline p on the stored chunk in[0..len) (filters whose bit is set
  * in mask were skipped when it was written).  *out points at the decoded
- * chunk of exactly p->chunk_bytes bytes, in s's buffers.  Nothing of the
+ * chunk of exactly p->chunk_bytes bytes: at `into` if not NULL (room for
+ * p->chunk_bytes; the last filter undone writes there, so a failure may
+ * leave it partly written), else in s's buffers.  Nothing of the
  * input is trusted: a short, overlong, bit-flipped or truncated chunk is an
  * SHARR_EHDF5 error that says what is wrong, never a crash.  At most one
  * compressor (deflate or LZ4) per pipeline.
@@ -54,7 +56,8 @@ void sharr__chunk_scratch_free(struct chunk_scratch *s);
  * compressors). */
 int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
                         const unsigned char *in, size_t len,
-                        struct chunk_scratch *s, const unsigned char **out);
+                        struct chunk_scratch *s, unsigned char *into,
+                        const unsigned char **out);
 
 /* The shuffle filter's byte layout: byte j of element i goes to j*n + i
  * (n elements of `elem` bytes; trailing bytes past n*elem stay in place). */

@@ -247,6 +247,31 @@ static void place(const struct plan *p, const hsize_t *off,
     }
 }
 
+/* Where the chunk at off lies in r->dst when its bytes are a run there as
+ * they are (no byte swap, the chunk whole inside r's rows and the dataset,
+ * every dimension after its first longer than 1 spanning the dataset), so
+ * it is decoded in place; else NULL. */
+static unsigned char *run_in_dst(const struct plan *p, const hsize_t *off,
+                                 const struct h5_rows *r)
+{
+    uint64_t t = 0;
+    int k = 0;
+
+    if (p->swap > 1 || off[0] < r->first ||
+        off[0] + p->chunk[0] > r->first + r->count)
+        return NULL;
+    while (k < p->ndim - 1 && p->chunk[k] == 1)
+        k++;
+    if (off[k] + p->chunk[k] > p->dims[k])
+        return NULL;
+    for (int i = k + 1; i < p->ndim; i++)
+        if (p->chunk[i] != p->dims[i])
+            return NULL;
+    for (int i = 0; i < p->ndim; i++)
+        t = t * p->dims[i] + off[i] - (i == 0 ? r->first : 0);
+    return (unsigned char *)r->dst + t * p->elem;
+}
+
 struct reader {
     const struct plan *p;
     hid_t d;
@@ -346,12 +371,14 @@ static int one_chunk(struct reader *rd, const hsize_t *off,
         H5Eclear2(H5E_DEFAULT);
         goto hdf5;
     }
+    unsigned char *into = run_in_dst(rd->p, off, r);
     if ((err = sharr__chunk_decode(&rd->p->pipe, mask2, rd->raw,
-                                   (size_t)stored, &rd->s, &out)) < 0) {
+                                   (size_t)stored, &rd->s, into, &out)) < 0) {
         sharr__errmsg_prefix("chunk at %s", where);
         return err;
     }
-    place(rd->p, off, out, r);
+    if (!into)
+        place(rd->p, off, out, r);
     return 0;
 hdf5:
     if ((err = through_hdf5(rd, off, r)) < 0)

@@ -77,7 +77,8 @@ def loads(path, dset, want, what, rows=None):
 
 LAYOUTS = [((13,), (4,)), ((12,), (4,)), ((9, 7), (4, 3)), ((8, 6), (8, 6)),
            ((5, 6), (2, 6)), ((7, 5, 6), (3, 2, 4)), ((4, 4, 4), (1, 4, 4)),
-           ((3, 5, 4, 6), (2, 2, 3, 4)), ((6, 2, 2, 3), (6, 1, 1, 3))]
+           ((3, 5, 4, 6), (2, 2, 3, 4)), ((6, 2, 2, 3), (6, 1, 1, 3)),
+           ((10, 3, 4), (2, 3, 4)), ((6, 1, 8), (1, 1, 8))]
 PIPES = {"gzip": dict(compression="gzip", compression_opts=4),
          "shuffle+gzip": dict(compression="gzip", shuffle=True,
                               compression_opts=1),
@@ -113,8 +114,42 @@ def test_row_ranges_that_split_chunks():
     with h5py.File(path, "w") as f:
         f.create_dataset("x", data=v, chunks=(5, 4), compression="gzip",
                          shuffle=True)
-    for rows, lo, hi in (("3:17", 3, 17), ("7", 7, 8), ("20:", 20, 23)):
-        loads(path, "x", v[lo:hi], "rows " + rows, rows=rows)
+        # whole rows in a chunk: chunks inside the range decode in place
+        f.create_dataset("w", data=v, chunks=(5, 9), compression="gzip",
+                         shuffle=True)
+    for dset in ("x", "w"):
+        for rows, lo, hi in (("3:17", 3, 17), ("7", 7, 8), ("20:", 20, 23),
+                             ("5:15", 5, 15)):
+            loads(path, dset, v[lo:hi], dset + " rows " + rows, rows=rows)
+
+
+def test_loads_into_rows_of_an_array_write_no_other_row():
+    """Chunks decoded in place (whole rows) and edge chunks beside them:
+    the rows around the ones loaded keep their values."""
+    path = os.path.join(TMP, "into.h5")
+    layouts = [((6, 10), (1, 4)), ((13,), (4,)), ((6, 3, 5), (1, 3, 2)),
+               ((6, 4), (2, 4)), ((7, 2, 3), (3, 2, 3))]
+    with h5py.File(path, "w") as f:
+        for i, (shape, chunk) in enumerate(layouts):
+            f.create_dataset("x%d" % i, data=sample("<f8", shape, seed=i),
+                             chunks=chunk, compression="gzip", shuffle=i % 2)
+    name = PREFIX + "into"
+    for i, (shape, chunk) in enumerate(layouts):
+        v = sample("<f8", shape, seed=i)
+        big = (shape[0] + 4,) + shape[1:]
+        for jobs in (1, 2):
+            sharr("create", name, "--shape", "x".join(map(str, big)))
+            sharr("fill", name, "7")
+            r = sharr("load", "%s:x%d" % (path, i), "--rows", "1:4",
+                      "--into", name, "--at", "2", "-j", jobs, ok=False)
+            check(r.returncode == 0, "x%d: %s" % (i, r.stderr))
+            got = shm(name)
+            sharr("rm", name)
+            want = np.full(big, 7.0)
+            want[2:5] = v[1:4]
+            check(got.tobytes() == want.tobytes(),
+                  "layout %s chunks %s -j %d: rows outside 2..4 changed or "
+                  "rows 2..4 wrong" % (shape, chunk, jobs))
 
 
 def test_unallocated_chunks_with_and_without_a_fill_value():
