@@ -523,3 +523,53 @@ Test(expr, fused_pairs_give_the_bytes_of_the_operations_run_apart)
     }
     cr_assert_eq(checked, 4 * 4 * 4 * 2 * 4);
 }
+
+/* Results streamed with non-temporal stores (outputs of 16 MiB and more)
+ * are the bytes of ordinary stores: forced on small arrays, with a pool
+ * whose blocks of 3 rows of 1499 elements start at every alignment, for
+ * outputs of 1 to 16 bytes per element, fused pairs, single operations
+ * and programs with tile registers. */
+Test(expr, streamed_results_are_the_bytes_of_ordinary_stores)
+{
+    static const char *texts[] = {
+        "$x * $x + $x",  "abs($x)",           "u8($x * 100)",
+        "$x > $v",       "f32($x) - $v",      "c64($x) * $v",
+        "i16($x * 1000) // 7", "sqrt(abs($x)) * exp(-$x) + $v",
+        "c128($x) * 1j + $x", "where($x > 0.5, $x, $v)"};
+    size_t s2[2] = {97, 1499}, s1[1] = {1499};
+    sharr_array *x = make("x", SHARR_F64, 2, s2, "random:3"),
+                *v = make("v", SHARR_F32, 1, s1, "random:4");
+    sharr_run_opts ro = {{SHARR_SCHED_DYNAMIC, 3}, NULL, NULL};
+
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+        sharr_expr *e = compile(texts[t]);
+        sharr_array *bound[2], *o[2];
+        sharr_dtype dt;
+        size_t nd, shape[SHARR_MAX_NDIM];
+        for (size_t i = 0; i < sharr_expr_nnames(e); i++)
+            bound[i] = strstr(sharr_expr_name(e, i), ".x") ? x : v;
+        cr_assert_eq(sharr_expr_type(e, bound, &dt, &nd, shape), 0, "%s",
+                     sharr_errmsg());
+        for (int k = 0; k < 2; k++) {
+            o[k] = make(k ? "o1" : "o0", dt, nd, shape, NULL);
+            memset(sharr_array_data(o[k]), 0x5a, sharr_array_nbytes(o[k]));
+            setenv("SHARR_EXPR_STREAM", k ? "1" : "0", 1);
+            cr_assert_eq(sharr_expr_eval(k ? pool2 : NULL, e, bound, o[k],
+                                         k ? &ro : NULL, NULL),
+                         0, "%s", sharr_errmsg());
+        }
+        unsetenv("SHARR_EXPR_STREAM");
+        cr_assert_eq(memcmp(sharr_array_data(o[0]), sharr_array_data(o[1]),
+                            sharr_array_nbytes(o[0])), 0,
+                     "%s: streamed results differ", texts[t]);
+        for (int k = 0; k < 2; k++) {
+            sharr_unlink(sharr_array_name(o[k]));
+            sharr_array_close(o[k]);
+        }
+        sharr_expr_free(e);
+    }
+    sharr_unlink(sharr_array_name(x));
+    sharr_unlink(sharr_array_name(v));
+    sharr_array_close(x);
+    sharr_array_close(v);
+}

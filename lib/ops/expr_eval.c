@@ -134,9 +134,58 @@ static size_t per_row(const struct ex_prog *p)
     return n;
 }
 
+/* The tile registers, and the spare tile of streamed results. */
 static unsigned char *tiles(const struct ex_prog *p)
 {
-    return malloc((p->nregs ? p->nregs : 1) * (size_t)EX_TILE * 16);
+    return malloc((p->nregs + 1) * (size_t)EX_TILE * 16);
+}
+
+/* An operation a core does faster than memory brings its operands: copies,
+ * conversions, + - * (and / of reals), comparisons, bitwise, selections,
+ * real sqrt and abs.  Division of integers and complex numbers, powers and
+ * transcendental functions are not. */
+static bool light(const struct ex_ins *in)
+{
+    bool cplx = in->dt == SHARR_C64 || in->dt == SHARR_C128;
+
+    switch (in->op) {
+    case EX_LOAD: case EX_CONST: case EX_CONVERT: case EX_WHERE:
+    case EX_CLIP: case EX_ADD: case EX_SUB: case EX_MUL: case EX_NEG:
+    case EX_POS: case EX_INVERT: case EX_REAL: case EX_IMAG: case EX_CONJ:
+    case EX_FLOOR: case EX_CEIL: case EX_ROUND: case EX_ISNAN:
+    case EX_ISINF: case EX_ISFINITE: case EX_MINIMUM: case EX_MAXIMUM:
+        return true;
+    case EX_DIV: case EX_SQRT: case EX_ABS:
+        return !cplx && (in->dt == SHARR_F32 || in->dt == SHARR_F64 ||
+                         in->op == EX_ABS);
+    default:
+        return in->op >= EX_LT && in->op <= EX_XOR;
+    }
+}
+
+/* Whether p's results are streamed to memory (non-temporal stores): when
+ * the output is 16 MiB or more, twice the last-level cache of a common
+ * machine, so it goes to memory anyway, and the program is bound by memory
+ * traffic (only light operations), which writing the output without
+ * reading it first cuts by a third for z = a*b + a.  Not when the output
+ * is also an input, whose lines the program has just read.  Through a
+ * tile, streaming costs a copy in cache: about 4% of abs(z), which is
+ * bound by its arithmetic.  SHARR_EXPR_STREAM=0 or 1 says never or always
+ * (but in place), for tests and measurements. */
+static uint8_t streams(const struct ex_prog *p, bool in_place)
+{
+    const char *env = getenv("SHARR_EXPR_STREAM");
+    size_t bytes = sharr__ex_size(p->out_dt) * (p->ndim ? p->shape[0] : 1) *
+                   per_row(p);
+    bool all_light = true;
+
+    if (in_place)
+        return 0;
+    if (env && (strcmp(env, "0") == 0 || strcmp(env, "1") == 0))
+        return env[0] == '1';
+    for (uint32_t i = 0; i < p->nins; i++)
+        all_light &= light(&p->ins[i]);
+    return all_light && bytes >= ((size_t)16 << 20);
 }
 
 /* Elements of rows [r0, r1) of p's result into dst (r0's first element). */
@@ -148,7 +197,8 @@ static int eval_rows(const struct ex_prog *p, void *const *data, size_t r0,
 
     if (!regs)
         return sharr_fail(SHARR_ENOMEM, "out of memory for tiles");
-    sharr__ex_run(p, data, r0 * per, (r1 - r0) * per, dst, regs, cnt);
+    sharr__ex_run(p, data, r0 * per, (r1 - r0) * per, dst, regs, p->stream,
+                  cnt);
     free(regs);
     return 0;
 }
@@ -227,7 +277,7 @@ static int reduce_rows(const struct ex_prog *p, void *const *data, size_t r0,
         goto done;
     }
     for (size_t r = r0; r < r1; r++) {
-        sharr__ex_run(p, data, r * per, per, row, regs, cnt);
+        sharr__ex_run(p, data, r * per, per, row, regs, 0, cnt);
         reduce_row(p->reduce, p->out_dt, tdt, row, per,
                    (unsigned char *)dst + (r - r0) * tsz);
     }
@@ -264,6 +314,10 @@ int sharr__expr_rows(const struct ex_prog *p, size_t r0, size_t r1,
     *q = *p;
     if (q->ndim)
         q->shape[0] = r1 - r0;
+    bool in_place = false;
+    for (uint32_t i = 0; i < q->nin; i++)
+        in_place |= data[q->in[i].slot] == dst;
+    q->stream = streams(q, in_place);
     err = q->reduce ? reduce_rows(q, data, 0, r1 - r0, temp_dt, dst, &cnt)
                     : eval_rows(q, data, 0, r1 - r0, dst, &cnt);
     free(q);
@@ -422,6 +476,10 @@ int sharr_expr_eval(sharr_pool *pool, const sharr_expr *e,
     }
     if (err == 0) {
         arrays_of(pl, 0, arrays, temps, out, list, &n);
+        bool in_place = false;
+        for (size_t i = 0; i + 1 < n; i++)
+            in_place |= same_segment(list[i], out);
+        pl->prog[0].stream = streams(&pl->prog[0], in_place);
         err = run_prog(pool, &pl->prog[0], eval_kernel, list, n, ro, &zd);
     }
     if (zero_div)

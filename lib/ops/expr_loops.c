@@ -17,7 +17,11 @@
 
 #include <complex.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- conversions ---- */
 
@@ -911,24 +915,47 @@ struct operand {
     int stride;
 };
 
+/* bytes from src to dst with non-temporal stores where dst is 16-byte
+ * aligned: the lines go to memory without being read first. */
+static void stream_copy(unsigned char *dst, const unsigned char *src,
+                        size_t bytes)
+{
+#ifdef __SSE2__
+    size_t head = (16 - ((uintptr_t)dst & 15)) & 15, i;
+    if (head > bytes)
+        head = bytes;
+    memcpy(dst, src, head);
+    for (i = head; i + 16 <= bytes; i += 16)
+        _mm_stream_si128((__m128i *)(void *)(dst + i),
+                         _mm_loadu_si128((const __m128i *)(const void *)
+                                         (src + i)));
+    memcpy(dst + i, src + i, bytes - i);
+#else
+    memcpy(dst, src, bytes);
+#endif
+}
+
 void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
-                   size_t total, void *dst, unsigned char *regs,
+                   size_t total, void *dst, unsigned char *regs, int stream,
                    struct ex_counts *cnt)
 {
     struct operand v[256]; /* 255: no operand */
     size_t osz = sharr__ex_size(p->out_dt);
     /* A program without registers (one loop from the inputs straight into
      * the output: abs(z), a*b + a fused) keeps nothing in cache between
-     * tiles: it runs over the whole range at once. */
-    size_t tile = p->nregs ? EX_TILE : total;
+     * tiles: it runs over the whole range at once, unless its results are
+     * streamed through a tile. */
+    size_t tile = p->nregs || stream ? EX_TILE : total;
+    unsigned char *spare = regs + (size_t)p->nregs * EX_TILE * 16;
 
     for (size_t t0 = 0; t0 < total; t0 += tile) {
         size_t n = total - t0 < tile ? total - t0 : tile;
         size_t e = e0 + t0;
+        unsigned char *out = (unsigned char *)dst + t0 * osz;
         for (uint32_t i = 0; i < p->nins; i++) {
             const struct ex_ins *in = &p->ins[i];
             unsigned char *r = in->reg == 254
-                                   ? (unsigned char *)dst + t0 * osz
+                                   ? stream ? spare : out
                                    : in->reg == 255
                                          ? NULL
                                          : regs + (size_t)in->reg * EX_TILE * 16;
@@ -943,6 +970,8 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
                 fuse_table[in->dt](f->op, in->op, in->b == j,
                                    v[f->a].ptr, v[f->a].stride, v[f->b].ptr,
                                    v[f->b].stride, z->ptr, z->stride, r, n);
+                if (r == spare && stream)
+                    stream_copy(out, r, n * osz);
                 v[i].ptr = r;
                 v[i].stride = 1;
                 continue;
@@ -987,8 +1016,14 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
                     un_table[in->dt](in->op, a->ptr, a->stride, r, n);
                 break;
             }
+            if (r == spare && stream)
+                stream_copy(out, r, n * osz);
             v[i].ptr = r;
             v[i].stride = 1;
         }
     }
+#ifdef __SSE2__
+    if (stream)
+        _mm_sfence(); /* the streamed stores are done before the job is */
+#endif
 }
