@@ -1787,7 +1787,9 @@ typedef struct sharr_load_opts {
 
 /* sharr_h5_load() : load dataset `dset` (an HDF5 path, "/a/b") of HDF5 file
  * `file` into a new array `name` (or opts->into), returned open in *out.
- * opts may be NULL.  On failure no new array is left behind.
+ * opts may be NULL.  On failure no new array is left behind; in
+ * opts->into, rows outside those loaded keep their values, and rows being
+ * loaded may be partly written.
  * @return 0, SHARR_ENOENT (no file, no dataset),
  * SHARR_EUNSUPPORTED (type or layout sharr cannot hold), SHARR_EHDF5 (the
  * file or dataset cannot be read: HDF5's message in the detail), SHARR_EINVAL

@@ -250,6 +250,28 @@ def test_fletcher32_mismatch_names_the_chunk():
                        "chunk at (0, 4)")
 
 
+def test_a_failed_load_into_an_array_keeps_the_other_rows():
+    """A corrupt chunk (decoded in place: whole rows) fails the load into
+    rows 2..9 of an array; its rows 0..1 and 10..11 keep their values."""
+    path = os.path.join(TMP, "into-bad.h5")
+    v = sample("<f8", (8, 16), seed=9)
+    info = write_chunked(path, v, (2, 16), compression="gzip", shuffle=True)
+    c = info[2]
+    patch(path, c.byte_offset + c.size // 2, b"\x00" * 8)
+    name = PREFIX + "intobad"
+    for jobs in (1, 2):
+        sharr("create", name, "--shape", "12x16")
+        sharr("fill", name, "7")
+        r = sharr("load", path + ":/x", "--into", name, "--at", "2", "-j",
+                  jobs, ok=False)
+        check(r.returncode == 1 and "chunk at (4, 0)" in r.stderr,
+              "-j %d: exit %d, %s" % (jobs, r.returncode, r.stderr.strip()))
+        got = shm(name)
+        sharr("rm", name)
+        check((got[:2] == 7).all() and (got[10:] == 7).all(),
+              "-j %d: rows outside those loaded changed" % jobs)
+
+
 def test_corrupt_compressed_chunks_fail_cleanly():
     v = sample("<f8", (8, 8), seed=7)
     # truncated: the stored stream is cut in half
