@@ -138,67 +138,68 @@ static void shuffle_simd16(const unsigned char *in, unsigned char *out,
 }
 #endif
 
-/* In blocks of 4096 elements, so each input byte is read from cache, not
- * once per byte position from memory (which would not scale over workers). */
-void sharr__shuffle(const unsigned char *in, unsigned char *out, size_t bytes,
-                    size_t elem)
+/* Elements [done, n) of a shuffle (un: unshuffle) of n elements of `elem`
+ * bytes, then the bytes past the last whole element (in place).  In blocks
+ * of 4096 elements, so each input byte is read from cache, not once per
+ * byte position from memory (which would not scale over workers). */
+static void reorder_rest(const unsigned char *in, unsigned char *out,
+                         size_t bytes, size_t elem, size_t done, bool un)
 {
     enum { BLOCK = 4096 };
-    size_t n = elem ? bytes / elem : 0, done = 0;
+    size_t n = elem ? bytes / elem : 0;
 
     if (elem <= 1 || n <= 1) {
         memcpy(out, in, bytes);
         return;
     }
-#ifdef __SSE2__
-    if (elem == 2 || elem == 16) {
-        done = n & ~(size_t)15;
-        (elem == 2 ? shuffle_simd2 : shuffle_simd16)(in, out, n, done);
-    }
-#endif
     for (size_t i0 = done; i0 < n; i0 += BLOCK) {
         size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
         for (size_t j = 0; j < elem; j++) {
-            unsigned char *o = out + j * n;
-            const unsigned char *p = in + j;
-            for (size_t i = i0; i < i1; i++)
-                o[i] = p[i * elem];
+            const unsigned char *p = in + (un ? j * n : j);
+            unsigned char *o = out + (un ? j : j * n);
+            if (un)
+                for (size_t i = i0; i < i1; i++)
+                    o[i * elem] = p[i];
+            else
+                for (size_t i = i0; i < i1; i++)
+                    o[i] = p[i * elem];
         }
     }
     memcpy(out + n * elem, in + n * elem, bytes - n * elem);
 }
 
+void sharr__shuffle(const unsigned char *in, unsigned char *out, size_t bytes,
+                    size_t elem)
+{
+    size_t n = elem ? bytes / elem : 0, done = 0;
+
+#ifdef __SSE2__
+    if (n > 1 && (elem == 2 || elem == 16)) {
+        done = n & ~(size_t)15;
+        (elem == 2 ? shuffle_simd2 : shuffle_simd16)(in, out, n, done);
+    }
+#endif
+    reorder_rest(in, out, bytes, elem, done, false);
+}
 
 void sharr__unshuffle(const unsigned char *in, unsigned char *out,
                       size_t bytes, size_t elem)
 {
-    enum { BLOCK = 4096 };
     size_t n = elem ? bytes / elem : 0, done = 0;
 
-    if (elem <= 1 || n <= 1) {
-        memcpy(out, in, bytes);
-        return;
-    }
 #ifdef __SSE2__
     size_t n16 = n & ~(size_t)15;
-    switch (elem) {
-    case 2: unshuffle_simd(in, out, n, n16, 2); done = n16; break;
-    case 4: unshuffle_simd(in, out, n, n16, 4); done = n16; break;
-    case 8: unshuffle_simd(in, out, n, n16, 8); done = n16; break;
-    case 16: unshuffle_simd(in, out, n, n16, 16); done = n16; break;
-    default: break;
-    }
-#endif
-    for (size_t i0 = done; i0 < n; i0 += BLOCK) {
-        size_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
-        for (size_t j = 0; j < elem; j++) {
-            const unsigned char *p = in + j * n;
-            unsigned char *o = out + j;
-            for (size_t i = i0; i < i1; i++)
-                o[i * elem] = p[i];
+    if (n > 1) {
+        switch (elem) {
+        case 2: unshuffle_simd(in, out, n, n16, 2); done = n16; break;
+        case 4: unshuffle_simd(in, out, n, n16, 4); done = n16; break;
+        case 8: unshuffle_simd(in, out, n, n16, 8); done = n16; break;
+        case 16: unshuffle_simd(in, out, n, n16, 16); done = n16; break;
+        default: break;
         }
     }
-    memcpy(out + n * elem, in + n * elem, bytes - n * elem);
+#endif
+    reorder_rest(in, out, bytes, elem, done, true);
 }
 
 /* ---- fletcher32 ---- */
