@@ -6,6 +6,7 @@
  * The NumPy differential and random tests are tests/interop/test_eval.py.
  */
 #include "suite_pool.h"
+#include "ops/expr.h"
 
 #include <math.h>
 
@@ -572,4 +573,37 @@ Test(expr, streamed_results_are_the_bytes_of_ordinary_stores)
     sharr_unlink(sharr_array_name(v));
     sharr_array_close(x);
     sharr_array_close(v);
+}
+
+/* Which programs stream: outputs of 16 MiB and more of light operations
+ * only (here a (512, 4096) f64 result of a row and a column), unless
+ * SHARR_EXPR_STREAM says otherwise. */
+Test(expr, large_outputs_of_light_programs_are_streamed)
+{
+    static const struct { const char *text; int want; } cases[] = {
+        {"$r + $c", 1},        {"$r * $c + $r", 1},   {"-$r * $c", 1},
+        {"where($r > $c, $r, 1.5)", 1}, {"c128($r) * $c", 1},
+        {"sqrt($r) / $c", 1},  {"exp($r + $c)", 0},   {"$r ** $c", 0},
+        {"abs(c128($r) + $c)", 0}, {"f32($r + $c)", 0}, {"$r", 0}};
+    size_t sr[1] = {4096}, sc[2] = {512, 1};
+    sharr_array *r = make("r", SHARR_F64, 1, sr, "random:1"),
+                *c = make("c", SHARR_F64, 2, sc, "random:2");
+
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        sharr_expr *e = compile(cases[t].text);
+        sharr_array *bound[2];
+        for (size_t i = 0; i < sharr_expr_nnames(e); i++)
+            bound[i] = strstr(sharr_expr_name(e, i), ".r") ? r : c;
+        cr_assert_eq(sharr__expr_streams(e, bound), cases[t].want, "%s",
+                     cases[t].text);
+        setenv("SHARR_EXPR_STREAM", cases[t].want ? "0" : "1", 1);
+        cr_assert_eq(sharr__expr_streams(e, bound), !cases[t].want,
+                     "%s with SHARR_EXPR_STREAM", cases[t].text);
+        unsetenv("SHARR_EXPR_STREAM");
+        sharr_expr_free(e);
+    }
+    sharr_unlink(sharr_array_name(r));
+    sharr_unlink(sharr_array_name(c));
+    sharr_array_close(r);
+    sharr_array_close(c);
 }

@@ -190,6 +190,11 @@ void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
                    size_t n, void *dst, unsigned char *regs, int stream,
                    struct ex_counts *cnt);
 
+/* For tests: whether sharr_expr_eval(e, arrays) into an output of the
+ * result's dtype that is none of the inputs would stream its results
+ * (expr_eval.c, streams()).  @return 1, 0, or a typing error. */
+int sharr__expr_streams(const sharr_expr *e, sharr_array *const *arrays);
+
 /* ---- for callers that cut the rows themselves (lib/mpi) ---- */
 
 /* Split the statement "OUT = EXPR" (OUT bare or quoted) into out (size

@@ -188,6 +188,18 @@ static uint8_t streams(const struct ex_prog *p, bool in_place)
     return all_light && bytes >= ((size_t)16 << 20);
 }
 
+int sharr__expr_streams(const sharr_expr *e, sharr_array *const *arrays)
+{
+    struct ex_plan *pl;
+    int err = plan_of(e, arrays, 0, &pl);
+
+    if (err < 0)
+        return err;
+    err = streams(&pl->prog[0], false);
+    free(pl);
+    return err;
+}
+
 /* Elements of rows [r0, r1) of p's result into dst (r0's first element). */
 static int eval_rows(const struct ex_prog *p, void *const *data, size_t r0,
                      size_t r1, void *dst, struct ex_counts *cnt)
