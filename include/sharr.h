@@ -1537,7 +1537,7 @@ SHARR_API int sharr_array_row_stats_into(sharr_pool *pool,
 /* sharr_gemm() : C = alpha * A @ B + beta * C for 2-d f32, f64, c64 or c128
  * arrays A (m x k), B (k x n), C (m x n) of one dtype; alpha and beta are
  * elements of it.  The rows of A and C are cut into blocks fixed by m (32
- * to 256 rows), one OpenBLAS ?gemm call each, so C's bytes do not depend on
+ * to 512 rows), one OpenBLAS ?gemm call each, so C's bytes do not depend on
  * the number of workers.  They may depend on a schedule given in ro (it cuts
  * other blocks) and on the BLAS threads of a call (blas_threads of the pool;
  * the caller's own with a NULL pool).  C may not be A or B.

@@ -18,7 +18,7 @@
  *
  * ROW PARTITION, a function of the global row count m and of the ranks of
  * each node only: rows are grouped in units of u = sharr's gemm block rows
- * for m (32..256 rows, about m/16), so every array with m rows is cut the
+ * for m (32..512 rows, about m/4), so every array with m rows is cut the
  * same way (the rows of A and C of a gemm lie on the same ranks).  The P
  * ranks in node order (node 0's ranks by node rank, then node 1's ...)
  * take units [ceil(U*j/P), ceil(U*(j+1)/P)) for j = 0..P-1, U = ceil(m/u); a node's

@@ -620,7 +620,7 @@ static const char gemm_usage[] =
     "Usage: sharr gemm A B C [--alpha Z] [--beta Z] [-j N]\n\n"
     "C = alpha * A @ B + beta * C for 2-d arrays A (m x k), B (k x n) and\n"
     "C (m x n) of one dtype: f32, f64, c64 or c128.  The rows of A and C\n"
-    "are cut into blocks fixed by m (32 to 256 rows) that the workers share,\n"
+    "are cut into blocks fixed by m (32 to 512 rows) that the workers share,\n"
     "one OpenBLAS ?gemm call on one thread per block, so every -j gives the\n"
     "same bytes.  It holds the locks of A, B and C while it works.\n\n"
     "      --alpha Z       default 1\n"

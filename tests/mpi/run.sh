@@ -121,11 +121,12 @@ SHARR_MPI_RANKS_PER_NODE=2 mpi 4 -x SHARR_MPI_RANKS_PER_NODE "$M" load \
     "$TMP/in.h5:/f64" "$P.two" > /dev/null 2>&1
 check "2 simulated nodes hold 2 slabs plus descriptors" \
     test "$(ls /dev/shm | grep -c "^sharr\.$P\.two\.")" -eq 4
-# 1001 rows in units of 63 over 4 ranks: node 0 holds rows 0..503.
-check "NumPy attaches to node 1's slab: rows 504..1000 of the dataset" \
+# 1001 rows in units of 251 (a quarter) over 4 ranks: node 0 holds rows
+# 0..501.
+check "NumPy attaches to node 1's slab: rows 502..1000 of the dataset" \
     $PY -c "import sys, h5py, numpy as np
 a = np.load('/dev/shm/sharr.$P.two.1', mmap_mode='r')
-b = h5py.File('$TMP/in.h5')['f64'][504:]
+b = h5py.File('$TMP/in.h5')['f64'][502:]
 sys.exit(not (a.shape == b.shape and a.tobytes() == b.tobytes()))"
 
 # ---- 2b. sharr-mpi never forks (Open MPI's advice after MPI_Init) ----
