@@ -112,8 +112,11 @@ struct ex_prog {
     uint8_t reduce;          /* 0, or EX_ROW*: per-row reduction of the
                                 result into out_slot, shape (rows,) */
     uint8_t ndim;            /* the result's (the reduced value's) shape */
-    uint8_t stream;          /* 1: results go out with non-temporal stores
-                                (set for each run, expr_eval.c) */
+    uint8_t stream;          /* 1: results go to the output through a
+                                spare tile with non-temporal stores (for
+                                an output far larger than the cache, not
+                                read by the program; set for each run,
+                                expr_eval.c streams()) */
     uint64_t shape[SHARR_MAX_NDIM];
     struct ex_input in[EX_MAX_INPUTS];
     struct ex_ins ins[EX_MAX_INS];
@@ -182,12 +185,10 @@ void sharr__ex_convert(int sdt, const void *src, int ss, int ddt, void *dst,
 
 /* Evaluate elements [e0, e0 + n) of the program's result (n <= EX_TILE
  * per call is not required) into dst (dtype p->out_dt, or the result's
- * dtype when reduce), reading the arrays at data[slot].  regs: nregs tile
- * registers, plus one more when stream; stream: the
- * results go to dst through that tile with non-temporal stores (for an
- * output far larger than the cache, not read by the program). */
+ * dtype when reduce), reading the arrays at data[slot].  regs: nregs + 1
+ * tile registers (the last one for p->stream). */
 void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
-                   size_t n, void *dst, unsigned char *regs, int stream,
+                   size_t n, void *dst, unsigned char *regs,
                    struct ex_counts *cnt);
 
 /* For tests: whether sharr_expr_eval(e, arrays) into an output of the

@@ -179,7 +179,7 @@ static uint8_t streams(const struct ex_prog *p, bool in_place)
                    per_row(p);
     bool all_light = true;
 
-    if (in_place)
+    if (in_place || p->reduce) /* a reduced row stays in cache */
         return 0;
     if (env && (strcmp(env, "0") == 0 || strcmp(env, "1") == 0))
         return env[0] == '1';
@@ -209,8 +209,7 @@ static int eval_rows(const struct ex_prog *p, void *const *data, size_t r0,
 
     if (!regs)
         return sharr_fail(SHARR_ENOMEM, "out of memory for tiles");
-    sharr__ex_run(p, data, r0 * per, (r1 - r0) * per, dst, regs, p->stream,
-                  cnt);
+    sharr__ex_run(p, data, r0 * per, (r1 - r0) * per, dst, regs, cnt);
     free(regs);
     return 0;
 }
@@ -289,7 +288,7 @@ static int reduce_rows(const struct ex_prog *p, void *const *data, size_t r0,
         goto done;
     }
     for (size_t r = r0; r < r1; r++) {
-        sharr__ex_run(p, data, r * per, per, row, regs, 0, cnt);
+        sharr__ex_run(p, data, r * per, per, row, regs, cnt);
         reduce_row(p->reduce, p->out_dt, tdt, row, per,
                    (unsigned char *)dst + (r - r0) * tsz);
     }

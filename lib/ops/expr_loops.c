@@ -936,9 +936,10 @@ static void stream_copy(unsigned char *dst, const unsigned char *src,
 }
 
 void sharr__ex_run(const struct ex_prog *p, void *const *data, size_t e0,
-                   size_t total, void *dst, unsigned char *regs, int stream,
+                   size_t total, void *dst, unsigned char *regs,
                    struct ex_counts *cnt)
 {
+    const bool stream = p->stream;
     struct operand v[256]; /* 255: no operand */
     size_t osz = sharr__ex_size(p->out_dt);
     /* A program without registers (one loop from the inputs straight into
