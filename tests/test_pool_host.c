@@ -417,6 +417,30 @@ Test(host, a_forked_child_cannot_touch_its_parents_pool)
     sharr_pool_destroy(p);
 }
 
+/* The pool remembers its owner's pid without a system call per job: a
+ * child made without fork()'s handlers (glibc's _Fork, a raw fork system
+ * call) must still be told apart from the owner. */
+Test(host, a_child_of_a_raw_fork_cannot_touch_its_parents_pool)
+{
+    sharr_pool *p = tu_pool(2);
+    sharr_job_spec spec = {.kernel = noop_kernel, .rows = 4};
+
+    cr_assert_eq(sharr_pool_run(p, &spec), 0, "%s", sharr_errmsg());
+    for (int how = 0; how < 2; how++) {
+        pid_t child = how == 0 ? _Fork() : (pid_t)syscall(SYS_fork);
+        if (child == 0) {
+            int bad = sharr_pool_run(p, &spec) != SHARR_EINVAL;
+            _exit(bad);
+        }
+        cr_assert_gt(child, 0);
+        int st = tu_reap(child);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: submit in "
+                  "the child was not EINVAL", how == 0 ? "_Fork" : "SYS_fork");
+        cr_assert_eq(sharr_pool_run(p, &spec), 0, "%s", sharr_errmsg());
+    }
+    sharr_pool_destroy(p);
+}
+
 /* Root only: make the next fork get pid `want` (ns_last_pid). */
 static pid_t fork_with_pid(pid_t want)
 {

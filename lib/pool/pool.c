@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +60,44 @@ static void drain(int evfd)
         ;
 }
 
+/* This process's pid, without a system call per job: kept in a page that
+ * every fork, however made (fork, _Fork, clone without CLONE_VM), gives
+ * the child zeroed (MADV_WIPEONFORK), so a child asks getpid() again.
+ * Without that page (a kernel before 4.14): getpid() every time. */
+static _Atomic pid_t *self_page;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void map_self_page(void)
+{
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (page == MAP_FAILED)
+        return;
+    if (madvise(page, 4096, MADV_WIPEONFORK) < 0) {
+        munmap(page, 4096);
+        return;
+    }
+    self_page = page;
+}
+
+static pid_t self(void)
+{
+    pid_t pid;
+
+    pthread_once(&self_once, map_self_page);
+    if (!self_page)
+        return getpid();
+    if ((pid = atomic_load_explicit(self_page, memory_order_relaxed)) == 0) {
+        pid = getpid();
+        atomic_store_explicit(self_page, pid, memory_order_relaxed);
+    }
+    return pid;
+}
+
 static bool foreign(const sharr_pool *p)
 {
-    return getpid() != p->owner;
+    return self() != p->owner;
 }
 
 static int foreign_fail(const sharr_pool *p)
@@ -262,7 +298,7 @@ int sharr_pool_create(const sharr_pool_opts *opts, sharr_pool **out)
     p->sh = MAP_FAILED;
     p->sup.proc.pid = -1;
     p->sup.proc.pidfd = p->sup.cmd = -1;
-    p->owner = getpid();
+    p->owner = self();
     if ((err = configure(p, opts)) < 0 || (err = map_shared(p)) < 0)
         goto fail;
     if ((p->conf.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -730,7 +766,9 @@ static void finish(sharr_job *job)
     job->ran = done > skipped ? done - skipped : 0;
     job->status = atomic_load(&sh->error);
     job->error_block = atomic_load(&sh->error_block);
-    snprintf(job->errmsg, sizeof job->errmsg, "%s", sh->errmsg);
+    job->errmsg[0] = '\0';
+    if (job->status != 0)
+        snprintf(job->errmsg, sizeof job->errmsg, "%s", sh->errmsg);
     if (job->status == 0 && job->canceled && job->ran < job->geom.nblocks) {
         job->status = SHARR_ECANCELED;
         snprintf(job->errmsg, sizeof job->errmsg, "the job was cancelled "

@@ -528,7 +528,8 @@ void sharr__worker_main(const struct pool_conf *c, int id, uint32_t seen,
         if (atomic_load(&w.sh->shutdown))
             worker_exit(&w, 0);
         run_job(&w, w.sh->job_no);
-        flush_stdio();
+        if (__fpending(stdout) || __fpending(stderr))
+            flush_stdio();
         if (w.retiring) {
             /* RETIRING before leaving the job: the supervisor must never
              * see this exit as a death inside a job. */
