@@ -571,32 +571,17 @@ Test(pool, workers_run_openblas_with_the_asked_thread_count)
     sharr_pool_destroy(p);
 }
 
-static unsigned long long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f != NULL);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')') + 2;
-    unsigned long long ut = 0, st = 0;
-    for (int field = 3; field < 14; field++)
-        p = strchr(p, ' ') + 1;
-    sscanf(p, "%llu %llu", &ut, &st);
-    return ut + st;
-}
-
 Test(pool, idle_workers_sleep_instead_of_spinning)
 {
     sharr_pool *p = tu_pool(2);
     sharr_job_spec spec = {.kernel = range_kernel, .rows = 2};
     cr_assert_eq(sharr_pool_run(p, &spec), 0);
     usleep(100000); /* past the spin */
-    unsigned long long before = cpu_ticks(sharr_pool_worker_pid(p, 0));
+    unsigned long long before;
+    cr_assert_eq(tu_proc_stat(sharr_pool_worker_pid(p, 0), NULL, NULL, &before), 0);
     usleep(500000);
-    unsigned long long after = cpu_ticks(sharr_pool_worker_pid(p, 0));
+    unsigned long long after;
+    cr_assert_eq(tu_proc_stat(sharr_pool_worker_pid(p, 0), NULL, NULL, &after), 0);
     cr_assert_leq(after - before, 2, "an idle worker used %llu ticks in 0.5 s",
                   after - before);
     sharr_pool_destroy(p);
@@ -785,15 +770,8 @@ Test(pool, workers_die_when_the_parent_is_sigkilled)
     for (int i = 0; i < 2; i++) {
         /* Gone, or a zombie waiting for init: either way not running. */
         for (;;) {
-            char path[64], state = 'X', buf[512];
-            snprintf(path, sizeof path, "/proc/%d/stat", (int)workers[i]);
-            FILE *f = fopen(path, "r");
-            if (f) {
-                size_t n = fread(buf, 1, sizeof buf - 1, f);
-                buf[n] = '\0';
-                fclose(f);
-                state = strrchr(buf, ')')[2];
-            }
+            char state;
+            tu_proc_stat(workers[i], &state, NULL, NULL);
             if (state == 'X' || state == 'Z')
                 break;
             cr_assert_lt(tu_now() - t0, 2.0, "worker %d outlived its parent",

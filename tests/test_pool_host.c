@@ -58,23 +58,6 @@ static void kill_and_await_replacement(sharr_pool *p, int i, int sig)
     }
 }
 
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    int ppid = -1;
-    if (rp)
-        sscanf(rp + 2, "%*c %d", &ppid);
-    return ppid;
-}
-
 /* ---- workers come from the supervisor, not from the caller ---- */
 
 Test(host, workers_are_not_children_of_the_caller)
@@ -82,13 +65,13 @@ Test(host, workers_are_not_children_of_the_caller)
     sharr_pool *p = tu_pool(2);
     for (int i = 0; i < 2; i++) {
         pid_t w = sharr_pool_worker_pid(p, i);
-        cr_assert_neq(parent_of(w), getpid(), "worker %d is our child", i);
+        cr_assert_neq(tu_parent_of(w), getpid(), "worker %d is our child", i);
         errno = 0;
         cr_assert_eq(waitpid(w, NULL, WNOHANG), -1);
         cr_assert_eq(errno, ECHILD);
     }
     kill_and_await_replacement(p, 0, SIGKILL);
-    cr_assert_neq(parent_of(sharr_pool_worker_pid(p, 0)), getpid(),
+    cr_assert_neq(tu_parent_of(sharr_pool_worker_pid(p, 0)), getpid(),
                   "the replacement is our child");
     sharr_pool_destroy(p);
 }
@@ -106,21 +89,6 @@ static unsigned long long status_mask(pid_t pid, const char *key)
             v = strtoull(line + strlen(key), NULL, 16);
     fclose(f);
     return v;
-}
-
-/* The state letter of /proc/PID/stat ('?' if it is gone). */
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] ? rp[2] : '?';
 }
 
 static void usr1_handler(int sig)
@@ -178,13 +146,14 @@ Test(host, workers_start_with_default_signals_and_only_stdio_open)
     }
     /* The supervisor ignores what a terminal or a kill of the process group
      * sends: the caller decides, and keeps its pool while it cleans up. */
-    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    pid_t sup = tu_parent_of(sharr_pool_worker_pid(p, 0));
     int group[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP};
     for (size_t k = 0; k < sizeof group / sizeof *group; k++)
         cr_assert_eq(kill(sup, group[k]), 0);
     usleep(20000);
-    char state = proc_state(sup);
-    cr_assert(state != 'T' && state != 'Z' && state != '?',
+    char state;
+    tu_proc_stat(sup, &state, NULL, NULL);
+    cr_assert(state != 'T' && state != 'Z' && state != 'X',
               "the supervisor is in state %c", state);
     cr_assert_eq(run_noop(p, 8, 10.0), 0, "%s", sharr_errmsg());
     sharr_pool_destroy(p);
@@ -849,7 +818,7 @@ static void *signal_later(void *arg)
 Test(host, a_kill_asked_by_a_timeout_never_lands_in_the_next_job)
 {
     sharr_pool *p = tu_pool(2);
-    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    pid_t sup = tu_parent_of(sharr_pool_worker_pid(p, 0));
     sharr_job_spec slow = {.kernel = nap_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &slow, &job), 0);
@@ -874,7 +843,7 @@ Test(host, a_kill_asked_by_a_timeout_never_lands_in_the_next_job)
 Test(host, a_stopped_supervisor_bounds_wait_and_terminate)
 {
     sharr_pool *p = tu_pool(2);
-    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    pid_t sup = tu_parent_of(sharr_pool_worker_pid(p, 0));
     sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
@@ -895,7 +864,7 @@ Test(host, a_stopped_supervisor_bounds_wait_and_terminate)
 Test(host, poll_zero_notices_that_the_supervisor_died)
 {
     sharr_pool *p = tu_pool(2);
-    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    pid_t sup = tu_parent_of(sharr_pool_worker_pid(p, 0));
     sharr_job_spec stuck = {.kernel = block_forever_on_0, .rows = 2};
     sharr_job *job;
     cr_assert_eq(sharr_pool_submit(p, &stuck, &job), 0);
@@ -1078,7 +1047,7 @@ Test(host, workers_and_the_supervisor_let_go_of_a_removed_array)
     sharr_job_spec spec = {.kernel = touch_kernel, .narrays = 1,
                            .arrays = &a};
     cr_assert_eq(sharr_pool_run(p, &spec), 0);
-    pid_t w0 = sharr_pool_worker_pid(p, 0), sup = parent_of(w0);
+    pid_t w0 = sharr_pool_worker_pid(p, 0), sup = tu_parent_of(w0);
     ino_t gone = inode_of(tu_name("gone"));
     cr_assert(maps_inode(w0, gone), "the worker never mapped it");
     /* The supervisor lets go of it once it forked the first workers. */

@@ -19,46 +19,13 @@
 
 TestSuite(process, .init = tu_setup, .fini = tu_cleanup, .timeout = 60);
 
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    int ppid = -1;
-    if (rp)
-        sscanf(rp + 2, "%*c %d", &ppid);
-    return ppid;
-}
-
-/* Gone, or a zombie not ours: not running any more. */
-static int gone(pid_t pid)
-{
-    char path[64], buf[512], state = 'X';
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = '\0';
-        fclose(f);
-        char *rp = strrchr(buf, ')');
-        state = rp ? rp[2] : 'X';
-    }
-    return state == 'X' || state == 'Z';
-}
-
 /* Ended, judged by a pidfd taken while it ran when the kernel lets us (a
  * pid alone may be reused at once: another test moves ns_last_pid), else by
  * the pid. */
 static int ended_fd(int pidfd, pid_t pid)
 {
     struct pollfd fd = {pidfd, POLLIN, 0};
-    return pidfd >= 0 ? poll(&fd, 1, 0) == 1 : gone(pid);
+    return pidfd >= 0 ? poll(&fd, 1, 0) == 1 : tu_proc_gone(pid);
 }
 
 static void no_children_left(void)
@@ -332,9 +299,9 @@ Test(process, a_process_is_not_the_callers_child_and_starts_clean)
     int code = -1;
     cr_assert_eq(sharr_process_start(p, sleep_forever, NULL, 0, &pr), 0);
     pid_t pid = sharr_process_pid(pr);
-    pid_t sup = parent_of(pid);
+    pid_t sup = tu_parent_of(pid);
     cr_assert_neq(sup, getpid(), "the process is the caller's child");
-    cr_assert_eq(parent_of(sup), getpid(), "its parent is the supervisor");
+    cr_assert_eq(tu_parent_of(sup), getpid(), "its parent is the supervisor");
     errno = 0;
     cr_assert_eq(waitpid(pid, NULL, WNOHANG), -1);
     cr_assert_eq(errno, ECHILD);
@@ -533,7 +500,7 @@ Test(process, a_signal_after_the_end_never_reaches_a_reused_pid)
     cr_assert_eq(sharr_process_start(p, exit_with, &zero, sizeof zero, &pr),
                  0);
     pid_t old = sharr_process_pid(pr);
-    for (int i = 0; i < 500 && !gone(old); i++)
+    for (int i = 0; i < 500 && !tu_proc_gone(old); i++)
         usleep(2000);
     usleep(20000); /* reaped by the supervisor */
     pid_t innocent = fork_with_pid(old);
@@ -586,7 +553,7 @@ Test(process, a_stopped_supervisor_bounds_start_and_the_late_fork_is_undone,
 {
     sharr_pool *p = tu_pool(1);
     sharr_process *pr = (sharr_process *)1, *ok;
-    pid_t sup = parent_of(sharr_pool_worker_pid(p, 0));
+    pid_t sup = tu_parent_of(sharr_pool_worker_pid(p, 0));
     int code;
     kill(sup, SIGSTOP);
     double t0 = tu_now();

@@ -123,6 +123,60 @@ static inline int tu_wait_gone(const char *name, double seconds)
     return !tu_exists(name);
 }
 
+/*
+ * Fields of /proc/PID/stat: its state letter ('X' when it is gone; a
+ * process may vanish between the open and the read, which then reads
+ * nothing), its parent (-1 when gone) and its user+system CPU ticks.
+ * Returns 0, or -1 when the process is gone.  Any out pointer may be NULL.
+ */
+static inline int tu_proc_stat(pid_t pid, char *state, pid_t *ppid,
+                               unsigned long long *ticks)
+{
+    char path[64], buf[1024];
+    char st = 'X';
+    int pp = -1;
+    unsigned long long ut = 0, sy = 0;
+    size_t n = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    int ok = rp && sscanf(rp + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u "
+                                  "%*u %llu %llu", &st, &pp, &ut, &sy) == 4;
+    if (!ok) {
+        st = 'X';
+        pp = -1;
+        ut = sy = 0;
+    }
+    if (state)
+        *state = st;
+    if (ppid)
+        *ppid = pp;
+    if (ticks)
+        *ticks = ut + sy;
+    return ok ? 0 : -1;
+}
+
+/* The parent of `pid`, or -1 when it is gone. */
+static inline pid_t tu_parent_of(pid_t pid)
+{
+    pid_t pp;
+    tu_proc_stat(pid, NULL, &pp, NULL);
+    return pp;
+}
+
+/* Not running any more: gone, or a zombie. */
+static inline int tu_proc_gone(pid_t pid)
+{
+    char st;
+    tu_proc_stat(pid, &st, NULL, NULL);
+    return st == 'X' || st == 'Z';
+}
+
 /* waitpid retried on EINTR; returns the status. */
 static inline int tu_reap(pid_t pid)
 {
