@@ -384,9 +384,14 @@ INT_OPS(ops_u64, uint64_t, uint64_t, uint64_t, NEVER_NEG)
             break;                                                           \
         case SHARR_OP_LOG: for (size_t i = 0; i < n; i++) x[i] = LOG(x[i]);  \
             break;                                                           \
-        case SHARR_OP_CLIP: /* z is lo; NaN compares false and stays */      \
-            for (size_t i = 0; i < n; i++)                                   \
-                x[i] = x[i] < z ? z : (x[i] > hi ? hi : x[i]);               \
+        case SHARR_OP_CLIP: /* z is lo: NumPy's min(max(x, lo), hi), so   \
+                               a bound equal to x wins (max(-0, 0) is +0);  \
+                               NaN stays */                                 \
+            for (size_t i = 0; i < n; i++) {                                 \
+                F v = x[i] > z ? x[i] : z;                                   \
+                v = v < hi ? v : hi;                                         \
+                x[i] = isnan(x[i]) ? x[i] : v;                               \
+            }                                                                \
             break;                                                           \
         default:                                                             \
             break;                                                           \
@@ -976,7 +981,8 @@ static bool elem_less(sharr_dtype dt, const void *a, const void *b)
 }
 
 /* Add the sum of squares ps^2 * pq into *scale^2 * *ssq: NaN wins, then
- * infinity; else both go to the larger scale, and a sum grown past 2^900
+ * infinity; a zero sum (a part of zeros, or nothing yet) takes no part
+ * in the scaling; else both go to the larger scale, and a sum grown past 2^900
  * moves into the scale (by a power of two, exactly) before it can overflow.
  * Scales are 1 or powers of two, so the ratios are exact. */
 static void ssq_add(double *scale, double *ssq, double ps, double pq)
@@ -993,7 +999,15 @@ static void ssq_add(double *scale, double *ssq, double ps, double pq)
         *ssq = 1;
         return;
     }
-    if (ps > *scale) {
+    if (pq == 0)
+        return; /* an all-zero part adds nothing, whatever its scale */
+    if (*ssq == 0) {
+        /* Nothing yet (or only zeros): take the part as it is, so that a
+         * part of tiny values is not pushed down to the scale 1 of an
+         * empty start and underflow there. */
+        *scale = ps;
+        *ssq = pq;
+    } else if (ps > *scale) {
         double r = *scale / ps;
         *ssq = pq + *ssq * r * r;
         *scale = ps;

@@ -235,6 +235,32 @@ def test_item3_norm_of_underflowing_squares_is_math_hypot():
         drop(name)
 
 
+def test_item3_norm_merges_tiny_blocks_with_all_zero_blocks():
+    """Blocks are merged at the larger scale: an all-zero block (or the
+    empty start) must not push a block of tiny values down to 0."""
+    def spread(dt, n, head, at=0):
+        a = np.zeros(n, dtype=NP[dt])
+        a[at:at + len(head)] = head
+        return a
+    cases = [spread("f64", 65537, [1e-200]),
+             spread("f64", 65537, [1e-200], at=65536),
+             spread("f64", 65544, [3e-160, 4e-160, 1e-161]),
+             spread("f64", 3 * 65536, [1e-310, 2e-300], at=2 * 65536 - 1),
+             spread("c128", 2 * 65536, [complex(1e-200, 1e-200)] * 4,
+                    at=65536).reshape(2, 65536),
+             spread("c128", 2 * 65536, [complex(-1e-170, 1e-160)] * 3)
+             .reshape(2, 65536)]
+    for a in cases:
+        dt = "c128" if np.iscomplexobj(a) else "f64"
+        want = hypot_of(a)
+        name = make("uz", dt, a)
+        for j in ("1", "2"):
+            got = num(stat_text(name, "-j", j)["norm2"])
+            check(close(got, want), "item 3: %s x%d with zero blocks, -j %s:"
+                  " norm2 %r, math.hypot %r" % (dt, a.size, j, got, want))
+        drop(name)
+
+
 def test_item3_normalize_rows_of_underflowing_rows_divides_by_hypot():
     rows = [[1e-200] * 4, [5e-324, 5e-324, 0, 0], [3e-310, -4e-310, 0, 0],
             [1e-300, 0, 0, 1e-300], [0, 0, 0, 0], [3, 4, 0, 0]]
@@ -511,6 +537,29 @@ def test_item9_dump_prints_floats_as_numpy_repr():
         bad = [(w, g) for w, g in zip(want, got) if w != g]
         check(not bad, "item 9: %s: %d of %d differ from numpy repr, e.g. %s"
               % (dt, len(bad), len(vals), bad[:5]))
+
+
+# ---- clip is NumPy's min(max(x, lo), hi) ----
+
+def test_apply_clip_keeps_numpys_signed_zeros_and_nan():
+    """np.clip returns the bound where x equals it (max(-0, 0) is +0,
+    min(0, -0) is -0) and keeps nan; `sharr apply clip` agrees, as does
+    `sharr eval clip(...)`."""
+    xs = [-0.0, 0.0, np.nan, -np.inf, np.inf, -1.0, 0.5, 2.0, 5e-324]
+    bounds = [(0.0, 1.0), (-0.0, 0.0), (0.0, 0.0), (-1.0, -0.0),
+              (-0.0, -0.0), (-np.inf, np.inf), (5e-324, 1.0)]
+    for dt in ("f64", "f32"):
+        for lo, hi in bounds:
+            x = np.asarray(xs, dtype=NP[dt])
+            with np.errstate(all="ignore"):
+                want = np.clip(x, NP[dt](lo), NP[dt](hi))
+            name = make("cl", dt, x)
+            sharr("apply", name, "clip", repr(lo), repr(hi))
+            got = read(name)
+            ok = all(same_value(g, w) for g, w in zip(got, want))
+            check(ok, "apply clip %s %r %r of %s: %s, numpy %s"
+                  % (dt, lo, hi, xs, got.tolist(), want.tolist()))
+            drop(name)
 
 
 # ---- documented behaviours ----
