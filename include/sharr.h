@@ -562,7 +562,8 @@ SHARR_API int sharr_gc_report(int dry_run,
  * TIMEOUTS.  Every call that can wait takes `timeout` in seconds: < 0 (or
  * INFINITY) waits for ever, 0 tries once without waiting, > 0 waits at most
  * that long (CLOCK_MONOTONIC).  NaN is SHARR_EINVAL.  Waits spin for a few
- * microseconds, then sleep on a futex in the shared memory (no polling);
+ * microseconds, then sleep on a futex in the shared memory (a wake-up,
+ * not polling: see KILLED PROCESSES for the one look every 0.1 s);
  * signal handlers run during them and the wait goes on.  Queues, pipes and
  * barriers also have internal locks, held by a call for a few instructions:
  * timeout 0 still waits up to 50 ms for one, and calls without a timeout
@@ -576,7 +577,11 @@ SHARR_API int sharr_gc_report(int dry_run,
  * one that a dead process held gets it, and learns so (SHARR_EOWNERDEAD for
  * Lock, RLock and Condition; queues and barriers repair themselves, see
  * below).  Semaphores and events have no owner: a process that dies after
- * acquiring a semaphore does not give it back (as in Python).
+ * acquiring a semaphore does not give it back (as in Python).  A sleeping
+ * waiter looks at what it waits for at least every 0.1 s, so a process
+ * killed between its change and its wake-up call (a put, get, release,
+ * set, task_done; a notify, whose lock it then dies holding) delays the
+ * others by at most that, never until their timeout.
  *
  * THREADS.  Handles of these objects may be used by several threads of a
  * process at once.  Lock, RLock and Condition are held by a thread (as in
@@ -603,7 +608,9 @@ SHARR_API int sharr_gc_report(int dry_run,
  * the call returned).  No message is ever delivered twice, half-written or
  * corrupted, and a killed process never blocks the others: producers and
  * consumers each take a robust mutex, and the next one to take it after a
- * death completes or undoes the dead one's commit from a small log.
+ * death completes or undoes the dead one's commit from a small log; until
+ * then counts, sharr_stat, task_done and join read that log, so a put
+ * killed before its commit is never counted as a message or a task.
  * sharr_info.obj.repairs counts such repairs.
  *
  * JoinableQueue: every message put counts as a task until a consumer calls
@@ -1331,7 +1338,8 @@ SHARR_API int sharr_process_start(sharr_pool *pool, sharr_process_fn fn,
  * process to end; then *exitcode (may be NULL) is its exit status (>= 0) or
  * -N when signal N killed it, as Python's exitcode.
  * @return 0, SHARR_ETIMEDOUT (still running), SHARR_EWORKER (the supervisor
- * died: the process died with it, its status unknown). */
+ * died: the process died with it, its status unknown), SHARR_EINVAL
+ * (timeout_s is NaN). */
 SHARR_API int sharr_process_join(sharr_process *proc, double timeout_s,
                                  int *exitcode);
 

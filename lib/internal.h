@@ -278,6 +278,26 @@ struct sharr__ring_state {
     uint64_t done __attribute__((aligned(SHARR__LINE)));
 };
 
+/* A side's message count (put_msgs with the tail, get_msgs with the head)
+ * as its last commit leaves it, for readers that do not take the side's
+ * mutex (counts, join, task_done, sharr_stat): while the log is active,
+ * the count stored first is true only once the commit store is made; a
+ * holder killed before that leaves the old count true (and the next holder
+ * stores it back).  A reader racing a live commit sees it before or after,
+ * never a message that does not exist. */
+static inline uint64_t sharr__ring_settled(const struct sharr__wal *w,
+                                           const uint64_t *pos,
+                                           const uint64_t *msgs)
+{
+    uint64_t m = __atomic_load_n(msgs, __ATOMIC_ACQUIRE);
+
+    if (__atomic_load_n(&w->active, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(pos, __ATOMIC_ACQUIRE) !=
+            __atomic_load_n(&w->new_pos, __ATOMIC_RELAXED))
+        return __atomic_load_n(&w->old_msgs, __ATOMIC_RELAXED);
+    return m;
+}
+
 /* Lock and RLock; Condition adds its sequence word (the waiters' futex). */
 struct sharr__lock_state {
     unsigned char mutex[64];

@@ -170,6 +170,165 @@ Test(faults, a_get_killed_after_its_commit_took_the_message_with_it)
     sharr_queue_close(q);
 }
 
+/* ---- a peer killed between its commit and its wake-up ---- */
+
+/* The exit status (as tu_status) of child pid if it exits within `secs`,
+ * else -1 (it is left for tu_ipc_fini). */
+static int exits_within(pid_t pid, double secs)
+{
+    double t0 = tu_now();
+    int st;
+    while (tu_now() - t0 < secs) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+        usleep(2000);
+    }
+    return -1;
+}
+
+/* Block in a get (10 s), then exit 0 if "hello" came. */
+static int get_hello(void *arg)
+{
+    struct tu_named *a = arg;
+    sharr_queue *q;
+    char buf[64];
+    size_t len = 0;
+    if (sharr_queue_open(a->name, 0, &q) < 0)
+        return 1;
+    tu_signal_send(&a->sig, 'G');
+    int rc = sharr_queue_get(q, buf, sizeof buf, &len, 10);
+    return rc == 0 && len == 5 && memcmp(buf, "hello", 5) == 0 ? 0 : 3;
+}
+
+/* Block in a put on a full queue (10 s), then exit 0 if it went in. */
+static int put_into_full(void *arg)
+{
+    struct tu_named *a = arg;
+    sharr_queue *q;
+    if (sharr_queue_open(a->name, 0, &q) < 0)
+        return 1;
+    tu_signal_send(&a->sig, 'P');
+    return sharr_queue_put(q, "hello", 5, 10) == 0 ? 0 : 3;
+}
+
+static void die_at_commit(int where)
+{
+    if (where == stop_at)
+        raise(SIGKILL);
+}
+
+/* A child that puts (or gets) and is SIGKILLed right after its commit
+ * store, before it wakes anyone. */
+static void commit_then_die(const char *name, bool put)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        sharr_queue *q;
+        char buf[64];
+        size_t len;
+        if (sharr_queue_open(name, 0, &q) < 0)
+            _exit(1);
+        stop_at = put ? SHARR__HOOK_PUT_COMMITTED : SHARR__HOOK_GET_COMMITTED;
+        sharr__ring_test_hook = die_at_commit;
+        if (put)
+            sharr_queue_put(q, "hello", 5, 1);
+        else
+            sharr_queue_get(q, buf, sizeof buf, &len, 1);
+        _exit(2);
+    }
+    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+}
+
+Test(faults, a_put_killed_before_its_wakeup_still_reaches_a_sleeping_get)
+{
+    struct tu_named a = {tu_name("lw"), {{-1, -1}}};
+    sharr_queue *q = NULL;
+    cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
+    tu_signal_init(&a.sig);
+    pid_t pid = tu_child(get_hello, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'G');
+    usleep(100000); /* asleep in the kernel by now */
+    commit_then_die(a.name, true);
+    /* The message is committed: the sleeper must find it long before its
+     * own 10 s run out. */
+    cr_assert_eq(exits_within(pid, 3), 0, "the get never saw the message "
+                 "a killed producer committed");
+    tu_signal_close(&a.sig);
+    sharr_queue_close(q);
+}
+
+Test(faults, a_get_killed_before_its_wakeup_still_frees_a_sleeping_put)
+{
+    struct tu_named a = {tu_name("ls"), {{-1, -1}}};
+    sharr_queue *q = NULL;
+    char m[56] = {0};
+    cr_assert_eq(sharr_queue_create(a.name, 4096, 56, NULL, &q), 0);
+    while (sharr_queue_put(q, m, sizeof m, 0) == 0)
+        ;
+    tu_signal_init(&a.sig);
+    pid_t pid = tu_child(put_into_full, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'P');
+    usleep(100000);
+    commit_then_die(a.name, false);
+    cr_assert_eq(exits_within(pid, 3), 0, "the put never saw the space a "
+                 "killed consumer made");
+    tu_signal_close(&a.sig);
+    sharr_queue_close(q);
+}
+
+Test(faults, a_put_killed_before_its_commit_is_no_task_for_join_or_count)
+{
+    /* No other producer comes to repair: count, stat and join must still
+     * see nothing queued. */
+    sharr_queue *q = NULL;
+    sharr_info in;
+    char buf[64];
+    size_t len, msgs = 9;
+    struct at_arg a = {tu_name("jp"), SHARR__HOOK_PUT_COUNTED, {{-1, -1}}};
+    cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
+    tu_signal_init(&a.sig);
+    pid_t pid = tu_child(put_and_stop, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'H');
+    kill(pid, SIGKILL);
+    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+    cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0), SHARR_EEMPTY);
+    sharr_queue_count(q, &msgs, NULL);
+    cr_assert_eq(msgs, 0);
+    cr_assert_eq(sharr_stat(a.name, &in), 0);
+    cr_assert_eq(in.obj.msgs[0], 0, "%s", in.obj.text);
+    cr_assert_eq(in.obj.unfinished, 0, "%s", in.obj.text);
+    double t0 = tu_now();
+    cr_assert_eq(sharr_queue_join(q, 2), 0, "%s", sharr_errmsg());
+    cr_assert_lt(tu_now() - t0, 1.0);
+    cr_assert_eq(sharr_queue_task_done(q, 1), SHARR_ERANGE,
+                 "the dead put is no task to mark done");
+    tu_signal_close(&a.sig);
+    sharr_queue_close(q);
+}
+
+Test(faults, a_get_killed_before_its_commit_still_counts_the_message)
+{
+    sharr_queue *q = NULL;
+    sharr_info in;
+    size_t msgs = 9;
+    struct at_arg a = {tu_name("gk"), SHARR__HOOK_GET_COUNTED, {{-1, -1}}};
+    cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
+    cr_assert_eq(sharr_queue_put(q, "first", 5, 0), 0);
+    tu_signal_init(&a.sig);
+    pid_t pid = tu_child(get_and_stop, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'H');
+    kill(pid, SIGKILL);
+    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+    sharr_queue_count(q, &msgs, NULL);
+    cr_assert_eq(msgs, 1, "\"first\" is still queued");
+    cr_assert_eq(sharr_stat(a.name, &in), 0);
+    cr_assert_eq(in.obj.msgs[0], 1, "%s", in.obj.text);
+    tu_signal_close(&a.sig);
+    sharr_queue_close(q);
+}
+
 /* ---- a full queue whose consumer died ---- */
 
 static int block_in_get(void *arg)

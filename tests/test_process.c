@@ -7,6 +7,7 @@
  */
 #include "testutil.h"
 
+#include <math.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -130,6 +131,8 @@ Test(process, join_times_out_then_terminate_and_kill_end_it)
     double took = tu_now() - t0;
     cr_assert(took >= 0.19 && took < 1.0, "join(0.2) took %.3f s", took);
     cr_assert_eq(sharr_process_join(pr, 0, &code), SHARR_ETIMEDOUT);
+    cr_assert_eq(sharr_process_join(pr, NAN, &code), SHARR_EINVAL,
+                 "a NaN timeout is refused, as by every IPC call");
     cr_assert_eq(sharr_process_is_alive(pr), 1);
     cr_assert_eq(sharr_process_terminate(pr), 0);
     cr_assert_eq(sharr_process_join(pr, 5, &code), 0);

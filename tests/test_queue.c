@@ -626,6 +626,66 @@ Test(queue, threads_may_share_one_handle)
     sharr_queue_close(q);
 }
 
+/* get_work takes a message too long for a work item off the queue with
+ * the same get that found it too long: with several consumers, a second
+ * get would take (and throw away) whatever came next. */
+struct gw_arg {
+    sharr_queue *q;
+    long good, bad, other;
+};
+
+static void *th_get_work(void *arg)
+{
+    struct gw_arg *a = arg;
+    sharr_work w;
+    int err;
+    while ((err = sharr_queue_get_work(a->q, &w, 5)) != SHARR_ECLOSED) {
+        if (err == 0 && w.tag == (int64_t)w.row_start)
+            a->good++;
+        else if (err == SHARR_EINVAL &&
+                 strstr(sharr_errmsg(), "(400 bytes) is not a work item"))
+            a->bad++;
+        else
+            a->other++;
+    }
+    return NULL;
+}
+
+Test(queue, get_work_with_many_consumers_drops_only_the_long_messages)
+{
+    enum { PAIRS = 40000, THREADS = 3 };
+    sharr_queue *q = mkq("gw", 1 << 16, 1024);
+    struct gw_arg a[THREADS];
+    pthread_t t[THREADS];
+    char junk[400];
+    long good = 0, bad = 0, other = 0;
+
+    memset(junk, 'j', sizeof junk);
+    for (int i = 0; i < THREADS; i++) {
+        a[i] = (struct gw_arg){q, 0, 0, 0};
+        pthread_create(&t[i], NULL, th_get_work, &a[i]);
+    }
+    for (long i = 0; i < PAIRS; i++) {
+        sharr_work w = {.array = "x", .row_start = (size_t)i,
+                        .row_end = (size_t)i + 1, .tag = i};
+        cr_assert_eq(sharr_queue_put(q, junk, sizeof junk, 5), 0);
+        cr_assert_eq(sharr_queue_put_work(q, &w, 5), 0);
+    }
+    sharr_queue_shutdown(q);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        good += a[i].good;
+        bad += a[i].bad;
+        other += a[i].other;
+    }
+    cr_assert_eq(other, 0);
+    cr_assert_eq(bad, PAIRS, "%ld long messages reported, %d put", bad,
+                 (int)PAIRS);
+    cr_assert_eq(good, PAIRS, "%ld work items taken of %d put: the rest "
+                 "were thrown away", good, (int)PAIRS);
+    sharr_queue_close(q);
+}
+
 /* ---- names, kinds, modes, owners ---- */
 
 Test(queue, create_refuses_bad_names_sizes_and_taken_names)

@@ -71,6 +71,8 @@ Test(sync, a_held_lock_times_out_and_a_dead_holder_gives_eownerdead)
     tu_reap(pid);
     cr_assert_eq(sharr_stat(tu_name("k"), &in), 0);
     cr_assert_eq(in.obj.holder_died, 1, "%s", in.obj.text);
+    cr_assert(strstr(in.obj.text, "died holding it"), "info says so: %s",
+              in.obj.text);
     cr_assert_eq(sharr_lock_acquire(l, 5), SHARR_EOWNERDEAD);
     cr_assert(strstr(sharr_errmsg(), "died holding it"), "%s",
               sharr_errmsg());
@@ -410,6 +412,32 @@ Test(sync, a_condition_survives_a_killed_holder_and_a_killed_waiter)
     sharr_cond_close(c);
 }
 
+static int take_cond_and_die(void *arg)
+{
+    sharr_cond *c;
+    if (sharr_cond_open(arg, 0, &c) < 0 || sharr_cond_acquire(c, 5) < 0)
+        return 1;
+    raise(SIGKILL); /* as a notifier killed between its bump and wake-up */
+    return 0;
+}
+
+Test(sync, a_waiter_learns_within_a_slice_that_a_holder_died)
+{
+    sharr_cond *c = NULL;
+    cr_assert_eq(sharr_cond_create(tu_name("cd"), NULL, &c), 0);
+    cr_assert_eq(sharr_cond_acquire(c, 5), 0);
+    pid_t h = tu_child(take_cond_and_die, (void *)tu_name("cd"));
+    double t0 = tu_now();
+    /* The child takes the lock this wait releases, and dies with it. */
+    cr_assert_eq(sharr_cond_wait(c, 8), SHARR_EOWNERDEAD, "%s",
+                 sharr_errmsg());
+    cr_assert_lt(tu_now() - t0, 2.0, "woke %.2f s after the wait began, "
+                 "not at the holder's death", tu_now() - t0);
+    cr_assert_eq(tu_status(h), 100 + SIGKILL);
+    cr_assert_eq(sharr_cond_release(c), 0);
+    sharr_cond_close(c);
+}
+
 /* ---- Barrier ---- */
 
 static sharr_barrier *mkbarrier(const char *label, size_t parties)
@@ -582,6 +610,30 @@ Test(sync, a_party_killed_while_waiting_breaks_the_barrier)
     kill(pid, SIGKILL);
     tu_reap(pid);
     cr_assert_eq(sharr_barrier_wait(b, 10), SHARR_EBROKEN);
+    tu_signal_close(&a.sig);
+    sharr_barrier_close(b);
+}
+
+Test(sync, the_last_arrival_after_a_waiting_party_was_killed_is_broken)
+{
+    /* The dead party had arrived: its arrival must not complete the round
+     * for the living, asleep or not when it died. */
+    struct tu_named a = {tu_name("dl"), {{-1, -1}}};
+    sharr_barrier *b = mkbarrier("dl", 2);
+    tu_signal_init(&a.sig);
+    pid_t pid = tu_child(barrier_wait_forever, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'W');
+    for (int i = 0; i < 200 && sharr_barrier_waiting(b) < 1; i++)
+        usleep(10000);
+    cr_assert_eq(sharr_barrier_waiting(b), 1);
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    cr_assert_eq(sharr_barrier_wait(b, 2), SHARR_EBROKEN);
+    cr_assert(strstr(sharr_errmsg(), "died"), "%s", sharr_errmsg());
+    cr_assert_eq(sharr_barrier_broken(b), 1);
+    cr_assert_eq(sharr_barrier_reset(b), 0);
+    cr_assert_eq(sharr_barrier_wait(b, 0.05), SHARR_ETIMEDOUT,
+                 "the dead party is forgotten after a reset");
     tu_signal_close(&a.sig);
     sharr_barrier_close(b);
 }

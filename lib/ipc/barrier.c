@@ -10,7 +10,8 @@
  * (ATTACHED) until it closes its handle, with its pid, start time and PID
  * namespace; waiters wake up every SLICE to check those against /proc, so
  * a party killed anywhere (between rounds too) breaks the barrier for all
- * within about SLICE.  That check is the only periodic wake-up: a round
+ * within about SLICE, and the last arrival checks the parties of its round
+ * before it completes it.  That check is the only periodic wake-up: a round
  * completes by a futex wake.  A holder of the mutex that dies may leave
  * the round half-updated: the next locker breaks the barrier (a reset
  * makes it whole again).
@@ -187,11 +188,14 @@ static void free_slot(sharr_barrier *b, int i)
     memset(&b->st->party[i], 0, sizeof b->st->party[i]);
 }
 
-/* A party (slot) of this PID namespace that is surely gone, or -1. */
-static int dead_party(const sharr_barrier *b)
+/* A party (slot) of this PID namespace that is surely gone, or -1; with
+ * `waiting`, only among those waiting in this round. */
+static int dead_party(const sharr_barrier *b, bool waiting)
 {
     for (size_t i = 0; i < b->slots; i++) {
         const struct sharr__party *p = &b->st->party[i];
+        if (waiting && p->state != SHARR__PARTY_WAITING)
+            continue;
         if (p->pid > 0 && p->pidns_ino == b->pidns_ino &&
             p->pidns_ino != 0 && !sharr__proc_alive(p->pid, p->start))
             return (int)i;
@@ -230,6 +234,21 @@ static void complete(sharr_barrier *b)
     sharr__futex_wake(&st->epoch, INT32_MAX);
 }
 
+/* If a party (waiting only: of this round) is dead, forget it and break
+ * the barrier for all.  @return whether it did. */
+static bool break_if_dead(sharr_barrier *b, bool waiting)
+{
+    int dead = dead_party(b, waiting);
+    pid_t pid;
+
+    if (dead < 0)
+        return false;
+    pid = b->st->party[dead].pid;
+    free_slot(b, dead);
+    break_all(b, SHARR__BROKEN_DEATH, pid);
+    return true;
+}
+
 /* Sleep in slices until slot s is told how the round ended.  Called with
  * the mutex; returns with it, unless taking it again failed (*held false).
  * @return 0 (passed), SHARR_EBROKEN, SHARR_ETIMEDOUT, or lock()'s error. */
@@ -245,13 +264,8 @@ static int await(sharr_barrier *b, int s, uint64_t round,
             return 0;
         if (state == SHARR__PARTY_BROKEN || (s < 0 && st->broken))
             return broken(b);
-        int dead = dead_party(b);
-        if (dead >= 0) {
-            pid_t pid = st->party[dead].pid;
-            free_slot(b, dead);
-            break_all(b, SHARR__BROKEN_DEATH, pid);
+        if (break_if_dead(b, false))
             continue;
-        }
         if (sharr__expired(d)) {
             uint32_t came = st->count;
             break_all(b, SHARR__BROKEN_TIMEOUT, 0);
@@ -291,6 +305,15 @@ int sharr_barrier_wait(sharr_barrier *b, double timeout)
     if (st->count >= b->parties) /* a scribbled count */
         st->count = 0;
     idx = (int)st->count++;
+    /* The last arrival: a party that arrived and died since must not count
+     * (the sleepers check in slices; this arrival may come first). */
+    if (st->count == b->parties && break_if_dead(b, true)) {
+        err = broken(b);
+        if (s >= 0 && temporary)
+            free_slot(b, s);
+        unlock(b);
+        return err;
+    }
     if (st->count == b->parties) {
         complete(b);
         if (s >= 0 && temporary)
@@ -333,7 +356,7 @@ int sharr_barrier_reset(sharr_barrier *b)
         return err;
     if (st->count > 0 || st->broken)
         break_all(b, SHARR__BROKEN_RESET, 0);
-    while ((dead = dead_party(b)) >= 0)
+    while ((dead = dead_party(b, false)) >= 0)
         free_slot(b, dead);
     st->broken = 0;
     st->broken_pid = 0;

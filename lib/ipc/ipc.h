@@ -70,12 +70,22 @@ static inline void sharr__flag_waiting(uint32_t *flag)
     __atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Sleep while the flag stays raised (or until the deadline).
- * @return 0 or SHARR_ETIMEDOUT. */
+/* A sleeper looks at its condition again at least this often: a process
+ * killed between its store and its wake-up call (or any lost wake-up)
+ * costs the others at most this long, never a sleep until their timeout
+ * (for ever without one). */
+#define SHARR__WAKE_SLICE 0.1
+
+/* Sleep while the flag stays raised, for at most SHARR__WAKE_SLICE (or
+ * until the deadline).  @return 0 (look again) or SHARR_ETIMEDOUT (the
+ * deadline passed). */
 static inline int sharr__flag_sleep(uint32_t *flag,
                                     const struct sharr__deadline *d)
 {
-    return sharr__futex_wait(flag, 1, d);
+    struct sharr__deadline s = sharr__slice(d, SHARR__WAKE_SLICE);
+    int rc = sharr__futex_wait(flag, 1, &s);
+
+    return rc == SHARR_ETIMEDOUT && !sharr__expired(d) ? 0 : rc;
 }
 
 /* After a store the waiters wait for: wake them if any announced itself. */
@@ -162,10 +172,11 @@ int sharr__ring_put(struct sharr__ring *r, const void *const *msgs,
                     const size_t *lens, size_t n, double timeout);
 
 /* Take up to n messages into buf[0..size) as sharr_queue_get_many() says;
- * with n == 1, on SHARR_ERANGE lens[0] is the length of the message.
+ * on SHARR_ERANGE lens[0] is the length of the first message, which stays
+ * queued, or with drop_long is taken off the queue (and not copied).
  * @return how many were taken (>= 1) or an error. */
 int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
-                    size_t *lens, size_t n, double timeout);
+                    size_t *lens, size_t n, double timeout, bool drop_long);
 
 /* Wait until a message is queued.  @return 1, 0 (none in time),
  * SHARR_ECLOSED (closed and empty), SHARR_ECORRUPT. */

@@ -99,7 +99,7 @@ int sharr_pipe_send(sharr_pipe *p, const void *msg, size_t len,
 int sharr_pipe_recv(sharr_pipe *p, void *buf, size_t size, size_t *len,
                     double timeout)
 {
-    int n = sharr__ring_get(&p->in, buf, size, len, 1, timeout);
+    int n = sharr__ring_get(&p->in, buf, size, len, 1, timeout, false);
     return n < 0 ? n : 0;
 }
 

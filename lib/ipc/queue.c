@@ -127,14 +127,14 @@ int sharr_queue_put_many(sharr_queue *q, const void *const *msgs,
 int sharr_queue_get(sharr_queue *q, void *buf, size_t size, size_t *len,
                     double timeout)
 {
-    int n = sharr__ring_get(&q->ring, buf, size, len, 1, timeout);
+    int n = sharr__ring_get(&q->ring, buf, size, len, 1, timeout, false);
     return n < 0 ? n : 0;
 }
 
 int sharr_queue_get_many(sharr_queue *q, void *buf, size_t size,
                          size_t *lens, size_t n, double timeout)
 {
-    return sharr__ring_get(&q->ring, buf, size, lens, n, timeout);
+    return sharr__ring_get(&q->ring, buf, size, lens, n, timeout, false);
 }
 
 int sharr_queue_shutdown(sharr_queue *q)
@@ -276,19 +276,14 @@ int sharr_queue_get_work(sharr_queue *q, sharr_work *w, double timeout)
 {
     unsigned char rec[WORK_FIXED + SHARR_NAME_MAX];
     size_t len = 0;
-    int err = sharr_queue_get(q, rec, sizeof rec, &len, timeout);
+    /* A message too long for a work item is taken off the queue all the
+     * same (by this get: another consumer's next message is not touched),
+     * so that one bad message cannot stop the consumers. */
+    int err = sharr__ring_get(&q->ring, rec, sizeof rec, &len, 1, timeout,
+                              true);
 
-    if (err == SHARR_ERANGE) {
-        /* Too long for a work item: take it off the queue all the same, so
-         * that one bad message cannot stop the consumers. */
-        unsigned char *big = malloc(len ? len : 1);
-        if (!big)
-            return sharr__fail(SHARR_ENOMEM, "out of memory");
-        err = sharr_queue_get(q, big, len, &len, 0);
-        free(big);
-        return err < 0 ? err : sharr__fail(SHARR_EINVAL, "the message taken "
-                                           "(%zu bytes) is not a work item",
-                                           len);
-    }
+    if (err == SHARR_ERANGE)
+        return sharr__fail(SHARR_EINVAL, "the message taken (%zu bytes) is "
+                           "not a work item", len);
     return err < 0 ? err : decode(rec, len, w);
 }

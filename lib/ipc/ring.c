@@ -365,7 +365,7 @@ static int load_tail(struct sharr__ring *r, uint64_t head, uint64_t *tail)
 /* Copy out the records from head up to n of them, as many as fit in
  * buf[0..size); *pos is where the next record starts.
  * @return how many, SHARR_ERANGE (the first does not fit: lens[0] says its
- * length) or SHARR_ECORRUPT. */
+ * length, *pos is past it) or SHARR_ECORRUPT. */
 static int take(struct sharr__ring *r, uint64_t head, void *buf, size_t size,
                 size_t *lens, size_t n, uint64_t *pos)
 {
@@ -397,6 +397,7 @@ static int take(struct sharr__ring *r, uint64_t head, void *buf, size_t size,
             if (cnt > 0)
                 break;
             lens[0] = len;
+            *pos = p + rec_size(len);
             return sharr__fail(SHARR_ERANGE, "the next message of queue "
                                "'%s' is %u bytes; the buffer has %zu", r->name,
                                len, size);
@@ -443,7 +444,7 @@ static int empty(const struct sharr__ring *r, const struct sharr__deadline *d)
 }
 
 int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
-                    size_t *lens, size_t n, double timeout)
+                    size_t *lens, size_t n, double timeout, bool drop_long)
 {
     struct sharr__ring_state *st = r->st;
     struct sharr__deadline d;
@@ -463,9 +464,13 @@ int sharr__ring_get(struct sharr__ring *r, void *buf, size_t size,
         if ((got = available(r, head)) < 0)
             break;
         if (got == 1) {
-            if ((got = take(r, head, buf, size, lens, n, &pos)) > 0) {
+            got = take(r, head, buf, size, lens, n, &pos);
+            if (got > 0 || (got == SHARR_ERANGE && drop_long)) {
+                /* A message too long is dropped by the get that found it
+                 * so: under the same mutex, so no other is taken instead. */
                 commit(&st->get_wal, &st->head, &st->get_msgs, pos,
-                       __atomic_load_n(&st->get_msgs, RLX) + (uint64_t)got,
+                       __atomic_load_n(&st->get_msgs, RLX) +
+                           (got > 0 ? (uint64_t)got : 1),
                        SHARR__HOOK_GET_COPIED);
                 sharr__wake_flagged(&st->space_waiters);
             }
@@ -534,8 +539,8 @@ void sharr__ring_count(const struct sharr__ring *r, size_t *msgs,
                        size_t *bytes)
 {
     const struct sharr__ring_state *st = r->st;
-    uint64_t got = __atomic_load_n(&st->get_msgs, ACQ);
-    uint64_t put = __atomic_load_n(&st->put_msgs, ACQ);
+    uint64_t got = sharr__ring_settled(&st->get_wal, &st->head, &st->get_msgs);
+    uint64_t put = sharr__ring_settled(&st->put_wal, &st->tail, &st->put_msgs);
     uint64_t head = __atomic_load_n(&st->head, ACQ);
     uint64_t tail = __atomic_load_n(&st->tail, ACQ);
 
@@ -552,7 +557,7 @@ int sharr__ring_task_done(struct sharr__ring *r, size_t n)
     uint64_t done = __atomic_load_n(&st->done, RLX), put;
 
     do {
-        put = __atomic_load_n(&st->put_msgs, ACQ);
+        put = sharr__ring_settled(&st->put_wal, &st->tail, &st->put_msgs);
         if (n > put || done > put - n)
             return sharr__fail(SHARR_ERANGE, "task_done(%zu) on queue '%s': "
                                "only %llu of the %llu messages put are not "
@@ -578,13 +583,14 @@ int sharr__ring_join(struct sharr__ring *r, double timeout)
     for (;;) {
         sharr__flag_waiting(&st->join_waiters);
         uint64_t done = __atomic_load_n(&st->done, __ATOMIC_SEQ_CST);
-        if (done >= __atomic_load_n(&st->put_msgs, __ATOMIC_SEQ_CST))
+        uint64_t put = sharr__ring_settled(&st->put_wal, &st->tail,
+                                           &st->put_msgs);
+        if (done >= put)
             return 0;
         if (sharr__expired(&d))
             return sharr__fail(SHARR_ETIMEDOUT, "queue '%s': %llu messages "
                                "not done yet", r->name,
-                               (unsigned long long)(__atomic_load_n(
-                                   &st->put_msgs, RLX) - done));
+                               (unsigned long long)(put - done));
         __atomic_fetch_add(&st->sleepers, 1, RLX);
         sharr__flag_sleep(&st->join_waiters, &d);
         __atomic_fetch_sub(&st->sleepers, 1, RLX);

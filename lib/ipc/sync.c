@@ -441,7 +441,21 @@ static int wait_until(sharr_cond *c, const struct sharr__deadline *d)
     seq = __atomic_load_n(&st->seq, SC);
     __atomic_fetch_add(&st->sleepers, 1, RLX);
     sharr__mutex_unlock(st->mutex);
-    rc = sharr__futex_wait(&st->seq, seq, d);
+    /* In slices: a notifier (it holds the lock) killed between its bump
+     * and its wake-up call leaves the lock marked dead, which the next
+     * slice sees; a waiter that a notify(n) did not choose sleeps on. */
+    for (;;) {
+        struct sharr__deadline s = sharr__slice(d, SHARR__WAKE_SLICE);
+        bool died;
+        rc = sharr__futex_wait(&st->seq, seq, &s);
+        if (rc != SHARR_ETIMEDOUT || sharr__expired(d))
+            break;
+        sharr__mutex_holder(st->mutex, &died);
+        if (died) {
+            rc = 0;
+            break;
+        }
+    }
     __atomic_fetch_sub(&st->sleepers, 1, RLX);
     relock = sharr__mutex_lock(st->mutex, &forever);
     if (relock == 1) {

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,8 @@ int sharr_process_join(sharr_process *proc, double timeout_s, int *exitcode)
     double deadline = timeout_s < 0 ? -1.0 : sharr__now() + timeout_s;
     sharr_pool *p = proc->pool;
 
+    if (isnan(timeout_s))
+        return sharr__fail(SHARR_EINVAL, "timeout is NaN");
     if (p && sharr__pool_foreign(p))
         return sharr__pool_foreign_fail(p);
     while (!ended(proc)) {

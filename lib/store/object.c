@@ -663,15 +663,17 @@ static void human(uint64_t n, char *buf, size_t size)
 static void ring_numbers(const struct sharr__ring_state *r, uint64_t cap,
                          sharr_obj_state *s, int d)
 {
-    uint64_t bytes = r->tail - r->head, msgs = r->put_msgs - r->get_msgs;
+    uint64_t bytes = r->tail - r->head;
+    uint64_t put = sharr__ring_settled(&r->put_wal, &r->tail, &r->put_msgs);
+    uint64_t got = sharr__ring_settled(&r->get_wal, &r->head, &r->get_msgs);
 
-    s->msgs[d] = (size_t)(r->put_msgs >= r->get_msgs ? msgs : 0);
+    s->msgs[d] = (size_t)(put >= got ? put - got : 0);
     s->bytes[d] = (size_t)(r->tail >= r->head && bytes <= cap ? bytes : 0);
     s->closed[d] = r->closed != 0;
     s->repairs += (size_t)(r->put_repairs + r->get_repairs);
     s->waiters += r->sleepers;
-    if (d == 0 && r->put_msgs >= r->done)
-        s->unfinished = (size_t)(r->put_msgs - r->done);
+    if (d == 0 && put >= r->done)
+        s->unfinished = (size_t)(put - r->done);
 }
 
 static void queue_state(const unsigned char *st, const struct sharr__params *p,
@@ -708,7 +710,9 @@ static void lock_state(const struct sharr__lock_state *l, sharr_kind kind,
         s->depth = ((const pthread_mutex_t *)(const void *)l->mutex)
                        ->__data.__count;
     if (!s->holder)
-        say(s, "free");
+        /* The kernel clears the thread id when it marks the holder dead. */
+        say(s, "%s", died ? "free: its last holder died holding it (the "
+                            "next locker recovers it)" : "free");
     else
         say(s, "held by %d%s", (int)s->holder,
             died ? ", who died holding it (the next locker recovers it)" : "");
