@@ -580,8 +580,8 @@ SHARR_API int sharr_gc_report(int dry_run,
  * acquiring a semaphore does not give it back (as in Python).  A sleeping
  * waiter looks at what it waits for at least every 0.1 s, so a process
  * killed between its change and its wake-up call (a put, get, release,
- * set, task_done; a notify, whose lock it then dies holding) delays the
- * others by at most that, never until their timeout.
+ * set, task_done) delays the others by at most that, never until their
+ * timeout; a Condition's notify changes and wakes in one system call.
  *
  * THREADS.  Handles of these objects may be used by several threads of a
  * process at once.  Lock, RLock and Condition are held by a thread (as in
@@ -742,7 +742,9 @@ SHARR_API int sharr_queue_get_work(sharr_queue *q, sharr_work *w,
  * `capacity` bytes, messages up to `max_msg`), with the queues' guarantees.
  * Either end is attached by name from any process; an end is not
  * exclusive (two processes attached to one end share its direction as two
- * producers and two consumers would).
+ * producers and two consumers would).  Unlike an OS pipe, a peer that
+ * dies is not noticed (no end-of-file as in Python's Connection): recv
+ * with a timeout, or have the peer shut its direction down.
  */
 
 typedef struct sharr_pipe sharr_pipe;
@@ -919,7 +921,8 @@ SHARR_API int sharr_cond_acquire(sharr_cond *c, double timeout);
 SHARR_API int sharr_cond_release(sharr_cond *c);
 
 /* sharr_cond_wait() : with the lock held, release it and wait up to
- * `timeout` for a notify; the lock is held again on return.
+ * `timeout` for a notify; the lock is held again on return.  notify(n)
+ * wakes at most n sleepers (and rarely a spurious one: check the predicate).
  * @return 0, SHARR_ETIMEDOUT, SHARR_EOWNERDEAD (notified or not, the lock
  * was retaken from a holder that died), SHARR_EPERM (lock not held). */
 SHARR_API int sharr_cond_wait(sharr_cond *c, double timeout);

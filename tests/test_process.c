@@ -119,6 +119,41 @@ Test(process, a_crashing_function_gives_its_signal)
     sharr_pool_destroy(p);
 }
 
+/* Runs a shell that exits 3 and returns what system() says of it. */
+static int run_system(const void *arg, size_t size)
+{
+    (void)arg;
+    (void)size;
+    int st = system("exit 3");
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+Test(process, a_host_that_ignores_sigchld_still_gets_every_exit_status)
+{
+    /* SIGCHLD ignored makes the kernel reap children itself: if the
+     * supervisor (or a process) kept it, no status would be left. */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    sharr_pool *p = tu_pool(1);
+    sharr_process *pr;
+    int code = 0, five = 5;
+    cr_assert_eq(sharr_process_start(p, exit_with, &five, sizeof five, &pr),
+                 0, "%s", sharr_errmsg());
+    cr_assert_eq(sharr_process_join(pr, 10, &code), 0, "%s", sharr_errmsg());
+    cr_assert_eq(code, 5);
+    sharr_process_free(pr);
+    cr_assert_eq(sharr_process_start(p, crash, NULL, 0, &pr), 0);
+    cr_assert_eq(sharr_process_join(pr, 10, &code), 0);
+    cr_assert_eq(code, -SIGSEGV);
+    sharr_process_free(pr);
+    cr_assert_eq(sharr_process_start(p, run_system, NULL, 0, &pr), 0);
+    cr_assert_eq(sharr_process_join(pr, 10, &code), 0);
+    cr_assert_eq(code, 3, "system() inside a process: %d", code);
+    sharr_process_free(pr);
+    sharr_pool_destroy(p);
+    sigaction(SIGCHLD, &old, NULL);
+}
+
 Test(process, join_times_out_then_terminate_and_kill_end_it)
 {
     sharr_pool *p = tu_pool(1);

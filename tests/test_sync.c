@@ -412,29 +412,45 @@ Test(sync, a_condition_survives_a_killed_holder_and_a_killed_waiter)
     sharr_cond_close(c);
 }
 
-static int take_cond_and_die(void *arg)
+/* Wait once (1.5 s); exit 0 if notified, 2 if timed out. */
+static int cond_wait_once(void *arg)
 {
     sharr_cond *c;
     if (sharr_cond_open(arg, 0, &c) < 0 || sharr_cond_acquire(c, 5) < 0)
         return 1;
-    raise(SIGKILL); /* as a notifier killed between its bump and wake-up */
-    return 0;
+    int rc = sharr_cond_wait(c, 1.5);
+    sharr_cond_release(c);
+    return rc == 0 ? 0 : rc == SHARR_ETIMEDOUT ? 2 : 3;
 }
 
-Test(sync, a_waiter_learns_within_a_slice_that_a_holder_died)
+Test(sync, notify_n_wakes_n_sleeping_waiters_and_no_more)
 {
     sharr_cond *c = NULL;
-    cr_assert_eq(sharr_cond_create(tu_name("cd"), NULL, &c), 0);
+    sharr_info in;
+    pid_t w[4];
+    int woken = 0, timed_out = 0;
+    cr_assert_eq(sharr_cond_create(tu_name("cn"), NULL, &c), 0);
+    for (int i = 0; i < 4; i++)
+        w[i] = tu_child(cond_wait_once, (void *)tu_name("cn"));
+    for (int i = 0; i < 300; i++) {
+        cr_assert_eq(sharr_stat(tu_name("cn"), &in), 0);
+        if (in.obj.waiters == 4)
+            break;
+        usleep(10000);
+    }
+    cr_assert_eq(in.obj.waiters, 4, "%s", in.obj.text);
+    usleep(200000); /* all asleep in the kernel */
     cr_assert_eq(sharr_cond_acquire(c, 5), 0);
-    pid_t h = tu_child(take_cond_and_die, (void *)tu_name("cd"));
-    double t0 = tu_now();
-    /* The child takes the lock this wait releases, and dies with it. */
-    cr_assert_eq(sharr_cond_wait(c, 8), SHARR_EOWNERDEAD, "%s",
-                 sharr_errmsg());
-    cr_assert_lt(tu_now() - t0, 2.0, "woke %.2f s after the wait began, "
-                 "not at the holder's death", tu_now() - t0);
-    cr_assert_eq(tu_status(h), 100 + SIGKILL);
+    cr_assert_eq(sharr_cond_notify(c, 1), 0);
+    cr_assert_eq(sharr_cond_notify(c, 1), 0);
     cr_assert_eq(sharr_cond_release(c), 0);
+    for (int i = 0; i < 4; i++) {
+        int st = tu_status(w[i]);
+        woken += st == 0;
+        timed_out += st == 2;
+    }
+    cr_assert_eq(woken, 2, "two notify(1) woke %d waiters", woken);
+    cr_assert_eq(timed_out, 2);
     sharr_cond_close(c);
 }
 

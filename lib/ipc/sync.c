@@ -21,8 +21,11 @@
 #include "ipc.h"
 
 #include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define RLX __ATOMIC_RELAXED
 #define SC __ATOMIC_SEQ_CST
@@ -441,21 +444,11 @@ static int wait_until(sharr_cond *c, const struct sharr__deadline *d)
     seq = __atomic_load_n(&st->seq, SC);
     __atomic_fetch_add(&st->sleepers, 1, RLX);
     sharr__mutex_unlock(st->mutex);
-    /* In slices: a notifier (it holds the lock) killed between its bump
-     * and its wake-up call leaves the lock marked dead, which the next
-     * slice sees; a waiter that a notify(n) did not choose sleeps on. */
-    for (;;) {
-        struct sharr__deadline s = sharr__slice(d, SHARR__WAKE_SLICE);
-        bool died;
-        rc = sharr__futex_wait(&st->seq, seq, &s);
-        if (rc != SHARR_ETIMEDOUT || sharr__expired(d))
-            break;
-        sharr__mutex_holder(st->mutex, &died);
-        if (died) {
-            rc = 0;
-            break;
-        }
-    }
+    /* One sleep, not slices: a waiter that a notify(n) did not choose
+     * must sleep on, and one out of the futex between two slices could miss
+     * the wake-up meant for it.  A notifier bumps and wakes in one system
+     * call (bump_and_wake), so it is never killed between the two. */
+    rc = sharr__futex_wait(&st->seq, seq, d);
     __atomic_fetch_sub(&st->sleepers, 1, RLX);
     relock = sharr__mutex_lock(st->mutex, &forever);
     if (relock == 1) {
@@ -467,7 +460,7 @@ static int wait_until(sharr_cond *c, const struct sharr__deadline *d)
     }
     if (relock < 0)
         return relock;
-    if (rc == SHARR_ETIMEDOUT && __atomic_load_n(&st->seq, SC) == seq)
+    if (rc == SHARR_ETIMEDOUT) /* a notify for others is none of ours */
         return sharr__fail(SHARR_ETIMEDOUT, "no notify on condition '%s' in "
                            "time", c->obj.name);
     return 0;
@@ -511,6 +504,24 @@ int sharr_cond_wait_for(sharr_cond *c, int (*pred)(void *ctx), void *ctx,
     }
 }
 
+/* Add 1 to the sequence word and wake up to n of its sleepers, in one
+ * futex call (FUTEX_WAKE_OP: the kernel does both before a SIGKILL can
+ * land between them); with nobody waiting, only the bump. */
+static void bump_and_wake(uint32_t *seq, bool waiting, int n)
+{
+    /* When the comparison holds for the old value, the kernel wakes at
+     * least one more sleeper of the second word (here the same word): it
+     * holds only for 0xffffffff (cmparg 0xfff is -1), so one notify in 2^32
+     * may wake one waiter more, a spurious wake-up. */
+    if (waiting && syscall(SYS_futex, seq, FUTEX_WAKE_OP, n, (unsigned long)0,
+                           seq, FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ,
+                                         0xfff)) >= 0)
+        return;
+    __atomic_fetch_add(seq, 1, SC);
+    if (waiting) /* no FUTEX_WAKE_OP here: the two steps */
+        sharr__futex_wake(seq, n);
+}
+
 int sharr_cond_notify(sharr_cond *c, unsigned n)
 {
     struct sharr__lock_state *st = c->st;
@@ -519,11 +530,10 @@ int sharr_cond_notify(sharr_cond *c, unsigned n)
         return not_held(c, "notify");
     if (n == 0)
         return 0;
-    __atomic_fetch_add(&st->seq, 1, SC);
     /* Waiters announce themselves under the lock we hold: the flag is
      * exact here.  Left set, since others may still sleep. */
-    if (__atomic_load_n(&st->waiters, SC))
-        sharr__futex_wake(&st->seq, n > INT32_MAX ? INT32_MAX : (int)n);
+    bump_and_wake(&st->seq, __atomic_load_n(&st->waiters, SC),
+                  n > INT32_MAX ? INT32_MAX : (int)n);
     return 0;
 }
 
@@ -533,8 +543,7 @@ int sharr_cond_notify_all(sharr_cond *c)
 
     if (!sharr__mutex_mine(st->mutex))
         return not_held(c, "notify_all");
-    __atomic_fetch_add(&st->seq, 1, SC);
-    if (__atomic_exchange_n(&st->waiters, 0, SC))
-        sharr__futex_wake(&st->seq, INT32_MAX);
+    bump_and_wake(&st->seq, __atomic_exchange_n(&st->waiters, 0, SC),
+                  INT32_MAX);
     return 0;
 }

@@ -500,15 +500,18 @@ static void clean_slate(struct sup *s)
 
     /* Signals are blocked since before the fork (sharr__sup_start), so no
      * handler of the caller's runs here before it is reset.  As at exec:
-     * handled signals go back to the default, ignored ones stay ignored. */
+     * handled signals go back to the default, ignored ones stay ignored,
+     * but for SIGCHLD: ignored (or SA_NOCLDWAIT), the kernel reaps the
+     * children itself and no exit status is left to wait for, here or in
+     * a process that runs system(). */
     sigemptyset(&s->host_ignored);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction old;
         if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old))
             continue; /* glibc's internal signals say EINVAL */
-        if (old.sa_handler == SIG_IGN)
+        if (old.sa_handler == SIG_IGN && sig != SIGCHLD)
             sigaddset(&s->host_ignored, sig);
-        else if (old.sa_handler != SIG_DFL)
+        else if (old.sa_handler != SIG_DFL || sig == SIGCHLD)
             signal(sig, SIG_DFL);
     }
     for (size_t k = 0; k < sizeof sup_ignores / sizeof *sup_ignores; k++)
