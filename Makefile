@@ -375,7 +375,8 @@ INSTALLED = $(BINDIR)/sharr $(PKGLIBEXECDIR)/sharr-h5 \
     $(MANDIR)/man1/sharr.1 $(BASHCOMPDIR)/sharr $(PYTHONDIR)/sharr.py
 
 # sharr.pc and sharr-h5.pc name their directories relative to ${prefix}
-# where they lie inside it (so pkg-config --define-prefix can relocate);
+# where they lie inside it (so pkg-config --define-prefix can relocate
+# the default layout, PREFIX/lib/pkgconfig; not a LIBDIR two levels deeper);
 # the CMake files find theirs relative to their own location.
 PC_EXEC_PREFIX = $(if $(filter $(PREFIX),$(EXEC_PREFIX)),$${prefix},$(EXEC_PREFIX))
 PC_LIBDIR = $(patsubst $(EXEC_PREFIX)/%,$${exec_prefix}/%,$(LIBDIR))

@@ -349,14 +349,17 @@ SHARR_API int sharr_array_unlock(sharr_array *a);
 
 /* Reshape flags. */
 #define SHARR_RESHAPE_FORCE 0x1u /* even if other handles are open */
+/* the caller has the array's lock held for it (by another handle of its
+ * own, or an ancestor process that waits for it): do not take it */
+#define SHARR_RESHAPE_LOCK_HELD 0x2u
 
 /* sharr_array_reshape() : give the array of `a` the shape shape[0..ndim)
  * in place: the same element count (an empty array takes any shape of 0
  * elements), the same bytes in the same C order, as NumPy's reshape of a
  * contiguous array.  The control block and the .npy header are rewritten
- * under the array's lock (taken here unless `a` holds it; a dead holder is
- * no obstacle), so numpy.load() sees the new shape from its next call;
- * mappings made earlier (NumPy's too) keep the old one.  Every other open
+ * under the array's lock (taken here unless `a` holds it or flags has
+ * SHARR_RESHAPE_LOCK_HELD; a dead holder is no obstacle), so numpy.load()
+ * sees the new shape from its next call; mappings made earlier (NumPy's too) keep the old one.  Every other open
  * sharr handle (the attach count: other processes, pool workers' cached
  * handles, which last until sharr_pool_destroy()) would keep a stale
  * private copy of the shape, so the reshape is refused while there are any,

@@ -398,6 +398,13 @@ const char *sharr__a_kind(sharr_kind kind);
  * holder died holding it (the kernel's FUTEX_OWNER_DIED bit). */
 pid_t sharr__mutex_holder(const void *mutex, bool *died);
 
+/* A failure `err` to create the hidden build `hidden` of the `what`
+ * ("array", "queue" ...) `name`, reported for that name: the hidden name
+ * means nothing to the caller, the reason (a read-only or unwritable
+ * /dev/shm) does.  @return err. */
+int sharr__explain_create_failure(int err, const char *what,
+                                  const char *name, const char *hidden);
+
 /* ---- processes (guardian.c) ---- */
 
 /* The caller's origin (PID namespace and boot); zero fields it cannot read. */

@@ -27,9 +27,34 @@ static void vmessage(const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+int cli_check_env(void)
+{
+    static const char *const switches[] = {"SHARR_EXPR_STREAM",
+                                           "SHARR_H5_DIRECT"};
+    const char *v = getenv("SHARR_LOCK_WAIT");
+    char *end;
+
+    if (v && *v) {
+        double w = strtod(v, &end);
+        if (*end || isnan(w))
+            return cli_usage("$SHARR_LOCK_WAIT is '%s': give seconds (0: "
+                             "do not wait, inf: for ever)", v);
+    }
+    for (size_t i = 0; i < sizeof switches / sizeof *switches; i++) {
+        v = getenv(switches[i]);
+        if (v && *v && strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return cli_usage("$%s is '%s': give 0 or 1 (or unset it)",
+                             switches[i], v);
+    }
+    return 0;
+}
+
 int cli_run(const struct cli_command *c, int argc, char **argv)
 {
     cli_sub = c->name;
+    int bad = cli_check_env();
+    if (bad)
+        return bad;
     cli_protect_numbers(argc - 1, argv + 1);
     cli_getopt_reset();
     int rc = c->run(argc - 1, argv + 1);
@@ -73,6 +98,8 @@ const char *cli_closest(const char *word, const char *const *names, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         size_t d = edit_distance(word, names[i]);
+        if (strcasecmp(word, names[i]) == 0)
+            return names[i]; /* "LS": the case is all that is wrong */
         if (d < best_d) {
             best_d = d;
             best = names[i];
@@ -89,6 +116,16 @@ const char *cli_closest(const char *word, const char *const *names, size_t n)
     if (best && best_d >= strlen(word))
         best = NULL;
     return best;
+}
+
+int cli_check_env_schedule(void)
+{
+    const char *env = getenv("SHARR_SCHEDULE");
+    sharr_schedule s;
+
+    if (env && *env && sharr_schedule_parse(env, &s) < 0)
+        return cli_usage("$SHARR_SCHEDULE: %s", sharr_errmsg());
+    return 0;
 }
 
 int cli_usage(const char *fmt, ...)
@@ -125,6 +162,8 @@ static const struct {
      "pass --foreign to use it anyway", "only its owner can use it here"},
     {"set sharr_save_opts.force_hardlinks", "pass --force-hardlinks", NULL},
     {"set sharr_save_opts.force", "pass --force", NULL},
+    {"set sharr_eval_opts.force", "pass --force", NULL},
+    {"pass SHARR_RESHAPE_FORCE", "pass --force", NULL},
     {"sharr_save_opts.append", "--append", NULL},
     {"set sharr_load_opts.allow_external", "pass --allow-external", NULL},
     {" (sharr_barrier_reset() makes it whole)",
@@ -419,7 +458,8 @@ void cli_format_bytes(size_t n, char *buf, size_t size)
     double v = (double)n;
     int u = 0;
 
-    while (v >= 1024 && u < 6) {
+    /* 1023.5 KiB and up would print as "1024 KiB": say "1 MiB". */
+    while (v >= 1023.5 && u < 6 && (u > 0 || v >= 1024)) {
         v /= 1024;
         u++;
     }

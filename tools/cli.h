@@ -69,6 +69,17 @@ const char *cli_errmsg(void);
 extern unsigned cli_open_flags;
 extern bool cli_foreign_option;
 
+/* The environment variables sharr reads with a fixed form
+ * ($SHARR_LOCK_WAIT, $SHARR_EXPR_STREAM, $SHARR_H5_DIRECT): a value that
+ * does not parse is a usage error, never silently the default.
+ * @return 0 or EXIT_USAGE. */
+int cli_check_env(void);
+
+/* For commands that run pool jobs: a $SHARR_SCHEDULE that does not parse
+ * is a usage error (the pool would refuse every job).  @return 0 or
+ * EXIT_USAGE. */
+int cli_check_env_schedule(void);
+
 /* Report a getopt_long() result that is not an option of ours ('?' or ':').
  * @return EXIT_USAGE. */
 int cli_bad_option(int c, char **argv);

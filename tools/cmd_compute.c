@@ -67,8 +67,9 @@ static int schedule_from_env(const struct option *lo, struct compute_opts *o)
 
     while (lo->name && strcmp(lo->name, "schedule") != 0)
         lo++;
-    if (!lo->name || o->ro.schedule.kind != SHARR_SCHED_DEFAULT || !env ||
-        !*env)
+    if (!lo->name)
+        return cli_check_env_schedule();
+    if (o->ro.schedule.kind != SHARR_SCHED_DEFAULT || !env || !*env)
         return 0;
     if (sharr_schedule_parse(env, &o->ro.schedule) < 0)
         return cli_usage("$SHARR_SCHEDULE: %s", sharr_errmsg());

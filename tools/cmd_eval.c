@@ -114,7 +114,8 @@ static int eval_options(int argc, char **argv, struct eval_args *a)
     }
     if (argc == optind && !a->file)
         return cli_usage("missing 'OUT = EXPR'");
-    return 0;
+    return a->schedule.kind == SHARR_SCHED_DEFAULT ? cli_check_env_schedule()
+                                                   : 0;
 }
 
 /* The output name of the statement into name (bare or quoted), and
@@ -355,6 +356,8 @@ int cmd_copy(int argc, char **argv)
     if (argc - optind != 2)
         return cli_usage(argc - optind < 2 ? "missing SRC or DST"
                                            : "too many arguments");
+    if ((rc = cli_check_env_schedule()) != 0)
+        return rc;
     if (!(src = cli_name(argv[optind])) || !(dst = cli_name(argv[optind + 1])))
         return EXIT_USAGE;
     if ((err = sharr_array_open(src, SHARR_OPEN_RDONLY | cli_open_flags,

@@ -49,6 +49,13 @@ static int dispatch(const char *usage, const struct sub *subs, size_t n,
     }
     if (argv[1][0] == '-')
         return cli_usage("unknown option '%s'", argv[1]);
+    const char *names[16], *near;
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 16; i++)
+        names[k++] = subs[i].name;
+    if ((near = cli_closest(argv[1], names, k)))
+        return cli_usage("unknown subcommand '%s'; did you mean '%s'?",
+                         argv[1], near);
     return cli_usage("unknown subcommand '%s'", argv[1]);
 }
 

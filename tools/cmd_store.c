@@ -365,7 +365,8 @@ int cmd_ls(int argc, char **argv)
     } else if (sel && names) {
         for (size_t i = 0; i < k; i++)
             printf("%s\n", sel[i]->name);
-    } else if (sel && k > 0) {
+    } else if (sel && (k > 0 || optind == argc)) {
+        /* No array at all still has its total line ("total: 0 arrays"). */
         int trc = print_table(sel, k);
         rc = rc ? rc : trc;
     }
@@ -817,6 +818,11 @@ int cmd_reshape(int argc, char **argv)
         return rc;
     if ((err = sharr_array_open(name, cli_open_flags, &a)) < 0)
         return cli_fail(err);
+    /* Under `sharr lock NAME --`: the lock is held for us; taking it
+     * would wait for ever on our own ancestor. */
+    pid_t holder = sharr_array_lock_holder(a, NULL);
+    if (holder && cli_lock_inherited(name, holder))
+        flags |= SHARR_RESHAPE_LOCK_HELD;
     err = sharr_array_reshape(a, ndim, shape, flags);
     sharr_array_close(a);
     return err < 0 ? cli_fail(err) : EXIT_OK;

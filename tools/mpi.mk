@@ -32,7 +32,7 @@ deps-mpi:
 	$(Q)SHARR_DEPS="openmpi-bin libopenmpi-dev libhdf5-openmpi-dev" \
 	    sh tools/install-deps-mpi.sh
 
-$(MPI_LIB_OBJ) $(M)/tools/sharr_mpi.o $(M)/tools/statfmt.o: | deps deps-mpi
+$(MPI_LIB_OBJ) $(M)/tools/sharr_mpi.o $(M)/tools/statfmt.o $(M)/tools/cli.o: | deps deps-mpi
 
 $(M)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -60,10 +60,11 @@ lib/libsharr-mpi.so: $(MPI_SO_REAL)
 	$(Q)ln -sf libsharr-mpi.so.$(VERSION) lib/$(MPI_SO_NAME)
 	$(Q)ln -sf $(MPI_SO_NAME) $@
 
-$(SHARR_MPI): $(M)/tools/sharr_mpi.o $(M)/tools/statfmt.o $(MPI_STATIC) $(STATIC)
+$(SHARR_MPI): $(M)/tools/sharr_mpi.o $(M)/tools/statfmt.o $(M)/tools/cli.o \
+	    $(MPI_STATIC) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(MPICC) $(CFLAGS) $(LDFLAGS) -o $@ $(M)/tools/sharr_mpi.o \
-	    $(M)/tools/statfmt.o \
+	    $(M)/tools/statfmt.o $(M)/tools/cli.o \
 	    $(MPI_STATIC) $(STATIC) $(HDF5_MPI_LIBS) -lz $(CORE_LIBS)
 
 ## test-mpi: build the MPI flavour and run its tests (1-4 ranks, 1 and 2 simulated nodes)

@@ -75,7 +75,8 @@ _sharr() {
                    --dtype|-t|--shape|-s|--fill|--mode|-m|--jobs|-j| \
                    --schedule|--rows|-r|--limit|-n|--into|--alpha|--beta| \
                    --chunk|-c|--gzip|-z|--complex|--wait|--lock-timeout| \
-                   --at|--attr) ;;
+                   --at|--attr|--timeout|--capacity|--max-msg|-M| \
+                   --bound|-b) ;;
                    -f) [[ $sub == create || $sub == eval ]] ||
                            nargs=$((nargs + 1)) ;;
                    --file) ;;
@@ -121,7 +122,8 @@ _sharr() {
                     fi
                     return ;;
         --shape|--mode|-m|--jobs|-j|--rows|-r|--limit|-n|--alpha|--beta| \
-        --chunk|-c|--gzip|-z|--wait|--lock-timeout|--at|--attr)
+        --chunk|-c|--gzip|-z|--wait|--lock-timeout|--at|--attr| \
+        --timeout|--capacity|--max-msg|-M|--bound|-b)
                     COMPREPLY=(); return ;;
     esac
 

@@ -88,7 +88,8 @@ int main(int argc, char **argv)
             continue;
         if (!commands[i].run) {
             cli_sub = commands[i].name;
-            return cli_exec_h5(argv);
+            int bad = cli_check_env();
+            return bad ? bad : cli_exec_h5(argv);
         }
         return cli_run(&commands[i], argc, argv);
     }

@@ -13,6 +13,7 @@
 #include "sharr.h"
 #include "sharr_mpi.h"
 #include "statfmt.h"
+#include "cli.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -74,7 +75,7 @@ static int fail(int code)
 {
     if (rank == 0)
         fprintf(stderr, "sharr-mpi: %s%s: %s\n", where, sub,
-                sharr_errmsg()[0] ? sharr_errmsg() : sharr_strerror(code));
+                sharr_errmsg()[0] ? cli_errmsg() : sharr_strerror(code));
     return EXIT_RUNTIME;
 }
 

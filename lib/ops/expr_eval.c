@@ -598,7 +598,7 @@ int sharr__eval_mismatch(const char *name, sharr_dtype dt, size_t ndim,
     shape_str(pl->ndim, pl->shape, b, sizeof b);
     return sharr__fail((int)dt != pl->out_dt ? SHARR_EDTYPE : SHARR_ESHAPE,
                        "'%s' exists as %s %s but the result is %s %s: remove "
-                       "it, or force to replace it", name,
+                       "it, or set sharr_eval_opts.force to replace it", name,
                        sharr_dtype_name(dt), a,
                        sharr_dtype_name((sharr_dtype)pl->out_dt), b);
 }
@@ -633,9 +633,10 @@ static int check_existing(struct session *s, const char *name,
     return err;
 }
 
-/* A new OUT under a staging name, temporary until published. */
+/* A new OUT `out` under a staging name, temporary until published; a
+ * failure names out, not the staging name. */
 static int stage(struct session *s, const struct ex_plan *pl,
-                 const sharr_eval_opts *o)
+                 const sharr_eval_opts *o, const char *out)
 {
     static unsigned serial;
     sharr_create_opts c = o ? o->create : (sharr_create_opts){0, 0, 0};
@@ -649,8 +650,11 @@ static int stage(struct session *s, const struct ex_plan *pl,
     snprintf(name, sizeof name, "sharr-eval.%d.%u.%02x%02x%02x%02x.out",
              (int)getpid(), serial++, rnd[0], rnd[1], rnd[2], rnd[3]);
     s->staged = true;
-    return sharr_array_create(name, (sharr_dtype)pl->out_dt, pl->ndim,
-                              pl->shape, &c, &s->out);
+    int err = sharr_array_create(name, (sharr_dtype)pl->out_dt, pl->ndim,
+                                 pl->shape, &c, &s->out);
+    if (err < 0)
+        sharr__errmsg_replace(name, out);
+    return err;
 }
 
 int sharr_eval(sharr_pool *pool, const char *statement,
@@ -674,7 +678,7 @@ int sharr_eval(sharr_pool *pool, const char *statement,
         (err = plan_of(s.e, s.in, o && o->dtype ? (int)o->dtype : 0, &pl)) < 0 ||
         (err = check_existing(&s, name, pl, o && o->force, &existing)) < 0)
         goto done;
-    if (!existing && (err = stage(&s, pl, o)) < 0)
+    if (!existing && (err = stage(&s, pl, o, name)) < 0)
         goto done;
     if ((err = sharr_expr_eval(pool, s.e, s.in, s.out, o ? &o->run : NULL,
                                res ? &res->zero_divisions : NULL)) < 0)

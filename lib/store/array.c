@@ -696,18 +696,15 @@ static void hidden_name(const unsigned char id[16], char *buf, size_t size)
 }
 
 
-/* A failure to create the hidden build segment is reported for the array
- * the caller asked for: the hidden name means nothing to them, the reason
- * (a read-only or unwritable /dev/shm ...) does. */
-static int explain_create_failure(int err, const char *name,
-                                  const char *hidden)
+int sharr__explain_create_failure(int err, const char *what,
+                                  const char *name, const char *hidden)
 {
     if (err == SHARR_EACCES || err == SHARR_EPERM)
-        return sharr__fail_os(err, "cannot create array '%s': you may not "
-                              "create files in " SHARR__SHM_DIR, name);
+        return sharr__fail_os(err, "cannot create %s '%s': you may not "
+                              "create files in " SHARR__SHM_DIR, what, name);
     if (err == -EROFS || err == SHARR_ENOENT)
-        return sharr__fail_os(err, "cannot create array '%s' in "
-                              SHARR__SHM_DIR, name);
+        return sharr__fail_os(err, "cannot create %s '%s' in "
+                              SHARR__SHM_DIR, what, name);
     sharr__errmsg_replace(hidden, name);
     return err;
 }
@@ -791,7 +788,7 @@ static int create(const char *name, sharr_dtype dtype, size_t ndim,
         (err = guard_temporary(owner, name, hidden, id)) < 0)
         goto fail;
     if ((fd = create_hidden(a, hidden, o, owner, id)) < 0) {
-        err = explain_create_failure(fd, name, hidden);
+        err = sharr__explain_create_failure(fd, "array", name, hidden);
         fd = -1;
         goto fail;
     }
@@ -1088,11 +1085,11 @@ int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
     uint32_t count, others;
     int err;
 
-    if (flags & ~SHARR_RESHAPE_FORCE)
+    if (flags & ~(SHARR_RESHAPE_FORCE | SHARR_RESHAPE_LOCK_HELD))
         return sharr__fail(SHARR_EINVAL, "unknown reshape flags 0x%x", flags);
     if ((err = reshape_check(a, ndim, shape, header)) < 0)
         return err;
-    if (!a->locked) {
+    if (!a->locked && !(flags & SHARR_RESHAPE_LOCK_HELD)) {
         /* A dead holder does not matter here: no element is touched. */
         if ((err = sharr_array_lock(a)) < 0 && err != SHARR_EOWNERDEAD)
             return err;
@@ -1105,8 +1102,9 @@ int sharr_array_reshape(sharr_array *a, size_t ndim, const size_t *shape,
         err = sharr__fail(SHARR_EBUSY, "array '%s' has %u other open handle%s"
                           " (its attach count), whose shape would go stale: "
                           "close them first (a pool's workers keep theirs "
-                          "until the pool is destroyed), or force the "
-                          "reshape (a killed process's handle stays counted)",
+                          "until the pool is destroyed), or pass "
+                          "SHARR_RESHAPE_FORCE (a killed process's handle "
+                          "stays counted)",
                           a->info.name, others, others == 1 ? "" : "s");
         goto done;
     }

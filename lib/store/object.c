@@ -463,7 +463,8 @@ static int make(struct sharr__obj *o, const sharr_create_opts *opts,
 
     init_ctl(&ctl, o->kind, o->state_size, opts->flags, owner, id);
     if ((fd = create_hidden(hidden, &ctl, &o->params, o->size)) < 0)
-        return fd;
+        return sharr__explain_create_failure(fd, sharr_kind_name(o->kind),
+                                             o->name, hidden);
     if ((err = build(o, fd, opts->mode, init)) < 0) {
         close(fd);
         entry_path(hidden, path, sizeof path);

@@ -8,12 +8,25 @@ t "a mistyped command gets 'did you mean'" 2 '' \
     "^sharr: unknown command 'lod'; did you mean 'load'\?$" -- "$SHARR" lod
 t "a transposition too" 2 '' "did you mean 'stat'\?" -- "$SHARR" sta
 t "a unique prefix too" 2 '' "did you mean 'create'\?" -- "$SHARR" cre
+t "a command in capitals too" 2 '' "did you mean 'ls'\?" -- "$SHARR" LS
 t "no guess for a word far from every command" 2 '' \
     "^sharr: unknown command 'frobnicate'$" -- "$SHARR" frobnicate
 "$SHARR" save x "$TMP/g.h5:/x" --gzip 0 2>"$TMP/gzip.err"
 ok "save --gzip 0 prints one error (and the hint)" test "$(wc -l <"$TMP/gzip.err")" = 2
 t "save --gzip 0 says the levels" 2 '' "^sharr: save: --gzip needs a level 1\.\.9, not '0'$" \
     -- "$SHARR" save x "$TMP/g.h5:/x" --gzip 0
+
+# ---- messages name the option, not the C field ----
+"$SHARR" create "$P.fz" --shape 4 --dtype c128
+t "eval into an OUT of another dtype says --force" 1 '' \
+    "exists as c128 \(4,\) but the result is f64 \(4,\): remove it, or pass --force to replace it$" \
+    -- "$SHARR" eval "'$P.fz' = abs('$P.fz')"
+t "reshape under 'sharr lock' of the same array does not wait for its own lock" 0 '' '' \
+    -- timeout 20 "$SHARR" lock "$P.fz" -- "$SHARR" reshape "$P.fz" 2x2 --force
+t "and the shape is new" 0 "^shape: +2x2$" '' -- "$SHARR" info "$P.fz"
+t "reshape with another handle open says --force" 1 '' "or pass --force \(a killed" \
+    -- "$SHARR" lock "$P.fz" -- "$SHARR" reshape "$P.fz" 4
+"$SHARR" rm "$P.fz"
 
 # ---- dtype names as NumPy spells them ----
 t "create --dtype int is int64" 0 '' '' -- "$SHARR" create "$P.int" --shape 2 --dtype int
@@ -37,6 +50,17 @@ t "--schedule wins over SHARR_SCHEDULE" 0 '' '' \
     -- env SHARR_SCHEDULE=bogus "$SHARR" apply "$P.sch" abs --schedule static
 t "SHARR_SCHEDULE=dynamic,4 is used" 0 "^sum +2016$" '' \
     -- env SHARR_SCHEDULE=dynamic,4 "$SHARR" stat "$P.sch" -j 2
+t "SHARR_SCHEDULE=bogus is an error for copy" 2 '' "^sharr: copy: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" copy "$P.sch" "$P.sch2"
+t "SHARR_SCHEDULE=bogus is an error for eval" 2 '' "^sharr: eval: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" eval "$P.sch2 = $P.sch + 1"
+ok "and nothing was made" test ! -e "/dev/shm/sharr.$P.sch2"
+t "SHARR_LOCK_WAIT=bogus is an error" 2 '' "^sharr: save: \\\$SHARR_LOCK_WAIT is 'bogus'" \
+    -- env SHARR_LOCK_WAIT=bogus "$SHARR" save "$P.sch" "$TMP/lw.h5:/x"
+t "SHARR_EXPR_STREAM=2 is an error" 2 '' "\\\$SHARR_EXPR_STREAM is '2': give 0 or 1" \
+    -- env SHARR_EXPR_STREAM=2 "$SHARR" eval "$P.sch = $P.sch + 1"
+t "SHARR_H5_DIRECT=yes is an error" 2 '' "\\\$SHARR_H5_DIRECT is 'yes': give 0 or 1" \
+    -- env SHARR_H5_DIRECT=yes "$SHARR" h5ls "$TMP/lw.h5"
 "$SHARR" rm "$P.sch"
 
 # ---- ls and rm with patterns; the table ----
@@ -47,6 +71,10 @@ t "ls PATTERN lists the matches" 0 "^$P\.g2 +u8 +3 +3 B +" '' -- "$SHARR" ls "$P
 t "ls PATTERN leaves out the rest" 0 - '' -- sh -c "! '$SHARR' ls '$P.g*' | grep -q '^$P\.h'"
 t "ls total line" 0 "^total: 2 arrays, 7\.63 MiB$" '' -- "$SHARR" ls "$P.g*"
 t "ls sizes in sensible units" 0 "^$P\.g1 +f64 +1000x1000 +7\.63 MiB " '' -- "$SHARR" ls "$P.g1"
+"$SHARR" create "$P.kib" --shape 131008 --dtype f64
+t "ls: 1023.5 KiB is 1 MiB, not 1024 KiB" 0 "^$P\.kib +f64 +131008 +1 MiB " '' -- "$SHARR" ls "$P.kib"
+"$SHARR" rm "$P.kib"
+
 t "ls several patterns" 0 "^total: 3 arrays, " '' -- "$SHARR" ls "$P.g1" "$P.g2" "$P.h*"
 t "ls PATTERN matching nothing is exit 1" 1 - "^sharr: ls: no array matches '$P\.zz\*'$" \
     -- "$SHARR" ls "$P.g*" "$P.zz*"
@@ -105,6 +133,17 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     t "an unwritable /dev/shm says so" 1 '' \
         "^sharr: create: cannot create array '$P\.ro': you may not create files in /dev/shm" \
         -- unshare -m sh -c "mount -t tmpfs -o size=1m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' create $P.ro --shape 2"
+    t "an unwritable /dev/shm names the queue, not its build" 1 '' \
+        "^sharr: queue create: cannot create queue '$P\.q': you may not create files in /dev/shm" \
+        -- unshare -m sh -c "mount -t tmpfs -o size=16m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' queue create $P.q"
+    t "a read-only /dev/shm names the barrier" 1 '' \
+        "^sharr: barrier create: cannot create barrier '$P\.b' in /dev/shm: Read-only file system$" \
+        -- unshare -m sh -c "mount -t tmpfs -o ro,size=1m tmpfs /dev/shm && '$SHARR' barrier create $P.b 2"
+    t "an unwritable /dev/shm names eval's OUT, not its staging array" 1 '' \
+        "^sharr: eval: cannot create array '$P\.e': you may not create files in /dev/shm" \
+        -- unshare -m sh -c "mount -t tmpfs -o size=1m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' eval '$P.e = 1 + 2'"
+    t "ls of no array still has a total line" 0 "^total: 0 arrays, 0 B$" '' \
+        -- unshare -m sh -c "mount -t tmpfs -o size=1m tmpfs /dev/shm && '$SHARR' ls"
 else
     echo "cli: skipped the read-only /dev/shm cases (needs root and unshare)"
 fi

@@ -212,3 +212,13 @@ ok "completion offers the queue subcommands" \
     test "$(ipc_complete "$SHARR queue ")" = "create put get close task-done join "
 ok "completion offers the barrier subcommands by prefix" \
     test "$(ipc_complete "$SHARR barrier a")" = "abort "
+"$SHARR" queue create "$P.cq"
+ok "completion offers names after an option that takes a value" \
+    test "$(ipc_complete "$SHARR queue get --timeout 5 $P.c")" = "$P.cq "
+ok "completion after --capacity and --max-msg too" \
+    test "$(ipc_complete "$SHARR queue create --capacity 4096 --max-msg 64 $P.c")" = "$P.cq "
+ok "completion of a lock with a timeout" \
+    test "$(ipc_complete "$SHARR lock --timeout 5 $P.c")" = "$P.cq "
+t "a mistyped subcommand gets 'did you mean'" 2 '' \
+    "^sharr: queue: unknown subcommand 'pt'; did you mean 'put'\?$" -- "$SHARR" queue pt
+"$SHARR" rm "$P.cq"

@@ -216,7 +216,7 @@ eval_fails "of shapes that do not broadcast" 1 \
     "sharr-mpi: eval: shapes (1001, 5) and (64, 64) do not broadcast" \
     "'$E.bad' = '$E.x' + '$E.sq'"
 eval_fails "into an OUT of another dtype" 1 \
-    "sharr-mpi: eval: '$E.z' exists as c128 (301, 7) but the result is f64 (301, 7): remove it, or force to replace it" \
+    "sharr-mpi: eval: '$E.z' exists as c128 (301, 7) but the result is f64 (301, 7): remove it, or pass --force to replace it" \
     "'$E.z' = abs('$E.za')"
 # Node 1's slab name of a new OUT taken (by a plain sharr array) between
 # the check and the publish: node 0 renames its slab back, both staged
