@@ -61,7 +61,7 @@ HDF5_PC ?= $(eval HDF5_PC := $$(shell $(PKG_CONFIG) --exists hdf5-serial 2>/dev/
 CORE_LIBS = -lpthread -lm -ldl
 H5_LIBS   = $(HDF5_LIBS) -ldeflate -llz4 -lz
 DEP_LIBS  = $(H5_LIBS) $(BLAS_LIBS) $(CORE_LIBS)
-ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(WERROR) -Iinclude -Ilib -MMD -MP
+ALL_CFLAGS = -std=c11 $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) -Iinclude -Ilib -MMD -MP
 
 Q := $(if $(V),,@)
 B := build
