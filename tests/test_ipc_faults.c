@@ -59,6 +59,17 @@ static int get_and_stop(void *arg)
     return 2;
 }
 
+/* Run fn in a child that stops at a->where, and SIGKILL it there. */
+static void stop_and_kill(struct at_arg *a, int (*fn)(void *))
+{
+    tu_signal_init(&a->sig);
+    pid_t pid = tu_child(fn, a);
+    cr_assert_eq(tu_signal_wait(&a->sig, 5), 'H', "the child reached point "
+                 "%d", a->where);
+    kill(pid, SIGKILL);
+    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+}
+
 /* Run fn in a child stopped at point `where`, kill it there, and return
  * the queue's messages and repairs as the next user sees them. */
 static void kill_at(const char *label, int (*fn)(void *), int where,
@@ -71,12 +82,7 @@ static void kill_at(const char *label, int (*fn)(void *), int where,
     size_t len;
 
     cr_assert_eq(sharr_queue_open(a.name, 0, &q), 0);
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(fn, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'H', "the child reached point "
-                 "%d", where);
-    kill(pid, SIGKILL);
-    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+    stop_and_kill(&a, fn);
     /* The next producer and consumer repair; the put side first. */
     cr_assert_eq(sharr_queue_put(q, "after", 5, 1), 0, "%s", sharr_errmsg());
     cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0), 0, "%s",
@@ -241,41 +247,37 @@ static void commit_then_die(const char *name, bool put)
     cr_assert_eq(tu_status(pid), 100 + SIGKILL);
 }
 
-Test(faults, a_put_killed_before_its_wakeup_still_reaches_a_sleeping_get)
+/* A get (or, on a full queue, a put) asleep; a peer's put (get) commits
+ * and is killed before its wake-up call: the sleeper must go on long
+ * before its own 10 s run out. */
+static void sleeper_after_a_peer_killed_at_its_commit(const char *label,
+                                                      bool sleeper_gets)
 {
-    struct tu_named a = {tu_name("lw"), {{-1, -1}}};
+    struct tu_named a = {tu_name(label), {{-1, -1}}};
     sharr_queue *q = NULL;
-    cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
+    char m[56] = {0};
+    cr_assert_eq(sharr_queue_create(a.name, 4096, 56, NULL, &q), 0);
+    while (!sleeper_gets && sharr_queue_put(q, m, sizeof m, 0) == 0)
+        ;
     tu_signal_init(&a.sig);
-    pid_t pid = tu_child(get_hello, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'G');
+    pid_t pid = tu_child(sleeper_gets ? get_hello : put_into_full, &a);
+    cr_assert_eq(tu_signal_wait(&a.sig, 5), sleeper_gets ? 'G' : 'P');
     usleep(100000); /* asleep in the kernel by now */
-    commit_then_die(a.name, true);
-    /* The message is committed: the sleeper must find it long before its
-     * own 10 s run out. */
-    cr_assert_eq(exits_within(pid, 3), 0, "the get never saw the message "
-                 "a killed producer committed");
+    commit_then_die(a.name, sleeper_gets);
+    cr_assert_eq(exits_within(pid, 3), 0, "the %s never saw what a killed "
+                 "peer committed", sleeper_gets ? "get" : "put");
     tu_signal_close(&a.sig);
     sharr_queue_close(q);
 }
 
+Test(faults, a_put_killed_before_its_wakeup_still_reaches_a_sleeping_get)
+{
+    sleeper_after_a_peer_killed_at_its_commit("lw", true);
+}
+
 Test(faults, a_get_killed_before_its_wakeup_still_frees_a_sleeping_put)
 {
-    struct tu_named a = {tu_name("ls"), {{-1, -1}}};
-    sharr_queue *q = NULL;
-    char m[56] = {0};
-    cr_assert_eq(sharr_queue_create(a.name, 4096, 56, NULL, &q), 0);
-    while (sharr_queue_put(q, m, sizeof m, 0) == 0)
-        ;
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(put_into_full, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'P');
-    usleep(100000);
-    commit_then_die(a.name, false);
-    cr_assert_eq(exits_within(pid, 3), 0, "the put never saw the space a "
-                 "killed consumer made");
-    tu_signal_close(&a.sig);
-    sharr_queue_close(q);
+    sleeper_after_a_peer_killed_at_its_commit("ls", false);
 }
 
 Test(faults, a_put_killed_before_its_commit_is_no_task_for_join_or_count)
@@ -288,11 +290,7 @@ Test(faults, a_put_killed_before_its_commit_is_no_task_for_join_or_count)
     size_t len, msgs = 9;
     struct at_arg a = {tu_name("jp"), SHARR__HOOK_PUT_COUNTED, {{-1, -1}}};
     cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(put_and_stop, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'H');
-    kill(pid, SIGKILL);
-    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+    stop_and_kill(&a, put_and_stop);
     cr_assert_eq(sharr_queue_get(q, buf, sizeof buf, &len, 0), SHARR_EEMPTY);
     sharr_queue_count(q, &msgs, NULL);
     cr_assert_eq(msgs, 0);
@@ -316,11 +314,7 @@ Test(faults, a_get_killed_before_its_commit_still_counts_the_message)
     struct at_arg a = {tu_name("gk"), SHARR__HOOK_GET_COUNTED, {{-1, -1}}};
     cr_assert_eq(sharr_queue_create(a.name, 4096, 64, NULL, &q), 0);
     cr_assert_eq(sharr_queue_put(q, "first", 5, 0), 0);
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(get_and_stop, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'H');
-    kill(pid, SIGKILL);
-    cr_assert_eq(tu_status(pid), 100 + SIGKILL);
+    stop_and_kill(&a, get_and_stop);
     sharr_queue_count(q, &msgs, NULL);
     cr_assert_eq(msgs, 1, "\"first\" is still queued");
     cr_assert_eq(sharr_stat(a.name, &in), 0);

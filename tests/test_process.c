@@ -119,6 +119,19 @@ Test(process, a_crashing_function_gives_its_signal)
     sharr_pool_destroy(p);
 }
 
+/* Start fn(arg) in a process of pool p, join it, free it: its exit code. */
+static int run_process(sharr_pool *p, sharr_process_fn fn, const void *arg,
+                       size_t size)
+{
+    sharr_process *pr;
+    int code = 999;
+    cr_assert_eq(sharr_process_start(p, fn, arg, size, &pr), 0, "%s",
+                 sharr_errmsg());
+    cr_assert_eq(sharr_process_join(pr, 10, &code), 0, "%s", sharr_errmsg());
+    sharr_process_free(pr);
+    return code;
+}
+
 /* Runs a shell that exits 3 and returns what system() says of it. */
 static int run_system(const void *arg, size_t size)
 {
@@ -135,21 +148,11 @@ Test(process, a_host_that_ignores_sigchld_still_gets_every_exit_status)
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
     sigaction(SIGCHLD, &ign, &old);
     sharr_pool *p = tu_pool(1);
-    sharr_process *pr;
-    int code = 0, five = 5;
-    cr_assert_eq(sharr_process_start(p, exit_with, &five, sizeof five, &pr),
-                 0, "%s", sharr_errmsg());
-    cr_assert_eq(sharr_process_join(pr, 10, &code), 0, "%s", sharr_errmsg());
-    cr_assert_eq(code, 5);
-    sharr_process_free(pr);
-    cr_assert_eq(sharr_process_start(p, crash, NULL, 0, &pr), 0);
-    cr_assert_eq(sharr_process_join(pr, 10, &code), 0);
-    cr_assert_eq(code, -SIGSEGV);
-    sharr_process_free(pr);
-    cr_assert_eq(sharr_process_start(p, run_system, NULL, 0, &pr), 0);
-    cr_assert_eq(sharr_process_join(pr, 10, &code), 0);
+    int five = 5, code;
+    cr_assert_eq(run_process(p, exit_with, &five, sizeof five), 5);
+    cr_assert_eq(run_process(p, crash, NULL, 0), -SIGSEGV);
+    code = run_process(p, run_system, NULL, 0);
     cr_assert_eq(code, 3, "system() inside a process: %d", code);
-    sharr_process_free(pr);
     sharr_pool_destroy(p);
     sigaction(SIGCHLD, &old, NULL);
 }

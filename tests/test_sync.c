@@ -614,17 +614,27 @@ static int barrier_wait_forever(void *arg)
     return 0;
 }
 
+/* A barrier of `parties` (named a->name) with one party that came to wait
+ * and was SIGKILLed there (and reaped). */
+static sharr_barrier *a_party_killed_waiting(struct tu_named *a,
+                                            const char *label, size_t parties)
+{
+    sharr_barrier *b = mkbarrier(label, parties);
+    tu_signal_init(&a->sig);
+    pid_t pid = tu_child(barrier_wait_forever, a);
+    cr_assert_eq(tu_signal_wait(&a->sig, 5), 'W');
+    for (int i = 0; i < 200 && sharr_barrier_waiting(b) < 1; i++)
+        usleep(10000);
+    cr_assert_eq(sharr_barrier_waiting(b), 1);
+    kill(pid, SIGKILL);
+    tu_reap(pid);
+    return b;
+}
+
 Test(sync, a_party_killed_while_waiting_breaks_the_barrier)
 {
     struct tu_named a = {tu_name("dw"), {{-1, -1}}};
-    sharr_barrier *b = mkbarrier("dw", 3);
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(barrier_wait_forever, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'W');
-    for (int i = 0; i < 200 && sharr_barrier_waiting(b) < 1; i++)
-        usleep(10000);
-    kill(pid, SIGKILL);
-    tu_reap(pid);
+    sharr_barrier *b = a_party_killed_waiting(&a, "dw", 3);
     cr_assert_eq(sharr_barrier_wait(b, 10), SHARR_EBROKEN);
     tu_signal_close(&a.sig);
     sharr_barrier_close(b);
@@ -635,15 +645,7 @@ Test(sync, the_last_arrival_after_a_waiting_party_was_killed_is_broken)
     /* The dead party had arrived: its arrival must not complete the round
      * for the living, asleep or not when it died. */
     struct tu_named a = {tu_name("dl"), {{-1, -1}}};
-    sharr_barrier *b = mkbarrier("dl", 2);
-    tu_signal_init(&a.sig);
-    pid_t pid = tu_child(barrier_wait_forever, &a);
-    cr_assert_eq(tu_signal_wait(&a.sig, 5), 'W');
-    for (int i = 0; i < 200 && sharr_barrier_waiting(b) < 1; i++)
-        usleep(10000);
-    cr_assert_eq(sharr_barrier_waiting(b), 1);
-    kill(pid, SIGKILL);
-    tu_reap(pid);
+    sharr_barrier *b = a_party_killed_waiting(&a, "dl", 2);
     cr_assert_eq(sharr_barrier_wait(b, 2), SHARR_EBROKEN);
     cr_assert(strstr(sharr_errmsg(), "died"), "%s", sharr_errmsg());
     cr_assert_eq(sharr_barrier_broken(b), 1);

@@ -126,24 +126,29 @@ else
 fi
 
 # ---- /dev/shm that cannot be written ----
+# in_shm OPTS CMD: the shell command CMD with a fresh tmpfs of mount
+# options OPTS on /dev/shm (its own mount namespace); as_nobody: run by
+# an unprivileged user.
+in_shm() { unshare -m sh -c "mount -t tmpfs -o $1 tmpfs /dev/shm && $2"; }
+nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     t "a read-only /dev/shm names the array and the reason" 1 '' \
         "^sharr: create: cannot create array '$P\.ro' in /dev/shm: Read-only file system$" \
-        -- unshare -m sh -c "mount -t tmpfs -o ro,size=1m tmpfs /dev/shm && '$SHARR' create $P.ro --shape 2"
+        -- in_shm ro,size=1m "'$SHARR' create $P.ro --shape 2"
     t "an unwritable /dev/shm says so" 1 '' \
         "^sharr: create: cannot create array '$P\.ro': you may not create files in /dev/shm" \
-        -- unshare -m sh -c "mount -t tmpfs -o size=1m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' create $P.ro --shape 2"
+        -- in_shm size=1m,mode=755 "$nobody '$SHARR' create $P.ro --shape 2"
     t "an unwritable /dev/shm names the queue, not its build" 1 '' \
         "^sharr: queue create: cannot create queue '$P\.q': you may not create files in /dev/shm" \
-        -- unshare -m sh -c "mount -t tmpfs -o size=16m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' queue create $P.q"
+        -- in_shm size=16m,mode=755 "$nobody '$SHARR' queue create $P.q"
     t "a read-only /dev/shm names the barrier" 1 '' \
         "^sharr: barrier create: cannot create barrier '$P\.b' in /dev/shm: Read-only file system$" \
-        -- unshare -m sh -c "mount -t tmpfs -o ro,size=1m tmpfs /dev/shm && '$SHARR' barrier create $P.b 2"
+        -- in_shm ro,size=1m "'$SHARR' barrier create $P.b 2"
     t "an unwritable /dev/shm names eval's OUT, not its staging array" 1 '' \
         "^sharr: eval: cannot create array '$P\.e': you may not create files in /dev/shm" \
-        -- unshare -m sh -c "mount -t tmpfs -o size=1m,mode=755 tmpfs /dev/shm && setpriv --reuid=65534 --regid=65534 --clear-groups '$SHARR' eval '$P.e = 1 + 2'"
+        -- in_shm size=1m,mode=755 "$nobody '$SHARR' eval '$P.e = 1 + 2'"
     t "ls of no array still has a total line" 0 "^total: 0 arrays, 0 B$" '' \
-        -- unshare -m sh -c "mount -t tmpfs -o size=1m tmpfs /dev/shm && '$SHARR' ls"
+        -- in_shm size=1m "'$SHARR' ls"
 else
     echo "cli: skipped the read-only /dev/shm cases (needs root and unshare)"
 fi
