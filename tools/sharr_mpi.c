@@ -13,7 +13,6 @@
 #include "sharr.h"
 #include "sharr_mpi.h"
 #include "statfmt.h"
-#include "cli.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -70,6 +69,10 @@ static int fail_usage(const char *fmt, ...)
     }
     return EXIT_USAGE;
 }
+
+/* From tools/cli.c (linked in; its header clashes with this tool's own
+ * names): sharr_errmsg() with the library's C hints in the CLI's words. */
+const char *cli_errmsg(void);
 
 static int fail(int code)
 {
