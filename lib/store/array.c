@@ -221,8 +221,10 @@ static int check_shape(sharr_dtype dt, size_t ndim, const size_t *shape)
 
 /* ---- validation of a segment's private copies ---- */
 
-/* sharr__validate(), and *header_only (if not NULL) true when every field
- * checked out and only the .npy header disagreed with them. */
+/* sharr__validate(), and *header_only (if not NULL) true when what
+ * disagreed is what a reshape rewrites: the .npy header, or the shape's
+ * axes against nbytes (a reshape stores them one by one, so a read in
+ * between sees 6x6 on its way from 4x6 to 6x4). */
 static int validate(const struct sharr__ctl *ctl, const unsigned char *header,
                     size_t size, sharr_info *info, bool *header_only)
 {
@@ -267,9 +269,12 @@ static int validate(const struct sharr__ctl *ctl, const unsigned char *header,
                            ctl->flags);
     if (layout_size(dt, ctl->ndim, shape, &nbytes, &total) < 0)
         return sharr__fail(SHARR_ECORRUPT, "shape overflows the byte size");
-    if (ctl->nbytes != nbytes)
+    if (ctl->nbytes != nbytes) {
+        if (header_only)
+            *header_only = true;
         return sharr__fail(SHARR_ECORRUPT, "nbytes = %llu, the shape needs %zu",
                            (unsigned long long)ctl->nbytes, nbytes);
+    }
     if (ctl->data_offset != SHARR_DATA_OFFSET)
         return sharr__fail(SHARR_ECORRUPT, "data_offset = %llu, expected %d",
                            (unsigned long long)ctl->data_offset,
@@ -333,8 +338,8 @@ int sharr__validate(const struct sharr__ctl *ctl, const unsigned char *header,
     return validate(ctl, header, size, info, NULL);
 }
 
-/* Reads of a segment whose header disagrees with a valid control block,
- * 50 us apart, before it is called corrupt. */
+/* Reads of a segment whose header (or shape) disagrees with the rest of a
+ * valid control block, 50 us apart, before it is called corrupt. */
 #define RESHAPE_READS 4
 
 /* Read and validate the segment open on fd, whose fstat is *st; fills *info
