@@ -575,6 +575,9 @@ def main():
                 shutil.copy(pristine, existing)
                 killed_save(name, existing + ":/d", filtered,
                             rng.uniform(0, span))
+                # The killed saver's worker may still hold the file's lock
+                # for the moment its supervisor takes to kill it.
+                wait_unlocked(existing)
                 state = dataset_state(existing, "/d", want)
                 outcomes[state] = outcomes.get(state, 0) + 1
                 check(state in ("absent", "complete"),
