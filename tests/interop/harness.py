@@ -33,6 +33,14 @@ def read(name):
     return np.array(np.load(path(name), mmap_mode="r"))
 
 
+def sigint_default(argv):
+    """argv run with SIGINT at its default, as a program started from a
+    terminal has it: a shell starts a background job (`make test &`) with
+    SIGINT ignored, every child inherits that, and Ctrl-C would not reach a
+    test's child at all."""
+    return ["env", "--default-signal=INT"] + list(argv)
+
+
 def namer(prefix):
     """A function giving a new name prefix + label + serial at each call."""
     serial = [0]

@@ -38,7 +38,7 @@ import time
 import h5py
 import numpy as np
 
-from harness import check, report
+from harness import check, report, sigint_default
 
 SHARR = sys.argv[1]
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
@@ -103,7 +103,8 @@ def temporaries(d):
 def signalled_save(name, target, sig, after, group):
     """A save into `target` that gets `sig` after `after` seconds (sent to
     its process group, as a terminal's Ctrl-C does, or to it alone)."""
-    p = subprocess.Popen([SHARR, "save", name, target, "-j", "2"],
+    p = subprocess.Popen(sigint_default([SHARR, "save", name, target, "-j",
+                                         "2"]),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     time.sleep(after)
@@ -121,12 +122,14 @@ def signals_remove_the_temporary(name, rng, rounds):
     subprocess.run([SHARR, "save", name, big + ":/d0"], check=True)
     span = 1.3 * timed_save(name, big + ":/calib", False)
     interrupted = 0
+    by_signal = {}
     for r in range(rounds):
         for sig, group in ((signal.SIGINT, True), (signal.SIGTERM, False),
                            (signal.SIGHUP, False)):
             rc = signalled_save(name, big + ":/s%d_%d" % (r, sig), sig,
                                 rng.uniform(0.05, span), group)
             interrupted += rc == -sig
+            by_signal[sig.name] = by_signal.get(sig.name, 0) + (rc == -sig)
             check(rc in (0, -sig), "save got %s: exit %d" % (sig.name, rc))
             left = temporaries(d)
             check(not left, "%s left %s" % (sig.name, left))
@@ -134,6 +137,10 @@ def signals_remove_the_temporary(name, rng, rounds):
                 os.unlink(os.path.join(d, n))
     check(interrupted >= rounds, "only %d saves were interrupted"
           % interrupted)
+    # Each signal ends some save: one ignored (SIGINT, in a background job
+    # that did not restore it) would only let its saves complete.
+    check(min(by_signal.values()) > 0, "saves interrupted, by signal: %s"
+          % by_signal)
     return interrupted
 
 

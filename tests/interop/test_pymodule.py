@@ -21,6 +21,7 @@ import pickle
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,8 @@ import warnings
 
 import numpy as np
 
-from harness import NP, Sharr, check, namer, path, run_tests
+from harness import (NP, Sharr, check, namer, path, run_tests,
+                     sigint_default)
 
 SHARR = sys.argv[1]
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -51,8 +53,9 @@ def child(code, env=None, timeout=30, **kw):
     module; its CompletedProcess (text)."""
     e = dict(os.environ, PYTHONPATH=MODDIR, PYTHONDONTWRITEBYTECODE="1")
     e.update(env or {})
-    return subprocess.run([sys.executable, "-c", code], env=e, text=True,
-                          capture_output=True, timeout=timeout, **kw)
+    return subprocess.run(sigint_default([sys.executable, "-c", code]),
+                          env=e, text=True, capture_output=True,
+                          timeout=timeout, **kw)
 
 
 def raises(exc, fn, *args, **kw):
@@ -866,24 +869,37 @@ def test_work_records():
 # ---- waits, threads, NumPy ----
 
 def test_ctrl_c_interrupts_a_wait_for_ever():
-    name = fresh("qc")
-    sharr.Queue.create(name).close()
-    r = child("import os, signal, threading, time, sharr\n"
-              "q = sharr.Queue.open(%r)\n"
-              "threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))"
-              ".start()\n"
-              "t = time.monotonic()\n"
-              "try:\n"
-              "    q.get()\n"
-              "except KeyboardInterrupt:\n"
-              "    print('interrupted %%.2f' %% (time.monotonic() - t))\n"
-              % name)
-    words = r.stdout.split()
-    check(len(words) == 2 and words[0] == "interrupted" and
-          float(words[1]) < 1.5,
-          "Ctrl-C ends get() with KeyboardInterrupt: %s %s"
-          % (r.stdout, r.stderr))
-    sharr.unlink(name)
+    # Also when whoever started the tests ignores SIGINT, as a shell does
+    # for a background job (`make test &`): the child must not inherit it.
+    for ignored in (False, True):
+        name = fresh("qc")
+        sharr.Queue.create(name).close()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignored \
+            else None
+        try:
+            r = child("import os, signal, threading, time, sharr\n"
+                      "q = sharr.Queue.open(%r)\n"
+                      "threading.Timer(0.3, os.kill, (os.getpid(), "
+                      "signal.SIGINT)).start()\n"
+                      "t = time.monotonic()\n"
+                      "try:\n"
+                      "    q.get()\n"
+                      "except KeyboardInterrupt:\n"
+                      "    print('interrupted %%.2f' %% (time.monotonic() - t))\n"
+                      % name, timeout=10)
+            out, err = r.stdout, r.stderr
+        except subprocess.TimeoutExpired:
+            out, err = "", "still waiting after 10 s"
+        finally:
+            if ignored:
+                signal.signal(signal.SIGINT, old)
+        words = out.split()
+        check(len(words) == 2 and words[0] == "interrupted" and
+              float(words[1]) < 1.5,
+              "Ctrl-C ends get() with KeyboardInterrupt%s: %s %s"
+              % (" (SIGINT ignored by the parent)" if ignored else "", out,
+                 err))
+        sharr.unlink(name)
 
 
 def test_close_from_another_thread_ends_its_waits():
