@@ -379,10 +379,13 @@ static void remove_temps_and_die(int sig)
     raise(sig); /* blocked until we return; SA_RESETHAND: the default */
 }
 
+/* Not a signal the tool inherited ignored (`nohup`, a shell's background
+ * job): that one must not end it, so it stays ignored.  The handler
+ * replaces cli_lock()'s, which does not know of temporaries. */
 static void remove_temps_on_signals(void)
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction sa;
+    struct sigaction sa, old;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = remove_temps_and_die;
@@ -391,7 +394,8 @@ static void remove_temps_on_signals(void)
     for (size_t i = 0; i < 3; i++)
         sigaddset(&sa.sa_mask, sigs[i]);
     for (size_t i = 0; i < 3; i++)
-        sigaction(sigs[i], &sa, NULL);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
 }
 
 static void say_waiting(const char *file, double wait, void *ctx)

@@ -144,6 +144,35 @@ def signals_remove_the_temporary(name, rng, rounds):
     return interrupted
 
 
+def ignored_signals_stay_ignored(name, want):
+    """A save started with SIGINT, SIGTERM or SIGHUP ignored (a background
+    job, nohup) is not ended by that signal: it completes."""
+    d = os.path.join(TMP, "ignored")
+    os.mkdir(d)
+    out = os.path.join(d, "out.h5")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        target = "/%s" % sig.name
+        p = subprocess.Popen(["env", "--ignore-signal=" + sig.name[3:],
+                              SHARR, "save", name, out + ":" + target, "-j",
+                              "2"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        seen = False
+        for _ in range(5000):  # the save is under way: its handlers are set
+            seen = bool(temporaries(d)) or p.poll() is not None
+            if seen:
+                break
+            time.sleep(0.001)
+        p.send_signal(sig)
+        rc = p.wait()
+        check(rc == 0, "a save that ignores %s got it: exit %d" % (sig.name,
+                                                                  rc))
+        check(dataset_state(out, target, want) == "complete",
+              "after %s ignored: %s" % (sig.name,
+                                        dataset_state(out, target, want)))
+        check(not temporaries(d), "%s ignored left %s" % (sig.name,
+                                                          temporaries(d)))
+
+
 def killed_leaving_a_temporary(name, target, d):
     """SIGKILL a save once its temporary exists; the temporary's name."""
     before = set(temporaries(d))
@@ -628,6 +657,7 @@ def main():
         check(not hidden, "hidden builds of killed saves left: %s" % hidden)
         signalled = signals_remove_the_temporary(name, rng, max(2, ROUNDS // 5))
         killed_temporaries_are_removed_later(name)
+        ignored_signals_stay_ignored(name, want)
         appended = killed_appends(name, want, rng, 20)
         subprocess.run([SHARR, "create", PREFIX + "small", "--shape",
                         "30x400", "--fill", "range"], check=True)
