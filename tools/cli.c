@@ -22,7 +22,10 @@ const char *cli_sub = "sharr";
 
 static void vmessage(const char *fmt, va_list ap)
 {
-    fprintf(stderr, "sharr: %s: ", cli_sub);
+    if (strcmp(cli_sub, "sharr") == 0) /* before any command */
+        fputs("sharr: ", stderr);
+    else
+        fprintf(stderr, "sharr: %s: ", cli_sub);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
@@ -57,7 +60,11 @@ int cli_run(const struct cli_command *c, int argc, char **argv)
         return bad;
     cli_protect_numbers(argc - 1, argv + 1);
     cli_getopt_reset();
-    int rc = c->run(argc - 1, argv + 1);
+    return cli_flush_output(c->run(argc - 1, argv + 1));
+}
+
+int cli_flush_output(int rc)
+{
     if (fflush(stdout) != 0 || ferror(stdout))
         return cli_error("cannot write the output");
     return rc;

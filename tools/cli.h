@@ -96,6 +96,10 @@ int cli_help(const char *usage);
 /* Print "sharr <version>" and return EXIT_OK. */
 int cli_version(void);
 
+/* Flush stdout: rc, or EXIT_RUNTIME with "cannot write the output" when
+ * it could not be written (a full disk, a closed stdout). */
+int cli_flush_output(int rc);
+
 /* Protect arguments that are negative numbers ("-2", "-0.5", "-1-2i",
  * "-inf") from getopt by prefixing a space; cli_arg() takes it off again.
  * Call before getopt_long(); the strings are allocated once per process. */

@@ -80,9 +80,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-        return usage(stdout);
+        return cli_flush_output(usage(stdout));
     if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
-        return cli_version();
+        return cli_flush_output(cli_version());
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

@@ -11,6 +11,20 @@ t "a unique prefix too" 2 '' "did you mean 'create'\?" -- "$SHARR" cre
 t "a command in capitals too" 2 '' "did you mean 'ls'\?" -- "$SHARR" LS
 t "no guess for a word far from every command" 2 '' \
     "^sharr: unknown command 'frobnicate'$" -- "$SHARR" frobnicate
+# Output that cannot be written (a full disk, a closed stdout) is an error,
+# whichever command wrote it, the tool's own --help and --version too.
+"$SHARR" create "$P.out" --shape 2
+for args in "--help" "--version" "-V" "create --help" "info $P.out" "ls" \
+            "load --help" "h5ls --help"; do
+    # shellcheck disable=SC2086 # the words of $args are the arguments
+    t "sharr $args into a full disk: status 1, says so" 1 '' \
+        "^sharr: (${args%% *}: )?cannot write the output$" \
+        -- sh -c '"$0" "$@" >/dev/full' "$SHARR" $args
+    # shellcheck disable=SC2086
+    t "sharr $args with stdout closed: status 1" 1 '' \
+        "cannot write the output$" -- sh -c '"$0" "$@" >&-' "$SHARR" $args
+done
+"$SHARR" rm "$P.out"
 "$SHARR" save x "$TMP/g.h5:/x" --gzip 0 2>"$TMP/gzip.err"
 ok "save --gzip 0 prints one error (and the hint)" test "$(wc -l <"$TMP/gzip.err")" = 2
 t "save --gzip 0 says the levels" 2 '' "^sharr: save: --gzip needs a level 1\.\.9, not '0'$" \
