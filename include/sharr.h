@@ -1904,8 +1904,9 @@ SHARR_API void sharr_h5_list_free(sharr_h5_entry *list);
 /* sharr_npy_load() : load the NumPy .npy file `path` (format 1.0 to 3.0,
  * C order, little- or big-endian i1..u8, f2 (as f32), f4, f8, c8, c16) into
  * a new array `name` (or opts->into; opts may be NULL).
- * @return as sharr_h5_load(), SHARR_ECORRUPT for a malformed header, and
- * SHARR_EUNSUPPORTED for other dtypes or Fortran order. */
+ * @return as sharr_h5_load(), SHARR_ECORRUPT for a malformed header,
+ * SHARR_EUNSUPPORTED for other dtypes or Fortran order, and SHARR_EINVAL
+ * at once for a path that is not a regular file (a FIFO is never waited on). */
 SHARR_API int sharr_npy_load(const char *path, const char *name,
                              const sharr_load_opts *opts, sharr_array **out);
 

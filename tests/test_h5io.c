@@ -272,6 +272,31 @@ Test(h5io, npy_files_round_trip_and_bad_ones_are_refused)
     sharr_array_close(a);
 }
 
+/* A FIFO would block the open until some writer came; a directory or a
+ * device is no .npy either: each is refused at once, leaving no array. */
+Test(h5io, npy_load_of_a_fifo_directory_or_device_is_refused_at_once,
+     .timeout = 15)
+{
+    const char *fifo = path("fifo.npy"), *sub = path("dir.npy");
+    const char *const paths[] = {fifo, sub, "/dev/zero"};
+    sharr_array *b = (sharr_array *)1;
+
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+    cr_assert_eq(mkdir(sub, 0700), 0, "mkdir: %s", strerror(errno));
+    for (size_t i = 0; i < 3; i++) {
+        int rc = sharr_npy_load(paths[i], tu_name("nr"), NULL, &b);
+        cr_expect_eq(rc, SHARR_EINVAL, "%s: %d (%s)", paths[i], rc,
+                     sharr_errmsg());
+        cr_expect(strstr(sharr_errmsg(), "not a regular file") ||
+                  strstr(sharr_errmsg(), "is a directory"), "%s: %s",
+                  paths[i], sharr_errmsg());
+        cr_expect_null(b);
+        cr_expect(!tu_exists(tu_name("nr")));
+    }
+    unlink(fifo);
+    rmdir(sub);
+}
+
 /* ---- crafted metadata (issue 7) ---- */
 
 /* Dataset `name` of `ndim` dims and chunks of one element: no chunk is

@@ -320,9 +320,20 @@ int sharr_npy_load(const char *path, const char *name,
     *out = NULL;
     if (!o->into && (err = sharr_name_check(name)) < 0)
         return err;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    /* O_NONBLOCK: a FIFO's open would wait for a writer; refused below. */
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
         return sharr__fail_os(-errno, "%s", path);
-    if ((err = read_header(fd, &h)) < 0 || fstat(fd, &st) < 0)
+    if (fstat(fd, &st) < 0) {
+        err = sharr__fail_os(-errno, "fstat");
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        err = sharr__fail(SHARR_EINVAL, S_ISDIR(st.st_mode)
+                          ? "%s is a directory, not a .npy file"
+                          : "%s is not a regular file, not a .npy file", path);
+        goto fail;
+    }
+    if ((err = read_header(fd, &h)) < 0)
         goto fail;
     rows = h.ndim ? h.shape[0] : 1;
     if ((err = sharr__pick_rows(rows, o->row_start, o->row_end, &r0, &r1)) < 0)
