@@ -592,6 +592,11 @@ int main(int argc, char **argv)
     } else {
         rc = dispatch(argc - 1, argv + 1);
     }
+    if (fflush(stdout) != 0 || ferror(stdout)) { /* a full disk, say */
+        fprintf(stderr, "sharr-mpi: rank %d: cannot write the output\n",
+                rank);
+        rc = EXIT_RUNTIME;
+    }
     MPI_Finalize();
     return rc;
 }

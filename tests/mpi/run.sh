@@ -21,7 +21,8 @@
 #     dtype, OUT's name taken on one node at publish time) fails on every
 #     rank with the message, and leaves no slab and OUT unchanged.
 #  3. A later launch with another rank or node count is refused clearly.
-#  4. An error on one rank fails the command on all, with its message.
+#  4. An error on one rank fails the command on all, with its message;
+#     output that cannot be written (a full disk) fails the command.
 #  5. A rank killed mid-job fails the launch within a bound; sharr-mpi rm
 #     then leaves no slab.
 #  6. make install puts sharr-mpi, libsharr-mpi and sharr-mpi.pc in place;
@@ -267,6 +268,12 @@ err=$(mpi2 save "$P.neg" "$TMP/ref/f64.h5:/x" 2>&1); rc=$?
 check "save over an existing file fails on every rank (exit $rc)" \
     eval 'test $rc -eq 1 && grep -q "exists" <<<"$err"'
 mpi2 rm "$P.neg" > /dev/null 2>&1
+
+# ---- 4b. output that cannot be written ----
+# A singleton launch writes stdout itself (under mpirun, mpirun does).
+err=$(timeout 60 "$M" --version 2>&1 >/dev/full); rc=$?
+check "sharr-mpi --version into a full disk fails (exit $rc): $err" \
+    eval 'test $rc -eq 1 && grep -q "cannot write the output" <<<"$err"'
 
 # ---- 5. a rank killed mid-job ----
 mpi 2 "$M" create "$P.big" f64 4000x1000 && mpi 2 "$M" fill "$P.big" random:1
