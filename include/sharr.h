@@ -343,8 +343,10 @@ SHARR_API void sharr_array_id(const sharr_array *a, unsigned char id[16]);
  * access). */
 SHARR_API int sharr_array_lock(sharr_array *a);
 
-/* sharr_array_unlock() : release the lock taken with sharr_array_lock().
- * @return 0 or SHARR_EPERM (this handle does not hold it). */
+/* sharr_array_unlock() : release the lock taken with sharr_array_lock(),
+ * from the thread that took it.
+ * @return 0 or SHARR_EPERM (this handle does not hold it, or the calling
+ * thread is not the one that took it: another thread, a forked child). */
 SHARR_API int sharr_array_unlock(sharr_array *a);
 
 /* Reshape flags. */

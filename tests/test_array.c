@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "internal.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -545,6 +546,44 @@ Test(array, lock_holder_is_the_holding_thread_and_0_when_free)
     close(pipefd[1]);
     sharr_array_close(b);
     sharr_array_close(a);
+}
+
+/* A handle that says it holds the lock but whose thread does not (a
+ * forked child's copy, or the handle used from another thread) cannot
+ * release it: SHARR_EPERM, and the holder still holds it. */
+static void *unlock_from_here(void *arg)
+{
+    return (void *)(intptr_t)sharr_array_unlock(arg);
+}
+
+Test(array, unlock_by_a_thread_that_does_not_hold_the_lock_is_eperm)
+{
+    const char *n = tu_name("ul");
+    sharr_array *a = make(n, SHARR_U8, 0, NULL);
+    pthread_t t;
+    void *rc;
+    int st;
+
+    cr_assert_eq(sharr_array_lock(a), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(sharr_array_unlock(a) == SHARR_EPERM &&
+              sharr_array_lock_holder(a, NULL) == getppid() ? 0 : 1);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the child's unlock said it released the parent's lock");
+    cr_assert_eq(sharr_array_lock_holder(a, NULL), getpid());
+
+    cr_assert_eq(pthread_create(&t, NULL, unlock_from_here, a), 0);
+    cr_assert_eq(pthread_join(t, &rc), 0);
+    cr_assert_eq((int)(intptr_t)rc, SHARR_EPERM);
+    cr_assert_eq(sharr_array_lock_holder(a, NULL), getpid(),
+                 "another thread's unlock released it");
+    sharr_array_close(a); /* the holder's close releases it */
+    sharr_array *b;
+    cr_assert_eq(sharr_array_open(n, 0, &b), 0);
+    cr_assert_eq(sharr_array_lock_holder(b, NULL), 0);
+    sharr_array_close(b);
 }
 
 /* ---- temporary arrays ---- */

@@ -1355,8 +1355,14 @@ int sharr_array_unlock(sharr_array *a)
     if (!a->locked)
         return sharr__fail(SHARR_EPERM, "this handle does not hold the lock "
                            "of '%s'", a->info.name);
+    /* The mutex knows its holder: the thread that locked it through this
+     * handle, not another thread using the handle, nor a forked child's
+     * copy of it (which must not free the parent's critical section). */
+    if (pthread_mutex_unlock((pthread_mutex_t *)(void *)a->ctl->lock) != 0)
+        return sharr__fail(SHARR_EPERM, "this thread does not hold the lock "
+                           "of '%s' (thread %d does)", a->info.name,
+                           (int)sharr_array_lock_holder(a, NULL));
     a->locked = false;
-    pthread_mutex_unlock((pthread_mutex_t *)(void *)a->ctl->lock);
     return 0;
 }
 
