@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -688,7 +689,9 @@ static const char lock_usage[] =
     "sharr_array_lock() or sharr_lock_acquire().  The `--` is required.\n"
     "If the previous holder died holding the lock, a note says so and\n"
     "COMMAND runs all the same.  While COMMAND runs, sharr ignores Ctrl-C\n"
-    "and Ctrl-\\ (COMMAND gets them) and passes SIGTERM and SIGHUP on.\n\n"
+    "and Ctrl-\\ (COMMAND gets them) and passes SIGTERM and SIGHUP on; if\n"
+    "sharr itself is killed (SIGKILL), COMMAND is killed with it, since the\n"
+    "lock is free from then on (COMMAND's own children are not).\n\n"
     "  -t, --timeout S  wait at most S seconds for the lock (default: for\n"
     "                   ever; 0: do not wait)\n\n"
     "sharr lock create NAME makes a named lock:\n"
@@ -788,12 +791,16 @@ static int run_command(char **cmd)
     struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler =
                                                            pass_on}, old[4];
     int st, sigs[4] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP};
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     fflush(NULL);
     if ((pid = fork()) < 0)
         return cli_error("fork: %s", strerror(errno));
     if (pid == 0) {
+        /* The lock is ours only while we live: killed (SIGKILL), we take
+         * the command with us rather than leave it running unlocked. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self)
+            _exit(128 + SIGKILL);
         execvp(cmd[0], cmd);
         int e = errno;
         fprintf(stderr, "sharr: lock: cannot run '%s': %s\n", cmd[0],

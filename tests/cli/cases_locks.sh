@@ -177,8 +177,21 @@ rm -f "$TMP/killed.pid"
 timeout 30 "$SHARR" lock "$K" -- sh -c "echo \$PPID \$\$ >'$TMP/killed.pid'; exec sleep 30" &
 killed=$!
 until_file "$TMP/killed.pid"
-kill -9 $(cat "$TMP/killed.pid") # sharr lock and its command
+read -r lock_pid cmd_pid < "$TMP/killed.pid"
+kill -9 "$lock_pid" # sharr lock alone: its command must not go on unlocked
 { wait "$killed"; } 2>/dev/null
+# Gone, or a zombie nobody reaps yet (PID 1 of a container may not).
+gone() {
+    local i st
+    for i in $(seq 100); do
+        st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
+        [ -z "$st" ] || [ "$st" = Z ] && return 0
+        sleep 0.05
+    done
+    kill -9 "$1" 2>/dev/null
+    return 1
+}
+ok "a SIGKILLed sharr lock takes its command with it (it ran in the lock)" gone "$cmd_pid"
 t "fill after a SIGKILLed holder takes the lock, with the note" 0 '' \
     "^sharr: fill: note: the previous holder of the lock of '$K' died while holding it; the data may be half-updated$" \
     -- timeout 10 "$SHARR" fill "$K" 3
