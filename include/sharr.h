@@ -793,6 +793,9 @@ SHARR_API int sharr_pipe_shutdown(sharr_pipe *p);
 /* sharr_pipe_end() : 0 or 1, the end this handle is attached to. */
 SHARR_API int sharr_pipe_end(const sharr_pipe *p);
 
+/* sharr_pipe_max_msg() : the largest message this end can send, bytes. */
+SHARR_API size_t sharr_pipe_max_msg(const sharr_pipe *p);
+
 /* ---- locks (lib/ipc/sync.c) ---- */
 /*
  * Lock and RLock: a robust, process-shared mutex (RLock: recursive, taken

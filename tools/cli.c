@@ -63,6 +63,46 @@ int cli_run(const struct cli_command *c, int argc, char **argv)
     return cli_flush_output(c->run(argc - 1, argv + 1));
 }
 
+int cli_read_record(FILE *f, int delim, size_t max, char **buf, size_t *cap,
+                    size_t *len)
+{
+    bool any = false;
+    int c;
+
+    *len = 0;
+    for (;;) {
+        if (*len + 2 > *cap) {
+            size_t want = *cap ? 2 * *cap : 256;
+            char *b = realloc(*buf, want);
+            if (!b) {
+                errno = ENOMEM;
+                return -1;
+            }
+            *buf = b;
+            *cap = want;
+        }
+        errno = 0;
+        if ((c = getc(f)) == EOF)
+            break;
+        any = true;
+        if (c == delim)
+            break;
+        if (*len == max) {
+            ungetc(c, f);
+            (*buf)[*len] = '\0';
+            return -2;
+        }
+        (*buf)[(*len)++] = (char)c;
+    }
+    (*buf)[*len] = '\0';
+    if (c == EOF && ferror(f)) {
+        if (!errno)
+            errno = EIO;
+        return -1;
+    }
+    return any ? 1 : 0;
+}
+
 int cli_flush_output(int rc)
 {
     if (fflush(stdout) != 0 || ferror(stdout))

@@ -96,6 +96,13 @@ int cli_help(const char *usage);
 /* Print "sharr <version>" and return EXIT_OK. */
 int cli_version(void);
 
+/* Read one record of f, ended by `delim` (not kept) or the end of input,
+ * into *buf (grown; *cap its size), NUL-terminated, at most `max` bytes.
+ * @return 1 (*len bytes read), 0 (end of input), -1 (a read error: errno),
+ * -2 (the record is longer than max: the rest of it is left unread). */
+int cli_read_record(FILE *f, int delim, size_t max, char **buf, size_t *cap,
+                    size_t *len);
+
 /* Flush stdout: rc, or EXIT_RUNTIME with "cannot write the output" when
  * it could not be written (a full disk, a closed stdout). */
 int cli_flush_output(int rc);

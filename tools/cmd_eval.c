@@ -47,7 +47,8 @@ static const char eval_usage[] =
     "pool; an error names the statement by its number and stops the run\n"
     "unless --keep-going.\n\n"
     "  -f, --file FILE     statements, one per line ('-': stdin; blank lines\n"
-    "                      and lines starting with # are skipped)\n"
+    "                      and lines starting with # are skipped; lines up\n"
+    "                      to 64 KiB, 64 MiB in all, no NUL byte)\n"
     "  -k, --keep-going    run the other statements after a failure (the\n"
     "                      exit status is still that of the first)\n"
     "  -t, --dtype DT      OUT's dtype; the result is cast as NumPy's\n"
@@ -222,18 +223,23 @@ static int eval_one(sharr_pool *pool, const char *stmt, size_t no,
 }
 
 /* The statements: the arguments, then the lines of the file. */
+/* A line longer than the parser takes (its limit on a statement's text),
+ * or a file bigger than this, is refused before it is all in memory. */
+#define LINE_MAX_BYTES 65536
+#define FILE_MAX_BYTES ((size_t)64 << 20)
+
 static int read_statements(char **args, int nargs, const char *file,
                            char ***out, size_t *n)
 {
     char **list = NULL, *line = NULL;
-    size_t cap = 0, len = 0;
+    size_t cap = 0, len = 0, lineno = 0, total = 0;
     FILE *f = NULL;
     int rc = 0;
 
     *n = 0;
     for (int i = 0; i <= nargs; i++) {
         const char *s = NULL;
-        ssize_t got;
+        size_t got;
         if (i < nargs) {
             s = cli_arg(args[i]);
         } else if (file) {
@@ -241,10 +247,29 @@ static int read_statements(char **args, int nargs, const char *file,
                 rc = cli_error("%s: %s", file, strerror(errno));
                 break;
             }
-            if ((got = getline(&line, &len, f)) < 0)
+            int r = cli_read_record(f, '\n', LINE_MAX_BYTES, &line, &len,
+                                    &got);
+            lineno++;
+            if (r == 0)
                 break;
-            if (got > 0 && line[got - 1] == '\n')
-                line[got - 1] = '\0';
+            if (r == -1) {
+                rc = cli_error("%s: %s", file, strerror(errno));
+                break;
+            }
+            if (r == -2) {
+                rc = cli_usage("%s: line %zu is longer than %d bytes", file,
+                               lineno, LINE_MAX_BYTES);
+                break;
+            }
+            if ((total += got + 1) > FILE_MAX_BYTES) {
+                rc = cli_usage("%s: more than 64 MiB of statements (at line "
+                               "%zu)", file, lineno);
+                break;
+            }
+            if (memchr(line, '\0', got)) {
+                rc = cli_usage("%s: line %zu holds a NUL byte", file, lineno);
+                break;
+            }
             s = line + strspn(line, " \t");
             if (!*s || *s == '#') {
                 i--;

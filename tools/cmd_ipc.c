@@ -264,19 +264,33 @@ static int put_one(sharr_queue *q, const char *msg, size_t len, double t)
     return err < 0 ? cli_fail(err) : 0;
 }
 
-static int put_stdin(sharr_queue *q, bool zero, double timeout)
+/* Send each record of standard input (lines, or NUL-ended with zero) to
+ * the queue q or the pipe end p; one longer than their max-msg, or a read
+ * error, stops there (what came before it was sent). */
+static int send_stdin(sharr_queue *q, sharr_pipe *p, bool zero,
+                      double timeout)
 {
+    size_t cap = 0, n, count = 0,
+           max = q ? sharr_queue_max_msg(q) : sharr_pipe_max_msg(p);
     char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int rc = 0;
+    int rc = 0, got;
 
-    while (rc == 0 && (n = getdelim(&line, &cap, zero ? '\0' : '\n',
-                                    stdin)) > 0) {
-        if (line[n - 1] == (zero ? '\0' : '\n'))
-            n--;
-        rc = put_one(q, line, (size_t)n, timeout);
+    while ((got = cli_read_record(stdin, zero ? '\0' : '\n', max, &line,
+                                  &cap, &n)) > 0) {
+        int err = q ? sharr_queue_put(q, line, n, timeout)
+                    : sharr_pipe_send(p, line, n, timeout);
+        if (err < 0) {
+            rc = cli_fail(err);
+            break;
+        }
+        count++;
     }
+    if (got == -2)
+        rc = cli_error("message %zu of standard input is longer than the "
+                       "%s's max-msg (%zu bytes): neither it nor any after "
+                       "it was sent", count, q ? "queue" : "pipe", max);
+    else if (got == -1)
+        rc = cli_error("standard input: %s", strerror(errno));
     free(line);
     return rc;
 }
@@ -299,7 +313,7 @@ static int q_put(int argc, char **argv)
         return cli_fail(err);
     rc = 0;
     if (optind + 1 == argc)
-        rc = put_stdin(q, a.zero, a.timeout);
+        rc = send_stdin(q, NULL, a.zero, a.timeout);
     for (int i = optind + 1; rc == 0 && i < argc; i++) {
         const char *m = cli_arg(argv[i]);
         rc = put_one(q, m, strlen(m), a.timeout);
@@ -582,21 +596,15 @@ static int p_send(int argc, char **argv)
         return rc;
     if ((rc = open_end(argc, argv, &p)) != 0)
         return rc;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    if (optind + 2 == argc)
-        while (err == 0 && (n = getline(&line, &cap, stdin)) > 0)
-            err = sharr_pipe_send(p, line, (size_t)n - (line[n - 1] == '\n'),
-                                  a.timeout);
-    free(line);
-    for (int i = optind + 2; err == 0 && i < argc; i++) {
+    rc = optind + 2 == argc ? send_stdin(NULL, p, false, a.timeout) : 0;
+    for (int i = optind + 2; rc == 0 && err == 0 && i < argc; i++) {
         const char *m = cli_arg(argv[i]);
         err = sharr_pipe_send(p, m, strlen(m), a.timeout);
     }
-    if (err == 0 && a.all)
+    if (rc == 0 && err == 0 && a.all)
         err = sharr_pipe_shutdown(p);
-    rc = err < 0 ? cli_fail(err) : EXIT_OK;
+    if (rc == 0)
+        rc = err < 0 ? cli_fail(err) : EXIT_OK;
     sharr_pipe_close(p);
     return rc;
 }

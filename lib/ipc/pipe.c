@@ -117,3 +117,8 @@ int sharr_pipe_end(const sharr_pipe *p)
 {
     return p->end;
 }
+
+size_t sharr_pipe_max_msg(const sharr_pipe *p)
+{
+    return (size_t)p->out.max_msg;
+}

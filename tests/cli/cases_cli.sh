@@ -42,6 +42,19 @@ t "reshape with another handle open says --force" 1 '' "or pass --force \(a kill
     -- "$SHARR" lock "$P.fz" -- "$SHARR" reshape "$P.fz" 4
 "$SHARR" rm "$P.fz"
 
+# ---- eval -f: what is read is checked ----
+printf "'%s' = 3\0 + 100\n" "$P.nul" > "$TMP/nul.txt"
+t "eval -f: a NUL byte in a line is refused, not the end of it" 2 '' \
+    "nul.txt: line 1 holds a NUL byte" -- "$SHARR" eval -f "$TMP/nul.txt"
+ok "and nothing was made" test ! -e "/dev/shm/sharr.$P.nul"
+t "eval -f of an endless line stops at the parser's limit" 2 '' \
+    "/dev/zero: line 1 is longer than 65536 bytes" \
+    -- timeout 10 "$SHARR" eval -f /dev/zero
+t "eval -f of a directory says so" 1 '' "$TMP: Is a directory" \
+    -- "$SHARR" eval -f "$TMP"
+t "eval -f - with stdin closed is a read error" 1 '' "-: Bad file descriptor" \
+    -- sh -c '"$0" eval -f - <&-' "$SHARR"
+
 # ---- dtype names as NumPy spells them ----
 t "create --dtype int is int64" 0 '' '' -- "$SHARR" create "$P.int" --shape 2 --dtype int
 t "info of --dtype int" 0 "^dtype: +i64 \(<i8\)$" '' -- "$SHARR" info "$P.int"

@@ -41,6 +41,14 @@ t "queue create bad name" 2 '' "starts with '.'" -- "$SHARR" queue create .q
 t "queue put args" 0 '' '' -- "$SHARR" queue put "$Q" alpha beta -7
 t "queue put stdin" 0 '' '' -- sh -c "printf 'gamma\ndelta\nlast-without-newline' | '$SHARR' queue put '$Q'"
 t "queue put too long" 1 '' "at most 100" -- "$SHARR" queue put "$Q" "$(printf '%0101d' 0)"
+# Standard input is read a message at a time, bounded by max-msg: an
+# endless line (/dev/zero) is refused at once, not gathered into memory.
+t "queue put of an endless line stops at max-msg" 1 '' \
+    "message 0 of standard input is longer than the queue's max-msg \(100 bytes\)" \
+    -- timeout 10 sh -c '"$0" queue put "$1" </dev/zero' "$SHARR" "$Q"
+t "queue put with stdin closed is a read error, not an empty input" 1 '' \
+    "standard input: Bad file descriptor" \
+    -- sh -c '"$0" queue put "$1" <&-' "$SHARR" "$Q"
 t "ls shows the queue's depth" 0 "^$Q +queue .* 6 messages \(" '' -- "$SHARR" ls
 t "info shows kind and state" 0 "^kind: +queue$" '' -- "$SHARR" info "$Q"
 t "info shows the state" 0 "^state: +6 messages \(.* of 64 KiB\), 6 unfinished$" '' -- "$SHARR" info "$Q"
@@ -108,6 +116,9 @@ t "rm of objects and corrupt ones" 0 '' '' -- "$SHARR" rm "$P.qm" "$P.em" "$P.qb
 
 # ---- pipe ----
 t "pipe create" 0 '' '' -- "$SHARR" pipe create "$P.p" --capacity 8K
+t "pipe send of an endless line stops at max-msg" 1 '' \
+    "longer than the pipe's max-msg" \
+    -- timeout 10 sh -c '"$0" pipe send "$1" 0 </dev/zero' "$SHARR" "$P.p"
 t "pipe send from 0" 0 '' '' -- "$SHARR" pipe send "$P.p" 0 ping pong
 t "pipe recv at 1" 0 "^ping$" '' -- "$SHARR" pipe recv "$P.p" 1
 t "pipe recv at 0 is empty" 1 '' "is empty" -- "$SHARR" pipe recv "$P.p" 0 --timeout 0
