@@ -364,7 +364,14 @@ static int get_loop(sharr_queue *q, sharr_pipe *p, const struct qargs *a)
             break;
         fwrite(buf, 1, len, stdout);
         putchar(a->zero ? '\0' : '\n');
-        fflush(stdout); /* a script reading the pipe acts on each one */
+        /* Flushed: a script reading the pipe acts on each one, and one
+         * that could not be written is the last taken. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            free(buf);
+            return cli_error("cannot write the output: %s (message %zu, "
+                             "taken, is lost; no more were taken)",
+                             strerror(errno), i);
+        }
     }
     free(buf);
     if (err == SHARR_ECLOSED)
