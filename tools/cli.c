@@ -39,7 +39,7 @@ int cli_check_env(void)
 
     if (v && *v) {
         double w = strtod(v, &end);
-        if (*end || isnan(w))
+        if (*end || end == v || isnan(w) || w < 0)
             return cli_usage("$SHARR_LOCK_WAIT is '%s': give seconds (0: "
                              "do not wait, inf: for ever)", v);
     }

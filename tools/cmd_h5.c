@@ -150,7 +150,10 @@ static int run_load(struct load_args *l, sharr_array *into)
             return rc;
         err = sharr_npy_load(l->src.file, l->name, &l->o, &a);
     } else {
-        if ((rc = cli_pool(l->jobs, &pool)) != 0)
+        /* The chunks make the blocks, but $SHARR_SCHEDULE must be valid
+         * for every command that runs a pool (man sharr). */
+        if ((rc = cli_check_env_schedule()) != 0 ||
+            (rc = cli_pool(l->jobs, &pool)) != 0)
             return rc;
         if (into && (rc = cli_lock(&into, &writes, 1)) != 0) {
             sharr_pool_destroy(pool);
@@ -430,7 +433,8 @@ static int run_save(sharr_array *a, const struct source *dst,
         err = sharr_npy_save(a, dst->file, o);
         cli_unlock();
     } else {
-        if ((rc = cli_pool(jobs, &pool)) != 0)
+        if ((rc = cli_check_env_schedule()) != 0 || /* as for load */
+            (rc = cli_pool(jobs, &pool)) != 0)
             return rc;
         if ((rc = cli_lock(&a, &writes, 1)) != 0) {
             sharr_pool_destroy(pool);

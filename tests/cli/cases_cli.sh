@@ -82,6 +82,19 @@ t "SHARR_SCHEDULE=bogus is an error for copy" 2 '' "^sharr: copy: \\\$SHARR_SCHE
 t "SHARR_SCHEDULE=bogus is an error for eval" 2 '' "^sharr: eval: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
     -- env SHARR_SCHEDULE=bogus "$SHARR" eval "$P.sch2 = $P.sch + 1"
 ok "and nothing was made" test ! -e "/dev/shm/sharr.$P.sch2"
+# The pool commands whose jobs pick their own blocks check it all the same.
+t "SHARR_SCHEDULE=bogus is an error for fill" 2 '' "^sharr: fill: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" fill "$P.sch" 5
+t "and fill changed nothing" 0 "^sum +2016$" '' -- "$SHARR" stat "$P.sch"
+t "SHARR_SCHEDULE=bogus is an error for an HDF5 save" 2 '' "^sharr: save: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" save "$P.sch" "$TMP/sch.h5:/x"
+ok "and no file was written" test ! -e "$TMP/sch.h5"
+"$SHARR" save "$P.sch" "$TMP/sch.h5:/x"
+t "SHARR_SCHEDULE=bogus is an error for an HDF5 load" 2 '' "^sharr: load: \\\$SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" load "$TMP/sch.h5:/x" "$P.sch3"
+ok "and no array was made" test ! -e "/dev/shm/sharr.$P.sch3"
+t "SHARR_LOCK_WAIT=-1 is an error, as --wait -1 is" 2 '' "^sharr: save: \\\$SHARR_LOCK_WAIT is '-1'" \
+    -- env SHARR_LOCK_WAIT=-1 "$SHARR" save "$P.sch" "$TMP/lw.h5:/x"
 t "SHARR_LOCK_WAIT=bogus is an error" 2 '' "^sharr: save: \\\$SHARR_LOCK_WAIT is 'bogus'" \
     -- env SHARR_LOCK_WAIT=bogus "$SHARR" save "$P.sch" "$TMP/lw.h5:/x"
 t "SHARR_EXPR_STREAM=2 is an error" 2 '' "\\\$SHARR_EXPR_STREAM is '2': give 0 or 1" \
