@@ -1138,7 +1138,8 @@ static const char ccreate_usage[] =
 static const char cwait_usage[] =
     "Usage: sharr cond wait NAME [--timeout S]\n\n"
     "Take the condition's lock, wait for a notify (the lock is released\n"
-    "meanwhile), and release it.\n\n"
+    "meanwhile), and release it.  Refused inside 'sharr lock NAME', whose\n"
+    "process holds the lock (this one could not release it).\n\n"
     "  -t, --timeout S  wait at most S seconds (default: for ever)\n"
     "  -h, --help       show this help\n\n"
     "Exit status: 0 notified, 1 failure or timeout, 2 bad usage.\n";
@@ -1146,7 +1147,8 @@ static const char cwait_usage[] =
 static const char cnotify_usage[] =
     "Usage: sharr cond notify NAME [-n N | --all]\n\n"
     "Take the condition's lock, wake N waiters (default 1) or all, and\n"
-    "release it.\n\n"
+    "release it.  Refused inside 'sharr lock NAME', whose process holds\n"
+    "the lock.\n\n"
     "  -n N        how many to wake\n"
     "  -a, --all   wake every waiter\n"
     "  -h, --help  show this help\n";
@@ -1172,6 +1174,18 @@ static int c_do(int argc, char **argv, int what)
                     : sharr_cond_open(name, 0, &c);
     if (err < 0)
         return cli_fail(err);
+    /* Inside `sharr lock NAME`, the lock is held for us by an ancestor:
+     * wait and notify need it held by this process (wait releases it),
+     * and taking it would wait for ever. */
+    sharr_info in;
+    if (what > 0 && sharr_stat(name, &in) == 0 &&
+        cli_lock_inherited(name, in.obj.holder)) {
+        sharr_cond_close(c);
+        return cli_error("the lock of '%s' is held for this command by "
+                         "'sharr lock' (thread %d): cond %s takes the lock "
+                         "itself; run it outside that 'sharr lock'", name,
+                         (int)in.obj.holder, what == 1 ? "wait" : "notify");
+    }
     if (what > 0 && (err = sharr_cond_acquire(c, a.timeout)) == 0) {
         if (what == 1)
             err = sharr_cond_wait(c, a.timeout);

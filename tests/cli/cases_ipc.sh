@@ -165,6 +165,15 @@ t "cond wait times out" 1 '' "no notify" -- timeout 5 "$SHARR" cond wait "$P.c" 
 t "cond wait wakes on notify" 0 '' '' -- timeout 5 "$SHARR" cond wait "$P.c" --timeout 4
 wait
 t "cond notify with nobody waiting" 0 '' '' -- "$SHARR" cond notify "$P.c" -n 3
+# Under `sharr lock` of the condition, its lock is the ancestor's: refused
+# at once rather than waited for for ever.
+for sub in "notify" "wait --timeout 5"; do
+    # shellcheck disable=SC2086 # $sub is the subcommand and its options
+    t "cond ${sub%% *} inside sharr lock of the same condition refuses at once" 1 '' \
+        "^sharr: cond ${sub%% *}: the lock of '$P.c' is held for this command by 'sharr lock'" \
+        -- timeout 10 "$SHARR" lock "$P.c" -- "$SHARR" cond $sub "$P.c"
+done
+t "and the lock is free afterwards" 0 '' '' -- timeout 5 "$SHARR" cond notify "$P.c"
 
 # ---- barrier ----
 t "barrier create" 0 '' '' -- "$SHARR" barrier create "$P.b" 2
