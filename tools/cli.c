@@ -700,7 +700,11 @@ int cli_lock_export(const char *name)
                                    strerror(errno));
 }
 
-static const int lock_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+/* SIGPIPE too: `sharr dump x | head` ends the reader at a write, and a
+ * reader that died holding the lock would tell the next holder that the
+ * data may be half-written. */
+#define NLOCK_SIGS 4
+static const int lock_sigs[NLOCK_SIGS] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
 /* What cli_lock() holds.  The handlers of SIGINT, SIGTERM and SIGHUP read
  * it once cli_lock() has installed them (it installs its own, and the
@@ -711,8 +715,8 @@ static struct {
     bool writes[CLI_MAX_LOCKS];
     volatile sig_atomic_t held[CLI_MAX_LOCKS];
     size_t n;
-    struct sigaction old[3];
-    bool caught[3];
+    struct sigaction old[NLOCK_SIGS];
+    bool caught[NLOCK_SIGS];
 } locks;
 
 void cli_unlock_readers(void)
@@ -749,7 +753,7 @@ static void block_lock_signals(sigset_t *old)
     sigset_t set;
 
     sigemptyset(&set);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NLOCK_SIGS; i++)
         sigaddset(&set, lock_sigs[i]);
     sigprocmask(SIG_BLOCK, &set, old);
 }
@@ -763,9 +767,9 @@ static void catch_lock_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_locked_signal;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NLOCK_SIGS; i++)
         sigaddset(&sa.sa_mask, lock_sigs[i]);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NLOCK_SIGS; i++)
         locks.caught[i] = sigaction(lock_sigs[i], NULL, &locks.old[i]) == 0 &&
                           locks.old[i].sa_handler == SIG_DFL &&
                           sigaction(lock_sigs[i], &sa, NULL) == 0;
@@ -831,7 +835,7 @@ static int wait_for_lock(sharr_array *a, int *sig)
                 "(held by %s)...\n", cli_sub, lock_timeout,
                 sharr_array_name(a), who);
     sigemptyset(&set);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NLOCK_SIGS; i++)
         sigaddset(&set, lock_sigs[i]);
     for (;;) {
         double left = deadline - now_mono();
@@ -940,7 +944,7 @@ void cli_unlock(void)
 
     block_lock_signals(&mask);
     release_held();
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NLOCK_SIGS; i++)
         if (locks.caught[i])
             sigaction(lock_sigs[i], &locks.old[i], NULL);
     memset(locks.caught, 0, sizeof locks.caught);

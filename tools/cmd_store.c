@@ -675,17 +675,18 @@ static const char dump_usage[] =
     "  -h, --help       show this help\n";
 
 /* rows[0..nrows) of n values each (then "..." if `more`), `stride` bytes
- * apart from p. */
+ * apart from p; stops at the first row whose output could not be written
+ * (SIGPIPE ignored and the reader gone, a full disk: cli_run says so). */
 static void print_rows(sharr_dtype dt, const unsigned char *p, size_t nrows,
                        size_t n, size_t stride, bool more)
 {
     size_t item = sharr_dtype_size(dt);
     char buf[160];
 
-    for (size_t r = 0; r < nrows; r++) {
+    for (size_t r = 0; r < nrows && !ferror(stdout); r++) {
         if (n == 0)
             putchar('\n'); /* a row of no elements (shape (R, 0)) */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !ferror(stdout); i++) {
             sharr_value_format(dt, p + r * stride + i * item, buf,
                                sizeof buf);
             fputs(buf, stdout);

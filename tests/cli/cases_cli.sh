@@ -42,6 +42,22 @@ t "reshape with another handle open says --force" 1 '' "or pass --force \(a kill
     -- "$SHARR" lock "$P.fz" -- "$SHARR" reshape "$P.fz" 4
 "$SHARR" rm "$P.fz"
 
+# ---- dump into a pipe closed early ----
+# Over 64 MiB, dump prints holding the read lock (untouched pages: no
+# memory is used).  SIGPIPE releases it first; ignored, the first failed
+# write ends the dump.
+"$SHARR" create "$P.pipe" --shape 68000000 --dtype u8
+t "dump | head -c1 dies of SIGPIPE" 141 '' '' \
+    -- bash -c '"$0" dump "$1" | head -c1 >/dev/null; exit ${PIPESTATUS[0]}' "$SHARR" "$P.pipe"
+t "and leaves the lock free, with no note of a dead holder" 0 "^count +68000000$" '' \
+    -- timeout 10 "$SHARR" stat "$P.pipe"
+"$SHARR" rm "$P.pipe"
+# 2e6 values take dump ~9 s to format in full; stopping takes milliseconds.
+"$SHARR" create "$P.pipe2" --shape 2000000 --fill range
+t "dump with SIGPIPE ignored stops at the first failed write" 1 '' "cannot write the output" \
+    -- timeout 5 bash -c 'env --ignore-signal=PIPE "$0" dump "$1" | head -c1 >/dev/null; exit ${PIPESTATUS[0]}' "$SHARR" "$P.pipe2"
+"$SHARR" rm "$P.pipe2"
+
 # ---- eval -f: what is read is checked ----
 printf "'%s' = 3\0 + 100\n" "$P.nul" > "$TMP/nul.txt"
 t "eval -f: a NUL byte in a line is refused, not the end of it" 2 '' \
