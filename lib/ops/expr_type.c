@@ -587,6 +587,43 @@ static int binary_types(const struct ctx *c, int node, int op, int d,
     }
 }
 
+/* NumPy's array ** Python number (fast_scalar_power): for a float or
+ * complex array, ** 0.5 is sqrt, ** 1 the array itself and, for a float
+ * one, ** -1 is 1 / x.  They differ from pow: (-inf) ** 0.5 is nan,
+ * (-0.0) ** 0.5 is -0.0, a complex sqrt is csqrt's, (-0-0j) ** 1 keeps
+ * its signs, and 1 / x is rounded once.  (Complex ** -1 is NumPy's
+ * reciprocal, whose results at infinities sharr does not copy.)
+ * @return 1 (emitted into *r), 0 (not such a power), or an error. */
+static int numpy_fast_power(struct ctx *c, int node, const struct tv *v,
+                            int d, struct tv *r)
+{
+    char k = v[0].weak ? 0 : kind_of(v[0].dt);
+    double e = v[1].kind == K_INT ? (double)v[1].ival : v[1].re;
+    int a, one;
+
+    if ((k != 'f' && k != 'c') || !v[1].weak || v[1].kind == K_COMPLEX ||
+        !(e == 0.5 || e == 1 || (e == -1 && k == 'f')))
+        return 0;
+    if ((a = as_dt(c, node, &v[0], d, false)) < 0)
+        return a;
+    if (e == 1) {
+        strong(r, d, a);
+        return 1;
+    }
+    if (e == 0.5) {
+        a = emit(c, node, EX_SQRT, d, d, a, -1, -1, 0);
+    } else {
+        struct tv unit = {.weak = true, .kind = K_FLOAT, .re = 1.0};
+        if ((one = as_dt(c, node, &unit, d, false)) < 0)
+            return one;
+        a = emit(c, node, EX_DIV, d, d, one, a, -1, 0);
+    }
+    if (a < 0)
+        return a;
+    strong(r, d, a);
+    return 1;
+}
+
 static int type_binary(struct ctx *c, int node, const struct ex_node *n,
                        struct tv *r)
 {
@@ -619,6 +656,8 @@ static int type_binary(struct ctx *c, int node, const struct ex_node *n,
         d = default_dt(v[0].kind > v[1].kind ? v[0].kind : v[1].kind);
     if ((d = binary_types(c, node, n->op, d, &rdt)) < 0)
         return d;
+    if (n->op == EX_POW && (err = numpy_fast_power(c, node, v, d, r)) != 0)
+        return err < 0 ? err : 0;
     if ((a = as_dt(c, node, &v[0], d, false)) < 0 ||
         (b = as_dt(c, node, &v[1], d, false)) < 0)
         return a < 0 ? a : b;

@@ -280,6 +280,29 @@ def test_2_functions_and_casts():
     b.run()
 
 
+def test_2b_powers_of_python_numbers_take_numpys_fast_paths():
+    """array ** 0.5, 1, -1, 2 and 0 are sqrt, the array, 1 / x, square and
+    ones in NumPy (fast_scalar_power), not pow: (-inf) ** 0.5 is nan,
+    (-0.0) ** 0.5 is -0.0, complex ** 0.5 is csqrt's, (-0-0j) ** 1 keeps
+    its signs.  Other exponents go through pow (a few ulps: NumPy's own
+    float32 pow may be a SIMD one).  Complex ** -1 is left out: NumPy's
+    reciprocal, whose results at infinities sharr does not copy."""
+    vals = {dt: read(PFX + "A" + dt) for dt in DTS}
+    b = Batch("p")
+    for x in DTS:
+        a = vals[x]
+        if a.dtype.kind not in "fc":
+            continue
+        for e in ("0.5", "1", "-1", "2", "0", "1.0", "3", "-2", "2.5"):
+            if e == "-1" and a.dtype.kind == "c":
+                continue
+            fast = e in ("0.5", "1", "-1", "2", "0", "1.0")
+            b.add("%s ** %s" % (q("A" + x), e),
+                  expected(lambda z: z ** float(e), [a]),
+                  "%s ** %s" % (x, e), 0 if fast else TRANSCENDENTAL_ULPS)
+    b.run()
+
+
 # ---- random expressions ----
 
 # 0-d arrays are in the differential test: NumPy turns operations on them
