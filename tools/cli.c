@@ -483,19 +483,54 @@ void cli_format_shape(size_t ndim, const size_t *shape, char *buf,
     }
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no
+ * overlong form, no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2
+             : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned lo = 0x80, hi = 0xbf; /* the second byte's range */
+
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+    for (size_t k = 1; k < n; k++)
+        if (s[k] < (k == 1 ? lo : 0x80) || s[k] > (k == 1 ? hi : 0xbf))
+            return 0;
+    return n;
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+
     fputc('"', f);
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else if (n)
+            fwrite(p, 1, n, f);
+        else /* not UTF-8: the byte as Python's surrogateescape reads it */
+            fprintf(f, "\\udc%02x", *p);
+        p += n ? n : 1;
+    }
+    fputc('"', f);
+}
+
+void cli_print_name(FILE *f, const char *s)
+{
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            fprintf(f, "\\x%02x", c);
         else
             fputc(c, f);
     }
-    fputc('"', f);
 }
 
 void cli_format_bytes(size_t n, char *buf, size_t size)

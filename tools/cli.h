@@ -140,8 +140,13 @@ int cli_parse_count(const char *text, const char *what, size_t min,
 void cli_format_shape(size_t ndim, const size_t *shape, char *buf,
                       size_t size);
 
-/* A JSON string literal for s on f. */
+/* A JSON string literal for s on f: valid UTF-8 whatever s holds (a byte
+ * that is not UTF-8 is written \udcXX, as Python's surrogateescape). */
 void cli_json_string(FILE *f, const char *s);
+
+/* s on f for a line of text: control bytes, DEL and backslash as \xNN, so
+ * that a name holding a newline stays on its line. */
+void cli_print_name(FILE *f, const char *s);
 
 /* Bytes in binary units, three significant digits: "192 B", "1.5 MiB". */
 void cli_format_bytes(size_t n, char *buf, size_t size);

@@ -551,7 +551,8 @@ static void print_entry(const sharr_h5_entry *e, bool json, bool first,
 
     shape_text(e, shape, sizeof shape);
     if (!json) {
-        printf("%s  %s  %s  %s  %s  %s%s%s%s%s\n", e->path, e->cls,
+        cli_print_name(stdout, e->path);
+        printf("  %s  %s  %s  %s  %s%s%s%s%s\n", e->cls,
                e->type[0] ? e->type : "-", loads, shape[0] ? shape : "-",
                e->layout[0] ? e->layout : "-",
                e->filters[0] ? "  " : "", e->filters,

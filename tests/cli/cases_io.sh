@@ -94,6 +94,33 @@ assert all(e['loads_as'] == 'i32' for e in d)
 t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
     -- "$SHARR" h5ls "$TMP/many.h5" -j 1
 
+# ---- names and attributes that are not plain text ----
+# A newline or a control byte in a name, bytes that are not UTF-8 in an
+# attribute: the text listing keeps one dataset per line, and the JSON
+# stays JSON (such bytes as \udcXX, Python's surrogateescape).
+$PY -c "
+import h5py, numpy as np
+with h5py.File('$TMP/names.h5', 'w') as f:
+    for n in ('new\nline', 'ctrl\x01', 'back\x5cslash', 'uni \u00e9'):
+        f[n] = np.arange(2.0)
+    f['uni \u00e9'].attrs['b'] = np.void(b'\xff\xfe')
+    f['new\nline'].attrs['raw'] = b'\xff\xfeok'
+"
+t "h5ls keeps a name with a newline on its line" 0 '^/new\\x0aline  float  ' '' \
+    -- "$SHARR" h5ls "$TMP/names.h5"
+t "h5ls escapes control bytes and backslashes in names" 0 '^/back\\x5cslash  float  ' '' \
+    -- "$SHARR" h5ls "$TMP/names.h5"
+ok "h5ls prints one line per dataset" test "$("$SHARR" h5ls "$TMP/names.h5" | wc -l)" = 4
+"$SHARR" h5ls "$TMP/names.h5" --json --attrs >"$TMP/names.json"
+ok "h5ls --json --attrs is strict UTF-8 JSON with the names intact" $PY -c "
+import json
+d = json.loads(open('$TMP/names.json', 'rb').read().decode('utf-8'))
+paths = sorted(e['path'] for e in d)
+assert paths == sorted(['/new\nline', '/ctrl\x01', '/back\x5cslash', '/uni \u00e9']), paths
+raw = [e['attrs'] for e in d if e['path'] == '/new\nline'][0]
+assert '\udcff\udcfeok' in raw, repr(raw)
+"
+
 # ---- an in-place apply or fill interrupted says so ----
 # interrupt.py SHARR NAME apply|fill INT|TERM: start the work on a 4-filled
 # array, send the signal as soon as some element changed, and check that
