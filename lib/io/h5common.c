@@ -517,8 +517,10 @@ static herr_t near_cb(hid_t g, const char *name, const H5L_info_t *info,
         d = cap; /* the same name in another group */
     if (d > cap)
         return 0;
-    int at = nr->n < 3 ? nr->n++ : 2;
-    if (at == 2 && nr->n == 3 && nr->dist[2] <= d)
+    /* Full: the third is replaced only by a nearer one. */
+    bool full = nr->n == 3;
+    int at = full ? 2 : nr->n++;
+    if (full && nr->dist[2] <= d)
         return 0;
     nr->dist[at] = d;
     snprintf(nr->best[at], sizeof nr->best[at], "%s", path);

@@ -94,6 +94,17 @@ assert all(e['loads_as'] == 'i32' for e in d)
 t "h5ls 20000 datasets -j 1" 0 "^/d19999  integer  i32le  i32  2  " '' \
     -- "$SHARR" h5ls "$TMP/many.h5" -j 1
 
+# ---- a missing dataset: three near names, none of them empty ----
+$PY -c "
+import h5py
+with h5py.File('$TMP/near.h5', 'w') as f:
+    for n in ('x1', 'x2', 'x3', 'x4'):
+        f[n] = [1.0]
+"
+t "a missing dataset suggests the three nearest names" 1 '' \
+    "/x5: no such dataset; did you mean /x1, /x2 or /x3\? " \
+    -- "$SHARR" load "$TMP/near.h5:/x5" "$P.near"
+
 # ---- names and attributes that are not plain text ----
 # A newline or a control byte in a name, bytes that are not UTF-8 in an
 # attribute: the text listing keeps one dataset per line, and the JSON
