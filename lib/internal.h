@@ -394,6 +394,10 @@ int sharr__obj_read(int fd, const struct stat *st,
 /* "an array", "a queue", "an event" ... for messages. */
 const char *sharr__a_kind(sharr_kind kind);
 
+/* SHARR_EEXIST for a new object `name` of kind `want`, saying what holds
+ * the name ("'x' already exists: it is a queue, not a new one"). */
+int sharr__taken(const char *name, sharr_kind want);
+
 /* The thread id in a robust mutex's futex word (0: free), and whether its
  * holder died holding it (the kernel's FUTEX_OWNER_DIED bit). */
 pid_t sharr__mutex_holder(const void *mutex, bool *died);

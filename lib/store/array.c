@@ -398,7 +398,7 @@ static int open_fd(const char *name, int oflag, mode_t mode, struct stat *st)
     if (fd == SHARR_ENOENT)
         return sharr__fail(fd, "no array named '%s'", name);
     if (fd == SHARR_EEXIST)
-        return sharr__fail(fd, "an array named '%s' already exists", name);
+        return sharr__taken(name, SHARR_KIND_ARRAY);
     if (fd == SHARR_ECORRUPT)
         sharr__errmsg_prefix("array '%s'", name);
     else if (fd < 0)
@@ -740,8 +740,7 @@ static int check_free_name(const char *name)
 
     shm_path(name, path, sizeof path);
     if (lstat(path, &st) == 0)
-        return sharr__fail(SHARR_EEXIST, "an array named '%s' already exists",
-                           name);
+        return sharr__taken(name, SHARR_KIND_ARRAY);
     return 0;
 }
 

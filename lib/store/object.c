@@ -284,8 +284,7 @@ static void entry_path(const char *name, char *buf, size_t size)
     snprintf(buf, size, SHARR__SHM_DIR "/" SHARR__PREFIX "%s", name);
 }
 
-/* EEXIST for `name`, saying what holds it. */
-static int taken(const char *name, sharr_kind want)
+int sharr__taken(const char *name, sharr_kind want)
 {
     sharr_info in;
     int st = sharr_stat(name, &in);
@@ -444,7 +443,7 @@ static int publish(const char *hidden, const char *name, sharr_kind kind)
     entry_path(hidden, from, sizeof from);
     entry_path(name, to, sizeof to);
     if (link(from, to) < 0)
-        err = errno == EEXIST ? taken(name, kind)
+        err = errno == EEXIST ? sharr__taken(name, kind)
                               : sharr__fail_os(-errno, "cannot name %s '%s'",
                                                sharr_kind_name(kind), name);
     unlink(from);
@@ -501,7 +500,7 @@ int sharr__obj_create(const char *name, sharr_kind kind,
     o->size = o->state_size + SHARR__CTL_SIZE;
     entry_path(name, path, sizeof path);
     if (lstat(path, &st) == 0)
-        return taken(name, kind);
+        return sharr__taken(name, kind);
     if ((err = check_space(o->size)) < 0 ||
         (err = sharr__random_bytes(id, sizeof id)) < 0)
         return err;

@@ -89,7 +89,10 @@ t "queue get of a missing queue" 1 '' "no object named '$P.none'" -- "$SHARR" qu
 "$SHARR" create "$P.arr" --shape 3
 t "queue get of an array" 1 '' "'$P.arr' is an array, not a queue" -- "$SHARR" queue get "$P.arr"
 t "dump of a queue" 1 '' "'$Q' is a queue, not an array" -- "$SHARR" dump "$Q"
-t "create over a queue" 1 '' "already exists" -- "$SHARR" create "$Q" --shape 2
+t "create over a queue says it is a queue" 1 '' "'$Q' already exists: it is a queue, not a new one" -- "$SHARR" create "$Q" --shape 2
+"$SHARR" save "$P.arr" "$TMP/q.npy"
+t "load over a queue says it is a queue" 1 '' "'$Q' already exists: it is a queue, not a new one" \
+    -- "$SHARR" load "$TMP/q.npy" "$Q"
 t "rm a queue" 0 '' '' -- "$SHARR" rm "$Q"
 ok "the queue is gone" test ! -e "/dev/shm/sharr.$Q"
 

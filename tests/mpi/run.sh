@@ -225,7 +225,7 @@ eval_fails "into an OUT of another dtype" 1 \
 "$S" create "$E.new.1" --shape 3 > /dev/null
 before=$(shm_of)
 eval_fails "whose OUT name is taken on node 1 at publish" 1 \
-    "sharr-mpi: eval: rank 2: an array named '$E.new.1' already exists" \
+    "sharr-mpi: eval: rank 2: '$E.new.1' already exists: it is an array" \
     "'$E.new' = '$E.x' * 2"
 "$S" rm "$E.new.1"
 evm rm "$E.x" "$E.sq" "$E.za" "$E.z" > /dev/null 2>&1
