@@ -865,6 +865,14 @@ static int l_run(int argc, char **argv)
         return cli_usage("too many arguments before --");
     if (dd + 1 >= argc)
         return cli_usage("missing COMMAND after --");
+    sharr_info in;
+    if (sharr_stat(name, &in) == 0 && in.kind != SHARR_KIND_ARRAY &&
+        in.kind != SHARR_KIND_LOCK && in.kind != SHARR_KIND_RLOCK &&
+        in.kind != SHARR_KIND_CONDITION)
+        return cli_error("'%s' is %s %s: sharr lock takes the lock of an "
+                         "array, a lock, an rlock or a condition", name,
+                         strchr("aeiou", sharr_kind_name(in.kind)[0])
+                             ? "an" : "a", sharr_kind_name(in.kind));
     err = take_lock(name, a.timeout, &h);
     if (err == SHARR_EOWNERDEAD) {
         fprintf(stderr, "sharr: lock: note: %s\n", sharr_errmsg());

@@ -228,7 +228,8 @@ sleep 0.3
 t "lock of an array held by another" 1 '' "lock of '$P.la' is held" -- timeout 5 "$SHARR" lock "$P.la" --timeout 0 -- true
 wait
 t "lock of a condition" 0 "^cond$" '' -- timeout 5 "$SHARR" lock "$P.c" -- echo cond
-t "lock of a queue" 1 '' "is a queue, not a lock or an rlock" -- sh -c "'$SHARR' queue create $P.lq && '$SHARR' lock $P.lq -- true"
+t "lock of a queue names what it takes" 1 '' "'$P.lq' is a queue: sharr lock takes the lock of an array, a lock, an rlock or a condition$" -- sh -c "'$SHARR' queue create $P.lq && '$SHARR' lock $P.lq -- true"
+t "lock of an event too" 1 '' "'$P.le' is an event: sharr lock takes" -- sh -c "'$SHARR' event create $P.le && '$SHARR' lock $P.le -- true"
 t "lock of an rlock" 0 "^r$" '' -- "$SHARR" lock "$P.rl" -- echo r
 t "lock create -- COMMAND locks a NAME 'create'" 1 '' "no (array|object) named 'create'" -- "$SHARR" lock create -- true
 t "rm the sync objects" 0 '' '' -- "$SHARR" rm "$P.s" "$P.e" "$P.c" "$P.b" "$L" "$P.rl" "$P.la" "$P.lq"
