@@ -380,8 +380,12 @@ int cli_parse_shape(const char *text, size_t *ndim, size_t *shape)
                              tok);
         n++;
     }
-    if (n == 0 || text[strlen(text) - 1] == 'x' || text[0] == 'x' ||
-        strstr(text, "xx"))
+    /* strtok_r skips empty fields: "3,,4", ",3" and "3x" are refused here. */
+    bool empty_field = strchr("x,", text[0]) ||
+                       strchr("x,", text[strlen(text) - 1]);
+    for (const char *c = text; c[1] && !empty_field; c++)
+        empty_field = strchr("x,", c[0]) && strchr("x,", c[1]);
+    if (n == 0 || empty_field)
         return cli_usage("shape '%s' is malformed (write e.g. 16x1000000)",
                          text);
     *ndim = n;
@@ -407,10 +411,10 @@ static bool parse_row_end(const char *s, size_t len, size_t rows, size_t dflt,
     neg = buf[0] == '-';
     if (!parse_size(buf + neg, &v))
         return false;
-    if (neg) {
+    if (neg) { /* as in Python, -0 is 0 */
         if (v > rows)
             return false;
-        v = rows - v;
+        v = v ? rows - v : 0;
     }
     *out = v;
     return true;
@@ -423,7 +427,8 @@ int cli_parse_rows(const char *text, size_t rows, size_t *r0, size_t *r1)
     text = cli_arg(text);
     colon = strchr(text, ':');
     if (!colon) {
-        if (!parse_row_end(text, strlen(text), rows, 0, r0) || *r0 >= rows)
+        if (!*text || !parse_row_end(text, strlen(text), rows, 0, r0) ||
+            *r0 >= rows)
             return cli_usage("--rows %s: not a row of the %zu rows", text,
                              rows);
         *r1 = *r0 + 1;

@@ -42,6 +42,21 @@ t "reshape with another handle open says --force" 1 '' "or pass --force \(a kill
     -- "$SHARR" lock "$P.fz" -- "$SHARR" reshape "$P.fz" 4
 "$SHARR" rm "$P.fz"
 
+# ---- shapes and row ranges that are not what they look like ----
+for sh in "3,,4" ",3" "3x" "3,x4" "x3" "3xx4"; do
+    t "create --shape $sh is malformed" 2 '' "shape '$sh' is malformed" \
+        -- "$SHARR" create "$P.shp" --shape "$sh"
+done
+ok "and nothing was made" test ! -e "/dev/shm/sharr.$P.shp"
+"$SHARR" create "$P.rws" --shape 5x2 --fill range
+t "dump --rows '' is no row" 2 '' "--rows : not a row of the 5 rows" \
+    -- "$SHARR" dump "$P.rws" --rows ''
+t "dump --rows 2:-0 is empty, as a[2:-0] is in Python" 2 '' \
+    "--rows 2:-0: the range must be non-empty" -- "$SHARR" dump "$P.rws" --rows 2:-0
+t "dump --rows -0 is row 0, as a[-0] is" 0 "^0 1$" '' -- "$SHARR" dump "$P.rws" --rows -0
+t "dump --rows -2: is the last two" 0 "^8 9$" '' -- "$SHARR" dump "$P.rws" --rows -2:
+"$SHARR" rm "$P.rws"
+
 # ---- dump into a pipe closed early ----
 # Over 64 MiB, dump prints holding the read lock (untouched pages: no
 # memory is used).  SIGPIPE releases it first; ignored, the first failed
