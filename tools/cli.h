@@ -256,7 +256,7 @@ int cli_lock_export(const char *name);
 
 /* ---- in-place work interrupted (tools/cmd_compute.c) ---- */
 
-/* Between begin and end, SIGINT or SIGTERM prints on stderr that array
+/* Between begin and end, SIGINT, SIGTERM or SIGHUP prints on stderr that array
  * `name` was partly modified by `sub`, with the blocks done so far (ro's
  * progress callback counts them and still feeds the bar), then kills the
  * process with that signal (status 130 or 143).  A signal the process

@@ -151,9 +151,13 @@ static struct {
     atomic_size_t done, total;
     void (*bar)(size_t, size_t, void *);
     void *bar_ctx;
-    struct sigaction old_int, old_term;
-    bool on_int, on_term;
+    struct sigaction old[3];
+    bool on[3];
 } inplace;
+
+/* The signals that end the tool and so interrupt the work, as cli_lock()
+ * and the man page's LOCKS section group them. */
+static const int inplace_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void note_progress(size_t done, size_t total, void *ctx)
 {
@@ -192,7 +196,9 @@ static void on_inplace_signal(int sig)
 
     if (getpid() == inplace.pid) {
         put_text(buf, &len, sizeof buf, inplace.sub);
-        put_text(buf, &len, sizeof buf, sig == SIGINT ? "SIGINT" : "SIGTERM");
+        put_text(buf, &len, sizeof buf, sig == SIGINT ? "SIGINT"
+                                        : sig == SIGTERM ? "SIGTERM"
+                                                         : "SIGHUP");
         put_text(buf, &len, sizeof buf, inplace.what);
         put_text(buf, &len, sizeof buf, done ? "was partly modified: "
                                              : "may be partly modified: ");
@@ -226,8 +232,8 @@ static bool catch_signal(int sig, struct sigaction *old)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_inplace_signal;
     sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
+    for (size_t i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, inplace_sigs[i]);
     if (sigaction(sig, NULL, old) < 0 || old->sa_handler == SIG_IGN)
         return false;
     return sigaction(sig, &sa, NULL) == 0;
@@ -245,17 +251,17 @@ void cli_inplace_begin(const char *sub, const char *name, sharr_run_opts *ro)
     inplace.bar_ctx = ro->progress_ctx;
     ro->progress = note_progress;
     ro->progress_ctx = inplace.bar_ctx;
-    inplace.on_int = catch_signal(SIGINT, &inplace.old_int);
-    inplace.on_term = catch_signal(SIGTERM, &inplace.old_term);
+    for (size_t i = 0; i < 3; i++)
+        inplace.on[i] = catch_signal(inplace_sigs[i], &inplace.old[i]);
 }
 
 void cli_inplace_end(void)
 {
-    if (inplace.on_int)
-        sigaction(SIGINT, &inplace.old_int, NULL);
-    if (inplace.on_term)
-        sigaction(SIGTERM, &inplace.old_term, NULL);
-    inplace.on_int = inplace.on_term = false;
+    for (size_t i = 0; i < 3; i++) {
+        if (inplace.on[i])
+            sigaction(inplace_sigs[i], &inplace.old[i], NULL);
+        inplace.on[i] = false;
+    }
 }
 
 /* ---- apply ---- */

@@ -133,7 +133,7 @@ assert '\udcff\udcfeok' in raw, repr(raw)
 "
 
 # ---- an in-place apply or fill interrupted says so ----
-# interrupt.py SHARR NAME apply|fill INT|TERM: start the work on a 4-filled
+# interrupt.py SHARR NAME apply|fill INT|TERM|HUP: start the work on a 4-filled
 # array, send the signal as soon as some element changed, and check that
 # sharr died of it (status 128 + N in the shell) saying the array was
 # partly modified, and that the next command that takes the array's lock
@@ -198,3 +198,5 @@ ok "apply interrupted by SIGTERM: note on stderr, status 143" \
     $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply TERM
 ok "fill interrupted by SIGINT: note on stderr, status 130" \
     $PY "$TMP/interrupt.py" "$SHARR" "$P.int" fill INT
+ok "apply interrupted by SIGHUP: note on stderr, status 129" \
+    $PY "$TMP/interrupt.py" "$SHARR" "$P.int" apply HUP
