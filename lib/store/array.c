@@ -726,8 +726,7 @@ static int publish_name(const char *hidden, const char *name)
     shm_path(name, to, sizeof to);
     if (link(from, to) < 0)
         err = errno == EEXIST
-                  ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
-                                "exists", name)
+                  ? sharr__taken(name, SHARR_KIND_ARRAY)
                   : sharr__fail_os(-errno, "cannot name array '%s'", name);
     unlink(from);
     return err;
@@ -1704,8 +1703,7 @@ int sharr__rename(const char *from, const char *to)
     /* link(2) never replaces: an array that appeared under `to` stays. */
     if (link(a, b) < 0)
         return errno == EEXIST
-                   ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
-                                 "exists", to)
+                   ? sharr__taken(to, SHARR_KIND_ARRAY)
                    : sharr__fail_os(-errno, "cannot rename array '%s' to "
                                     "'%s'", from, to);
     unlink(a);
@@ -1729,8 +1727,7 @@ int sharr__array_publish(sharr_array *a, const char *name, bool replace)
     shm_path(name, to, sizeof to);
     if (replace ? rename(from, to) < 0 : link(from, to) < 0) {
         err = errno == EEXIST
-                  ? sharr__fail(SHARR_EEXIST, "an array named '%s' already "
-                                "exists", name)
+                  ? sharr__taken(name, SHARR_KIND_ARRAY)
                   : sharr__fail_os(-errno, "cannot name array '%s'", name);
         sharr__guardian_forget(a->temp_owner, name, a->info.id);
         return err;
