@@ -589,7 +589,7 @@ static int binary_types(const struct ctx *c, int node, int op, int d,
 
 /* NumPy's array ** Python number (fast_scalar_power): for a float or
  * complex array, ** 0.5 is sqrt, ** 1 the array itself and, for a float
- * one, ** -1 is 1 / x.  They differ from pow: (-inf) ** 0.5 is nan,
+ * one, ** -1 is 1 / x; ** 2 is the square of any array.  They differ from pow: (-inf) ** 0.5 is nan,
  * (-0.0) ** 0.5 is -0.0, a complex sqrt is csqrt's, (-0-0j) ** 1 keeps
  * its signs, and 1 / x is rounded once.  (Complex ** -1 is NumPy's
  * reciprocal, whose results at infinities sharr does not copy.)
@@ -599,10 +599,14 @@ static int numpy_fast_power(struct ctx *c, int node, const struct tv *v,
 {
     char k = v[0].weak ? 0 : kind_of(v[0].dt);
     double e = v[1].kind == K_INT ? (double)v[1].ival : v[1].re;
+    /* ** 2 is square for every array: x * x where it computes in floats
+     * (pow is not always rounded as the product); integers are exact. */
+    bool square = k && e == 2 && kind_of(d) == 'f';
     int a, one;
 
-    if ((k != 'f' && k != 'c') || !v[1].weak || v[1].kind == K_COMPLEX ||
-        !(e == 0.5 || e == 1 || (e == -1 && k == 'f')))
+    if (!v[1].weak || v[1].kind == K_COMPLEX ||
+        !(square || ((k == 'f' || k == 'c') &&
+                     (e == 0.5 || e == 1 || (e == -1 && k == 'f')))))
         return 0;
     if ((a = as_dt(c, node, &v[0], d, false)) < 0)
         return a;
@@ -610,7 +614,9 @@ static int numpy_fast_power(struct ctx *c, int node, const struct tv *v,
         strong(r, d, a);
         return 1;
     }
-    if (e == 0.5) {
+    if (square) {
+        a = emit(c, node, EX_MUL, d, d, a, a, -1, 0);
+    } else if (e == 0.5) {
         a = emit(c, node, EX_SQRT, d, d, a, -1, -1, 0);
     } else {
         struct tv unit = {.weak = true, .kind = K_FLOAT, .re = 1.0};
