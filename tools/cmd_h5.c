@@ -58,6 +58,8 @@ static int parse_plain_rows(const char *text, size_t *start, size_t *end)
     size_t a = 0, b = 0;
 
     text = cli_arg(text);
+    if (!*text)
+        return cli_usage("--rows '' is no row (write A:B, A:, :B or A)");
     if (strchr(text, '-'))
         return cli_usage("--rows %s: loading counts rows from 0 (no negative "
                          "rows)", text);
@@ -552,11 +554,13 @@ static void print_entry(const sharr_h5_entry *e, bool json, bool first,
     shape_text(e, shape, sizeof shape);
     if (!json) {
         cli_print_name(stdout, e->path);
-        printf("  %s  %s  %s  %s  %s%s%s%s%s\n", e->cls,
+        printf("  %s  %s  %s  %s  %s%s%s%s", e->cls,
                e->type[0] ? e->type : "-", loads, shape[0] ? shape : "-",
                e->layout[0] ? e->layout : "-",
                e->filters[0] ? "  " : "", e->filters,
-               e->why[0] ? "  # " : "", e->why);
+               e->why[0] ? "  # " : "");
+        cli_print_name(stdout, e->why); /* it may quote the path */
+        putchar('\n');
         if (attrs)
             print_attrs(e);
         return;
@@ -602,7 +606,8 @@ int cmd_h5ls(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage(argc == optind ? "missing FILE" : "too many arguments");
-    if ((rc = cli_pool(1, &pool)) != 0)
+    if ((rc = cli_check_env_schedule()) != 0 || /* as every pool command */
+        (rc = cli_pool(1, &pool)) != 0)
         return rc;
     err = sharr_h5_list(pool, cli_arg(argv[optind]), &list, &n);
     sharr_pool_destroy(pool);

@@ -72,12 +72,19 @@ static void put(struct attr_text *t, const char *fmt, ...)
     t->n += (size_t)n;
 }
 
+/* s with control bytes, DEL, quotes and backslashes as \xNN: one line. */
+static void put_escaped(struct attr_text *t, const char *s)
+{
+    for (; *s && !t->cut; s++)
+        put(t, (unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' ||
+                       *s == '\\'
+                   ? "\\x%02x" : "%c", (unsigned char)*s);
+}
+
 static void put_string(struct attr_text *t, const char *s)
 {
     put(t, "\"");
-    for (; *s && !t->cut; s++)
-        put(t, (unsigned char)*s < 0x20 || *s == '"' || *s == '\\'
-                   ? "\\x%02x" : "%c", (unsigned char)*s);
+    put_escaped(t, s);
     put(t, "\"");
 }
 
@@ -135,7 +142,9 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info,
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = -1, sp = -1;
 
     (void)info;
-    put(t, "%s%s = ", t->n ? "\n" : "", name);
+    put(t, "%s", t->n ? "\n" : "");
+    put_escaped(t, name); /* a newline in a name would make two lines */
+    put(t, " = ");
     if (a < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0)
         put(t, "(unreadable)");
     else

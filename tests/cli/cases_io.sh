@@ -116,12 +116,19 @@ with h5py.File('$TMP/names.h5', 'w') as f:
         f[n] = np.arange(2.0)
     f['uni \u00e9'].attrs['b'] = np.void(b'\xff\xfe')
     f['new\nline'].attrs['raw'] = b'\xff\xfeok'
+    f['ctrl\x01'].attrs['two\nlines'] = 1
 "
 t "h5ls keeps a name with a newline on its line" 0 '^/new\\x0aline  float  ' '' \
     -- "$SHARR" h5ls "$TMP/names.h5"
 t "h5ls escapes control bytes and backslashes in names" 0 '^/back\\x5cslash  float  ' '' \
     -- "$SHARR" h5ls "$TMP/names.h5"
 ok "h5ls prints one line per dataset" test "$("$SHARR" h5ls "$TMP/names.h5" | wc -l)" = 4
+t "h5ls --attrs keeps an attribute name with a newline on its line" 0 '^  @two\\x0alines = 1$' '' \
+    -- "$SHARR" h5ls "$TMP/names.h5" --attrs
+t "load --rows '' is no row" 2 '' "--rows '' is no row" \
+    -- "$SHARR" load "$TMP/names.h5:/ctrl\x01" "$P.nr" --rows ''
+t "SHARR_SCHEDULE=bogus is an error for h5ls too" 2 '' "SHARR_SCHEDULE: unknown schedule 'bogus'" \
+    -- env SHARR_SCHEDULE=bogus "$SHARR" h5ls "$TMP/names.h5"
 "$SHARR" h5ls "$TMP/names.h5" --json --attrs >"$TMP/names.json"
 ok "h5ls --json --attrs is strict UTF-8 JSON with the names intact" $PY -c "
 import json
