@@ -556,7 +556,8 @@ static void *unlock_from_here(void *arg)
     return (void *)(intptr_t)sharr_array_unlock(arg);
 }
 
-Test(array, unlock_by_a_thread_that_does_not_hold_the_lock_is_eperm)
+Test(array, unlock_by_a_thread_that_does_not_hold_the_lock_is_eperm,
+     .timeout = 15)
 {
     const char *n = tu_name("ul");
     sharr_array *a = make(n, SHARR_U8, 0, NULL);

@@ -742,14 +742,17 @@ int cli_lock_export(const char *name)
 
 /* SIGPIPE too: `sharr dump x | head` ends the reader at a write, and a
  * reader that died holding the lock would tell the next holder that the
- * data may be half-written. */
+ * data may be half-written.  It comes only from our own writes, so it is
+ * never blocked nor waited for (the first NASYNC_SIGS are): a "waiting"
+ * note to a closed stderr must not count as an interruption. */
 #define NLOCK_SIGS 4
+#define NASYNC_SIGS 3
 static const int lock_sigs[NLOCK_SIGS] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
-/* What cli_lock() holds.  The handlers of SIGINT, SIGTERM and SIGHUP read
- * it once cli_lock() has installed them (it installs its own, and the
- * command's come after), so from then on it changes only while those
- * signals are blocked. */
+/* What cli_lock() holds.  The handlers of SIGINT, SIGTERM, SIGHUP and
+ * SIGPIPE read it once cli_lock() has installed them (it installs its own,
+ * and the command's come after), so from then on it changes only while
+ * the first three are blocked (SIGPIPE comes from no write meanwhile). */
 static struct {
     sharr_array *a[CLI_MAX_LOCKS];
     bool writes[CLI_MAX_LOCKS];
@@ -793,7 +796,7 @@ static void block_lock_signals(sigset_t *old)
     sigset_t set;
 
     sigemptyset(&set);
-    for (size_t i = 0; i < NLOCK_SIGS; i++)
+    for (size_t i = 0; i < NASYNC_SIGS; i++)
         sigaddset(&set, lock_sigs[i]);
     sigprocmask(SIG_BLOCK, &set, old);
 }
@@ -875,7 +878,7 @@ static int wait_for_lock(sharr_array *a, int *sig)
                 "(held by %s)...\n", cli_sub, lock_timeout,
                 sharr_array_name(a), who);
     sigemptyset(&set);
-    for (size_t i = 0; i < NLOCK_SIGS; i++)
+    for (size_t i = 0; i < NASYNC_SIGS; i++)
         sigaddset(&set, lock_sigs[i]);
     for (;;) {
         double left = deadline - now_mono();

@@ -223,8 +223,8 @@ int cli_lock_option(int ch, const char *arg);
  * read through a segment the user may not write cannot be locked: it is
  * read without its lock, with a note.  Ctrl-C, SIGTERM and SIGHUP while
  * waiting release the locks taken so far and end the process as the
- * signal would; once every lock is held they release the ones held for
- * reading before it ends (a reader's death would tell the next holder the
+ * signal would; once every lock is held they (and SIGPIPE) release the
+ * ones held for reading before it ends (a reader's death would tell the next holder the
  * data may be half-written), and leave the written ones to be marked by
  * the kernel at its death, since the data may be.  One set per process.
  * @return 0, EXIT_LOCKED (timed out: nothing is held) or EXIT_RUNTIME
@@ -256,10 +256,10 @@ int cli_lock_export(const char *name);
 
 /* ---- in-place work interrupted (tools/cmd_compute.c) ---- */
 
-/* Between begin and end, SIGINT, SIGTERM or SIGHUP prints on stderr that array
- * `name` was partly modified by `sub`, with the blocks done so far (ro's
- * progress callback counts them and still feeds the bar), then kills the
- * process with that signal (status 130 or 143).  A signal the process
+/* Between begin and end, SIGINT, SIGTERM or SIGHUP prints on stderr that
+ * array `name` was partly modified by `sub`, with the blocks done so far
+ * (ro's progress callback counts them and still feeds the bar), then kills
+ * the process with that signal (status 130, 143 or 129).  A signal the process
  * inherited as ignored stays ignored.  One at a time per process. */
 void cli_inplace_begin(const char *sub, const char *name, sharr_run_opts *ro);
 void cli_inplace_end(void);

@@ -288,7 +288,7 @@ static int send_stdin(sharr_queue *q, sharr_pipe *p, bool zero,
     if (got == -2)
         rc = cli_error("message %zu of standard input is longer than the "
                        "%s's max-msg (%zu bytes): neither it nor any after "
-                       "it was sent", count, q ? "queue" : "pipe", max);
+                       "it was sent", count + 1, q ? "queue" : "pipe", max);
     else if (got == -1)
         rc = cli_error("standard input: %s", strerror(errno));
     free(line);
@@ -367,10 +367,12 @@ static int get_loop(sharr_queue *q, sharr_pipe *p, const struct qargs *a)
         /* Flushed: a script reading the pipe acts on each one, and one
          * that could not be written is the last taken. */
         if (fflush(stdout) != 0 || ferror(stdout)) {
+            int rc = cli_error("cannot write the output: %s (message %zu, "
+                               "taken, is lost; no more were taken)",
+                               strerror(errno), i + 1);
+            clearerr(stdout); /* said once: not again by cli_run() */
             free(buf);
-            return cli_error("cannot write the output: %s (message %zu, "
-                             "taken, is lost; no more were taken)",
-                             strerror(errno), i);
+            return rc;
         }
     }
     free(buf);
@@ -705,8 +707,9 @@ static const char lock_usage[] =
     "If the previous holder died holding the lock, a note says so and\n"
     "COMMAND runs all the same.  While COMMAND runs, sharr ignores Ctrl-C\n"
     "and Ctrl-\\ (COMMAND gets them) and passes SIGTERM and SIGHUP on; if\n"
-    "sharr itself is killed (SIGKILL), COMMAND is killed with it, since the\n"
-    "lock is free from then on (COMMAND's own children are not).\n\n"
+    "sharr itself is killed (SIGKILL), COMMAND is killed with it, a moment\n"
+    "after the lock is freed (not COMMAND's own children, nor a set-user-ID\n"
+    "COMMAND).\n\n"
     "  -t, --timeout S  wait at most S seconds for the lock (default: for\n"
     "                   ever; 0: do not wait)\n\n"
     "sharr lock create NAME makes a named lock:\n"

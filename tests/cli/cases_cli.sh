@@ -63,7 +63,7 @@ t "dump --rows -2: is the last two" 0 "^8 9$" '' -- "$SHARR" dump "$P.rws" --row
 # write ends the dump.
 "$SHARR" create "$P.pipe" --shape 68000000 --dtype u8
 t "dump | head -c1 dies of SIGPIPE" 141 '' '' \
-    -- bash -c '"$0" dump "$1" | head -c1 >/dev/null; exit ${PIPESTATUS[0]}' "$SHARR" "$P.pipe"
+    -- bash -c 'env --default-signal=PIPE "$0" dump "$1" | head -c1 >/dev/null; exit ${PIPESTATUS[0]}' "$SHARR" "$P.pipe"
 t "and leaves the lock free, with no note of a dead holder" 0 "^count +68000000$" '' \
     -- timeout 10 "$SHARR" stat "$P.pipe"
 "$SHARR" rm "$P.pipe"

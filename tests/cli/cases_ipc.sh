@@ -44,14 +44,15 @@ t "queue put too long" 1 '' "at most 100" -- "$SHARR" queue put "$Q" "$(printf '
 # Standard input is read a message at a time, bounded by max-msg: an
 # endless line (/dev/zero) is refused at once, not gathered into memory.
 t "queue put of an endless line stops at max-msg" 1 '' \
-    "message 0 of standard input is longer than the queue's max-msg \(100 bytes\)" \
+    "message 1 of standard input is longer than the queue's max-msg \(100 bytes\)" \
     -- timeout 10 sh -c '"$0" queue put "$1" </dev/zero' "$SHARR" "$Q"
 # Output that cannot be written stops the taking: one message lost, no more.
 "$SHARR" queue create "$P.qf"
 "$SHARR" queue put "$P.qf" one two three
 t "queue get into a full disk fails at the first message" 1 '' \
-    "cannot write the output: .*message 0, taken, is lost; no more were taken" \
+    "cannot write the output: .*message 1, taken, is lost; no more were taken" \
     -- sh -c '"$0" queue get "$1" -n 3 -t 0 >/dev/full' "$SHARR" "$P.qf"
+ok "and says so once" test "$(grep -c . "$TMP/err")" = 1
 t "and the other two are still queued" 0 "^two$" '' \
     -- "$SHARR" queue get "$P.qf" -n 2 -t 0
 "$SHARR" rm "$P.qf"
