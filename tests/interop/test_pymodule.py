@@ -592,6 +592,31 @@ def test_array_lock_between_threads_of_one_handle():
     sharr.unlink(name)
 
 
+def test_a_forked_child_cannot_release_its_parents_array_lock():
+    name = fresh("fk")
+    a = sharr.create(name, (2,))
+    a.acquire()
+    pid = os.fork()
+    if pid == 0:    # the child's copy of the handle says it holds the lock
+        try:
+            a.release()
+            code = 1
+        except sharr.NotHeldError:
+            code = 0
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, st = os.waitpid(pid, 0)
+    check(os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0,
+          "release() in a forked child raises NotHeldError: status %r" % st)
+    r = sharr_tool.run("fill", name, "1", "--lock-timeout", "0")
+    check(r.returncode == 4, "and the parent still holds the lock: fill "
+          "exited %d" % r.returncode)
+    a.release()
+    a.close()
+    sharr.unlink(name)
+
+
 def test_array_lock_excludes_another_python_process():
     name = fresh("count")
     a = sharr.create(name, (), "i64")

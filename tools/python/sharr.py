@@ -540,13 +540,17 @@ class Array:
         return None
 
     def release(self):
-        """Release the lock this thread took."""
+        """Release the lock this thread took (NotHeldError otherwise, also
+        in a forked child: the lock stays its parent's)."""
         if self._holder != threading.get_ident():
             raise NotHeldError(EPERM, "this thread does not hold the lock "
                                "of '%s'" % self.name)
         h, self._holder, self._held = self._held, None, None
         code = _lib.sharr_array_unlock(h.p)
         self._tlock.release()
+        if code == EPERM:   # a forked child's copy of the holder's handle
+            raise NotHeldError(EPERM, _lib.sharr_errmsg().decode(
+                "utf-8", "replace"))
         _check(code)
 
     def keep(self):
