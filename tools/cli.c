@@ -70,30 +70,34 @@ int cli_read_record(FILE *f, int delim, size_t max, char **buf, size_t *cap,
     int c;
 
     *len = 0;
+    errno = 0;
+    flockfile(f); /* then getc_unlocked: one lock per record, not per byte */
     for (;;) {
         if (*len + 2 > *cap) {
             size_t want = *cap ? 2 * *cap : 256;
             char *b = realloc(*buf, want);
             if (!b) {
+                funlockfile(f);
                 errno = ENOMEM;
                 return -1;
             }
             *buf = b;
             *cap = want;
         }
-        errno = 0;
-        if ((c = getc(f)) == EOF)
+        if ((c = getc_unlocked(f)) == EOF)
             break;
         any = true;
         if (c == delim)
             break;
         if (*len == max) {
             ungetc(c, f);
+            funlockfile(f);
             (*buf)[*len] = '\0';
             return -2;
         }
         (*buf)[(*len)++] = (char)c;
     }
+    funlockfile(f);
     (*buf)[*len] = '\0';
     if (c == EOF && ferror(f)) {
         if (!errno)
@@ -598,6 +602,12 @@ int cli_pool(int jobs, sharr_pool **out)
     if ((err = sharr_pool_create(&o, out)) < 0)
         return cli_fail(err);
     return 0;
+}
+
+int cli_pool_unscheduled(int jobs, sharr_pool **out)
+{
+    int rc = cli_check_env_schedule();
+    return rc ? rc : cli_pool(jobs, out);
 }
 
 static double mono(void)

@@ -167,6 +167,11 @@ int cli_parse_schedule(const char *text, sharr_schedule *out);
  * @return 0, or EXIT_RUNTIME after printing why. */
 int cli_pool(int jobs, sharr_pool **out);
 
+/* cli_pool() for a command without --schedule (fill, load, save, h5ls):
+ * its jobs pick their own blocks, but $SHARR_SCHEDULE must still parse,
+ * as for every pool command.  @return 0, EXIT_USAGE or EXIT_RUNTIME. */
+int cli_pool_unscheduled(int jobs, sharr_pool **out);
+
 /* A progress bar on stderr, shown only when stderr is a terminal and the
  * job has run for half a second; cli_progress_init() points ro at it. */
 struct cli_progress {
@@ -224,8 +229,9 @@ int cli_lock_option(int ch, const char *arg);
  * read without its lock, with a note.  Ctrl-C, SIGTERM and SIGHUP while
  * waiting release the locks taken so far and end the process as the
  * signal would; once every lock is held they (and SIGPIPE) release the
- * ones held for reading before it ends (a reader's death would tell the next holder the
- * data may be half-written), and leave the written ones to be marked by
+ * ones held for reading before it ends (a reader's death would tell the
+ * next holder the data may be half-written), and leave the written ones
+ * to be marked by
  * the kernel at its death, since the data may be.  One set per process.
  * @return 0, EXIT_LOCKED (timed out: nothing is held) or EXIT_RUNTIME
  * after printing why. */
@@ -259,8 +265,8 @@ int cli_lock_export(const char *name);
 /* Between begin and end, SIGINT, SIGTERM or SIGHUP prints on stderr that
  * array `name` was partly modified by `sub`, with the blocks done so far
  * (ro's progress callback counts them and still feeds the bar), then kills
- * the process with that signal (status 130, 143 or 129).  A signal the process
- * inherited as ignored stays ignored.  One at a time per process. */
+ * the process with that signal (status 130, 143 or 129).  A signal the
+ * process inherited as ignored stays ignored.  One at a time per process. */
 void cli_inplace_begin(const char *sub, const char *name, sharr_run_opts *ro);
 void cli_inplace_end(void);
 

@@ -152,10 +152,7 @@ static int run_load(struct load_args *l, sharr_array *into)
             return rc;
         err = sharr_npy_load(l->src.file, l->name, &l->o, &a);
     } else {
-        /* The chunks make the blocks, but $SHARR_SCHEDULE must be valid
-         * for every command that runs a pool (man sharr). */
-        if ((rc = cli_check_env_schedule()) != 0 ||
-            (rc = cli_pool(l->jobs, &pool)) != 0)
+        if ((rc = cli_pool_unscheduled(l->jobs, &pool)) != 0)
             return rc;
         if (into && (rc = cli_lock(&into, &writes, 1)) != 0) {
             sharr_pool_destroy(pool);
@@ -435,8 +432,7 @@ static int run_save(sharr_array *a, const struct source *dst,
         err = sharr_npy_save(a, dst->file, o);
         cli_unlock();
     } else {
-        if ((rc = cli_check_env_schedule()) != 0 || /* as for load */
-            (rc = cli_pool(jobs, &pool)) != 0)
+        if ((rc = cli_pool_unscheduled(jobs, &pool)) != 0)
             return rc;
         if ((rc = cli_lock(&a, &writes, 1)) != 0) {
             sharr_pool_destroy(pool);
@@ -606,8 +602,7 @@ int cmd_h5ls(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage(argc == optind ? "missing FILE" : "too many arguments");
-    if ((rc = cli_check_env_schedule()) != 0 || /* as every pool command */
-        (rc = cli_pool(1, &pool)) != 0)
+    if ((rc = cli_pool_unscheduled(1, &pool)) != 0)
         return rc;
     err = sharr_h5_list(pool, cli_arg(argv[optind]), &list, &n);
     sharr_pool_destroy(pool);

@@ -759,15 +759,14 @@ struct held {
     bool inherited;
 };
 
-static int take_lock(const char *name, double timeout, struct held *h)
+/* `in`: what sharr_stat() said of `name`. */
+static int take_lock(const char *name, const sharr_info *in, double timeout,
+                     struct held *h)
 {
-    sharr_info in;
     int err;
 
     memset(h, 0, sizeof *h);
-    if ((err = sharr_stat(name, &in)) < 0)
-        return err;
-    if (in.kind == SHARR_KIND_ARRAY) {
+    if (in->kind == SHARR_KIND_ARRAY) {
         if ((err = sharr_array_open(name, 0, &h->array)) < 0)
             return err;
         /* `sharr lock x -- sharr lock x -- ...`: the outer one holds it. */
@@ -776,9 +775,9 @@ static int take_lock(const char *name, double timeout, struct held *h)
             return 0;
         return sharr_array_lock_timed(h->array, timeout);
     }
-    if ((h->inherited = cli_lock_inherited(name, in.obj.holder)))
+    if ((h->inherited = cli_lock_inherited(name, in->obj.holder)))
         return 0;
-    if (in.kind == SHARR_KIND_CONDITION) {
+    if (in->kind == SHARR_KIND_CONDITION) {
         if ((err = sharr_cond_open(name, 0, &h->cond)) < 0)
             return err;
         return sharr_cond_acquire(h->cond, timeout);
@@ -869,14 +868,15 @@ static int l_run(int argc, char **argv)
     if (dd + 1 >= argc)
         return cli_usage("missing COMMAND after --");
     sharr_info in;
-    if (sharr_stat(name, &in) == 0 && in.kind != SHARR_KIND_ARRAY &&
-        in.kind != SHARR_KIND_LOCK && in.kind != SHARR_KIND_RLOCK &&
-        in.kind != SHARR_KIND_CONDITION)
+    if ((err = sharr_stat(name, &in)) < 0)
+        return cli_fail(err);
+    if (in.kind != SHARR_KIND_ARRAY && in.kind != SHARR_KIND_LOCK &&
+        in.kind != SHARR_KIND_RLOCK && in.kind != SHARR_KIND_CONDITION)
         return cli_error("'%s' is %s %s: sharr lock takes the lock of an "
                          "array, a lock, an rlock or a condition", name,
                          strchr("aeiou", sharr_kind_name(in.kind)[0])
                              ? "an" : "a", sharr_kind_name(in.kind));
-    err = take_lock(name, a.timeout, &h);
+    err = take_lock(name, &in, a.timeout, &h);
     if (err == SHARR_EOWNERDEAD) {
         fprintf(stderr, "sharr: lock: note: %s\n", sharr_errmsg());
     } else if (err < 0) {

@@ -612,8 +612,7 @@ static int run_fill(const char *name, const char *how, int jobs)
         return cli_fail(err);
     if (sharr_fill_parse(sharr_array_dtype(a), how, &spec) < 0) {
         rc = cli_usage("%s", sharr_errmsg());
-    } else if ((rc = cli_check_env_schedule()) == 0 && /* unread, valid */
-               (rc = cli_pool(jobs, &pool)) == 0 &&
+    } else if ((rc = cli_pool_unscheduled(jobs, &pool)) == 0 &&
                (rc = cli_lock(&a, &writes, 1)) == 0) {
         cli_progress_init(&bar, "fill", &ro);
         cli_inplace_begin("fill", name, &ro);

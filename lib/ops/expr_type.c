@@ -589,9 +589,9 @@ static int binary_types(const struct ctx *c, int node, int op, int d,
 
 /* NumPy's array ** Python number (fast_scalar_power): for a float or
  * complex array, ** 0.5 is sqrt, ** 1 the array itself and, for a float
- * one, ** -1 is 1 / x; ** 2 is the square of any array.  They differ from pow: (-inf) ** 0.5 is nan,
- * (-0.0) ** 0.5 is -0.0, a complex sqrt is csqrt's, (-0-0j) ** 1 keeps
- * its signs, and 1 / x is rounded once.  (Complex ** -1 is NumPy's
+ * one, ** -1 is 1 / x; ** 2 is the square of any array.  They differ from
+ * pow: (-inf) ** 0.5 is nan, (-0.0) ** 0.5 is -0.0, a complex sqrt is
+ * csqrt's, (-0-0j) ** 1 keeps its signs, 1 / x and x * x are rounded once.  (Complex ** -1 is NumPy's
  * reciprocal, whose results at infinities sharr does not copy.)
  * @return 1 (emitted into *r), 0 (not such a power), or an error. */
 static int numpy_fast_power(struct ctx *c, int node, const struct tv *v,
