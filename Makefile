@@ -278,7 +278,7 @@ $(B)/fuzz_segment: tests/fuzz/fuzz_segment.c tests/fuzz/fuzzutil.h $(A)/libsharr
 $(B)/fuzz_chunk: tests/fuzz/fuzz_chunk.c tests/fuzz/fuzzutil.h $(A)/libsharr-h5.a $(A)/libsharr.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN) -o $@ $< $(A)/libsharr-h5.a \
-	    $(A)/libsharr.a -ldeflate -llz4 $(CORE_LIBS)
+	    $(A)/libsharr.a -ldeflate -llz4 -lz $(CORE_LIBS)
 
 ## fuzz: run the segment-validation and chunk-decoder fuzz drivers (FUZZ_SECONDS each, default 5)
 fuzz: $(B)/fuzz_segment $(B)/fuzz_chunk

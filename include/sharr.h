@@ -1827,7 +1827,11 @@ typedef struct sharr_save_opts {
     size_t chunk_ndim;        /* chunk shape (leading dims; the rest take */
     size_t chunk[SHARR_MAX_NDIM]; /* the full extent); 0 dims: contiguous,
                                  or about 1 MiB chunks if filters are asked */
-    int gzip;                 /* deflate level 1..9; 0: none */
+    int gzip;                 /* deflate level 1..9; 0: none.  Chunks are
+                                 no bigger than zlib's at this level on a
+                                 sample of the data: libdeflate's fastest
+                                 level that does as well there, else zlib
+                                 (always zlib below 4 MiB) */
     int shuffle;              /* 1: byte shuffle before deflate */
     int complex_matlab;       /* 1: complex as {real, imag} (MATLAB), else
                                  h5py's {r, i} */

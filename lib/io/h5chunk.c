@@ -14,6 +14,7 @@
 
 #include <libdeflate.h>
 #include <lz4.h>
+#include <zlib.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -455,7 +456,9 @@ int sharr__chunk_decode(const struct chunk_pipe *p, uint32_t mask,
 
 size_t sharr__deflate_bound(size_t bytes)
 {
-    return libdeflate_zlib_compress_bound(NULL, bytes);
+    size_t ld = libdeflate_zlib_compress_bound(NULL, bytes),
+           z = (size_t)compressBound((uLong)bytes);
+    return ld > z ? ld : z;
 }
 
 size_t sharr__lz4_bound(size_t bytes)
@@ -478,6 +481,21 @@ int sharr__deflate(struct libdeflate_compressor **c, int level,
     if ((n = libdeflate_zlib_compress(*c, in, len, out, cap)) == 0)
         return sharr__fail(SHARR_EIO, "libdeflate: the compressed chunk does "
                            "not fit %zu bytes", cap);
+    *stored = n;
+    return 0;
+}
+
+int sharr__zlib_deflate(int level, const unsigned char *in, size_t len,
+                        unsigned char *out, size_t cap, size_t *stored)
+{
+    uLongf n = (uLongf)cap;
+    int rc = compress2(out, &n, in, (uLong)len, level);
+
+    if (rc == Z_MEM_ERROR)
+        return sharr__fail(SHARR_ENOMEM, "out of memory for zlib");
+    if (rc != Z_OK)
+        return sharr__fail(SHARR_EIO, "zlib: the compressed chunk does not "
+                           "fit %zu bytes (%s)", cap, zError(rc));
     *stored = n;
     return 0;
 }

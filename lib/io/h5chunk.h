@@ -69,7 +69,8 @@ void sharr__unshuffle(const unsigned char *in, unsigned char *out,
 /* HDF5's Fletcher-32 of data[0..len) (H5_checksum_fletcher32). */
 uint32_t sharr__fletcher32(const unsigned char *data, size_t len);
 
-/* Worst-case stored sizes of a chunk of `bytes` bytes. */
+/* Worst-case stored sizes of a chunk of `bytes` bytes (deflate: of
+ * libdeflate's and zlib's, the larger). */
 size_t sharr__deflate_bound(size_t bytes);
 size_t sharr__lz4_bound(size_t bytes);
 
@@ -82,6 +83,10 @@ int sharr__deflate(struct libdeflate_compressor **c, int level,
                    const unsigned char *in, size_t len, unsigned char *out,
                    size_t cap, size_t *stored);
 void sharr__deflate_free(struct libdeflate_compressor *c);
+/* The same stream from zlib's compress2 at `level`: byte for byte what
+ * HDF5's own deflate filter (and so h5py) stores.  Same returns. */
+int sharr__zlib_deflate(int level, const unsigned char *in, size_t len,
+                        unsigned char *out, size_t cap, size_t *stored);
 int sharr__lz4(const unsigned char *in, size_t len, unsigned char *out,
                size_t cap, size_t *stored);
 

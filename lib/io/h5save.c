@@ -416,6 +416,8 @@ struct chunk_geom {
         grid[SHARR_MAX_NDIM];
     uint64_t row_start, elem, chunk_bytes, slot_bytes, first;
     int gzip, shuffle, lz4;
+    int deflater;   /* gzip: the libdeflate level that compresses, or 0 for
+                       zlib's own at level gzip (choose_deflater) */
 };
 
 /* One step of the save pipeline: the blocks compress window k into one
@@ -439,16 +441,16 @@ static void unravel(const struct chunk_geom *g, uint64_t c, uint64_t *coord)
     }
 }
 
-/* Copy chunk `coord` of the saved region out of the array, zero-padding
- * past the edges, as HDF5 stores an edge chunk. */
+/* Copy the first `limit` bytes of chunk `coord` of the saved region out of
+ * the array, zero-padding past the edges, as HDF5 stores an edge chunk. */
 static void gather(const struct chunk_geom *g, const unsigned char *array,
-                   const uint64_t *coord, unsigned char *out)
+                   const uint64_t *coord, unsigned char *out, uint64_t limit)
 {
     uint64_t idx[SHARR_MAX_NDIM] = {0}, start[SHARR_MAX_NDIM];
     int last = g->ndim - 1;
     uint64_t run;
 
-    memset(out, 0, g->chunk_bytes);
+    memset(out, 0, limit);
     for (int i = 0; i < g->ndim; i++)
         start[i] = coord[i] * g->chunk[i];
     run = g->dims[last] - start[last] < g->chunk[last]
@@ -462,8 +464,12 @@ static void gather(const struct chunk_geom *g, const unsigned char *array,
             src = src * g->dims[i] + at + (i == 0 ? g->row_start : 0);
             dst = dst * g->chunk[i] + (i == last ? 0 : idx[i]);
         }
+        if (dst * g->elem >= limit)
+            break; /* dst only grows */
         if (inside)
-            memcpy(out + dst * g->elem, array + src * g->elem, run * g->elem);
+            memcpy(out + dst * g->elem, array + src * g->elem,
+                   run * g->elem < limit - dst * g->elem
+                       ? run * g->elem : limit - dst * g->elem);
         int d = last - 1;
         for (; d >= 0; d--) {
             if (++idx[d] < g->chunk[d])
@@ -503,14 +509,17 @@ static int compress_chunk(const struct chunk_geom *g, const unsigned char *array
     int err = 0;
 
     unravel(g, c, coord);
-    gather(g, array, coord, raw);
+    gather(g, array, coord, raw, g->chunk_bytes);
     if (g->shuffle) {
         sharr__shuffle(raw, shuf, g->chunk_bytes, g->elem);
         src = shuf;
     }
-    if (g->gzip)
-        err = sharr__deflate(z, g->gzip, src, g->chunk_bytes, slot + 8,
+    if (g->gzip && g->deflater)
+        err = sharr__deflate(z, g->deflater, src, g->chunk_bytes, slot + 8,
                              g->slot_bytes - 8, &stored);
+    else if (g->gzip)
+        err = sharr__zlib_deflate(g->gzip, src, g->chunk_bytes, slot + 8,
+                                  g->slot_bytes - 8, &stored);
     else if (g->lz4)
         err = sharr__lz4(src, g->chunk_bytes, slot + 8, g->slot_bytes - 8,
                          &stored);
@@ -664,6 +673,141 @@ static void step_progress(size_t done, size_t total, void *ctx)
     p->ro->progress((size_t)at, (size_t)p->total, p->ro->progress_ctx);
 }
 
+/* ---- which deflate: libdeflate's fastest level that does as well as zlib ----
+ *
+ * libdeflate is faster than zlib at every level, but its stream is not
+ * always as small: at level 1 it finds no match shorter than 4 bytes, and
+ * an int32 ramp (np.arange) comes out 1.9x zlib-1's size; at level 4 noisy
+ * small counts come out 4% bigger.  So a gzip save first compresses a
+ * sample (CAL_PIECES chunks spread over the data, the first `piece` bytes
+ * of each, shuffled as the pipeline does) with zlib at the level asked and
+ * with libdeflate's levels 1, 2, ... up to it, and takes the first level
+ * whose sample is no bigger than zlib's; when none is, zlib itself
+ * compresses, and its chunks are h5py's byte for byte.  The sample is the
+ * same for any number of workers, so is the choice, and so is the file.
+ * Saves below CAL_MIN_PIECE * CAL_PIECES * CAL_FRACTION bytes (4 MiB) skip
+ * the sample and use zlib. */
+#define CAL_PIECES 4
+#define CAL_FRACTION 16                    /* sample at most 1/16 ... */
+#define CAL_SAMPLE ((uint64_t)2 << 20)     /* ... and at most 2 MiB */
+#define CAL_MIN_PIECE ((uint64_t)16 << 10)
+
+struct cal_arg {
+    struct chunk_geom g;
+    uint64_t chunk[CAL_PIECES]; /* the chunks sampled */
+    uint64_t piece;             /* bytes of each */
+    uint64_t scratch;           /* staging offset of the workers' buffers */
+    uint64_t sizes;             /* staging offset of the stored sizes */
+    int level;                  /* libdeflate's level; 0: zlib's */
+};
+
+/* Row r: piece r into its stored size at sizes[r]. */
+static int cal_kernel(const sharr_block *b)
+{
+    const struct cal_arg *c = b->arg;
+    unsigned char *staging = b->data[1];
+    unsigned char *raw = staging + c->scratch +
+                         (uint64_t)b->worker * 2 * c->g.chunk_bytes;
+    unsigned char *shuf = raw + c->g.chunk_bytes, *out;
+    uint64_t *sizes = (uint64_t *)(void *)(staging + c->sizes);
+    size_t cap = sharr__deflate_bound(c->piece);
+    struct libdeflate_compressor *z = NULL;
+    int err = 0;
+
+    if (!(out = malloc(cap)))
+        return sharr__fail(SHARR_ENOMEM, "out of memory");
+    for (size_t r = b->r0; r < b->r1 && err == 0; r++) {
+        uint64_t coord[SHARR_MAX_NDIM];
+        const unsigned char *src = raw;
+        size_t stored = 0;
+        unravel(&c->g, c->chunk[r], coord);
+        gather(&c->g, b->data[0], coord, raw, c->piece);
+        if (c->g.shuffle) {
+            sharr__shuffle(raw, shuf, c->piece, c->g.elem);
+            src = shuf;
+        }
+        err = c->level ? sharr__deflate(&z, c->level, src, c->piece, out, cap,
+                                        &stored)
+                       : sharr__zlib_deflate(c->g.gzip, src, c->piece, out,
+                                             cap, &stored);
+        sizes[r] = stored;
+    }
+    sharr__deflate_free(z);
+    free(out);
+    return err;
+}
+
+/* The sample's stored size at c->level into *sum. */
+static int cal_run(sharr_pool *pool, sharr_array *src, sharr_array *staging,
+                   const struct cal_arg *c, uint64_t n, uint64_t *sum)
+{
+    sharr_array *arrays[2] = {src, staging};
+    sharr_job_spec spec = {0};
+    const uint64_t *sizes;
+    int err;
+
+    spec.kernel = cal_kernel;
+    spec.narrays = 2;
+    spec.arrays = arrays;
+    spec.whole = 3;
+    spec.rows = n;
+    spec.arg = c;
+    spec.arg_size = sizeof *c;
+    spec.plain_errors = 1;
+    spec.schedule.kind = SHARR_SCHED_DYNAMIC;
+    spec.schedule.chunk = 1;
+    if ((err = sharr_pool_run(pool, &spec)) < 0)
+        return err;
+    sizes = (const uint64_t *)(const void *)
+            ((const unsigned char *)sharr_array_data(staging) + c->sizes);
+    *sum = 0;
+    for (uint64_t i = 0; i < n; i++)
+        *sum += sizes[i];
+    return 0;
+}
+
+/* Set st->g.deflater (see above); `scratch` and `sizes`: where the
+ * workers' chunk buffers and CAL_PIECES sizes lie in the staging array. */
+static int choose_deflater(sharr_pool *pool, sharr_array *src,
+                           sharr_array *staging, struct step_arg *st,
+                           uint64_t scratch, uint64_t sizes)
+{
+    struct cal_arg c;
+    uint64_t n = st->total < CAL_PIECES ? st->total : CAL_PIECES,
+             sample = st->total * st->g.chunk_bytes / CAL_FRACTION, zlib, sum;
+    int err;
+
+    st->g.deflater = 0;
+    if (!st->g.gzip)
+        return 0;
+    memset(&c, 0, sizeof c);
+    c.g = st->g;
+    c.scratch = scratch;
+    c.sizes = sizes;
+    c.piece = (sample < CAL_SAMPLE ? sample : CAL_SAMPLE) / n;
+    if (c.piece > c.g.chunk_bytes)
+        c.piece = c.g.chunk_bytes;
+    c.piece -= c.piece % c.g.elem;
+    if (c.piece < CAL_MIN_PIECE)
+        return 0;
+    for (uint64_t i = 0; i < n; i++)
+        c.chunk[i] = (2 * i + 1) * st->total / (2 * n);
+    if ((err = cal_run(pool, src, staging, &c, n, &zlib)) < 0)
+        return err;
+    for (c.level = 1; c.level <= c.g.gzip; c.level++) {
+        if ((err = cal_run(pool, src, staging, &c, n, &sum)) < 0)
+            return err;
+        if (sum <= zlib) {
+            st->g.deflater = c.level;
+            break;
+        }
+    }
+    return 0;
+}
+
+_Static_assert(sizeof(struct cal_arg) <= SHARR_JOB_ARG_MAX,
+               "the sample's argument must fit a job");
+
 static int save_filtered(sharr_pool *pool, sharr_array *src,
                          const struct save_arg *a, const sharr_run_opts *ro,
                          sharr_array *commit, int lock_fd)
@@ -672,7 +816,7 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
     struct save_progress bar = {0};
     sharr_array *staging = NULL;
     size_t n = (size_t)sharr_pool_workers(pool);
-    uint64_t cap;
+    uint64_t cap, scratch, sizes;
     int err;
 
     memset(&st, 0, sizeof st);
@@ -688,9 +832,12 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
     st.window = st.window > cap ? cap : st.window;
     st.window = st.window < 1 ? 1 : st.window;
     st.nwindows = (st.total + st.window - 1) / st.window;
-    if ((err = make_staging(2 * st.window * st.g.slot_bytes +
-                            n * 2 * st.g.chunk_bytes, &staging)) < 0)
+    scratch = 2 * st.window * st.g.slot_bytes;
+    sizes = (scratch + n * 2 * st.g.chunk_bytes + 7) & ~(uint64_t)7;
+    if ((err = make_staging(sizes + CAL_PIECES * sizeof(uint64_t),
+                            &staging)) < 0)
         return err;
+    err = choose_deflater(pool, src, staging, &st, scratch, sizes);
     for (st.k = 0; st.k <= st.nwindows && err == 0; st.k++) {
         sharr_array *arrays[3] = {src, staging, commit};
         sharr_job_spec spec = {0};
@@ -706,7 +853,7 @@ static int save_filtered(sharr_pool *pool, sharr_array *src,
         spec.arg_size = sizeof st;
         spec.plain_errors = 1;
         spec.schedule.kind = SHARR_SCHED_DYNAMIC;
-        spec.schedule.chunk = count / (2 * n) ? count / (2 * n) : 1;
+        spec.schedule.chunk = 1;
         if (ro && ro->progress) {
             /* Steps compress windows 0..n-1 and write them one step late:
              * step k's share is its window's chunks and the write of the
